@@ -1,0 +1,150 @@
+"""The ``accord`` command line: train, resume, evaluate, list configs, compare methods."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, list_configs, load_config, parse_overrides, split_name, validate
+
+DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
+COMPARE_METHODS = ("", "-agmax", "-tied")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = parse_overrides(args.set or [])
+    for key in ("dataset", "data_dir", "epochs", "seed"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .engine import fit
+
+    if args.resume:
+        out = Path(args.resume)
+        if not (out / "config.yaml").is_file():
+            raise ConfigError(f"{out}: not a run folder (no config.yaml) - nothing to resume")
+        cfg = validate(dict(yaml.safe_load((out / "config.yaml").read_text())))
+        if args.config or args.set or args.out:
+            raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
+        fit(cfg, out, resume=True)
+        return 0
+    if not args.out:
+        raise ConfigError("accord train needs --out DIR (or --resume DIR)")
+    cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
+    summary = fit(cfg, args.out, overwrite=args.overwrite)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .engine import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir)
+    print(f"{args.checkpoint}: test top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}  ({result['n']} images)")
+    return 0
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    if args.name:
+        print(yaml.safe_dump(load_config(args.name), sort_keys=False), end="")
+    else:
+        print("\n".join(list_configs()))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Train the same config with several methods and print a table of test top-1."""
+    from .engine import fit
+
+    model, aug, _ = split_name(args.config)
+    names = [f"{model}-{aug}" + (f"-{m}" if m != "ce" else "") for m in args.methods.split(",")]
+    overrides = _train_overrides(args)
+    if args.train_subset is not None:
+        overrides["train_subset"] = args.train_subset
+    cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
+    rows = []
+    for name, cfg in zip(names, cfgs, strict=True):
+        out = Path(args.out) / name
+        start = time.perf_counter()
+        summary = fit(cfg, out, overwrite=True)
+        rows.append((cfg["method"], summary, time.perf_counter() - start))
+    print(f"\n{model}-{aug} on {cfgs[0]['dataset']}, {cfgs[0]['epochs']} epochs, seed {cfgs[0]['seed']}")
+    print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
+    print("|---|---|---|---|---|")
+    for method, s, wall in rows:
+        print(f"| {method} | {s['test_top1']:.2f} | {s['last_test_top1']:.2f} | {s['images_per_s']:.0f} | {wall:.0f} |")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accord", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", help="fashion_mnist, cifar10, cifar100 or imagefolder")
+        p.add_argument("--data-dir", dest="data_dir", help="folder of the dataset's files")
+
+    train = sub.add_parser("train", help="train a config into an output folder, or resume one")
+    train.add_argument("--config", help=f"built-in name or YAML path (default {DEFAULT_CONFIG})")
+    data_args(train)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    train.add_argument("--out", help="run folder")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="test top-1/top-5 of a checkpoint")
+    ev.add_argument("--checkpoint", required=True)
+    data_args(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
+    cfgs.add_argument("name", nargs="?")
+    cfgs.set_defaults(func=cmd_configs)
+
+    cmp_ = sub.add_parser("compare", help="train one config with several methods; print a table")
+    cmp_.add_argument("--config", default=DEFAULT_CONFIG, help="a built-in <model>-<augmentation> name")
+    cmp_.add_argument("--methods", default="ce,agmax,tied", help="comma-separated methods (default ce,agmax,tied)")
+    data_args(cmp_)
+    cmp_.add_argument("--epochs", type=int, default=3)
+    cmp_.add_argument("--train-subset", dest="train_subset", type=int, default=20000)
+    cmp_.add_argument("--seed", type=int)
+    cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
+    cmp_.add_argument("--out", default="runs/compare")
+    cmp_.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .engine import CheckpointError, NonFiniteLossError, RunFolderError
+
+    try:
+        return args.func(args)
+    except (ConfigError, RunFolderError, CheckpointError, FileNotFoundError) as e:
+        print(f"accord: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"accord: error: {e}; stopped, the last good checkpoint is kept", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"accord: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("accord: interrupted; resume with `accord train --resume DIR`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

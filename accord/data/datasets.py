@@ -1,0 +1,172 @@
+"""Image classification datasets as uint8 CHW tensors, and the seeded train/val/test split.
+
+Every dataset here returns ``(image, label)`` with ``image`` a ``uint8`` tensor ``(C, H, W)``; the
+augmentation pipelines of :mod:`accord.views` take it from there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Subset
+from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
+from torchvision.io import ImageReadMode, decode_image
+
+from .idx import DEBIAN_FASHION_MNIST, load_idx_split
+
+DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagefolder")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the model and the augmentation pipelines need to know about a dataset."""
+
+    name: str
+    num_classes: int
+    in_chans: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    small: bool  # 28-32 px images: pad-crop policies and no resize at evaluation
+
+
+class TensorImageDataset(Dataset):
+    """A dataset held in memory as a uint8 ``(N, C, H, W)`` tensor and int64 labels."""
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        self.images = images
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.targets[index])
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    info: DataInfo
+
+
+def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
+    root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
+    if data_dir is None and not root.is_dir():
+        install_fashion_mnist()
+    try:
+        train = TensorImageDataset(*load_idx_split(root, "train"))
+        test = TensorImageDataset(*load_idx_split(root, "test"))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found ({e}). On Debian/Ubuntu: `apt-get install dataset-fashion-mnist`; "
+            "or pass --data-dir pointing at a folder with the four idx files "
+            "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
+        ) from None
+    info = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), small=True)
+    return train, test, info
+
+
+def install_fashion_mnist() -> None:
+    """Install Debian's ``dataset-fashion-mnist`` when running as root with apt-get; else do nothing."""
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return
+    print("Fashion-MNIST is missing: installing Debian's dataset-fashion-mnist ...", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "dataset-fashion-mnist"], check=False)
+
+
+def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
+    if data_dir is None:
+        raise ValueError(f"{name} needs --data-dir: the folder that holds torchvision's cifar-*-python files")
+    cls, classes = (CIFAR10, 10) if name == "cifar10" else (CIFAR100, 100)
+    try:
+        splits = [cls(str(data_dir), train=t, download=False) for t in (True, False)]
+    except RuntimeError as e:
+        raise FileNotFoundError(f"{name} not found under {data_dir} ({e})") from None
+    train, test = (
+        TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
+        for s in splits
+    )
+    mean = (0.4914, 0.4822, 0.4465) if classes == 10 else (0.5071, 0.4865, 0.4409)
+    std = (0.2470, 0.2435, 0.2616) if classes == 10 else (0.2673, 0.2564, 0.2762)
+    return train, test, DataInfo(name, classes, 3, 32, mean, std, small=True)
+
+
+def decode_rgb(path: str) -> torch.Tensor:
+    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor."""
+    return decode_image(path, mode=ImageReadMode.RGB)
+
+
+def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Dataset, Dataset, DataInfo]:
+    if data_dir is None:
+        raise ValueError("imagefolder needs --data-dir: a folder with train/ and val/ class-per-folder trees")
+    root = Path(data_dir)
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            raise FileNotFoundError(f"{root / split}: missing (an image folder needs train/ and val/)")
+    train, test = (ImageFolder(str(root / s), loader=decode_rgb) for s in ("train", "val"))
+    if train.classes != test.classes:
+        raise ValueError(f"{root}: train/ and val/ have different class folders")
+    info = DataInfo(
+        "imagefolder",
+        len(train.classes),
+        3,
+        image_size or 224,
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        small=False,
+    )
+    return train, test, info
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded split of ``range(n)`` into (train, val) index lists."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = int(round(n * val_fraction))
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def build_splits(
+    name: str,
+    data_dir: str | Path | None = None,
+    val_fraction: float = 0.1,
+    train_subset: int | None = None,
+    seed: int = 0,
+    image_size: int | None = None,
+) -> Splits:
+    """Load ``name`` and hold out a seeded validation split from its training set.
+
+    The validation split selects models; the test set (the official test or ``val/`` split) is only
+    reported. ``train_subset`` keeps that many training images (seeded), for small-budget runs.
+    """
+    data_dir = Path(data_dir) if data_dir else None
+    if name == "fashion_mnist":
+        train, test, info = _fashion_mnist(data_dir)
+    elif name in ("cifar10", "cifar100"):
+        train, test, info = _cifar(name, data_dir)
+    elif name == "imagefolder":
+        train, test, info = _image_folder(data_dir, image_size)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    if image_size and info.small and image_size != info.image_size:
+        raise ValueError(f"{name} images are {info.image_size} px; image_size={image_size} is not supported")
+    train_idx, val_idx = split_indices(len(train), val_fraction, seed)
+    if train_subset is not None:
+        if train_subset < 1:
+            raise ValueError(f"train_subset must be positive, got {train_subset}")
+        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed + 1))[:train_subset]
+        train_idx = sorted(train_idx[i] for i in keep.tolist())
+    return Splits(Subset(train, train_idx), Subset(train, val_idx), test, info)

@@ -1,0 +1,49 @@
+"""Read Fashion-MNIST / MNIST images and labels from IDX files (optionally gzipped).
+
+torchvision's ``FashionMNIST`` insists on its own ``raw/`` folder of unpacked files; Debian's
+``dataset-fashion-mnist`` ships the gzipped IDX files, so this 30-line reader takes them as they are.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Decode one IDX file (magic 0x00000800 | ndim for unsigned bytes)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: truncated IDX file ({array.size} bytes for shape {shape})")
+    return array.reshape(shape)
+
+
+def find_idx(data_dir: Path, split: str, kind: str) -> Path:
+    """Locate ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`` in ``data_dir``."""
+    stem = f"{_PREFIX[split]}-{'images-idx3' if kind == 'images' else 'labels-idx1'}-ubyte"
+    for name in (stem + ".gz", stem):
+        if (data_dir / name).is_file():
+            return data_dir / name
+    raise FileNotFoundError(f"{data_dir}: no {stem}[.gz]")
+
+
+def load_idx_split(data_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as a uint8 ``(N, 1, H, W)`` tensor and labels as int64 ``(N,)``."""
+    images = read_idx(find_idx(data_dir, split, "images"))
+    labels = read_idx(find_idx(data_dir, split, "labels"))
+    if len(images) != len(labels):
+        raise ValueError(f"{data_dir}: {len(images)} {split} images but {len(labels)} labels")
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))

@@ -1,0 +1,87 @@
+"""AgMax: agreement maximisation between two augmented views.
+
+Atienza, "Improving Model Generalization by Agreement of Learned Representations from Data
+Augmentation", WACV 2022 (arXiv:2110.10536).
+
+With logits ``z`` (view 1) and ``zt`` (view 2) of one concatenated forward pass, a Q head reads both,
+``zq = Q([z, zt])``, and with ``P = softmax``::
+
+    loss = CE([z; zt], [y; y])
+         + (sum_c pbar_z log pbar_z + sum_c pbar_zt log pbar_zt + sum_c pbar_q log pbar_q) / 3
+         + dl_weight * mean |[P(zq); P(zq)] - [P(z); P(zt)]|
+
+where ``pbar = sum_b P / sum P`` is the batch-marginal class distribution, clamped below at the
+float64 machine epsilon. The second term is minus the mean marginal entropy (minimising it spreads
+predictions over classes); the third pulls the joint prediction towards each view's prediction.
+The Q head is trained with the network and dropped at evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._views import expand_target, split_views
+
+#: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).
+MARGINAL_EPS = torch.finfo(torch.float64).eps
+
+
+def agmax_hidden_units(num_classes: int) -> int:
+    """Default width of the Q head: 128 for 10 classes, 512 for 100, 4096 for 1000.
+
+    ``k = floor(log10 C)``; ``n = 128 * 2**k`` if ``k > 1`` else 128; times 4 when ``C >= 1000``.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be positive, got {num_classes}")
+    k = int(math.floor(math.log10(num_classes)))
+    units = 128 * 2**k if k > 1 else 128
+    return units * 4 if num_classes >= 1000 else units
+
+
+class QHead(nn.Sequential):
+    """AgMax's Q network: ``Linear(2C, n) -> ReLU -> Linear(n, C)`` on the two views' logits."""
+
+    def __init__(self, num_classes: int, hidden_units: int | None = None) -> None:
+        hidden = hidden_units or agmax_hidden_units(num_classes)
+        super().__init__(nn.Linear(2 * num_classes, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
+
+
+def negative_marginal_entropy(probs: Tensor, eps: float = MARGINAL_EPS) -> Tensor:
+    """``sum_c pbar_c log pbar_c`` of the batch-marginal ``pbar = sum_b probs / sum probs``."""
+    marginal = probs.sum(dim=0)
+    marginal = (marginal / marginal.sum()).clamp_min(eps)
+    return (marginal * marginal.log()).sum()
+
+
+class AgMaxLoss(nn.Module):
+    """AgMax loss for two views; owns the Q head, so add its parameters to the optimizer.
+
+    Args:
+        num_classes: number of classes ``C``.
+        hidden_units: Q head width; ``None`` uses :func:`agmax_hidden_units` (the released ImageNet
+            ResNet-50 used 2048).
+        dl_weight: weight of the L1 agreement term (4 in the paper).
+    """
+
+    num_views = 2
+
+    def __init__(self, num_classes: int, hidden_units: int | None = None, dl_weight: float = 4.0) -> None:
+        super().__init__()
+        self.q_head = QHead(num_classes, hidden_units)
+        self.dl_weight = dl_weight
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        logits = logits.float()
+        z, zt = split_views(logits, 2)
+        zq = self.q_head(torch.cat([z, zt], dim=1))
+        p, pt, pq = F.softmax(z, dim=1), F.softmax(zt, dim=1), F.softmax(zq, dim=1)
+
+        ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))
+        entropy = (negative_marginal_entropy(p) + negative_marginal_entropy(pt) + negative_marginal_entropy(pq)) / 3
+        l1 = 0.5 * ((pq - p).abs().mean() + (pq - pt).abs().mean())
+        loss = ce + entropy + self.dl_weight * l1
+        return {"loss": loss, "ce": ce, "entropy": entropy, "l1": l1}

@@ -1,0 +1,58 @@
+"""The agreement terms that the AgMax paper compares against its own (Table 5 ablations).
+
+Atienza, WACV 2022 (arXiv:2110.10536). Each replaces AgMax's entropy and L1 terms, without a Q head::
+
+    loss = CE([z; zt], [y; y]) + term(z, zt)
+
+- ``mse``: ``mean (z - zt)^2`` over the logits;
+- ``kl``:  ``KL(P(zt) || P(z))`` summed over classes and averaged over the batch
+  (``F.kl_div(log P(z), log P(zt), log_target=True, reduction="batchmean")``);
+- ``ce``:  ``-mean P(z) * log P(zt)`` over batch and classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._views import expand_target, split_views
+
+
+def logit_mse(z: Tensor, zt: Tensor) -> Tensor:
+    return F.mse_loss(z, zt)
+
+
+def view_kl(z: Tensor, zt: Tensor) -> Tensor:
+    return F.kl_div(F.log_softmax(z, dim=1), F.log_softmax(zt, dim=1), log_target=True, reduction="batchmean")
+
+
+def view_cross_entropy(z: Tensor, zt: Tensor) -> Tensor:
+    return -(F.softmax(z, dim=1) * F.log_softmax(zt, dim=1)).mean()
+
+
+AGREEMENT_TERMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mse": logit_mse,
+    "kl": view_kl,
+    "ce": view_cross_entropy,
+}
+
+
+class AgreementLoss(nn.Module):
+    """CE on both views plus one of :data:`AGREEMENT_TERMS` between the views' logits."""
+
+    num_views = 2
+
+    def __init__(self, term: str) -> None:
+        super().__init__()
+        if term not in AGREEMENT_TERMS:
+            raise ValueError(f"unknown agreement term {term!r}; valid: {', '.join(AGREEMENT_TERMS)}")
+        self.term = term
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        logits = logits.float()
+        z, zt = split_views(logits, 2)
+        ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))
+        agreement = AGREEMENT_TERMS[self.term](z, zt)
+        return {"loss": ce + agreement, "ce": ce, "agreement": agreement}

@@ -1,0 +1,30 @@
+"""Plain classification losses: the baselines every agreement method is measured against."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._views import expand_target
+
+
+class ViewCrossEntropy(nn.Module):
+    """Cross-entropy averaged over every row of a view-major batch.
+
+    ``loss = mean_{v, b} CE(z_{v,b}, y_b)``, with optional label smoothing (Szegedy et al., CVPR 2016,
+    "Rethinking the Inception Architecture") computed by :func:`torch.nn.functional.cross_entropy`.
+    With one view this is the usual CE baseline; with two views it is the "two-view CE" control
+    that sees as many augmented images as AgMax or Tied-Augment but has no agreement term.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        ce = F.cross_entropy(
+            logits.float(), expand_target(target, logits.shape[0]), label_smoothing=self.label_smoothing
+        )
+        return {"loss": ce, "ce": ce}

@@ -1,0 +1,34 @@
+"""AugMix's Jensen-Shannon consistency loss, as timm implements it.
+
+Hendrycks et al., "AugMix: A Simple Data Processing Method to Improve Robustness and Uncertainty",
+ICLR 2020 (arXiv:1912.02781). With the softmaxes ``p_0`` (clean view), ``p_1``, ``p_2`` (AugMix views)
+and their mixture ``M = clamp(mean_i p_i, 1e-7, 1)``::
+
+    loss = CE(z_0, y) + alpha * mean_i KL(p_i || M)
+
+The computation is timm's :class:`timm.loss.JsdCrossEntropy`; this module only adapts it to
+accord's loss interface and reports the CE and JSD terms separately.
+"""
+
+from __future__ import annotations
+
+from timm.loss import JsdCrossEntropy
+from torch import Tensor, nn
+
+
+class JsdLoss(nn.Module):
+    """CE on the clean view plus ``alpha`` times the JSD across ``num_splits`` views."""
+
+    def __init__(self, num_splits: int = 3, alpha: float = 12.0, smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.num_views = num_splits
+        self.jsd = JsdCrossEntropy(num_splits=num_splits, alpha=alpha, smoothing=smoothing)
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        if target.dim() != 1:
+            raise ValueError("the JSD loss takes class-index targets (mixed targets are not supported)")
+        logits = logits.float()
+        batch = logits.shape[0] // self.num_views
+        loss = self.jsd(logits, target)
+        ce = self.jsd.cross_entropy_loss(logits[:batch], target[:batch]).detach()
+        return {"loss": loss, "ce": ce, "jsd": loss.detach() - ce}

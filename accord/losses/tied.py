@@ -1,0 +1,72 @@
+"""Tied-Augment: tie the representations of two differently augmented views.
+
+Kurtulus, Li, Dauphin, Cubuk, "Tied-Augment: Controlling Representation Similarity Improves Data
+Augmentation", ICML 2023 (arXiv:2305.13520). With logits ``z1, z2`` and pooled pre-classifier
+features ``f1, f2`` of the two views::
+
+    loss = (CE(z1, y) + CE(z2, y)) / 2 + w(t) * mean (f1 - f2)^2
+
+(``CE(z1, y)`` alone when ``both_views_ce`` is off). The MSE averages over batch and feature
+dimensions; no gradient is stopped. ``w(t)`` follows a schedule over training progress ``t`` in
+[0, 1]: ``constant`` (w), ``linear`` (w * t) or ``warmup`` (w * min(1, t / warmup)).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._views import expand_target, split_views
+
+WEIGHT_SCHEDULES = ("constant", "linear", "warmup")
+
+
+class TiedAugmentLoss(nn.Module):
+    """Tied-Augment loss for two views; needs the model's pooled features.
+
+    Args:
+        weight: weight ``w`` of the feature MSE (1 in the paper's ImageNet runs).
+        both_views_ce: average the CE of both views (True) or use view 1 only.
+        schedule: how the weight grows over training, one of :data:`WEIGHT_SCHEDULES`.
+        warmup: fraction of training over which ``warmup`` ramps the weight up.
+    """
+
+    num_views = 2
+
+    def __init__(
+        self, weight: float = 1.0, both_views_ce: bool = True, schedule: str = "constant", warmup: float = 0.1
+    ) -> None:
+        super().__init__()
+        if schedule not in WEIGHT_SCHEDULES:
+            raise ValueError(f"unknown weight schedule {schedule!r}; valid: {', '.join(WEIGHT_SCHEDULES)}")
+        if schedule == "warmup" and not 0.0 < warmup <= 1.0:
+            raise ValueError(f"warmup must be a fraction of training in (0, 1], got {warmup}")
+        self.weight = weight
+        self.both_views_ce = both_views_ce
+        self.schedule = schedule
+        self.warmup = warmup
+        self.progress = 1.0
+
+    def set_progress(self, progress: float) -> None:
+        """Tell the weight schedule how far training is, from 0 (start) to 1 (end)."""
+        self.progress = min(max(progress, 0.0), 1.0)
+
+    def current_weight(self) -> float:
+        if self.schedule == "linear":
+            return self.weight * self.progress
+        if self.schedule == "warmup":
+            return self.weight * min(1.0, self.progress / self.warmup)
+        return self.weight
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        if features is None:
+            raise ValueError("TiedAugmentLoss needs the pooled features of both views")
+        logits, features = logits.float(), features.float()
+        target = expand_target(target, logits.shape[0])
+        if self.both_views_ce:
+            ce = F.cross_entropy(logits, target)
+        else:
+            ce = F.cross_entropy(split_views(logits, 2)[0], split_views(target, 2)[0])
+        f1, f2 = split_views(features, 2)
+        mse = F.mse_loss(f1, f2)
+        return {"loss": ce + self.current_weight() * mse, "ce": ce, "mse": mse}

@@ -1,0 +1,34 @@
+"""Create any timm model by name, plus accord's CIFAR-style networks under their paper names."""
+
+from __future__ import annotations
+
+import difflib
+
+import timm
+from torch import nn
+
+from .cifar import CIFAR_MODELS
+
+
+def resolve_model_name(name: str) -> str:
+    """Map a paper name (``ResNet8``, ``WRN40-2``, ``ResNet50``) or a timm name to a timm name."""
+    if name in CIFAR_MODELS:
+        return CIFAR_MODELS[name]
+    if timm.is_model(name):
+        return name
+    if timm.is_model(name.lower()):
+        return name.lower()
+    choices = list(CIFAR_MODELS) + timm.list_models()
+    close = difflib.get_close_matches(name, choices, n=5, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(
+        f"unknown model {name!r}{hint} Valid: {', '.join(CIFAR_MODELS)} or any name in timm.list_models() "
+        f"({len(choices) - len(CIFAR_MODELS)} models)"
+    )
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 3, drop_rate: float = 0.0) -> nn.Module:
+    """Build an untrained classifier (no weights are downloaded)."""
+    return timm.create_model(
+        resolve_model_name(name), pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate
+    )

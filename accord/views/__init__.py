@@ -1,0 +1,14 @@
+"""Views: augmentation policies and the multi-view transform, dataset wrapper and collate."""
+
+from .multiview import MultiViewTransform, ViewDataset, build_multiview_transform, collate_views
+from .policies import build_eval_transform, build_policy, parse_policy
+
+__all__ = [
+    "MultiViewTransform",
+    "ViewDataset",
+    "build_eval_transform",
+    "build_multiview_transform",
+    "build_policy",
+    "collate_views",
+    "parse_policy",
+]

@@ -1,0 +1,90 @@
+"""Turn one image into V augmented views, and batch the views view-major.
+
+The layout follows timm's AugMix split collate: a batch of ``B`` images with ``V`` views becomes one
+tensor of ``V*B`` images in which rows ``[j*B, (j+1)*B)`` are view ``j``, so one forward pass sees
+every view and ``logits.chunk(V)`` recovers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..data.datasets import DataInfo
+from .policies import build_policy, geometry_transforms, parse_policy
+
+
+class MultiViewTransform:
+    """Apply ``shared`` once (e.g. one crop and flip for all views), then each view's own pipeline."""
+
+    def __init__(self, views: Sequence[Callable], shared: Callable | None = None) -> None:
+        if not views:
+            raise ValueError("at least one view transform is needed")
+        self.views = list(views)
+        self.shared = shared
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, ...]:
+        if self.shared is not None:
+            image = self.shared(image)
+        return tuple(view(image) for view in self.views)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(shared={self.shared!r}, views={self.views!r})"
+
+
+def build_multiview_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
+    """One pipeline per policy spec; with ``same_crop`` every view shares view 1's crop and flip."""
+    if not same_crop:
+        return MultiViewTransform([build_policy(spec, info) for spec in specs])
+    policies = [parse_policy(spec, info.image_size) for spec in specs]
+    if any(p.geometry != policies[0].geometry for p in policies):
+        raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
+    shared = torch.nn.Sequential(*geometry_transforms(policies[0], info))
+    return MultiViewTransform([build_policy(spec, info, geometry=False) for spec in specs], shared=shared)
+
+
+class ViewDataset(Dataset):
+    """Wrap an ``(image, label)`` dataset so each item is ``(views, label)``.
+
+    Augmentation randomness is a pure function of ``(seed, epoch, index)``: every sample seeds torch's
+    generator before its transforms run, so a run gives the same views whatever the number of loader
+    workers or processes, and a resumed run repeats the views of an uninterrupted one.
+    Call :meth:`set_epoch` before each epoch (before the loader's workers start).
+    """
+
+    def __init__(self, dataset: Dataset, transform: Callable, seed: int = 0) -> None:
+        self.dataset = dataset
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Tensor | tuple[Tensor, ...], int]:
+        image, label = self.dataset[index]
+        torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+        return self.transform(image), label
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed that differs for every (seed, epoch, index)."""
+    return hash((seed, epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def collate_views(batch: Sequence[tuple[Sequence[Tensor] | Tensor, int]]) -> tuple[Tensor, Tensor]:
+    """``[(views, label)] * B`` -> images ``(V*B, C, H, W)`` view-major, labels ``(B,)``."""
+    first = batch[0][0]
+    num_views = 1 if isinstance(first, Tensor) else len(first)
+    if num_views == 1 and isinstance(first, Tensor):
+        images = torch.stack([item[0] for item in batch])
+    else:
+        images = torch.stack([item[0][j] for j in range(num_views) for item in batch])
+    labels = torch.tensor([int(item[1]) for item in batch], dtype=torch.int64)
+    return images, labels
