@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny generated datasets in accord's supported formats (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.io import write_png
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a gzipped IDX file (the Fashion-MNIST format)."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def class_images(labels: np.ndarray, size: int, channels: int, rng: np.random.Generator) -> np.ndarray:
+    """Learnable toy images: class k is a stripe texture (period 2 + k // 2, horizontal or vertical) plus
+    noise, so crops and flips keep the class."""
+    n = len(labels)
+    images = rng.integers(0, 50, size=(n, channels, size, size))
+    coords = np.arange(size)
+    for i, label in enumerate(labels):
+        period, vertical = 2 + int(label) // 2 % 5, int(label) % 2
+        stripes = (coords % period) < (period + 1) // 2
+        mask = stripes[None, :] if vertical else stripes[:, None]
+        images[i, :, np.broadcast_to(mask, (size, size))] += 180
+    return images.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def fmnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Fashion-MNIST-format folder: 400 train and 100 test 28x28 images of 10 classes."""
+    root = tmp_path_factory.mktemp("fmnist")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 400), ("t10k", 100)):
+        labels = np.arange(n) % 10
+        write_idx(root / f"{split}-images-idx3-ubyte.gz", class_images(labels, 28, 1, rng)[:, 0])
+        write_idx(root / f"{split}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def imagefolder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ImageNet-layout folder: train/ and val/ with 3 classes of small PNGs."""
+    root = tmp_path_factory.mktemp("imagefolder")
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 8), ("val", 3)):
+        labels = np.repeat(np.arange(3), n)
+        for i, (image, label) in enumerate(zip(class_images(labels, 40, 3, rng), labels, strict=True)):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_png(torch.from_numpy(image), str(folder / f"{i}.png"))
+    return root
+
+
+@pytest.fixture
+def cifar_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A torchvision-format CIFAR-10/100 folder with a few images (md5 checks patched out)."""
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    rng = np.random.default_rng(2)
+    for folder, files, key, classes in (
+        ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], "labels", 10),
+        ("cifar-100-python", ["train", "test"], "fine_labels", 100),
+    ):
+        (tmp_path / folder).mkdir()
+        for name in files:
+            labels = np.arange(20) % classes
+            data = class_images(labels, 32, 3, rng).reshape(20, -1)
+            (tmp_path / folder / name).write_bytes(pickle.dumps({"data": data, key: labels.tolist()}))
+        meta_name, meta_key = ("batches.meta", "label_names") if classes == 10 else ("meta", "fine_label_names")
+        (tmp_path / folder / meta_name).write_bytes(pickle.dumps({meta_key: [f"c{i}" for i in range(classes)]}))
+    return tmp_path

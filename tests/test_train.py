@@ -1,0 +1,121 @@
+"""End to end: train, evaluate and resume through the engine and the CLI on generated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from accord.cli import main
+from accord.config import load_config
+from accord.engine import NonFiniteLossError, RunFolderError, fit, load_checkpoint
+
+TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
+
+
+def tiny_config(name: str, fmnist_dir: Path, **extra) -> dict:
+    return load_config(name, {**TINY, "data_dir": str(fmnist_dir), **extra})
+
+
+def metrics(out: Path) -> list[dict]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for r in records:  # timings differ between runs; everything else must not
+        for key in ("seconds", "images_per_s", "views_per_s"):
+            r.pop(key)
+    return records
+
+
+@pytest.mark.parametrize("method", ["", "-ls", "-agmax", "-agmax-mse", "-tied", "-jsd", "-ce2"])
+def test_each_method_trains_and_writes_a_run(method, fmnist_dir, tmp_path):
+    cfg = tiny_config(f"FashionMNIST-ResNet8-standard{method}", fmnist_dir)
+    summary = fit(cfg, tmp_path, log=lambda _: None)
+    records = metrics(tmp_path)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[-1]["train"]["loss"] < records[0]["train"]["loss"]
+    assert all(r["test_top1"] > 20 for r in records[1:]), records  # chance is 10%
+    for name in ("config.yaml", "checkpoint-last.pt", "checkpoint-best.pt", "summary.json"):
+        assert (tmp_path / name).is_file()
+    best = max(records, key=lambda r: r["val_top1"])
+    assert summary["test_top1"] == best["test_top1"] and summary["best_epoch"] == best["epoch"]
+    ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
+    assert ckpt["epoch"] == 1 and ckpt["config"]["method"] == cfg["method"]
+    if cfg["method"] == "agmax":  # the Q head trains with the model but is not part of it
+        assert any(k.startswith("q_head") for k in ckpt["criterion"])
+        assert not any("q_head" in k for k in ckpt["model"])
+
+
+def test_same_seed_same_metrics(fmnist_dir, tmp_path):
+    cfg = tiny_config("FashionMNIST-ResNet8-standard-tied", fmnist_dir, epochs=1)
+    fit(cfg, tmp_path / "a", log=lambda _: None)
+    fit(cfg, tmp_path / "b", log=lambda _: None)
+    assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", ["FashionMNIST-ResNet8-standard-agmax", "FashionMNIST-ResNet8-cutout-tied"])
+def test_resume_matches_uninterrupted_run(name, fmnist_dir, tmp_path):
+    cfg = tiny_config(name, fmnist_dir, epochs=3)
+    fit(cfg, tmp_path / "full", log=lambda _: None)
+
+    def stop_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/3"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(cfg, tmp_path / "cut", log=stop_after_first_epoch)
+    assert len(metrics(tmp_path / "cut")) == 1
+    fit(cfg, tmp_path / "cut", resume=True, log=lambda _: None)
+    assert metrics(tmp_path / "cut") == metrics(tmp_path / "full")
+    full = load_checkpoint(tmp_path / "full" / "checkpoint-last.pt")["model"]
+    cut = load_checkpoint(tmp_path / "cut" / "checkpoint-last.pt")["model"]
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_refuses_to_train_over_another_run(fmnist_dir, tmp_path):
+    cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1)
+    fit(cfg, tmp_path, log=lambda _: None)
+    with pytest.raises(RunFolderError, match="--resume .* --overwrite"):
+        fit(cfg, tmp_path, log=lambda _: None)
+    fit(cfg, tmp_path, overwrite=True, log=lambda _: None)
+    assert len(metrics(tmp_path)) == 1
+
+
+def test_non_finite_loss_stops_the_run(fmnist_dir, tmp_path):
+    cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, lr=1e30, epochs=1)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss by step"):
+        fit(cfg, tmp_path, log=lambda _: None)
+
+
+def test_cli_train_eval_resume(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--config", "FashionMNIST-ResNet8-standard-agmax", "--data-dir", str(fmnist_dir), "--epochs", "2"]
+    sets = [f"--set={k}={v}" for k, v in TINY.items() if k != "epochs"]
+    assert main(["train", *args, *sets, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+
+    assert main(["eval", "--checkpoint", str(out / "checkpoint-last.pt")]) == 0
+    printed = capsys.readouterr().out
+    assert f"test top-1 {summary['last_test_top1']:.2f}" in printed
+
+    assert main(["train", *args, "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out)]) == 0  # finished run: nothing left, still succeeds
+    assert main(["train", "--config", "FashionMNIST-ResNet8-standard", "--set", "lrr=1", "--out", str(out)]) == 2
+    assert "did you mean 'lr'" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"model": Payload(), "config": {}}, tmp_path / "evil.pt")
+    with pytest.raises(Exception, match="cannot load checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
