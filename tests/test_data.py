@@ -17,7 +17,7 @@ from accord.data.idx import find_idx, load_idx_split
 
 N_TRAIN, N_TEST, SIDE = 40, 6, 28
 
-# accord.data.datasets.decode_rgb uses torchvision.io, deprecated (not removed) in torchvision 0.29.
+# torchvision.io (used here to write and re-read the PNGs) is deprecated, not removed, in torchvision 0.29.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
 
 
@@ -163,7 +163,7 @@ def _indices(subset: Subset) -> list[int]:
     return list(subset.indices)
 
 
-@pytest.mark.parametrize("val_fraction", [0.1, 0.25, 0.33])
+@pytest.mark.parametrize("val_fraction", [0.1, 0.25, 0.33, 0.37])
 def test_build_splits_fashion_mnist_val_split(tmp_path: Path, val_fraction: float) -> None:
     written = _write_fashion_mnist(tmp_path)
     splits = build_splits("fashion_mnist", data_dir=tmp_path, val_fraction=val_fraction, seed=3)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
-from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 from .idx import DEBIAN_FASHION_MNIST, load_idx_split
 
@@ -105,7 +106,8 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
 
 def decode_rgb(path: str) -> torch.Tensor:
     """Read an image file as a uint8 RGB ``(3, H, W)`` tensor."""
-    return decode_image(path, mode=ImageReadMode.RGB)
+    with Image.open(path) as image:
+        return pil_to_tensor(image.convert("RGB"))
 
 
 def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Dataset, Dataset, DataInfo]:

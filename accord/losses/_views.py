@@ -20,6 +20,11 @@ def expand_target(target: Tensor, num_rows: int) -> Tensor:
     return target.repeat(*repeats)
 
 
+def upcast(x: Tensor) -> Tensor:
+    """Compute loss terms in float32 when the model ran in half precision; leave float32/64 as is."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def split_views(x: Tensor, num_views: int) -> tuple[Tensor, ...]:
     """Split a view-major batch (rows ``[j*B, (j+1)*B)`` are view ``j``) into its views."""
     if x.shape[0] % num_views:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target, split_views
+from ._views import expand_target, split_views, upcast
 
 #: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).
 MARGINAL_EPS = torch.finfo(torch.float64).eps
@@ -46,7 +46,7 @@ class QHead(nn.Sequential):
     """AgMax's Q network: ``Linear(2C, n) -> ReLU -> Linear(n, C)`` on the two views' logits."""
 
     def __init__(self, num_classes: int, hidden_units: int | None = None) -> None:
-        hidden = hidden_units or agmax_hidden_units(num_classes)
+        hidden = agmax_hidden_units(num_classes) if hidden_units is None else hidden_units
         super().__init__(nn.Linear(2 * num_classes, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
@@ -75,9 +75,9 @@ class AgMaxLoss(nn.Module):
         self.dl_weight = dl_weight
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
-        logits = logits.float()
+        logits = upcast(logits)
         z, zt = split_views(logits, 2)
-        zq = self.q_head(torch.cat([z, zt], dim=1))
+        zq = self.q_head(torch.cat([z, zt], dim=1).to(self.q_head[0].weight.dtype))
         p, pt, pq = F.softmax(z, dim=1), F.softmax(zt, dim=1), F.softmax(zq, dim=1)
 
         ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))

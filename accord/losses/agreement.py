@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target, split_views
+from ._views import expand_target, split_views, upcast
 
 
 def logit_mse(z: Tensor, zt: Tensor) -> Tensor:
@@ -51,7 +51,7 @@ class AgreementLoss(nn.Module):
         self.term = term
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
-        logits = logits.float()
+        logits = upcast(logits)
         z, zt = split_views(logits, 2)
         ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))
         agreement = AGREEMENT_TERMS[self.term](z, zt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target
+from ._views import expand_target, upcast
 
 
 class ViewCrossEntropy(nn.Module):
@@ -25,6 +25,6 @@ class ViewCrossEntropy(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         ce = F.cross_entropy(
-            logits.float(), expand_target(target, logits.shape[0]), label_smoothing=self.label_smoothing
+            upcast(logits), expand_target(target, logits.shape[0]), label_smoothing=self.label_smoothing
         )
         return {"loss": ce, "ce": ce}

@@ -15,6 +15,8 @@ from __future__ import annotations
 from timm.loss import JsdCrossEntropy
 from torch import Tensor, nn
 
+from ._views import upcast
+
 
 class JsdLoss(nn.Module):
     """CE on the clean view plus ``alpha`` times the JSD across ``num_splits`` views."""
@@ -27,7 +29,7 @@ class JsdLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         if target.dim() != 1:
             raise ValueError("the JSD loss takes class-index targets (mixed targets are not supported)")
-        logits = logits.float()
+        logits = upcast(logits)
         batch = logits.shape[0] // self.num_views
         loss = self.jsd(logits, target)
         ce = self.jsd.cross_entropy_loss(logits[:batch], target[:batch]).detach()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target, split_views
+from ._views import expand_target, split_views, upcast
 
 WEIGHT_SCHEDULES = ("constant", "linear", "warmup")
 
@@ -61,7 +61,7 @@ class TiedAugmentLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         if features is None:
             raise ValueError("TiedAugmentLoss needs the pooled features of both views")
-        logits, features = logits.float(), features.float()
+        logits, features = upcast(logits), upcast(features)
         target = expand_target(target, logits.shape[0])
         if self.both_views_ce:
             ce = F.cross_entropy(logits, target)

@@ -57,9 +57,11 @@ def parse_policy(spec: str, image_size: int) -> Policy:
             _check_args(token, head, args)
             operations.append(token)
         elif head == "cutout":
+            if len(args) > 1 or (args and not args[0].isdigit()):
+                raise ValueError(f"policy {spec!r}: expected cutout or cutout_L with L a side in pixels, got {token!r}")
             cutout = int(args[0]) if args else image_size // 2
-            if not 0 < cutout <= image_size:
-                raise ValueError(f"policy {spec!r}: cutout side must be in 1..{image_size}, got {cutout}")
+            if not 0 < cutout < image_size:  # RandomErasing cannot erase the whole image
+                raise ValueError(f"policy {spec!r}: cutout side must be in 1..{image_size - 1}, got {cutout}")
         else:
             raise ValueError(f"policy {spec!r}: unknown token {token!r}; valid tokens: {TOKENS}")
     return Policy(tuple(geometry), tuple(operations), cutout)
