@@ -14,9 +14,15 @@ def test_names_compose_model_augmentation_method():
 
 def test_required_names_exist():
     names = set(list_configs())
-    for name in ("ResNet50-standard", "ResNet50-standard-agmax", "WRN40-2-standard-tied",
-                 "FashionMNIST-ResNet8-standard-agmax", "FashionMNIST-ResNet8-standard-ls",
-                 "FashionMNIST-ResNet8-standard-jsd", "ResNet101-cutout-agmax-kl"):
+    for name in (
+        "ResNet50-standard",
+        "ResNet50-standard-agmax",
+        "WRN40-2-standard-tied",
+        "FashionMNIST-ResNet8-standard-agmax",
+        "FashionMNIST-ResNet8-standard-ls",
+        "FashionMNIST-ResNet8-standard-jsd",
+        "ResNet101-cutout-agmax-kl",
+    ):
         assert name in names
 
 

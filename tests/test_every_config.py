@@ -37,8 +37,14 @@ def test_config_runs_one_step(name, fmnist_dir, imagefolder_dir, cifar_dir):
     optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg)
     before = [p.detach().clone() for p in run.model.parameters()]
     stats = train_one_epoch(
-        run.model, run.criterion, islice(loader, 1), optimizer, lambda step: None,
-        global_step=0, device=torch.device("cpu"), log_interval=1,
+        run.model,
+        run.criterion,
+        islice(loader, 1),
+        optimizer,
+        lambda step: None,
+        global_step=0,
+        device=torch.device("cpu"),
+        log_interval=1,
     )
     assert stats["steps"] == 1 and torch.isfinite(torch.tensor(stats["loss"]))
     assert stats["views_per_s"] / stats["images_per_s"] == pytest.approx(cfg["num_views"])
