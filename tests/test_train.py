@@ -119,3 +119,32 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
     torch.save({"model": Payload(), "config": {}}, tmp_path / "evil.pt")
     with pytest.raises(Exception, match="cannot load checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"bn": "split"},
+        {"bn": "separate"},
+        {"amp": "bf16", "channels_last": True},
+        {"schedule": "multistep", "milestones": [1]},
+    ],
+    ids=["split-bn", "separate-passes", "bf16-channels-last", "multistep"],
+)
+def test_training_options_run_and_evaluate(extra, fmnist_dir, tmp_path):
+    cfg = tiny_config("FashionMNIST-ResNet8-standard-tied", fmnist_dir, **extra)
+    summary = fit(cfg, tmp_path, log=lambda _: None)
+    assert summary["test_top1"] > 20
+    if extra.get("bn") == "split":  # the auxiliary BN layers are saved, and evaluation restores them
+        ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
+        assert any("aux_bn" in k for k in ckpt["model"])
+        assert main(["eval", "--checkpoint", str(tmp_path / "checkpoint-last.pt")]) == 0
+    if extra.get("schedule") == "multistep":
+        assert [r["lr"] for r in metrics(tmp_path)] == pytest.approx([0.1, 0.01], rel=1e-6)
+
+
+def test_eval_on_a_dataset_the_model_does_not_fit(fmnist_dir, cifar_dir, tmp_path, capsys):
+    fit(tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1), tmp_path, log=lambda _: None)
+    ckpt = str(tmp_path / "checkpoint-last.pt")
+    assert main(["eval", "--checkpoint", ckpt, "--dataset", "cifar100", "--data-dir", str(cifar_dir)]) == 2
+    assert "does not fit cifar100 (100 classes, 3 channels)" in capsys.readouterr().err

@@ -30,7 +30,9 @@ def create_scheduler(optimizer: torch.optim.Optimizer, cfg: dict[str, Any], step
     warmup = cfg["warmup_epochs"] * steps_per_epoch
     common = dict(warmup_t=warmup, warmup_lr_init=cfg["warmup_lr"], t_in_epochs=False)
     if cfg["schedule"] == "multistep":
-        milestones = [m * steps_per_epoch for m in cfg["milestones"]]
+        # timm decays once t + 1 reaches a milestone; +1 makes the first update of epoch m the first decayed one,
+        # as torch's MultiStepLR (and the AgMax reference) do.
+        milestones = [m * steps_per_epoch + 1 for m in cfg["milestones"]]
         return MultiStepLRScheduler(
             optimizer, decay_t=milestones, decay_rate=cfg["gamma"], warmup_prefix=False, **common
         )

@@ -22,7 +22,7 @@ from ..data import DataInfo, build_splits
 from ..losses import create_loss
 from ..models import MultiViewModel, create_model
 from ..views import ViewDataset, build_eval_transform, build_multiview_transform, collate_views
-from .checkpoint import load_checkpoint, save_atomic
+from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .loop import evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
 
@@ -266,7 +266,13 @@ def evaluate_checkpoint(
     splits = build_splits(cfg["dataset"], cfg["data_dir"], 0.0, None, cfg["seed"], cfg["image_size"])
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(cfg, splits.info)
-    model.model.load_state_dict(ckpt["model"])
+    try:
+        model.model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: its {cfg['model']} does not fit {splits.info.name} ({splits.info.num_classes} classes, "
+            f"{splits.info.in_chans} channels): {str(e).splitlines()[0]}"
+        ) from None
     model.to(device)
     test_set = ViewDataset(splits.test, build_eval_transform(splits.info))
     return evaluate(model, eval_loader(test_set, cfg), device, cfg["amp"], cfg["channels_last"])
