@@ -15,13 +15,7 @@ from accord.models import BN_MODES, MultiViewModel, ViewOutput, create_model, re
 B = 4  # images per view; timm's resnet10t pools a 1x1 map at 32 px, so BN needs B > 1 per view
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add overhead (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _timm_resnet() -> nn.Module:

@@ -24,13 +24,7 @@ RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 
 LARGE = DataInfo("imagefolder", 3, 3, 32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), small=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add overhead (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _image(info: DataInfo, seed: int = 0) -> torch.Tensor:
