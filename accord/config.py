@@ -36,6 +36,12 @@ DEFAULTS: dict[str, Any] = {
     "num_views": 1,
     "views": None,  # explicit per-view policies ("{policy}" stands for policy); overrides num_views
     "same_crop": False,
+    # batch mixing (accord.views.mixing); null alpha/prob take the AgMax paper's defaults for the data size
+    "mix": "none",  # none | mixup | cutmix | mixup-cutmix
+    "mixup_alpha": None,  # null: 0.2 for ImageNet-size images, 1.0 for 28-32 px
+    "cutmix_alpha": 1.0,
+    "mix_prob": None,  # probability a batch is mixed; null: 0.5 for CutMix on 28-32 px, else 1.0
+    "switch_prob": 0.5,  # mixup-cutmix: probability that a mixed batch uses CutMix
     # method
     "method": "ce",
     "loss": {},  # options of the method's loss, e.g. {dl_weight: 4} for agmax, {weight: 1} for tied
@@ -61,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "mix": ("none", "mixup", "cutmix", "mixup-cutmix"),
     "bn": ("concat", "split", "separate"),
     "schedule": ("cosine", "multistep"),
     "amp": ("none", "bf16"),
@@ -86,10 +93,21 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 
 def list_configs() -> list[str]:
-    """Every built-in config name."""
+    """Every built-in config name (a method that refuses MixUp/CutMix is not paired with them)."""
+    from .losses import method_mixing
+
     models, augs, methods = _fragments("models"), _fragments("augs"), _fragments("methods")
-    suffixes = [""] + [f"-{m}" for m in methods]
-    return [f"{model}-{aug}{suffix}" for model in models for aug in augs for suffix in suffixes]
+    mixes = {aug: _load_yaml(path).get("mix", "none") != "none" for aug, path in augs.items()}
+    mixable = {"": True} | {
+        f"-{m}": method_mixing(_load_yaml(path).get("method", m)) is not None for m, path in methods.items()
+    }
+    return [
+        f"{model}-{aug}{suffix}"
+        for model in models
+        for aug in augs
+        for suffix in mixable
+        if mixable[suffix] or not mixes[aug]
+    ]
 
 
 def split_name(name: str) -> tuple[str, str, str | None]:
@@ -172,6 +190,8 @@ def _type_ok(key: str, value: Any) -> bool:
         return default is None or key in ("views",)
     if key in ("data_dir",):
         return isinstance(value, str)
+    if key in ("mixup_alpha", "mix_prob"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if key in ("image_size", "train_subset"):
         return isinstance(value, int) and not isinstance(value, bool)
     if key == "views":
@@ -187,7 +207,7 @@ def _type_ok(key: str, value: Any) -> bool:
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check types and values; fill ``views`` from ``policy`` x ``num_views``. Returns ``cfg``."""
-    from .losses import method_views  # deferred: keeps `accord configs` light
+    from .losses import method_mixing, method_views  # deferred: keeps `accord configs` light
 
     for key, value in cfg.items():
         if key != "name" and not _type_ok(key, value):
@@ -212,4 +232,17 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"method {cfg['method']!r} needs {needed} views; the config has {cfg['views']}")
     if cfg["bn"] == "split" and cfg["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
+    if cfg["mix"] != "none" and method_mixing(cfg["method"]) is None:
+        raise ConfigError(f"method {cfg['method']!r} does not support mix: {cfg['mix']} (as in timm's AugMix-JSD)")
+    small = cfg["dataset"] != "imagefolder"
+    if cfg["mixup_alpha"] is None:
+        cfg["mixup_alpha"] = 1.0 if small else 0.2
+    if cfg["mix_prob"] is None:
+        cfg["mix_prob"] = 0.5 if small and cfg["mix"] == "cutmix" else 1.0
+    for key in ("mix_prob", "switch_prob"):
+        if not 0.0 <= cfg[key] <= 1.0:
+            raise ConfigError(f"config key {key!r} must be in [0, 1], got {cfg[key]}")
+    for key in ("mixup_alpha", "cutmix_alpha"):
+        if cfg[key] <= 0:
+            raise ConfigError(f"config key {key!r} must be positive, got {cfg[key]}")
     return cfg

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..models import MultiViewModel
+from ..views import MixedBatch
 
 
 class NonFiniteLossError(RuntimeError):
@@ -35,6 +36,7 @@ def train_one_epoch(
     *,
     global_step: int,
     device: torch.device,
+    mixer: Callable[[Tensor, Tensor], MixedBatch] | None = None,
     amp: str = "none",
     channels_last: bool = False,
     log_interval: int = 50,
@@ -42,7 +44,8 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train over ``loader`` once. ``on_step(global_step)`` runs before each update (lr, weight schedules).
 
-    Returns the mean of every loss term, the training top-1 of view 1, images/s and views/s. Loss terms
+    ``mixer`` applies MixUp/CutMix to each batch. Returns the mean of every loss term, the training top-1
+    of view 1, images/s and views/s. Loss terms
     are summed on the device and read back every ``log_interval`` steps, where a NaN/Inf stops the run.
     """
     model.train()
@@ -54,12 +57,18 @@ def train_one_epoch(
     bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not sys.stderr.isatty())
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        target, extra = y, {}
+        if mixer is not None:
+            mixed = mixer(x, y)
+            x, target = mixed.images, mixed.target
+            if mixed.feature_mix is not None:
+                extra["feature_mix"] = mixed.feature_mix
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         on_step(global_step)
         with autocast(amp, device):
             out = model(x)
-        terms = criterion(out.logits, y, out.features)
+        terms = criterion(out.logits, target, out.features, **extra)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
@@ -70,7 +79,7 @@ def train_one_epoch(
         views += x.shape[0]
         for name, value in terms.items():
             sums[name] = sums.get(name, 0) + value.detach()
-        correct += (out.logits[: y.shape[0]].argmax(1) == (y if y.dim() == 1 else y.argmax(1))).sum()
+        correct += (out.logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against the unmixed labels
         if steps % log_interval == 0:
             means = {k: float(v) / steps for k, v in sums.items()}
             _check_finite(means, global_step)

@@ -19,9 +19,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import DataInfo, build_splits
-from ..losses import create_loss
+from ..losses import create_loss, method_mixing
 from ..models import MultiViewModel, create_model
-from ..views import ViewDataset, build_eval_transform, build_multiview_transform, collate_views
+from ..views import ViewDataset, ViewMixer, build_eval_transform, build_multiview_transform, collate_views
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .loop import evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
@@ -45,6 +45,7 @@ class Run:
     val_set: Dataset
     test_set: Dataset
     device: torch.device
+    mixer: ViewMixer | None
 
 
 def build_model(cfg: dict[str, Any], info: DataInfo) -> MultiViewModel:
@@ -66,6 +67,18 @@ def build_run(cfg: dict[str, Any], device: torch.device | None = None) -> Run:
     criterion.to(device)
     if cfg["channels_last"]:
         model.to(memory_format=torch.channels_last)
+    mixer = None
+    if cfg["mix"] != "none":
+        mixer = ViewMixer(
+            info.num_classes,
+            cfg["num_views"],
+            cfg["mix"],
+            method_mixing(cfg["method"]),
+            cfg["mixup_alpha"],
+            cfg["cutmix_alpha"],
+            cfg["mix_prob"],
+            cfg["switch_prob"],
+        )
     views = build_multiview_transform(cfg["views"], info, cfg["same_crop"])
     evaluation = build_eval_transform(info)
     return Run(
@@ -77,6 +90,7 @@ def build_run(cfg: dict[str, Any], device: torch.device | None = None) -> Run:
         val_set=ViewDataset(splits.val, evaluation, cfg["seed"]),
         test_set=ViewDataset(splits.test, evaluation, cfg["seed"]),
         device=device,
+        mixer=mixer,
     )
 
 
@@ -149,6 +163,8 @@ def fit(
     for epoch in range(state["epoch"] + 1, cfg["epochs"]):
         torch.manual_seed(cfg["seed"] * 100_003 + epoch)
         run.train_set.set_epoch(epoch)
+        if run.mixer is not None:
+            run.mixer.set_epoch(cfg["seed"], epoch)
         loader = DataLoader(
             run.train_set,
             batch_size=cfg["batch_size"],
@@ -167,6 +183,7 @@ def fit(
             on_step,
             global_step=state["global_step"],
             device=device,
+            mixer=run.mixer,
             amp=cfg["amp"],
             channels_last=cfg["channels_last"],
             log_interval=cfg["log_interval"],

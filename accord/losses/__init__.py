@@ -7,7 +7,7 @@ are view ``j``) and returns a dict of scalar terms whose ``"loss"`` entry is the
 from .agmax import AgMaxLoss, QHead, agmax_hidden_units
 from .agreement import AgreementLoss
 from .classification import ViewCrossEntropy
-from .factory import METHODS, create_loss, method_views
+from .factory import METHODS, create_loss, method_mixing, method_views
 from .jsd import JsdLoss
 from .tied import TiedAugmentLoss
 
@@ -21,5 +21,6 @@ __all__ = [
     "ViewCrossEntropy",
     "agmax_hidden_units",
     "create_loss",
+    "method_mixing",
     "method_views",
 ]

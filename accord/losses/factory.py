@@ -26,6 +26,16 @@ METHODS: dict[str, tuple[Callable[..., nn.Module], int | None]] = {
 }
 
 
+# How each method mixes views under MixUp/CutMix (see accord.views.mixing); None: mixing is refused.
+MIXING: dict[str, str | None] = {name: "each" for name in METHODS} | {"tied": "first", "jsd": None}
+
+
+def method_mixing(method: str) -> str | None:
+    """``each`` (every view mixed on its own), ``first`` (Tied-Augment) or ``None`` (no mixing)."""
+    _check(method)
+    return MIXING[method]
+
+
 def method_views(method: str) -> int | None:
     """The number of views ``method`` needs (``None``: any number)."""
     _check(method)

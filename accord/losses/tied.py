@@ -7,11 +7,15 @@ features ``f1, f2`` of the two views::
     loss = (CE(z1, y) + CE(z2, y)) / 2 + w(t) * mean (f1 - f2)^2
 
 (``CE(z1, y)`` alone when ``both_views_ce`` is off). The MSE averages over batch and feature
-dimensions; no gradient is stopped. ``w(t)`` follows a schedule over training progress ``t`` in
-[0, 1]: ``constant`` (w), ``linear`` (w * t) or ``warmup`` (w * min(1, t / warmup)).
+dimensions; no gradient is stopped. With tied MixUp/CutMix only view 1 is mixed, and the target of
+``f1`` is view 2's features mixed with the same ``lam`` and partner: ``lam * f2 + (1 - lam) * f2[perm]``.
+``w(t)`` follows a schedule over training progress ``t`` in [0, 1]: ``constant`` (w), ``linear``
+(w * t) or ``warmup`` (w * min(1, t / warmup)).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -58,7 +62,13 @@ class TiedAugmentLoss(nn.Module):
             return self.weight * min(1.0, self.progress / self.warmup)
         return self.weight
 
-    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(
+        self,
+        logits: Tensor,
+        target: Tensor,
+        features: Tensor | None = None,
+        feature_mix: Callable[[Tensor], Tensor] | None = None,
+    ) -> dict[str, Tensor]:
         if features is None:
             raise ValueError("TiedAugmentLoss needs the pooled features of both views")
         logits, features = upcast(logits), upcast(features)
@@ -68,5 +78,5 @@ class TiedAugmentLoss(nn.Module):
         else:
             ce = F.cross_entropy(split_views(logits, 2)[0], split_views(target, 2)[0])
         f1, f2 = split_views(features, 2)
-        mse = F.mse_loss(f1, f2)
+        mse = F.mse_loss(f1, feature_mix(f2) if feature_mix is not None else f2)
         return {"loss": ce + self.current_weight() * mse, "ce": ce, "mse": mse}

@@ -1,9 +1,13 @@
 """Views: augmentation policies and the multi-view transform, dataset wrapper and collate."""
 
+from .mixing import FeatureMix, MixedBatch, ViewMixer
 from .multiview import MultiViewTransform, ViewDataset, build_multiview_transform, collate_views
 from .policies import build_eval_transform, build_policy, parse_policy
 
 __all__ = [
+    "FeatureMix",
+    "MixedBatch",
+    "ViewMixer",
     "MultiViewTransform",
     "ViewDataset",
     "build_eval_transform",
