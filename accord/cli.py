@@ -85,6 +85,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grid(args: argparse.Namespace) -> int:
+    """Train every model x augmentation x method x seed cell that is not finished yet."""
+    from .grid import make_cells, run_grid
+
+    cells = make_cells(_split(args.models), _split(args.augs), _split(args.methods), args.seeds)
+    overrides = parse_overrides(args.set or [])
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.train_subset is not None:
+        overrides["train_subset"] = args.train_subset
+    run_grid(cells, Path(args.out), overrides, jobs=args.jobs)
+    unfinished = [c.folder for c in cells if not (Path(args.out) / c.folder / "summary.json").is_file()]
+    return 1 if unfinished else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(Path(args.dir)), end="")
+    return 0
+
+
+def _split(text: str) -> list[str]:
+    return [item for item in text.split(",") if item]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accord", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
     cmp_.add_argument("--out", default="runs/compare")
     cmp_.set_defaults(func=cmd_compare)
+    grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
+    grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")
+    grid.add_argument("--augs", default="standard", help="comma-separated augmentations, e.g. standard,cutout")
+    grid.add_argument("--methods", default="ce,ls,agmax,tied", help="comma-separated; NAME@2x doubles the epochs")
+    grid.add_argument("--seeds", type=int, default=3)
+    grid.add_argument("--epochs", type=int)
+    grid.add_argument("--train-subset", dest="train_subset", type=int)
+    grid.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key in every cell")
+    grid.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process")
+    grid.add_argument("--out", required=True)
+    grid.set_defaults(func=cmd_grid)
+
+    report = sub.add_parser("report", help="tables (markdown, CSV) and a figure of a grid's results")
+    report.add_argument("dir")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

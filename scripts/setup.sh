@@ -9,8 +9,8 @@ python=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
-if ! .venv/bin/python -c "import accord, pytest, ruff" 2>/dev/null; then
-  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "is neither a file nor a directory" || true
+if ! .venv/bin/python -c "import accord, pytest, ruff, matplotlib, scipy" 2>/dev/null; then
+  .venv/bin/python -m pip install -q -e ".[test,report]" 2>&1 | grep -v "is neither a file nor a directory" || true
   .venv/bin/python -c "import accord, pytest" || { echo "setup: installing accord failed" >&2; exit 1; }
 fi
 

@@ -1,0 +1,120 @@
+"""Run a grid of configs x seeds, one run folder per cell, resumable.
+
+A cell is ``<model>-<augmentation>[-<method>]`` at one seed, trained into ``DIR/<config>/seed<k>/``.
+A cell with a ``summary.json`` is finished and skipped; one with a checkpoint resumes from it; so a
+stopped grid continues where it was when run again with the same arguments. A method written
+``NAME@2x`` trains ``NAME`` for twice the epochs: with ``ce@2x`` the baseline gets as many image
+forward passes as a two-view method (the equal-compute control).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, load_config
+
+GRID_FILE = "grid.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid."""
+
+    config: str  # built-in config name
+    label: str  # method column label (``ce``, ``agmax``, ``ce@2x``)
+    aug: str
+    seed: int
+    epoch_factor: int
+
+    @property
+    def folder(self) -> str:
+        suffix = f"@{self.epoch_factor}x" if self.epoch_factor > 1 else ""
+        return f"{self.config}{suffix}/seed{self.seed}"
+
+
+def parse_method(method: str) -> tuple[str, int]:
+    """``agmax`` -> (``agmax``, 1); ``ce@2x`` -> (``ce``, 2)."""
+    name, _, factor = method.partition("@")
+    if factor and (not factor.endswith("x") or not factor[:-1].isdigit() or int(factor[:-1]) < 1):
+        raise ConfigError(f"method {method!r}: the epoch factor is written NAME@Kx, e.g. ce@2x")
+    return name, int(factor[:-1]) if factor else 1
+
+
+def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: int) -> list[Cell]:
+    cells = []
+    for model in models:
+        for aug in augs:
+            for method in methods:
+                name, factor = parse_method(method)
+                config = f"{model}-{aug}" + ("" if name == "ce" else f"-{name}")
+                load_config(config)  # every name is checked before anything runs
+                cells += [Cell(config, method, aug, seed, factor) for seed in range(seeds)]
+    return cells
+
+
+def cell_overrides(cell: Cell, base: dict[str, Any]) -> dict[str, Any]:
+    overrides = dict(base, seed=cell.seed)
+    epochs = overrides.get("epochs") or load_config(cell.config)["epochs"]
+    overrides["epochs"] = epochs * cell.epoch_factor
+    return overrides
+
+
+def cell_command(cell: Cell, out: Path, overrides: dict[str, Any], threads: int) -> list[str]:
+    """The ``accord train`` command line of a cell (resuming when a checkpoint exists)."""
+    run_dir = out / cell.folder
+    cmd = [sys.executable, "-m", "accord", "train"]
+    if (run_dir / "checkpoint-last.pt").is_file() and (run_dir / "config.yaml").is_file():
+        return [*cmd, "--resume", str(run_dir)]
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
+    return [*cmd, "--config", cell.config, *sets, "--out", str(run_dir), "--overwrite"]
+
+
+def run_grid(
+    cells: list[Cell],
+    out: Path,
+    overrides: dict[str, Any],
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train every unfinished cell, ``jobs`` at a time, each in its own process; return the grid record."""
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in cells if not (out / c.folder / "summary.json").is_file()]
+    log(f"grid: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run, {jobs} at a time")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    record_path = out / GRID_FILE
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {"sessions": []}
+    start = time.time()
+    failures: list[str] = []
+
+    def run(cell: Cell) -> None:
+        run_dir = out / cell.folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cmd = cell_command(cell, out, cell_overrides(cell, overrides), threads)
+        t0 = time.time()
+        with open(run_dir / "train.log", "a") as logfile:
+            code = subprocess.call(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
+        status = "done" if code == 0 else f"FAILED (exit {code}, see {run_dir / 'train.log'})"
+        if code:
+            failures.append(cell.folder)
+        log(f"{cell.folder}: {status} in {time.time() - t0:.0f}s")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(run, todo))
+    record["sessions"].append(
+        {"argv": sys.argv[1:], "cells_run": len(todo), "wall_seconds": round(time.time() - start), "jobs": jobs}
+    )
+    record["overrides"] = overrides
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    if failures:
+        log(f"grid: {len(failures)} cells failed: {', '.join(failures)}")
+    return record

@@ -1,0 +1,95 @@
+"""The grid runner resumes, and the report's tables, interval and figure are right on known numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from accord.cli import main
+from accord.grid import make_cells, parse_method
+from accord.report import collect, paired_gain, write_report
+
+
+def test_paired_gain_on_known_numbers():
+    method = {0: 81.0, 1: 82.0, 2: 83.0}
+    baseline = {0: 80.0, 1: 80.0, 2: 80.0, 3: 99.0}  # seed 3 has no pair and is ignored
+    gain, low, high, n = paired_gain(method, baseline)
+    half = 4.302652729911275 / math.sqrt(3)  # t(0.975, df=2) * sd(=1) / sqrt(3)
+    assert (gain, n) == (2.0, 3) and low == pytest.approx(2 - half) and high == pytest.approx(2 + half)
+    assert paired_gain({0: 1.0}, {0: 0.0}) is None
+
+
+def test_cells_and_epoch_factor():
+    assert parse_method("ce@2x") == ("ce", 2) and parse_method("agmax") == ("agmax", 1)
+    cells = make_cells(["FashionMNIST-ResNet8"], ["standard", "mixup"], ["ce", "agmax", "ce@2x"], 2)
+    assert len(cells) == 12
+    assert {c.folder for c in cells if c.seed == 0 and c.aug == "standard"} == {
+        "FashionMNIST-ResNet8-standard/seed0",
+        "FashionMNIST-ResNet8-standard-agmax/seed0",
+        "FashionMNIST-ResNet8-standard@2x/seed0",
+    }
+
+
+def fake_run(root: Path, config: str, seed: int, best: float, last: float) -> None:
+    run = root / config / f"seed{seed}"
+    run.mkdir(parents=True)
+    summary = {"seed": seed, "test_top1": best, "last_test_top1": last, "train_seconds": 60.0}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_report_layout(tmp_path):
+    numbers = {  # (aug, method suffix): per-seed test top-1 at the best-val epoch
+        ("standard", ""): [80.0, 81.0, 82.0],
+        ("standard", "-agmax"): [82.0, 83.0, 84.0],
+        ("standard", "-tied"): [81.0, 81.0, 84.0],
+        ("cutout", ""): [79.0, 79.5, 80.0],
+        ("cutout", "-agmax"): [78.0, 79.0, 80.0],
+    }
+    for (aug, suffix), values in numbers.items():
+        for seed, value in enumerate(values):
+            fake_run(tmp_path, f"FashionMNIST-ResNet8-{aug}{suffix}", seed, value, value - 1)
+    fake_run(tmp_path, "FashionMNIST-ResNet8-standard@2x", 0, 81.5, 81.0)
+    assert len(collect(tmp_path)) == 16
+    text = write_report(tmp_path)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| augmentation | baseline"))
+    assert header == "| augmentation | baseline | AgMax | Tied-Augment | baseline, 2x epochs |"
+    rows = [line for line in lines if line.startswith("| standard |")]
+    assert rows[0] == "| standard | 81.00 ± 1.00 | **83.00 ± 1.00** | 82.00 ± 1.73 | 81.50 |"
+    assert rows[1] == "| standard | +2.00 [+2.00, +2.00] | +1.00 [-1.48, +3.48] |  |"  # tied diffs 1, 0, 2
+    assert rows[2].startswith("| standard | 80.00 ± 1.00 | **82.00 ± 1.00** |")  # last epoch
+    assert [line.split(" |")[0] for line in lines if line.startswith("| cutout")][0] == "| cutout"
+    assert lines.index(rows[0]) < lines.index(next(line for line in lines if line.startswith("| cutout |")))
+    csv_lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("model,augmentation,method,n,test_top1_mean")
+    png = tmp_path / "figure-FashionMNIST-ResNet8.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    write_report(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte
+
+
+def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "grid"
+    args = [
+        "grid", "--models", "FashionMNIST-ResNet8", "--augs", "standard", "--methods", "ce,ce@2x",
+        "--seeds", "1", "--epochs", "1", "--out", str(out), "--set", f"data_dir={fmnist_dir}",
+        "--set", "batch_size=32", "--set", "lr_batch=32", "--set", "workers=0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    summaries = sorted(out.glob("*/seed0/summary.json"))
+    assert len(summaries) == 2
+    doubled = json.loads((out / "FashionMNIST-ResNet8-standard@2x/seed0/summary.json").read_text())
+    assert doubled["epochs"] == 2
+    stamp = {p: p.stat().st_mtime_ns for p in summaries}
+    assert main(args) == 0
+    assert "0 to run" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in summaries} == stamp  # finished cells are not re-run
+    summaries[0].unlink()  # an interrupted cell: its checkpoint is there, its summary is not
+    assert main(args) == 0
+    assert "resuming" in (summaries[0].parent / "train.log").read_text()
+    assert summaries[0].is_file()
+    assert main(["report", str(out)]) == 0
