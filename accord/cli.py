@@ -87,15 +87,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Train every model x augmentation x method x seed cell that is not finished yet."""
-    from .grid import make_cells, run_grid
+    from .grid import cell_overrides, make_cells, run_grid
 
     cells = make_cells(_split(args.models), _split(args.augs), _split(args.methods), args.seeds)
-    overrides = parse_overrides(args.set or [])
+    common = [item for item in args.set or [] if ":" not in item.partition("=")[0]]
+    scoped: dict[str, list[str]] = {}
+    for item in args.set or []:
+        if ":" in item.partition("=")[0]:
+            method, _, rest = item.partition(":")
+            scoped.setdefault(method, []).append(rest)
+    overrides = parse_overrides(common)
+    per_method = {method: parse_overrides(items) for method, items in scoped.items()}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.train_subset is not None:
         overrides["train_subset"] = args.train_subset
-    run_grid(cells, Path(args.out), overrides, jobs=args.jobs)
+    for cell in cells:  # every cell's final config must be valid before the first one trains
+        load_config(cell.config, cell_overrides(cell, overrides, per_method))
+    run_grid(cells, Path(args.out), overrides, jobs=args.jobs, per_method=per_method)
     unfinished = [c.folder for c in cells if not (Path(args.out) / c.folder / "summary.json").is_file()]
     return 1 if unfinished else 0
 
@@ -104,6 +113,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     print(write_report(Path(args.dir)), end="")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's evaluation model as timm-compatible safetensors."""
+    from .export import export_checkpoint
+
+    meta = export_checkpoint(args.run, args.out)
+    print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels)")
+    return 0
+
+
+def cmd_import_agmax(args: argparse.Namespace) -> int:
+    """Convert an AgMax release checkpoint to timm safetensors or an accord checkpoint."""
+    from .export import import_agmax
+
+    info = import_agmax(args.checkpoint, args.arch, args.out, args.config)
+    print(f"{args.out}: {info['architecture']} ({info['num_classes']} classes)")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw a run's loss terms and top-1 per epoch."""
+    from .plot import plot_run
+
+    try:
+        print(plot_run(args.run, args.out))
+    except ModuleNotFoundError as e:
+        print(f"accord: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -156,7 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--seeds", type=int, default=3)
     grid.add_argument("--epochs", type=int)
     grid.add_argument("--train-subset", dest="train_subset", type=int)
-    grid.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key in every cell")
+    grid.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a key in every cell; METHOD:KEY=VALUE in that method's cells only",
+    )
     grid.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process")
     grid.add_argument("--out", required=True)
     grid.set_defaults(func=cmd_grid)
@@ -164,15 +208,36 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables (markdown, CSV) and a figure of a grid's results")
     report.add_argument("dir")
     report.set_defaults(func=cmd_report)
+
+    export = sub.add_parser("export", help="write a run's eval model as timm-compatible safetensors")
+    export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="run folder (its best checkpoint) or a .pt")
+    export.add_argument("--out", required=True, help="output .safetensors file")
+    export.set_defaults(func=cmd_export)
+
+    agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")
+    agmax.add_argument("checkpoint", metavar="CKPT.pth")
+    agmax.add_argument("--arch", required=True, choices=("resnet50", "resnet101"))
+    agmax.add_argument("--out", required=True, help=".safetensors (timm) or .pt (accord checkpoint for accord eval)")
+    agmax.add_argument("--config", help="accord config stored in a .pt output (default <Model>-standard)")
+    agmax.set_defaults(func=cmd_import_agmax)
+
+    plot = sub.add_parser("plot", help="figure of a run's loss terms and top-1 per epoch (needs matplotlib)")
+    plot.add_argument("run", metavar="RUN_DIR")
+    plot.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
+    plot.set_defaults(func=cmd_plot)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .engine import CheckpointError, NonFiniteLossError, RunFolderError
+    from .engine.trainer import TrainingInterrupted
 
     try:
         return args.func(args)
+    except TrainingInterrupted as e:  # SIGINT/SIGTERM: checkpoint written at a step boundary
+        print(f"accord: {e}", file=sys.stderr)
+        return e.exit_code  # 130 for SIGINT, 143 for SIGTERM
     except (ConfigError, RunFolderError, CheckpointError, FileNotFoundError) as e:
         print(f"accord: error: {e}", file=sys.stderr)
         return 2

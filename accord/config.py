@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "channels_last": False,
     "eval_batch_size": 500,
     "log_interval": 50,
+    "checkpoint_every_steps": 0,  # also write checkpoint-last.pt every N updates (0: only at each epoch's end)
+    "nonfinite": "stop",  # stop | skip: what a NaN/Inf loss does (stop the run, or skip that update)
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -71,6 +73,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "bn": ("concat", "split", "separate"),
     "schedule": ("cosine", "multistep"),
     "amp": ("none", "bf16"),
+    "nonfinite": ("stop", "skip"),
 }
 
 
@@ -207,7 +210,7 @@ def _type_ok(key: str, value: Any) -> bool:
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check types and values; fill ``views`` from ``policy`` x ``num_views``. Returns ``cfg``."""
-    from .losses import method_mixing, method_views  # deferred: keeps `accord configs` light
+    from .losses import create_loss, method_mixing, method_views  # deferred: keeps `accord configs` light
 
     for key, value in cfg.items():
         if key != "name" and not _type_ok(key, value):
@@ -217,9 +220,19 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     for key in ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "log_interval"):
         if cfg[key] <= 0:
             raise ConfigError(f"config key {key!r} must be positive, got {cfg[key]}")
-    for key in ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate"):
+    for key in ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps"):
         if cfg[key] < 0:
             raise ConfigError(f"config key {key!r} must not be negative, got {cfg[key]}")
+    if not 0.0 <= cfg["val_fraction"] < 1.0:
+        raise ConfigError(f"config key 'val_fraction' must be in [0, 1), got {cfg['val_fraction']}")
+    for key in ("train_subset", "image_size"):
+        if cfg[key] is not None and cfg[key] < 1:
+            raise ConfigError(f"config key {key!r} must be positive, got {cfg[key]}")
+    if cfg["train_subset"] is not None and cfg["train_subset"] < cfg["batch_size"]:
+        raise ConfigError(
+            f"train_subset {cfg['train_subset']} is smaller than batch_size {cfg['batch_size']}: "
+            "no full batch to train on"
+        )
     try:
         needed = method_views(cfg["method"])
     except ValueError as e:
@@ -230,6 +243,10 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     cfg["num_views"] = len(cfg["views"])
     if needed is not None and cfg["num_views"] != needed:
         raise ConfigError(f"method {cfg['method']!r} needs {needed} views; the config has {cfg['views']}")
+    try:  # loss options are checked by building the loss once (cheap: at most a small Q head)
+        create_loss(cfg["method"], 10, cfg["num_views"], **cfg["loss"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     if cfg["bn"] == "split" and cfg["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
     if cfg["mix"] != "none" and method_mixing(cfg["method"]) is None:

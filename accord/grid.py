@@ -61,14 +61,19 @@ def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: in
     return cells
 
 
-def cell_overrides(cell: Cell, base: dict[str, Any]) -> dict[str, Any]:
+def cell_overrides(
+    cell: Cell, base: dict[str, Any], per_method: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ``--set`` values of a cell: the common ones, then its method's own (``tied:loss.weight=8``)."""
     overrides = dict(base, seed=cell.seed)
+    for key, value in (per_method or {}).get(parse_method(cell.label)[0], {}).items():
+        overrides[key] = dict(overrides.get(key, {}), **value) if key == "loss" else value
     epochs = overrides.get("epochs") or load_config(cell.config)["epochs"]
     overrides["epochs"] = epochs * cell.epoch_factor
     return overrides
 
 
-def cell_command(cell: Cell, out: Path, overrides: dict[str, Any], threads: int) -> list[str]:
+def cell_command(cell: Cell, out: Path, overrides: dict[str, Any]) -> list[str]:
     """The ``accord train`` command line of a cell (resuming when a checkpoint exists)."""
     run_dir = out / cell.folder
     cmd = [sys.executable, "-m", "accord", "train"]
@@ -83,6 +88,7 @@ def run_grid(
     out: Path,
     overrides: dict[str, Any],
     jobs: int = 1,
+    per_method: dict[str, dict[str, Any]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train every unfinished cell, ``jobs`` at a time, each in its own process; return the grid record."""
@@ -99,7 +105,7 @@ def run_grid(
     def run(cell: Cell) -> None:
         run_dir = out / cell.folder
         run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = cell_command(cell, out, cell_overrides(cell, overrides), threads)
+        cmd = cell_command(cell, out, cell_overrides(cell, overrides, per_method))
         t0 = time.time()
         with open(run_dir / "train.log", "a") as logfile:
             code = subprocess.call(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
@@ -114,6 +120,7 @@ def run_grid(
         {"argv": sys.argv[1:], "cells_run": len(todo), "wall_seconds": round(time.time() - start), "jobs": jobs}
     )
     record["overrides"] = overrides
+    record["per_method_overrides"] = per_method or {}
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     if failures:
         log(f"grid: {len(failures)} cells failed: {', '.join(failures)}")

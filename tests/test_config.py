@@ -80,3 +80,8 @@ def test_config_file_with_base(tmp_path: Path):
 
 def test_every_default_key_documented_in_defaults():
     assert set(load_config("ResNet50-standard")) == set(DEFAULTS) | {"name"}
+
+
+def test_loss_options_are_checked_before_any_work():
+    with pytest.raises(ConfigError, match="bad option for method 'agmax'.*'weight'"):
+        load_config("FashionMNIST-ResNet8-standard-agmax", {"loss": {"weight": 2}})
