@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from .idx import DEBIAN_FASHION_MNIST, load_idx_split
@@ -60,6 +62,7 @@ class Splits:
     val: Dataset
     test: Dataset
     info: DataInfo
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
 
 
 def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
@@ -104,20 +107,135 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
     return train, test, DataInfo(name, classes, 3, 32, mean, std, small=True)
 
 
+class UnreadableImageError(OSError):
+    """An image file that cannot be decoded (corrupt, truncated, empty, not an image)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: unreadable image ({reason})")
+        self.path, self.reason = path, reason
+
+
+#: Image-folder splits with at most this many files are decoded once up front and their unreadable files
+#: dropped (an exact count, found before training); larger ones are checked lazily as they are loaded.
+SCAN_LIMIT = 10_000
+SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image, in the run folder
+
+
 def decode_rgb(path: str) -> torch.Tensor:
-    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor."""
-    with Image.open(path) as image:
-        return pil_to_tensor(image.convert("RGB"))
+    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot."""
+    try:
+        with Image.open(path) as image:
+            return pil_to_tensor(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        reason = str(e).replace(str(path), "").strip(" '\"") or type(e).__name__
+        raise UnreadableImageError(str(path), reason) from None
+
+
+class CheckedImageFolder(ImageFolder):
+    """torchvision's ``ImageFolder`` that skips unreadable images instead of failing inside a worker.
+
+    :meth:`scan` decodes every file once and drops the unreadable ones (kept in :attr:`skipped`). An
+    unreadable file met later (a folder too large to scan, or a file damaged during the run) is reported
+    on stderr (once per process: the main one or a loader worker) and appended to :attr:`report` (a file
+    every worker appends to), and the next readable image *of the same split* (see :meth:`link_splits`),
+    with its own label, is returned in its place.
+    """
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root, loader=decode_rgb)
+        self.skipped: list[tuple[str, str]] = []
+        self.report: Path | None = None
+        self._successor: list[int] | None = None
+        self._seen: set[str] = set()
+
+    def scan(self) -> list[tuple[str, str]]:
+        """Decode every file; drop the unreadable ones from the samples. Returns ``(path, reason)`` pairs."""
+        good, bad = [], []
+        for path, target in self.samples:
+            try:
+                decode_rgb(path)
+                good.append((path, target))
+            except UnreadableImageError as e:
+                bad.append((path, e.reason))
+        self.samples = self.imgs = good
+        self.targets = [t for _, t in good]
+        self.skipped += bad
+        return bad
+
+    def link_splits(self, groups: list[list[int]]) -> None:
+        """Replace an unreadable image only by one of the same group (train or val): no leak across splits."""
+        n = len(self.samples)
+        successor = [(i + 1) % n for i in range(n)]
+        for group in groups:
+            for i, index in enumerate(group):
+                successor[index] = group[(i + 1) % len(group)]
+        self._successor = successor
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        i = index
+        for _ in range(len(self.samples)):
+            path, target = self.samples[i]
+            try:
+                image = decode_rgb(path)
+            except UnreadableImageError as e:
+                self._report_unreadable(e)
+                i = self._successor[i] if self._successor else (i + 1) % len(self.samples)
+                continue
+            if self.transform is not None:
+                image = self.transform(image)
+            if self.target_transform is not None:
+                target = self.target_transform(target)
+            return image, target
+        raise UnreadableImageError(self.root, "no readable image left in this split")
+
+    def _report_unreadable(self, error: UnreadableImageError) -> None:
+        if error.path in self._seen:
+            return
+        self._seen.add(error.path)
+        print(f"accord: warning: skipping {error}", file=sys.stderr, flush=True)
+        if self.report is None:
+            return
+        try:
+            with open(self.report, "a") as f:  # one short O_APPEND write: whole lines even from many workers
+                f.write(f"{error.path}\t{error.reason}\n")
+        except OSError:
+            pass  # the warning above was printed; losing the report line must not stop the run
+
+
+def _open_split(path: Path) -> CheckedImageFolder:
+    """Open one split of an image folder; a missing or empty class folder is one clear line."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: missing (an image folder needs train/ and val/)")
+    try:
+        dataset = CheckedImageFolder(str(path))
+    except FileNotFoundError:  # torchvision: no class folder, or a class folder without image files
+        raise FileNotFoundError(_explain_no_files(path)) from None
+    if len(dataset.samples) <= SCAN_LIMIT:
+        dataset.scan()
+        if not dataset.samples:
+            raise FileNotFoundError(f"{path}: no readable images ({len(dataset.skipped)} unreadable files)")
+    return dataset
+
+
+def _explain_no_files(path: Path) -> str:
+    classes = sorted(p for p in path.iterdir() if p.is_dir())
+    if not classes:
+        return f"{path}: no class folders (expected {path}/<class>/<image files>)"
+    empty = [c for c in classes if not any(f.is_file() and is_image_file(str(f)) for f in c.rglob("*"))]
+    names = ", ".join(str(c) for c in empty) or str(path)
+    return f"{names}: empty class folder (no {'/'.join(IMG_EXTENSIONS)} files); add images or remove it"
 
 
 def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Dataset, Dataset, DataInfo]:
     if data_dir is None:
         raise ValueError("imagefolder needs --data-dir: a folder with train/ and val/ class-per-folder trees")
     root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder (--data-dir of an image folder: train/ and val/ inside)")
     for split in ("train", "val"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"{root / split}: missing (an image folder needs train/ and val/)")
-    train, test = (ImageFolder(str(root / s), loader=decode_rgb) for s in ("train", "val"))
+    train, test = (_open_split(root / s) for s in ("train", "val"))
     if train.classes != test.classes:
         raise ValueError(f"{root}: train/ and val/ have different class folders")
     info = DataInfo(
@@ -130,6 +248,15 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
         small=False,
     )
     return train, test, info
+
+
+def image_folders(dataset: Dataset) -> list[CheckedImageFolder]:
+    """The :class:`CheckedImageFolder` under ``dataset`` (through ``.dataset`` wrappers), if any."""
+    while not isinstance(dataset, CheckedImageFolder):
+        dataset = getattr(dataset, "dataset", None)
+        if dataset is None:
+            return []
+    return [dataset]
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -171,4 +298,8 @@ def build_splits(
             raise ValueError(f"train_subset must be positive, got {train_subset}")
         keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed + 1))[:train_subset]
         train_idx = sorted(train_idx[i] for i in keep.tolist())
-    return Splits(Subset(train, train_idx), Subset(train, val_idx), test, info)
+    skipped = []
+    if isinstance(train, CheckedImageFolder) and isinstance(test, CheckedImageFolder):
+        train.link_splits([train_idx, val_idx])
+        skipped = train.skipped + test.skipped
+    return Splits(Subset(train, train_idx), Subset(train, val_idx), test, info, skipped)

@@ -1,12 +1,21 @@
-"""Atomic checkpoint files, loaded with ``torch.load(weights_only=True)``."""
+"""Atomic run files and checkpoints, loaded with ``torch.load(weights_only=True)``.
+
+Every file of a run folder is written through :func:`replace_atomic`: the bytes go to a temporary file
+``.<name>.<random>.tmp`` in the same folder, are flushed and fsync'ed, and the temporary file is renamed
+over the real name. A process killed at any moment (SIGKILL included) leaves either the old file or the
+new one under the real name, never half of one; at worst an orphaned ``.tmp`` file, which
+:func:`remove_stale_temps` deletes when the run is resumed or overwritten.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import torch
 
 
@@ -14,17 +23,17 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message names the file and the reason."""
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` to ``path`` so that a crash leaves either the old file or the new one, never half.
+def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write(f)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
-    The data goes to a temporary file in the same folder, is flushed and fsync'ed, then renamed over
-    ``path`` (atomic on POSIX); the folder is fsync'ed so the rename itself survives a power cut.
+    The rename is atomic on POSIX; the folder is fsync'ed afterwards so the rename itself survives a
+    power cut. On any exception (a signal's included) the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -36,6 +45,37 @@ def save_atomic(obj: Any, path: str | Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` so that a crash leaves either the old file or the new one, never half."""
+    replace_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_text_atomic(text: str, path: str | Path) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`save_atomic` does."""
+    data = text.encode()
+    replace_atomic(path, lambda f: f.write(data))
+
+
+def append_line_atomic(line: str, path: str | Path) -> None:
+    """Append one line to a small text file (``metrics.jsonl``) by rewriting it atomically."""
+    path = Path(path)
+    old = path.read_text() if path.is_file() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    write_text_atomic(old + line.rstrip("\n") + "\n", path)
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete temporary files left by a process killed inside :func:`replace_atomic`; returns them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(p for p in folder.glob(".*.tmp") if p.is_file())
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -51,3 +91,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise CheckpointError(f"{path}: not an accord checkpoint (no model state or config)")
     return data
+
+
+def capture_rng(numpy_rng: np.random.Generator | None, device: torch.device) -> dict[str, Any]:
+    """The random states a mid-epoch resume needs, in a ``weights_only``-safe form.
+
+    torch's CPU (and CUDA) generator states are uint8 tensors; a NumPy generator's
+    ``bit_generator.state`` is a dict of strings and Python ints (128-bit ints pickle as plain ints).
+    """
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "numpy": None, "cuda": None}
+    if numpy_rng is not None:
+        state["numpy"] = numpy_rng.bit_generator.state
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], numpy_rng: np.random.Generator | None, device: torch.device) -> None:
+    """Undo :func:`capture_rng`: set torch's (and CUDA's) generators and ``numpy_rng`` to the saved states."""
+    torch.set_rng_state(state["torch"])
+    if numpy_rng is not None and state.get("numpy") is not None:
+        numpy_rng.bit_generator.state = state["numpy"]
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,4 +1,4 @@
-"""One training epoch and one evaluation pass."""
+"""One training epoch (resumable at any step) and one evaluation pass."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -15,6 +16,8 @@ from tqdm import tqdm
 
 from ..models import MultiViewModel
 from ..views import MixedBatch
+
+NONFINITE_MODES = ("stop", "skip")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -25,6 +28,91 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
     if amp == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@dataclass
+class EpochProgress:
+    """The running totals of a partly trained epoch: what a mid-epoch checkpoint stores.
+
+    Saving the partial sums (not only the position) makes the metrics line of a resumed epoch equal to
+    that of an uninterrupted one. ``steps`` counts the epoch's batches consumed so far (skipped ones too),
+    so it is also the position in the epoch's data order where a resumed run starts.
+    """
+
+    steps: int = 0
+    images: int = 0
+    scored: int = 0  # images of the steps that were not skipped (the training top-1's denominator)
+    views: int = 0
+    seconds: float = 0.0
+    skipped: int = 0
+    sums: dict[str, Tensor] = field(default_factory=dict)
+    correct: Tensor | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """A ``weights_only``-safe copy (tensors on the CPU)."""
+        return {
+            "steps": self.steps,
+            "images": self.images,
+            "scored": self.scored,
+            "views": self.views,
+            "seconds": self.seconds,
+            "skipped": self.skipped,
+            "sums": {k: v.detach().cpu() for k, v in self.sums.items()},
+            "correct": None if self.correct is None else self.correct.detach().cpu(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: torch.device) -> EpochProgress:
+        correct = state["correct"]
+        return cls(
+            steps=state["steps"],
+            images=state["images"],
+            scored=state["scored"],
+            views=state["views"],
+            seconds=state["seconds"],
+            skipped=state["skipped"],
+            sums={k: v.to(device) for k, v in state["sums"].items()},
+            correct=None if correct is None else correct.to(device),
+        )
+
+
+class NonFiniteGuard:
+    """Find the first update whose loss terms are not finite, exactly, without a host sync per step.
+
+    :meth:`update` records on the device, for each term, the first (1-based) global step at which it was
+    NaN or infinite; :meth:`check` reads that back (one sync) and raises :class:`NonFiniteLossError`
+    naming the step and the terms that went bad there. On the CPU a read costs nothing, so callers check
+    every step; on a GPU they check every ``log_interval`` steps and before any checkpoint is written.
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.first: Tensor | None = None  # per term: first bad step, 0 while finite
+        self.values: Tensor | None = None  # per term: its value at that step
+
+    @staticmethod
+    def bad_terms(terms: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+        return values, ~torch.isfinite(values)
+
+    def update(self, terms: dict[str, Tensor], step: int) -> None:
+        values, bad = self.bad_terms(terms)
+        if self.first is None or self.names != list(terms):
+            self.names = list(terms)
+            self.first = torch.zeros(len(values), dtype=torch.long, device=values.device)
+            self.values = torch.zeros_like(values)
+        new = bad & (self.first == 0)
+        self.first = torch.where(new, step, self.first)
+        self.values = torch.where(new, values, self.values)
+
+    def check(self, epoch: int | None = None) -> None:
+        if self.first is None or not bool((self.first > 0).any()):
+            return
+        first, values = self.first.tolist(), self.values.tolist()
+        step = min(s for s in first if s > 0)
+        detail = ", ".join(f"{n}={v}" for n, s, v in zip(self.names, first, values, strict=True) if s == step)
+        where = f" (epoch {epoch + 1})" if epoch is not None else ""
+        raise NonFiniteLossError(f"non-finite loss by step {step}{where}: {detail} first went non-finite there")
 
 
 def train_one_epoch(
@@ -41,18 +129,40 @@ def train_one_epoch(
     channels_last: bool = False,
     log_interval: int = 50,
     description: str = "train",
+    progress: EpochProgress | None = None,
+    save_due: Callable[[int], bool] | None = None,
+    save: Callable[[int, EpochProgress], None] | None = None,
+    nonfinite: str = "stop",
+    epoch: int | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train over ``loader`` once. ``on_step(global_step)`` runs before each update (lr, weight schedules).
 
     ``mixer`` applies MixUp/CutMix to each batch. Returns the mean of every loss term, the training top-1
-    of view 1, images/s and views/s. Loss terms
-    are summed on the device and read back every ``log_interval`` steps, where a NaN/Inf stops the run.
+    of view 1, images/s, views/s, ``steps`` (the epoch's steps, those before a resume included) and
+    ``global_step`` after the last update.
+
+    Resuming: ``progress`` holds the totals of the steps already done in this epoch (``loader`` then
+    yields only the remaining batches). After each update, when ``save_due(global_step)`` is true the
+    loss is checked for NaN/Inf and ``save(global_step, progress)`` runs (it writes a checkpoint; it may
+    raise to stop the run).
+
+    Non-finite losses: every update is checked exactly (see :class:`NonFiniteGuard`; on a GPU the
+    check is read back every ``log_interval`` steps, before any save and at the end). ``nonfinite="stop"``
+    raises :class:`NonFiniteLossError` naming the first bad step and term; ``"skip"`` leaves the weights,
+    the optimizer and the BatchNorm statistics as they were before that step (one host sync per step on
+    a GPU) and counts it in ``skipped_steps``.
     """
+    if nonfinite not in NONFINITE_MODES:
+        raise ValueError(f"nonfinite must be one of {', '.join(NONFINITE_MODES)}, got {nonfinite!r}")
     model.train()
     criterion.train()
-    sums: dict[str, Tensor] = {}
-    correct = torch.zeros((), device=device)
-    images = views = steps = 0
+    progress = progress or EpochProgress()
+    if progress.correct is None:
+        progress.correct = torch.zeros((), device=device)
+    guard = NonFiniteGuard()
+    check_every = 1 if device.type == "cpu" else log_interval
+    seconds_before = progress.seconds
     start = time.perf_counter()
     bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not sys.stderr.isatty())
     for x, y in bar:
@@ -66,35 +176,70 @@ def train_one_epoch(
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         on_step(global_step)
+        buffers = [b.detach().clone() for b in model.buffers()] if nonfinite == "skip" else None
         with autocast(amp, device):
             out = model(x)
         terms = criterion(out.logits, target, out.features, **extra)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
-
         global_step += 1
-        steps += 1
-        images += y.shape[0]
-        views += x.shape[0]
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0) + value.detach()
-        correct += (out.logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against the unmixed labels
-        if steps % log_interval == 0:
-            means = {k: float(v) / steps for k, v in sums.items()}
-            _check_finite(means, global_step)
+        progress.steps += 1
+        if buffers is not None and _skip_if_nonfinite(terms, model, buffers, global_step, log):
+            progress.skipped += 1
+        else:
+            guard.update(terms, global_step)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            for name, value in terms.items():
+                progress.sums[name] = progress.sums.get(name, 0) + value.detach()
+            progress.correct += (out.logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against unmixed labels
+            progress.scored += y.shape[0]
+        progress.images += y.shape[0]
+        progress.views += x.shape[0]
+        if progress.steps % check_every == 0:
+            guard.check(epoch)
+        if progress.steps % log_interval == 0:
+            means = _means(progress)
             bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-    seconds = time.perf_counter() - start
-    stats = {k: float(v) / max(steps, 1) for k, v in sums.items()}
+        if save is not None and save_due is not None and save_due(global_step):
+            guard.check(epoch)
+            progress.seconds = seconds_before + time.perf_counter() - start
+            save(global_step, progress)
+    guard.check(epoch)
+    progress.seconds = seconds_before + time.perf_counter() - start
+    stats = _means(progress)
     _check_finite(stats, global_step)
+    seconds = max(progress.seconds, 1e-9)
     stats.update(
-        train_top1=100.0 * float(correct) / max(images, 1),
-        images_per_s=images / seconds,
-        views_per_s=views / seconds,
-        seconds=seconds,
-        steps=steps,
+        train_top1=100.0 * float(progress.correct) / max(progress.scored, 1),
+        images_per_s=progress.images / seconds,
+        views_per_s=progress.views / seconds,
+        seconds=progress.seconds,
+        steps=progress.steps,
+        global_step=global_step,
     )
+    if nonfinite == "skip":
+        stats["skipped_steps"] = progress.skipped
     return stats
+
+
+def _means(progress: EpochProgress) -> dict[str, float]:
+    counted = max(progress.steps - progress.skipped, 1)
+    return {k: float(v) / counted for k, v in progress.sums.items()}
+
+
+def _skip_if_nonfinite(
+    terms: dict[str, Tensor], model: nn.Module, buffers: list[Tensor], step: int, log: Callable[[str], None]
+) -> bool:
+    """``nonfinite: skip``: if a term is NaN/Inf, restore the BatchNorm buffers and report the step."""
+    values, bad = NonFiniteGuard.bad_terms(terms)
+    if not bool(bad.any()):
+        return False
+    with torch.no_grad():
+        for b, saved in zip(model.buffers(), buffers, strict=True):
+            b.copy_(saved)
+    names = [f"{n}={v}" for n, v, b in zip(terms, values.tolist(), bad.tolist(), strict=True) if b]
+    log(f"step {step}: non-finite loss ({', '.join(names)}); step skipped")
+    return True
 
 
 def _check_finite(terms: dict[str, float], step: int) -> None:

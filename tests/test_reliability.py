@@ -1,0 +1,614 @@
+"""Fault injection: kills (SIGKILL, SIGTERM, SIGINT), planted NaNs, bad images, bad checkpoints and configs.
+
+Every resumed run must end with exactly the metrics and weights of an uninterrupted one, and no fault may
+leave a run file half written. docs/reliability.md tabulates these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from torch.utils.data import DataLoader
+
+import accord.engine.trainer as trainer
+from accord.cli import main
+from accord.config import ConfigError, load_config
+from accord.data import build_splits
+from accord.data.datasets import SKIP_REPORT, CheckedImageFolder, UnreadableImageError, decode_rgb
+from accord.engine import CheckpointError, NonFiniteLossError, fit, load_checkpoint
+from accord.engine.checkpoint import capture_rng, restore_rng, save_atomic
+from accord.engine.loop import NonFiniteGuard
+from accord.engine.trainer import EpochSampler, TrainingInterrupted
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "FashionMNIST-ResNet8-standard-agmax"  # two views and a Q head in the loss state
+# MixUp/CutMix draws from a NumPy generator and the views from per-sample seeds: the random state matters;
+# 160 images / batch 32 = 5 steps an epoch, a checkpoint every 2 steps: most kills land mid-epoch.
+OVERRIDES = {
+    "batch_size": 32,
+    "lr_batch": 32,
+    "eval_batch_size": 100,
+    "workers": 0,
+    "log_interval": 1,
+    "epochs": 2,
+    "train_subset": 160,
+    "mix": "mixup-cutmix",
+    "checkpoint_every_steps": 2,
+}
+TIMING = ("seconds", "images_per_s", "views_per_s")
+# CPU results depend on the number of intra-op threads: every run here, in this process or a child, uses one
+# (it is also the fastest for these tiny batches on a busy machine).
+pytestmark = pytest.mark.usefixtures("one_thread")
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+QUIET: Callable[[str], None] = lambda _: None  # noqa: E731
+
+
+def config(fmnist_dir: Path, **extra) -> dict:
+    return load_config(NAME, {**OVERRIDES, "data_dir": str(fmnist_dir), **extra})
+
+
+def metrics(out: Path) -> list[dict]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for r in records:
+        for key in TIMING:
+            r.pop(key)
+    return records
+
+
+def assert_same_run(out: Path, reference: Path) -> None:
+    assert metrics(out) == metrics(reference)
+    got = load_checkpoint(out / "checkpoint-last.pt")
+    want = load_checkpoint(reference / "checkpoint-last.pt")
+    for part in ("model", "criterion"):
+        assert got[part].keys() == want[part].keys()
+        assert all(torch.equal(got[part][k], want[part][k]) for k in want[part]), part
+    assert got["global_step"] == want["global_step"] and got["partial"] is None
+
+
+def assert_files_whole(out: Path) -> None:
+    """Every run file under its real name parses completely (only hidden .tmp files may be partial)."""
+    if (out / "config.yaml").exists():
+        assert yaml.safe_load((out / "config.yaml").read_text())["method"] == "agmax"
+    if (out / "metrics.jsonl").exists():
+        for line in (out / "metrics.jsonl").read_text().splitlines():
+            json.loads(line)
+    for name in ("checkpoint-last.pt", "checkpoint-best.pt"):
+        if (out / name).exists():
+            load_checkpoint(out / name)
+    if (out / "summary.json").exists():
+        json.loads((out / "summary.json").read_text())
+
+
+def temp_files(out: Path) -> list[str]:
+    return sorted(p.name for p in out.glob(".*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def reference(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run every interrupted one must reproduce."""
+    out = tmp_path_factory.mktemp("reference")
+    fit(config(fmnist_dir), out, log=QUIET)
+    return out
+
+
+Action = Callable[[dict], dict]
+
+
+def plant(monkeypatch: pytest.MonkeyPatch, at_call: int = 0, action: Action | None = None, every: Action | None = None):
+    """Make the run's loss call ``action(terms)`` on its ``at_call``-th forward (1-based), ``every`` on all."""
+    build_run = trainer.build_run
+
+    def patched(cfg, device=None):
+        run = build_run(cfg, device)
+        forward, calls = run.criterion.forward, [0]
+
+        def spy(*args, **kwargs):
+            terms = forward(*args, **kwargs)
+            calls[0] += 1
+            if every is not None:
+                terms = every(terms)
+            return action(terms) if action is not None and calls[0] == at_call else terms
+
+        run.criterion.forward = spy
+        return run
+
+    monkeypatch.setattr(trainer, "build_run", patched)
+
+
+def poison(terms: dict) -> dict:
+    return {**terms, "ce": terms["ce"] * float("nan"), "loss": terms["loss"] * float("nan")}
+
+
+def draw_noise(terms: dict) -> dict:
+    """Use torch's global generator in the main process, as dropout or drop-path do."""
+    return {**terms, "loss": terms["loss"] * (1.0 + 0.01 * torch.rand(()))}
+
+
+def send(signum: int) -> Action:
+    def action(terms: dict) -> dict:
+        os.kill(os.getpid(), signum)
+        return terms
+
+    return action
+
+
+# ------------------------------------------------------------------------------------------ data order, RNG
+
+
+def test_epoch_sampler_is_the_dataloader_shuffle_and_resumes_at_any_batch():
+    order = [
+        int(i) for b in DataLoader(range(100), batch_size=8, shuffle=True, generator=torch.manual_seed(7)) for i in b
+    ]
+    assert list(EpochSampler(100, 7)) == order  # runs made before mid-epoch resume keep their data order
+    assert list(EpochSampler(100, 7, start=24)) == order[24:]
+    assert len(EpochSampler(100, 7, start=24)) == 76
+
+
+def test_random_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    rng = np.random.default_rng([3, 1])
+    rng.random(5)
+    torch.manual_seed(5)
+    torch.rand(3)
+    save_atomic({"rng": capture_rng(rng, torch.device("cpu"))}, tmp_path / "rng.pt")
+    want = rng.random(4), torch.rand(4)
+    restored = np.random.default_rng(0)
+    restore_rng(torch.load(tmp_path / "rng.pt", weights_only=True)["rng"], restored, torch.device("cpu"))
+    assert np.array_equal(restored.random(4), want[0]) and torch.equal(torch.rand(4), want[1])
+
+
+# --------------------------------------------------------------------------------------------- kill, resume
+
+
+def test_sigint_mid_epoch_saves_and_resume_matches_uninterrupted(fmnist_dir, reference, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    handler = signal.getsignal(signal.SIGINT)
+    with monkeypatch.context() as patch:
+        plant(patch, at_call=3, action=send(signal.SIGINT))  # arrives inside step 3 of epoch 1
+        with pytest.raises(TrainingInterrupted, match=r"SIGINT: stopped at step 3 .*--resume") as info:
+            fit(config(fmnist_dir), out, log=QUIET)
+    assert info.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is handler  # the run's handlers are removed
+    ckpt = load_checkpoint(out / "checkpoint-last.pt")
+    assert ckpt["global_step"] == 3 and ckpt["partial"]["progress"]["steps"] == 3
+    assert not (out / "metrics.jsonl").exists()
+    fit(config(fmnist_dir), out, resume=True, log=QUIET)
+    assert_same_run(out, reference)
+
+
+def test_global_rng_is_restored_mid_epoch_with_loader_workers(fmnist_dir, tmp_path, monkeypatch):
+    """With workers, nothing re-seeds the main process's generator per sample: the checkpoint must hold it."""
+    cfg = config(fmnist_dir, workers=2)
+    with monkeypatch.context() as patch:
+        plant(patch, every=draw_noise)
+        fit(cfg, tmp_path / "reference", log=QUIET)
+    with monkeypatch.context() as patch:
+        plant(patch, at_call=3, action=send(signal.SIGINT), every=draw_noise)
+        with pytest.raises(TrainingInterrupted):
+            fit(cfg, tmp_path / "run", log=QUIET)
+    with monkeypatch.context() as patch:
+        plant(patch, every=draw_noise)
+        fit(cfg, tmp_path / "run", resume=True, log=QUIET)
+    assert_same_run(tmp_path / "run", tmp_path / "reference")
+
+
+def test_sigterm_at_the_last_step_of_an_epoch_resumes_into_its_evaluation(fmnist_dir, reference, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        plant(patch, at_call=5, action=send(signal.SIGTERM))
+        with pytest.raises(TrainingInterrupted, match="SIGTERM") as info:
+            fit(config(fmnist_dir), out, log=QUIET)
+    assert info.value.exit_code == 143
+    assert load_checkpoint(out / "checkpoint-last.pt")["partial"]["progress"]["steps"] == 5
+    assert main(["train", "--resume", str(out)]) == 0
+    assert_same_run(out, reference)
+
+
+# A child whose checkpoint writes pause half way (half the bytes written and flushed to the temporary
+# file), so that a SIGKILL can be aimed at the middle of a write.
+SLOW_WRITES = """
+import io, sys, time, torch
+save = torch.save
+def half_then_pause(obj, f, *args, **kwargs):
+    buffer = io.BytesIO()
+    save(obj, buffer, *args, **kwargs)
+    data = buffer.getvalue()
+    f.write(data[: len(data) // 2])
+    f.flush()
+    time.sleep(2.0)
+    f.write(data[len(data) // 2 :])
+torch.save = half_then_pause
+from accord.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def cli_train(fmnist_dir: Path, out: Path, mode: str, slow_writes: bool = False, **extra) -> subprocess.Popen:
+    """``accord train`` as a child process: a new run (``--overwrite``) or ``--resume``."""
+    if mode == "resume":
+        args = ["--resume", str(out)]
+    else:
+        sets = [f"--set={k}={json.dumps(v)}" for k, v in {**OVERRIDES, **extra}.items()]
+        args = ["--config", NAME, "--data-dir", str(fmnist_dir), *sets, "--out", str(out), "--overwrite"]
+    command = [sys.executable, "-c", SLOW_WRITES] if slow_writes else [sys.executable, "-m", "accord"]
+    return subprocess.Popen(
+        [*command, "train", *args],
+        cwd=REPO,
+        env=CHILD_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, for signals to the group
+    )
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Poll ``condition`` as fast as possible; False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return False
+    raise TimeoutError("the training process made no progress")
+
+
+def checkpoint_id(out: Path) -> int | None:
+    """The inode of checkpoint-last.pt: every atomic save gives it a new one."""
+    try:
+        return (out / "checkpoint-last.pt").stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def half_written(out: Path) -> list[Path]:
+    """Orphaned temporary checkpoint files that do not load (a write cut short)."""
+    partial = []
+    for path in out.glob(".checkpoint-*.tmp"):
+        try:
+            torch.load(path, weights_only=True)
+        except Exception:
+            partial.append(path)
+    return partial
+
+
+def kill_at_random(proc: subprocess.Popen, out: Path, before: int | None, delay: float) -> str:
+    """SIGKILL ``delay`` seconds after the child wrote its first checkpoint (training is under way then)."""
+    if not wait_for(lambda: checkpoint_id(out) not in (None, before), proc):
+        return "finished"
+    time.sleep(delay)
+    proc.kill()
+    return "killed"
+
+
+def kill_while_saving(proc: subprocess.Popen, out: Path) -> str:
+    """SIGKILL while a checkpoint's temporary file holds half its bytes."""
+    if not wait_for(lambda: any(p.stat().st_size > 0 for p in out.glob(".checkpoint-*.tmp")), proc):
+        return "finished"
+    proc.kill()
+    return "killed"
+
+
+def run_with_kills(
+    fmnist_dir: Path, out: Path, kills: list[str], seed: int, max_delay: float = 1.0, **extra
+) -> dict[str, int]:
+    """Start the run, SIGKILL it at each of ``kills``, resume after each; returns what happened.
+
+    ``early``: at a random moment of start-up (before any checkpoint exists: the run starts again);
+    ``random``: at a random moment of training; ``saving``: in the middle of a checkpoint write.
+    """
+    rng = random.Random(seed)
+    out.mkdir(parents=True)
+    seen = {"killed": 0, "finished": 0, "mid_write": 0, "restarted": 0}
+    mode = "new"
+    for kind in kills:
+        before = checkpoint_id(out)
+        proc = cli_train(fmnist_dir, out, mode, slow_writes=kind == "saving", **extra)
+        if kind == "early":
+            time.sleep(rng.uniform(0.0, 1.0))
+            proc.kill()
+            result = "killed"
+        elif kind == "saving":
+            result = kill_while_saving(proc, out)
+        else:
+            result = kill_at_random(proc, out, before, rng.uniform(0.0, max_delay))
+        proc.wait()
+        seen[result] += 1
+        seen["mid_write"] += bool(half_written(out))
+        assert_files_whole(out)  # under their real names, every file is complete
+        mode = "resume" if (out / "checkpoint-last.pt").exists() else "new"
+        seen["restarted"] += mode == "new"
+    proc = cli_train(fmnist_dir, out, mode, **extra)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert temp_files(out) == []  # orphans of killed writes are removed on resume
+    return seen
+
+
+def test_sigkill_at_random_points_and_during_a_checkpoint_write_then_resume(fmnist_dir, reference, tmp_path):
+    seed = int(os.environ.get("ACCORD_FAULT_SEED", random.randrange(1 << 30)))
+    seen = run_with_kills(fmnist_dir, tmp_path / "run", ["saving", "random"], seed)
+    assert seen["mid_write"] == 1 and seen["killed"] >= 1, (seed, seen)
+    assert_same_run(tmp_path / "run", reference)
+
+
+@pytest.mark.slow
+def test_sigkill_many_times_then_resume(fmnist_dir, tmp_path):
+    seed = int(os.environ.get("ACCORD_FAULT_SEED", random.randrange(1 << 30)))
+    fit(config(fmnist_dir, epochs=8), tmp_path / "reference", log=QUIET)
+    kills = ["early", "random", "saving", "random", "random", "saving", "random", "random"]
+    seen = run_with_kills(fmnist_dir, tmp_path / "run", kills, seed, max_delay=0.5, epochs=8)
+    assert seen["killed"] >= 6 and seen["mid_write"] >= 2, (seed, seen)
+    assert_same_run(tmp_path / "run", tmp_path / "reference")
+
+
+def test_sigterm_to_the_process_group_with_loader_workers_exits_143(fmnist_dir, tmp_path):
+    """As a batch system stops a job: SIGTERM to every process; the loader workers leave it to the main one."""
+    fit(config(fmnist_dir, workers=2), tmp_path / "reference", log=QUIET)
+    out = tmp_path / "run"
+    out.mkdir()
+    proc = cli_train(fmnist_dir, out, "new", workers=2)
+    assert wait_for(lambda: (out / "checkpoint-last.pt").exists(), proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "SIGTERM: stopped at step" in err and f"resume with `accord train --resume {out}`" in err
+    assert "Traceback" not in err and "exited unexpectedly" not in err
+    assert_files_whole(out)
+    fit(config(fmnist_dir, workers=2), out, resume=True, log=QUIET)
+    assert_same_run(out, tmp_path / "reference")
+
+
+def test_signal_during_evaluation_stops_after_the_epoch_checkpoint(fmnist_dir, reference, tmp_path, monkeypatch):
+    evaluate, calls = trainer.evaluate, [0]
+
+    def signalled(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 1:  # during the validation pass of epoch 1
+            os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "evaluate", signalled)
+        with pytest.raises(TrainingInterrupted, match="stopped at the end of epoch 1"):
+            fit(config(fmnist_dir), tmp_path, log=QUIET)
+    assert load_checkpoint(tmp_path / "checkpoint-last.pt")["partial"] is None and len(metrics(tmp_path)) == 1
+    fit(config(fmnist_dir), tmp_path, resume=True, log=QUIET)
+    assert_same_run(tmp_path, reference)
+
+
+def test_second_signal_stops_at_once_without_saving(fmnist_dir, tmp_path, monkeypatch):
+    def twice(terms: dict) -> dict:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return terms
+
+    plant(monkeypatch, at_call=3, action=twice)
+    with pytest.raises(TrainingInterrupted, match="SIGINT: stopped without saving") as info:
+        fit(config(fmnist_dir), tmp_path, log=QUIET)
+    assert info.value.exit_code == 130 and not info.value.saved
+    assert load_checkpoint(tmp_path / "checkpoint-last.pt")["global_step"] == 2  # the last periodic one
+
+
+def test_resume_without_a_checkpoint_says_start_again(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir)))  # killed before the first checkpoint
+    (out / ".checkpoint-last.pt.abc.tmp").write_bytes(b"half a checkpoint")
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------------------- NaN/Inf
+
+
+def test_planted_nan_stops_the_run_naming_step_and_term(fmnist_dir, tmp_path, monkeypatch):
+    plant(monkeypatch, at_call=4, action=poison)  # step 4; the last checkpoint was written after step 2
+    with pytest.raises(NonFiniteLossError, match=r"by step 4 \(epoch 1\): loss=nan, ce=nan first went") as info:
+        fit(config(fmnist_dir), tmp_path, log=QUIET)
+    assert "entropy" not in str(info.value)
+    ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
+    assert ckpt["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_planted_nan_through_the_cli_exits_1(fmnist_dir, tmp_path, monkeypatch, capsys):
+    plant(monkeypatch, at_call=7, action=poison)
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in OVERRIDES.items()]
+    args = ["train", "--config", NAME, "--data-dir", str(fmnist_dir), *sets, "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "non-finite loss by step 7 (epoch 2)" in err and "last good checkpoint is kept" in err
+    assert load_checkpoint(tmp_path / "checkpoint-last.pt")["global_step"] == 6
+    assert len(metrics(tmp_path)) == 1
+
+
+def test_nonfinite_skip_skips_the_step_and_keeps_batchnorm_clean(fmnist_dir, tmp_path, monkeypatch):
+    plant(monkeypatch, at_call=4, action=poison)
+    lines: list[str] = []
+    fit(config(fmnist_dir, nonfinite="skip", epochs=1), tmp_path, log=lines.append)
+    assert any(line.startswith("step 4: non-finite loss (loss=nan, ce=nan)") for line in lines)
+    (record,) = metrics(tmp_path)
+    assert record["train"]["skipped_steps"] == 1 and np.isfinite(record["train"]["loss"])
+    ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_guard_finds_the_first_bad_step_from_accumulated_flags():
+    guard = NonFiniteGuard()  # on a GPU, flags accumulate on the device and are read every log_interval
+    finite = {"loss": torch.tensor(1.0), "ce": torch.tensor(0.5), "l1": torch.tensor(0.1)}
+    guard.update(finite, 1)
+    guard.update({**finite, "l1": torch.tensor(float("inf"))}, 2)
+    guard.update({**finite, "loss": torch.tensor(float("nan")), "ce": torch.tensor(float("nan"))}, 3)
+    guard.update(finite, 4)
+    with pytest.raises(NonFiniteLossError, match=r"by step 2: l1=inf first went non-finite there"):
+        guard.check()
+
+
+# ------------------------------------------------------------------------------------------------ bad images
+
+
+def write_image_folder(root: Path) -> dict[str, Path]:
+    """3 classes of 40 px PNGs/JPEGs, then one corrupt, one truncated and one zero-byte file."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 3)):
+        for c in range(3):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+                Image.fromarray(image).save(folder / f"{i}.{'png' if i % 2 else 'jpg'}")
+    good = (root / "train" / "class0" / "0.jpg").read_bytes()
+    bad = {
+        "corrupt": root / "train" / "class0" / "corrupt.jpg",
+        "truncated": root / "train" / "class1" / "truncated.jpg",
+        "empty": root / "val" / "class2" / "empty.png",
+    }
+    bad["corrupt"].write_bytes(b"\xff\xd8 definitely not a JPEG" * 20)
+    bad["truncated"].write_bytes(good[: len(good) // 2])
+    bad["empty"].write_bytes(b"")
+    return bad
+
+
+def as_list(batch: list) -> list:
+    return batch
+
+
+def test_decode_rgb_names_the_file_and_the_reason(tmp_path):
+    bad = write_image_folder(tmp_path)
+    for path in bad.values():
+        with pytest.raises(UnreadableImageError, match=rf"{path}: unreadable image \(.+\)"):
+            decode_rgb(str(path))
+
+
+def test_unreadable_images_are_skipped_and_counted_in_the_summary(tmp_path):
+    bad = write_image_folder(tmp_path / "data")
+    splits = build_splits("imagefolder", tmp_path / "data", val_fraction=0.25, image_size=32)
+    assert sorted(p for p, _ in splits.skipped) == sorted(str(p) for p in bad.values())
+    assert len(splits.train) + len(splits.val) == 24 and len(splits.test) == 9
+    overrides = {"dataset": "imagefolder", "data_dir": str(tmp_path / "data"), "image_size": 32}
+    small = {"train_subset": None, "batch_size": 4, "lr_batch": 4, "epochs": 1, "mix": "none"}
+    cfg = load_config("FashionMNIST-ResNet8-standard", {**OVERRIDES, **overrides, **small})
+    lines: list[str] = []
+    summary = fit(cfg, tmp_path / "run", log=lines.append)
+    assert summary["skipped_images"]["count"] == 3
+    assert sorted(summary["skipped_images"]["paths"]) == sorted(str(p) for p in bad.values())
+    assert any(line.startswith("skipping 3 unreadable images") for line in lines)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["skipped_images"]["count"] == 3
+
+
+def test_large_folders_skip_lazily_inside_workers_without_a_traceback(tmp_path, monkeypatch, capfd):
+    bad = write_image_folder(tmp_path / "data")
+    monkeypatch.setattr("accord.data.datasets.SCAN_LIMIT", 0)  # as for a folder too large to scan up front
+    splits = build_splits("imagefolder", tmp_path / "data", val_fraction=0.25)
+    assert splits.skipped == [] and len(splits.train) + len(splits.val) == 26
+    folder = splits.train.dataset
+    assert isinstance(folder, CheckedImageFolder)
+    folder.report = tmp_path / SKIP_REPORT
+    train_paths = {folder.samples[i][0] for i in splits.train.indices}
+    loader = DataLoader(splits.train, batch_size=4, num_workers=2, collate_fn=as_list)
+    items = [item for batch in loader for item in batch]
+    assert len(items) == len(splits.train) and all(image.shape[0] == 3 for image, _ in items)
+    reported = {line.split("\t")[0] for line in (tmp_path / SKIP_REPORT).read_text().splitlines()}
+    assert reported == {str(p) for p in bad.values() if str(p) in train_paths}
+    err = capfd.readouterr().err
+    assert "accord: warning: skipping" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fault", ["empty class folder", "missing split", "wrong data path", "no class folders"])
+def test_bad_data_folders_get_one_clear_line(fault, tmp_path, capsys):
+    root = tmp_path / "data"
+    write_image_folder(root)
+    if fault == "empty class folder":
+        (root / "val" / "class3").mkdir()
+        (root / "train" / "class3").mkdir()
+        expected = f"{root / 'train' / 'class3'}: empty class folder"
+    elif fault == "missing split":
+        os.rename(root / "val", tmp_path / "elsewhere")
+        expected = f"{root / 'val'}: missing"
+    elif fault == "wrong data path":
+        root = tmp_path / "nowhere"
+        expected = f"{root}: no such folder"
+    else:
+        for p in sorted((root / "val").rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        expected = f"{root / 'val'}: no class folders"
+    with pytest.raises(FileNotFoundError) as info:
+        build_splits("imagefolder", root)
+    assert str(info.value).startswith(expected) and "\n" not in str(info.value)
+    args = ["train", "--dataset", "imagefolder", "--data-dir", str(root), "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err
+
+
+# ------------------------------------------------------------------------------------ checkpoints, configs
+
+
+def test_checkpoint_with_a_pickled_payload_is_refused_on_resume(fmnist_dir, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir)))
+    torch.save({"model": Payload(), "config": {}}, out / "checkpoint-last.pt")
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'checkpoint-last.pt'}: cannot load checkpoint" in err and "\n" == err[-1]
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    save_atomic({"model": {"w": torch.ones(1000)}, "config": {}}, tmp_path / "c.pt")
+    data = (tmp_path / "c.pt").read_bytes()
+    (tmp_path / "c.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"c\.pt: cannot load checkpoint \("):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+def test_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path):
+    save_atomic({"v": 1}, tmp_path / "c.pt")
+
+    class Unsaveable:
+        def __reduce__(self):
+            raise KeyboardInterrupt  # as a signal arriving in the middle of torch.save
+
+    with pytest.raises(KeyboardInterrupt):
+        save_atomic({"v": Unsaveable()}, tmp_path / "c.pt")
+    assert torch.load(tmp_path / "c.pt", weights_only=True) == {"v": 1}
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"checkpoint_every_steps": -1}, "'checkpoint_every_steps' must not be negative"),
+        ({"checkpoint_every_steps": 2.5}, "'checkpoint_every_steps': expected int"),
+        ({"nonfinite": "ignore"}, "'nonfinite': 'ignore' is not one of stop, skip"),
+        ({"nonfinte": "skip"}, "did you mean 'nonfinite'"),
+        ({"val_fraction": 1.0}, r"'val_fraction' must be in \[0, 1\)"),
+        ({"train_subset": 16, "batch_size": 32}, "train_subset 16 is smaller than batch_size 32"),
+        ({"image_size": 0}, "'image_size' must be positive"),
+        ({"lr": -0.1}, "must be positive"),
+    ],
+)
+def test_impossible_values_get_one_clear_line_before_any_work(overrides, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(NAME, overrides)
+    assert "\n" not in str(info.value)
