@@ -46,10 +46,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .engine import evaluate_checkpoint
+    """Clean top-1/top-5 and ECE; with --corruptions also top-1 under corruptions, written as JSON."""
+    from .engine.checkpoint import write_text_atomic
+    from .evaluation import evaluate_checkpoint_robustness, format_robustness, parse_corruptions
 
-    result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir)
-    print(f"{args.checkpoint}: test top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}  ({result['n']} images)")
+    corruptions = parse_corruptions(args.corruptions) if args.corruptions else []
+    result = evaluate_checkpoint_robustness(
+        args.checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
+    )
+    clean = result["clean"]
+    print(f"{args.checkpoint}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
+    print(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
+    if corruptions:
+        print(format_robustness(result))
+        out = Path(args.out) if args.out else Path(args.checkpoint).parent / "robustness.json"
+        write_text_atomic(json.dumps(result, indent=2) + "\n", out)
+        print(f"wrote {out}")
     return 0
 
 
@@ -169,9 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="test top-1/top-5 of a checkpoint")
+    ev = sub.add_parser("eval", help="test top-1/top-5 and ECE of a checkpoint; robustness to corruptions")
     ev.add_argument("--checkpoint", required=True)
     data_args(ev)
+    ev.add_argument(
+        "--corruptions",
+        nargs="?",
+        const="all",
+        metavar="LIST",
+        help="also top-1 under common corruptions at severities 1-5 (CIFAR-10-C parameters): "
+        "comma-separated from noise,blur,contrast,jpeg (default all); see docs/robustness.md",
+    )
+    ev.add_argument("--limit", type=int, metavar="N", help="evaluate the first N test images only")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
+    ev.add_argument("--out", help="robustness JSON path (default robustness.json next to the checkpoint)")
     ev.set_defaults(func=cmd_eval)
 
     cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
