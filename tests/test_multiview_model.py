@@ -252,3 +252,14 @@ def test_create_model_unknown_name_suggests_close_matches() -> None:
     with pytest.raises(ValueError) as excinfo:
         resolve_model_name("ResNet9")
     assert "ResNet8" in str(excinfo.value).split("Valid:")[0]  # suggested, not only listed
+
+
+def test_head_dropout_reaches_the_training_features_of_cifar_resnets() -> None:
+    torch.manual_seed(0)
+    model = MultiViewModel(create_model("ResNet8", 10, 1, drop_rate=0.5), num_views=2).train()
+    x = torch.randn(2 * B, 1, 28, 28)
+    out = model(x)
+    assert (out.features == 0).float().mean() > 0.2  # about half of the pooled features are dropped
+    torch.testing.assert_close(out.logits, model.model.get_classifier()(out.features))
+    model.eval()
+    torch.testing.assert_close(model(x), model.model(x))  # no dropout at evaluation

@@ -82,11 +82,9 @@ class _TimmHeadMixin(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = x.mean(dim=(2, 3))
-        if pre_logits:
-            return x
-        if self.head_drop_rate > 0.0:
+        if self.head_drop_rate > 0.0:  # before the pre_logits return, as timm's ResNet does
             x = F.dropout(x, p=self.head_drop_rate, training=self.training)
-        return self.fc(x)
+        return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
