@@ -386,27 +386,9 @@ def evaluate_checkpoint_robustness(
     With no ``corruptions`` this is the clean top-1/top-5 of :func:`~accord.engine.evaluate_checkpoint`
     (same data, model and eval transform) plus the ECE.
     """
-    from .data import build_splits
-    from .engine import CheckpointError, load_checkpoint
-    from .engine.trainer import build_model
+    from .engine import load_eval_model
 
-    ckpt = load_checkpoint(path)
-    cfg = dict(ckpt["config"])
-    if dataset:
-        cfg["dataset"], cfg["data_dir"] = dataset, data_dir
-    elif data_dir:
-        cfg["data_dir"] = data_dir
-    splits = build_splits(cfg["dataset"], cfg["data_dir"], 0.0, None, cfg["seed"], cfg["image_size"])
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(cfg, splits.info)
-    try:
-        model.model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{path}: its {cfg['model']} does not fit {splits.info.name} ({splits.info.num_classes} classes, "
-            f"{splits.info.in_chans} channels): {str(e).splitlines()[0]}"
-        ) from None
-    model.to(device)
+    model, cfg, splits, device = load_eval_model(path, dataset, data_dir, device)
     result = evaluate_robustness(
         model,
         splits.test,

@@ -2,7 +2,8 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .loop import NonFiniteLossError, evaluate, train_one_epoch
-from .trainer import RunFolderError, build_run, evaluate_checkpoint, fit, summarize
+from .restore import evaluate_checkpoint, load_eval_model
+from .trainer import RunFolderError, build_run, fit, summarize
 
 __all__ = [
     "CheckpointError",
@@ -11,6 +12,7 @@ __all__ = [
     "build_run",
     "evaluate",
     "evaluate_checkpoint",
+    "load_eval_model",
     "fit",
     "load_checkpoint",
     "save_atomic",

@@ -521,28 +521,3 @@ def summarize(out: Path) -> dict[str, Any]:
         "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
         "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
     }
-
-
-def evaluate_checkpoint(
-    path: str | Path, dataset: str | None = None, data_dir: str | None = None, device: torch.device | None = None
-) -> dict[str, Any]:
-    """Top-1/top-5 of a checkpoint's model on the test set of its dataset (or of ``dataset``)."""
-    ckpt = load_checkpoint(path)
-    cfg = dict(ckpt["config"])
-    if dataset:
-        cfg["dataset"], cfg["data_dir"] = dataset, data_dir
-    elif data_dir:
-        cfg["data_dir"] = data_dir
-    splits = build_splits(cfg["dataset"], cfg["data_dir"], 0.0, None, cfg["seed"], cfg["image_size"])
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(cfg, splits.info)
-    try:
-        model.model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{path}: its {cfg['model']} does not fit {splits.info.name} ({splits.info.num_classes} classes, "
-            f"{splits.info.in_chans} channels): {str(e).splitlines()[0]}"
-        ) from None
-    model.to(device)
-    test_set = ViewDataset(splits.test, build_eval_transform(splits.info))
-    return evaluate(model, eval_loader(test_set, cfg), device, cfg["amp"], cfg["channels_last"])
