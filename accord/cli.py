@@ -158,6 +158,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time the agreement methods' training step against a CE baseline; print a table and write JSON."""
+    import torch
+
+    from .bench import BenchConfig, format_table, run_benchmark
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = BenchConfig(
+        model=args.model,
+        batch=args.batch,
+        views=args.views,
+        image_size=args.image_size,
+        channels=args.channels,
+        repeats=args.repeats,
+        device=device,
+    )
+    result = run_benchmark(cfg, log=lambda msg: print(msg, file=sys.stderr))
+    print(format_table(result))
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _split(text: str) -> list[str]:
     return [item for item in text.split(",") if item]
 
@@ -248,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", metavar="RUN_DIR")
     plot.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
     plot.set_defaults(func=cmd_plot)
+
+    bench = sub.add_parser("bench", help="time agmax/tied/jsd steps vs a CE step, loaders and memory; JSON")
+    bench.add_argument("--model", default="ResNet8", help="ResNet8/ResNet20/... or a timm name, e.g. resnet18")
+    bench.add_argument("--batch", type=int, default=64, help="images per step, before views (default 64)")
+    bench.add_argument("--views", type=int, default=2, help="views of agmax/tied (jsd always uses 3)")
+    bench.add_argument("--image-size", dest="image_size", type=int, default=32)
+    bench.add_argument("--channels", type=int, default=3)
+    bench.add_argument("--repeats", type=int, default=10, help="timed interleaved repeats (median reported)")
+    bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
+    bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

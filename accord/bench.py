@@ -1,0 +1,372 @@
+"""Measure what agreement between views costs: step overhead, loss share, loader throughput, memory.
+
+Every timing is taken in one process, interleaved (``A, B, C, A, B, C, ...``), after warm-up; a ratio is
+the median over repeats of the per-repeat ratio, so slow drift of a busy machine cancels out. See
+``docs/performance.md`` for the method and measured numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from .data.datasets import DataInfo, TensorImageDataset
+from .losses import create_loss
+from .models import MultiViewModel
+from .models.factory import create_model
+
+METHODS = ("agmax", "tied", "jsd")
+LOADER_POLICIES = ("crop-flip", "crop-flip-randaug_2_14")
+LOADER_WORKERS = (0, 2)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure: the model, batch ``B`` (images per step), views ``V`` of a two-view method."""
+
+    model: str = "ResNet8"
+    batch: int = 64
+    views: int = 2
+    image_size: int = 32
+    channels: int = 3
+    num_classes: int = 10
+    repeats: int = 10
+    warmup: int = 2
+    loader_batches: int = 6
+    augment_images: int = 256
+    device: str = "cpu"
+
+
+@dataclass
+class Step:
+    """One measurable unit: ``run()`` does the work, ``images`` is how many images it consumes."""
+
+    run: Callable[[], Any]
+    images: int
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def method_views(method: str, views: int) -> int:
+    """JSD needs 3 views (clean + two AugMix); the other agreement methods use ``views`` (2)."""
+    return 3 if method == "jsd" else views
+
+
+def build_training(
+    cfg: BenchConfig, method: str, num_views: int, bn_mode: str, device: torch.device
+) -> tuple[MultiViewModel, nn.Module, torch.optim.Optimizer]:
+    """The model, loss and SGD optimizer (model and loss parameters, like the trainer) of one method."""
+    net = create_model(cfg.model, cfg.num_classes, in_chans=cfg.channels)
+    model = MultiViewModel(net, num_views=num_views, bn_mode=bn_mode).to(device).train()  # type: ignore[arg-type]
+    criterion = create_loss(method, cfg.num_classes, num_views).to(device).train()
+    params = list(model.parameters()) + list(criterion.parameters())
+    optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    return model, criterion, optimizer
+
+
+def make_train_step(cfg: BenchConfig, method: str, num_views: int, batch: int, bn_mode: str = "concat") -> Step:
+    """A full training step (forward, loss, backward, SGD step) on fixed random ``num_views * batch`` images."""
+    device = torch.device(cfg.device)
+    model, criterion, optimizer = build_training(cfg, method, num_views, bn_mode, device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(num_views * batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(device)
+    y = torch.randint(0, cfg.num_classes, (batch,), generator=gen).to(device)
+
+    def run() -> None:
+        out = model(x)
+        terms = criterion(out.logits, y, out.features)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        _sync(device)
+
+    return Step(run, num_views * batch)
+
+
+def make_loss_step(cfg: BenchConfig, method: str, num_views: int) -> Step:
+    """The loss terms alone: criterion forward + backward on fixed logits and features (AgMax's Q head too)."""
+    device = torch.device(cfg.device)
+    model, criterion, _ = build_training(cfg, method, num_views, "concat", device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(num_views * cfg.batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(device)
+    y = torch.randint(0, cfg.num_classes, (cfg.batch,), generator=gen).to(device)
+    with torch.no_grad():
+        out = model(x)
+    logits = out.logits.detach().requires_grad_(True)
+    features = out.features.detach().requires_grad_(True)
+
+    def run() -> None:
+        logits.grad = features.grad = None
+        criterion.zero_grad(set_to_none=True)
+        criterion(logits, y, features)["loss"].backward()
+        _sync(device)
+
+    return Step(run, num_views * cfg.batch)
+
+
+def time_interleaved(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of each step per repeat, run round-robin (one of each per round) after ``warmup`` rounds."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step.run()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step.run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def paired_ratio(num: list[float], den: list[float]) -> float:
+    """Median over repeats of ``num[r] / den[r]`` (both timed in the same round)."""
+    return statistics.median(a / b for a, b in zip(num, den, strict=True))
+
+
+def step_steps(cfg: BenchConfig) -> dict[str, Step]:
+    """Every step to time: baselines on ``V*B`` and ``3B`` images, each method, tied 'separate', losses."""
+    steps = {f"ce_{cfg.views}v": make_train_step(cfg, "ce", 1, cfg.views * cfg.batch)}
+    steps["ce_3v"] = make_train_step(cfg, "ce", 1, 3 * cfg.batch)
+    for method in METHODS:
+        steps[method] = make_train_step(cfg, method, method_views(method, cfg.views), cfg.batch)
+    steps["tied_separate"] = make_train_step(cfg, "tied", cfg.views, cfg.batch, bn_mode="separate")
+    for method in METHODS:
+        steps[f"loss_{method}"] = make_loss_step(cfg, method, method_views(method, cfg.views))
+    return steps
+
+
+def baseline_name(method: str, cfg: BenchConfig) -> str:
+    return "ce_3v" if method_views(method, cfg.views) == 3 else f"ce_{cfg.views}v"
+
+
+def summarize_steps(cfg: BenchConfig, times: dict[str, list[float]]) -> dict[str, Any]:
+    """Median step times, overhead ratios, separate/concat ratio, loss shares and the model's views/s."""
+    step_ms = {name: 1000 * statistics.median(t) for name, t in times.items() if not name.startswith("loss_")}
+    base = times[f"ce_{cfg.views}v"]
+    return {
+        "step_ms": step_ms,
+        "loss_ms": {m: 1000 * statistics.median(times[f"loss_{m}"]) for m in METHODS},
+        "overhead_ratio": {m: paired_ratio(times[m], times[baseline_name(m, cfg)]) for m in METHODS},
+        "separate_vs_concat": paired_ratio(times["tied_separate"], times["tied"]),
+        "loss_share_pct": {m: 100 * paired_ratio(times[f"loss_{m}"], times[m]) for m in METHODS},
+        "model_views_per_s": cfg.views * cfg.batch / statistics.median(base),
+    }
+
+
+def random_info(cfg: BenchConfig) -> DataInfo:
+    """A stand-in dataset description; ``small`` (pad-crop) for images of at most 32 px."""
+    mean, std = (0.5,) * cfg.channels, (0.25,) * cfg.channels
+    return DataInfo("random", cfg.num_classes, cfg.channels, cfg.image_size, mean, std, cfg.image_size <= 32)
+
+
+def random_images(cfg: BenchConfig, n: int) -> TensorImageDataset:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, cfg.channels, cfg.image_size, cfg.image_size), generator=gen, dtype=torch.uint8)
+    return TensorImageDataset(images, torch.randint(0, cfg.num_classes, (n,), generator=gen))
+
+
+def make_loader(cfg: BenchConfig, policy: str, workers: int) -> DataLoader:
+    """The training input path: ViewDataset over in-memory uint8 images, ``cfg.views`` views, collate_views."""
+    from .views import ViewDataset, build_multiview_transform, collate_views
+
+    data = random_images(cfg, cfg.batch * (cfg.loader_batches + 1))
+    views = ViewDataset(data, build_multiview_transform([policy] * cfg.views, random_info(cfg)))
+    return DataLoader(views, batch_size=cfg.batch, shuffle=True, num_workers=workers, collate_fn=collate_views)
+
+
+def loader_views_per_s(loader: DataLoader) -> float:
+    """Views/s delivered after the first batch (worker start-up and the first batch are not counted)."""
+    it = iter(loader)
+    next(it)
+    start, views = time.perf_counter(), 0
+    for x, _ in it:
+        views += x.shape[0]
+    return views / (time.perf_counter() - start)
+
+
+def measure_loaders(cfg: BenchConfig) -> dict[str, dict[str, float]]:
+    """Median views/s per policy and worker count, interleaved across the configurations."""
+    runs: dict[tuple[str, int], list[float]] = {(p, w): [] for p in LOADER_POLICIES for w in LOADER_WORKERS}
+    for _ in range(max(1, min(cfg.repeats, 3))):
+        for policy, workers in runs:
+            runs[(policy, workers)].append(loader_views_per_s(make_loader(cfg, policy, workers)))
+    out: dict[str, dict[str, float]] = {p: {} for p in LOADER_POLICIES}
+    for (policy, workers), values in runs.items():
+        out[policy][str(workers)] = statistics.median(values)
+    return out
+
+
+def batched_crop_flip(images: Tensor, padding: int = 4, generator: torch.Generator | None = None) -> Tensor:
+    """Reference only (not used in training): pad-crop and horizontal flip of a whole ``(N, C, H, W)`` batch.
+
+    Each image gets its own offset and flip, as ``RandomCrop(padding=4)`` + ``RandomHorizontalFlip`` would
+    give it, but done with one gather over the batch instead of a Python call per image.
+    """
+    n, _, h, w = images.shape
+    padded = F.pad(images, (padding,) * 4).permute(0, 2, 3, 1)  # N, H+2p, W+2p, C
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
+    rows = dy + torch.arange(h)
+    cols = dx + torch.arange(w)
+    flip = torch.rand(n, 1, generator=generator) < 0.5
+    cols = torch.where(flip, cols.flip(1), cols)
+    out = padded[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def measure_augment(cfg: BenchConfig) -> dict[str, float]:
+    """Images/s on one core: per-image RandAugment and crop+flip (torchvision v2) vs :func:`batched_crop_flip`."""
+    images = random_images(cfg, cfg.augment_images).images
+    crop_flip = v2.Compose([v2.RandomCrop(cfg.image_size, padding=4), v2.RandomHorizontalFlip()])
+    randaug = v2.RandAugment(num_ops=2, magnitude=14)
+    runs = {
+        "randaug_per_image": Step(lambda: [randaug(img) for img in images], len(images)),
+        "crop_flip_per_image": Step(lambda: [crop_flip(img) for img in images], len(images)),
+        "crop_flip_batched": Step(lambda: batched_crop_flip(images), len(images)),
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = time_interleaved(runs, max(1, min(cfg.repeats, 5)), 1)
+    finally:
+        torch.set_num_threads(threads)
+    return {name: runs[name].images / statistics.median(t) for name, t in times.items()}
+
+
+def saved_activation_bytes(step_inputs: tuple[MultiViewModel, nn.Module, Tensor, Tensor]) -> int:
+    """Bytes of the distinct tensors autograd saves for backward in one forward + loss (the activations)."""
+    model, criterion, x, y = step_inputs
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        storage = t.untyped_storage()
+        seen[(storage.data_ptr(), t.device.index or 0)] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+        criterion(out.logits, y, out.features)
+    return sum(seen.values())
+
+
+def peak_memory_mb(cfg: BenchConfig, method: str, views: int, batch: int) -> float:
+    """Peak memory of a training step, MiB.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` over two steps, less what was allocated before (weights,
+    gradients, SGD momentum, input and activations). CPU: an account of the same parts: weights, gradients
+    and momentum of every parameter (model and loss), the input batch, and the distinct storages autograd
+    saves for backward (found with ``torch.autograd.graph.saved_tensors_hooks``); allocator overhead and
+    short-lived temporaries are not counted.
+    """
+    device = torch.device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step = make_train_step(cfg, method, views, batch)
+        step.run()
+        step.run()
+        peak = torch.cuda.max_memory_allocated(device) - base
+        del step
+        return peak / 2**20
+    model, criterion, _ = build_training(cfg, method, views, "concat", device)
+    x = torch.randn(views * batch, cfg.channels, cfg.image_size, cfg.image_size, device=device)
+    y = torch.randint(0, cfg.num_classes, (batch,), device=device)
+    params = sum(p.numel() * p.element_size() for p in [*model.parameters(), *criterion.parameters()])
+    activations = saved_activation_bytes((model, criterion, x, y))
+    return (3 * params + x.numel() * x.element_size() + activations) / 2**20
+
+
+def measure_memory(cfg: BenchConfig) -> dict[str, float]:
+    """Peak step memory of the baselines and each method (see :func:`peak_memory_mb` for what is counted)."""
+    out = {f"ce_{cfg.views}v": peak_memory_mb(cfg, "ce", 1, cfg.views * cfg.batch)}
+    out["ce_3v"] = peak_memory_mb(cfg, "ce", 1, 3 * cfg.batch)
+    for method in METHODS:
+        out[method] = peak_memory_mb(cfg, method, method_views(method, cfg.views), cfg.batch)
+    return out
+
+
+def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Run every measurement and return the JSON-ready result (see the module docstring)."""
+    log("peak memory ...")
+    memory = measure_memory(cfg)
+    log("training steps (interleaved) ...")
+    steps = summarize_steps(cfg, time_interleaved(step_steps(cfg), cfg.repeats, cfg.warmup))
+    log("data loaders ...")
+    loaders = measure_loaders(cfg)
+    log("augmentation on one core ...")
+    augment = measure_augment(cfg)
+    model_rate = steps["model_views_per_s"]
+    return {
+        "config": asdict(cfg),
+        "device": device_name(cfg.device),
+        **steps,
+        "loader_views_per_s": loaders,
+        "loader_starves_model": {p: max(v.values()) < model_rate for p, v in loaders.items()},
+        "peak_memory_mb": memory,
+        "peak_memory_kind": "cuda max_memory_allocated"
+        if cfg.device.startswith("cuda")
+        else "cpu estimate: 3 x parameters + input + saved activations",
+        "augment_images_per_s_1core": augment,
+    }
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A markdown table of the step measurements, then the loader, augmentation and memory lines."""
+    cfg = result["config"]
+    lines = [
+        f"{cfg['model']}, batch {cfg['batch']} x {cfg['views']} views, {cfg['image_size']} px, "
+        f"{cfg['channels']} ch, {result['device']}, median of {cfg['repeats']} interleaved repeats",
+        "",
+        "| method | step ms | baseline | overhead ratio | loss share % | peak MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in METHODS:
+        base = "ce 3B" if m == "jsd" else f"ce {cfg['views']}B"
+        lines.append(
+            f"| {m} | {result['step_ms'][m]:.1f} | {base} | {result['overhead_ratio'][m]:.3f} "
+            f"| {result['loss_share_pct'][m]:.1f} | {result['peak_memory_mb'][m]:.0f} |"
+        )
+    for name in (f"ce_{cfg['views']}v", "ce_3v"):
+        lines.append(f"| {name} | {result['step_ms'][name]:.1f} | - | 1 | - | {result['peak_memory_mb'][name]:.0f} |")
+    lines += [
+        "",
+        f"tied, bn separate vs concat: {result['separate_vs_concat']:.3f}x the concat step",
+        f"model consumes {result['model_views_per_s']:.0f} views/s (baseline step)",
+    ]
+    for policy, by_workers in result["loader_views_per_s"].items():
+        rates = ", ".join(f"{w} workers {v:.0f}" for w, v in by_workers.items())
+        starves = "starves the model" if result["loader_starves_model"][policy] else "keeps up"
+        lines.append(f"loader {policy}: {rates} views/s -> {starves}")
+    aug = ", ".join(f"{k} {v:.0f}" for k, v in result["augment_images_per_s_1core"].items())
+    lines.append(f"augmentation on 1 core, images/s: {aug}")
+    lines.append(f"peak memory: {result['peak_memory_kind']}")
+    return "\n".join(lines)
+
+
+def check_result(result: dict[str, Any]) -> None:
+    """Raise ``ValueError`` if a ratio or rate is not a positive finite number."""
+    values = [*result["overhead_ratio"].values(), result["separate_vs_concat"], result["model_views_per_s"]]
+    values += list(result["loss_share_pct"].values())
+    values += [v for d in result["loader_views_per_s"].values() for v in d.values()]
+    if not all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"benchmark produced a non-positive or non-finite value: {values}")
