@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
+from .engine.checkpoint import write_text_atomic
 
 GRID_FILE = "grid.json"
 
@@ -99,8 +101,17 @@ def run_grid(
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     record_path = out / GRID_FILE
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"sessions": []}
+    record.update(overrides=overrides, per_method_overrides=per_method or {})
+    session = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
+    record["sessions"].append(session)
     start = time.time()
     failures: list[str] = []
+    lock = threading.Lock()
+
+    def save_record() -> None:  # after every cell, so a stopped grid still accounts for its time
+        with lock:
+            session["wall_seconds"] = round(time.time() - start)
+            write_text_atomic(json.dumps(record, indent=2) + "\n", record_path)
 
     def run(cell: Cell) -> None:
         run_dir = out / cell.folder
@@ -112,16 +123,14 @@ def run_grid(
         status = "done" if code == 0 else f"FAILED (exit {code}, see {run_dir / 'train.log'})"
         if code:
             failures.append(cell.folder)
+        session["cells_run"] += 1
+        save_record()
         log(f"{cell.folder}: {status} in {time.time() - t0:.0f}s")
 
+    save_record()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(run, todo))
-    record["sessions"].append(
-        {"argv": sys.argv[1:], "cells_run": len(todo), "wall_seconds": round(time.time() - start), "jobs": jobs}
-    )
-    record["overrides"] = overrides
-    record["per_method_overrides"] = per_method or {}
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    save_record()
     if failures:
         log(f"grid: {len(failures)} cells failed: {', '.join(failures)}")
     return record

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 accord=.venv/bin/accord
-out=${OUT:-runs/fashion-mnist}
+out=${OUT:-docs/results/fashion-mnist}
 common=(--models FashionMNIST-ResNet8 --epochs 6 --train-subset 10000 --set val_fraction=0.05 --jobs 2)
 
 # 1. Agreement weights, chosen once by validation top-1 (standard policy, seeds 0 and 1); the test set

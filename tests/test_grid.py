@@ -92,4 +92,6 @@ def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
     assert main(args) == 0
     assert "resuming" in (summaries[0].parent / "train.log").read_text()
     assert summaries[0].is_file()
+    sessions = json.loads((out / "grid.json").read_text())["sessions"]
+    assert [s["cells_run"] for s in sessions] == [2, 0, 1]  # recorded as cells finish
     assert main(["report", str(out)]) == 0
