@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
+from .engine.checkpoint import CheckpointError, load_weights_only
 
 #: Normalisation, default image size and "small" flag of accord's datasets (as in ``accord/data/datasets.py``).
 DATASET_INPUT: dict[str, tuple[tuple[float, ...], tuple[float, ...], int, bool]] = {
@@ -235,12 +236,11 @@ def load_agmax_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickled classes, truncated or foreign files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        data = load_weights_only(path)
+    except CheckpointError as e:
         raise ExportError(
-            f"{path}: cannot load with torch.load(weights_only=True) ({reason}). accord reads only tensors and "
-            "plain containers; re-save the file's model_state_dict alone with torch.save in a trusted environment"
+            f"{e}. accord reads with torch.load(weights_only=True): tensors and plain containers only; re-save "
+            "the file's model_state_dict alone with torch.save in a trusted environment"
         ) from None
     if not isinstance(data, dict):
         raise ExportError(f"{path}: expected a dict (a state dict or a checkpoint), got {type(data).__name__}")

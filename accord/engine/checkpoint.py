@@ -78,16 +78,21 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     return stale
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only, no code)."""
+def load_weights_only(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)`` on CPU; any failure becomes one line naming the file and the reason."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated, foreign or unsafe files
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: cannot load checkpoint ({reason})") from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load an accord checkpoint with ``weights_only=True`` (tensors and plain containers only, no code)."""
+    data = load_weights_only(path)
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise CheckpointError(f"{path}: not an accord checkpoint (no model state or config)")
     return data
