@@ -27,15 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
+from .data.datasets import INPUT_STATS
 from .engine.checkpoint import CheckpointError, load_weights_only
-
-#: Normalisation, default image size and "small" flag of accord's datasets (as in ``accord/data/datasets.py``).
-DATASET_INPUT: dict[str, tuple[tuple[float, ...], tuple[float, ...], int, bool]] = {
-    "fashion_mnist": ((0.2860,), (0.3530,), 28, True),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True),
-    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False),
-}
 
 #: AgMax release architectures -> accord's built-in model config names.
 AGMAX_ARCHS: dict[str, str] = {"resnet50": "ResNet50", "resnet101": "ResNet101"}
@@ -112,9 +105,9 @@ def input_metadata(dataset: str | None, image_size: int | None, in_chans: int) -
     centre crop of ``size`` (``accord.views.policies.eval_geometry``): timm's ``crop_pct = size / (size + 32)``
     with bilinear resizing.
     """
-    if dataset not in DATASET_INPUT:
+    if dataset not in INPUT_STATS:
         return {}
-    mean, std, default_size, small = DATASET_INPUT[dataset]
+    mean, std, default_size, small = INPUT_STATS[dataset]
     size = image_size or default_size
     return {
         "input_size": [in_chans, size, size],

@@ -25,6 +25,15 @@ from .idx import DEBIAN_FASHION_MNIST, load_idx_split
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagefolder")
 
 
+#: Per dataset: normalisation mean and std, default image size, and whether images are 28-32 px.
+INPUT_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...], int, bool]] = {
+    "fashion_mnist": ((0.2860,), (0.3530,), 28, True),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True),
+    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False),  # ImageNet statistics
+}
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What the model and the augmentation pipelines need to know about a dataset."""
@@ -78,7 +87,8 @@ def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
             "or pass --data-dir pointing at a folder with the four idx files "
             "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
         ) from None
-    info = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), small=True)
+    mean, std, size, small = INPUT_STATS["fashion_mnist"]
+    info = DataInfo("fashion_mnist", 10, 1, size, mean, std, small=small)
     return train, test, info
 
 
@@ -102,9 +112,8 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
         TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
         for s in splits
     )
-    mean = (0.4914, 0.4822, 0.4465) if classes == 10 else (0.5071, 0.4865, 0.4409)
-    std = (0.2470, 0.2435, 0.2616) if classes == 10 else (0.2673, 0.2564, 0.2762)
-    return train, test, DataInfo(name, classes, 3, 32, mean, std, small=True)
+    mean, std, size, small = INPUT_STATS[name]
+    return train, test, DataInfo(name, classes, 3, size, mean, std, small=small)
 
 
 class UnreadableImageError(OSError):
@@ -238,15 +247,8 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     train, test = (_open_split(root / s) for s in ("train", "val"))
     if train.classes != test.classes:
         raise ValueError(f"{root}: train/ and val/ have different class folders")
-    info = DataInfo(
-        "imagefolder",
-        len(train.classes),
-        3,
-        image_size or 224,
-        (0.485, 0.456, 0.406),
-        (0.229, 0.224, 0.225),
-        small=False,
-    )
+    mean, std, size, small = INPUT_STATS["imagefolder"]
+    info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
     return train, test, info
 
 
