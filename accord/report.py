@@ -195,7 +195,7 @@ def write_report(root: Path) -> str:
     if grid.get("sessions"):
         wall = sum(s["wall_seconds"] for s in grid["sessions"]) / 3600
         parts.append(f"Grid wall time {wall:.2f} h over {len(grid['sessions'])} session(s); command:")
-        parts += ["", "```", "accord " + " ".join(grid["sessions"][0]["argv"]), "```"]
+        parts += ["", "```", "accord " + " ".join(grid["sessions"][-1]["argv"]), "```"]
     text = "\n".join(parts) + "\n"
     (root / "report.md").write_text(text)
     (root / "results.csv").write_text(results_csv(results))
