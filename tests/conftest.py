@@ -88,3 +88,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def train_one_step():
+    """Run one real training step of a built run (``accord.engine.build_run``) and return its stats."""
+    from itertools import islice
+
+    from torch.utils.data import DataLoader
+
+    from accord.engine import train_one_epoch
+    from accord.engine.optim import create_optimizer
+    from accord.views import collate_views
+
+    def step(run, cfg: dict, batch_size: int, mixer=None) -> dict:
+        loader = DataLoader(run.train_set, batch_size=batch_size, shuffle=True, collate_fn=collate_views)
+        optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg)
+        return train_one_epoch(
+            run.model, run.criterion, islice(loader, 1), optimizer, lambda s: None,
+            global_step=0, device=torch.device("cpu"), mixer=mixer, log_interval=1,
+        )  # fmt: skip
+
+    return step

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from accord.config import list_configs, load_config
-from accord.engine import build_run, train_one_epoch
-from accord.engine.optim import create_optimizer
-from accord.views import collate_views
+from accord.engine import build_run
 
 BIG_MODELS = ("ResNet50", "ResNet101", "WRN28-10")
 # Big networks take seconds a step on a CPU: the fast suite runs each with the agreement methods on the
@@ -24,7 +19,7 @@ def _marks(name: str) -> list:
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in list_configs()])
-def test_config_runs_one_step(name, fmnist_dir, imagefolder_dir, cifar_dir):
+def test_config_runs_one_step(name, fmnist_dir, imagefolder_dir, cifar_dir, train_one_step):
     cfg = load_config(name)
     data_dir = {"fashion_mnist": fmnist_dir, "imagefolder": imagefolder_dir}.get(cfg["dataset"], cifar_dir)
     # ImageNet configs run at 64 px here: the same pipeline and network, a smaller image
@@ -33,19 +28,8 @@ def test_config_runs_one_step(name, fmnist_dir, imagefolder_dir, cifar_dir):
         overrides["image_size"] = 64
     cfg = load_config(name, overrides)
     run = build_run(cfg, device=torch.device("cpu"))
-    loader = DataLoader(run.train_set, batch_size=4, shuffle=True, collate_fn=collate_views)
-    optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg)
     before = [p.detach().clone() for p in run.model.parameters()]
-    stats = train_one_epoch(
-        run.model,
-        run.criterion,
-        islice(loader, 1),
-        optimizer,
-        lambda step: None,
-        global_step=0,
-        device=torch.device("cpu"),
-        log_interval=1,
-    )
+    stats = train_one_step(run, cfg, 4)
     assert stats["steps"] == 1 and torch.isfinite(torch.tensor(stats["loss"]))
     assert stats["views_per_s"] / stats["images_per_s"] == pytest.approx(cfg["num_views"])
     assert any(not torch.equal(b, p) for b, p in zip(before, run.model.parameters(), strict=True))

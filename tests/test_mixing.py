@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from accord.config import ConfigError, load_config
-from accord.engine import build_run, train_one_epoch
-from accord.engine.optim import create_optimizer
+from accord.engine import build_run
 from accord.losses import AgMaxLoss, TiedAugmentLoss
-from accord.views import FeatureMix, ViewMixer, collate_views
+from accord.views import FeatureMix, ViewMixer
 from accord.views.mixing import cutmix_box
 
 B, C = 6, 6  # one class per image, so a target row names the image's partner
@@ -138,7 +134,7 @@ def test_jsd_refuses_mixing():
 
 @pytest.mark.parametrize("method", ["", "-ls", "-agmax", "-agmax-mse", "-agmax-kl", "-agmax-ce", "-tied", "-ce2"])
 @pytest.mark.parametrize("mix", ["mixup", "cutmix", "mixup-cutmix"])
-def test_each_method_trains_one_step_with_each_mixing(method, mix, fmnist_dir):
+def test_each_method_trains_one_step_with_each_mixing(method, mix, fmnist_dir, train_one_step):
     cfg = load_config(
         f"FashionMNIST-ResNet8-standard{method}",
         {"data_dir": str(fmnist_dir), "mix": mix, "mix_prob": 1.0, "batch_size": 8, "workers": 0, "log_interval": 1},
@@ -159,19 +155,7 @@ def test_each_method_trains_one_step_with_each_mixing(method, mix, fmnist_dir):
         seen.update(images=images, labels=labels, mixed=mixer(images, labels))
         return seen["mixed"]
 
-    loader = DataLoader(run.train_set, batch_size=8, shuffle=True, collate_fn=collate_views)
-    optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg)
-    stats = train_one_epoch(
-        run.model,
-        run.criterion,
-        islice(loader, 1),
-        optimizer,
-        lambda step: None,
-        global_step=0,
-        device=torch.device("cpu"),
-        mixer=mixer_spy,
-        log_interval=1,
-    )
+    stats = train_one_step(run, cfg, 8, mixer=mixer_spy)
     assert np.isfinite(stats["loss"])
     views, mixed, target = cfg["num_views"], seen["mixed"], seen["target"]
     assert target is mixed.target and target.shape == (views * 8, 10)
