@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("accord train needs --out DIR (or --resume DIR)")
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
     summary = fit(cfg, args.out, overwrite=args.overwrite)
-    print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
+        print(json.dumps(summary, indent=2))
     return 0
 
 

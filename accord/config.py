@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "ResNet8",
     "drop_rate": 0.0,
     "bn": "concat",  # concat | split | separate: how BatchNorm sees the views
+    "sync_bn": False,  # several processes: BatchNorm statistics over the global batch (SyncBatchNorm)
     # data
     "dataset": "fashion_mnist",
     "data_dir": None,
@@ -60,10 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "warmup_lr": 1e-4,
     # run
     "seed": 0,
-    "amp": "none",  # none | bf16
+    "amp": "none",  # none | bf16 (CPU or GPU) | fp16 (GPU, with a grad scaler)
     "channels_last": False,
+    "compile": False,  # torch.compile the model for training
     "eval_batch_size": 500,
     "log_interval": 50,
+    "tensorboard": False,  # also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)
     "checkpoint_every_steps": 0,  # also write checkpoint-last.pt every N updates (0: only at each epoch's end)
     "nonfinite": "stop",  # stop | skip: what a NaN/Inf loss does (stop the run, or skip that update)
 }
@@ -72,7 +75,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "mix": ("none", "mixup", "cutmix", "mixup-cutmix"),
     "bn": ("concat", "split", "separate"),
     "schedule": ("cosine", "multistep"),
-    "amp": ("none", "bf16"),
+    "amp": ("none", "bf16", "fp16"),
     "nonfinite": ("stop", "skip"),
 }
 
@@ -249,6 +252,13 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(str(e)) from None
     if cfg["bn"] == "split" and cfg["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
+    if cfg["tensorboard"]:
+        from .engine.tensorboard import MISSING_MESSAGE, tensorboard_available
+
+        if not tensorboard_available():
+            raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
+    if cfg["bn"] == "split" and cfg["sync_bn"]:
+        raise ConfigError("sync_bn does not combine with bn: split (timm's split BatchNorm has no synchronised form)")
     if cfg["mix"] != "none" and method_mixing(cfg["method"]) is None:
         raise ConfigError(f"method {cfg['method']!r} does not support mix: {cfg['mix']} (as in timm's AugMix-JSD)")
     small = cfg["dataset"] != "imagefolder"

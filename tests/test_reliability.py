@@ -111,8 +111,8 @@ def plant(monkeypatch: pytest.MonkeyPatch, at_call: int = 0, action: Action | No
     """Make the run's loss call ``action(terms)`` on its ``at_call``-th forward (1-based), ``every`` on all."""
     build_run = trainer.build_run
 
-    def patched(cfg, device=None):
-        run = build_run(cfg, device)
+    def patched(cfg, device=None, dist=None):
+        run = build_run(cfg, device, dist)
         forward, calls = run.criterion.forward, [0]
 
         def spy(*args, **kwargs):

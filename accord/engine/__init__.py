@@ -1,13 +1,17 @@
 """Engine: the training loop, evaluation, optimizer and schedules, checkpoints and run folders."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
-from .loop import NonFiniteLossError, evaluate, train_one_epoch
+from .distributed import Distributed, process_group
+from .loop import NonFiniteLossError, TrainStep, evaluate, train_one_epoch
 from .restore import evaluate_checkpoint, load_eval_model
-from .trainer import RunFolderError, build_run, fit, summarize
+from .runfiles import RunFolderError, summarize
+from .trainer import build_run, fit
 
 __all__ = [
     "CheckpointError",
+    "Distributed",
     "NonFiniteLossError",
+    "TrainStep",
     "RunFolderError",
     "build_run",
     "evaluate",
@@ -15,6 +19,7 @@ __all__ = [
     "load_eval_model",
     "fit",
     "load_checkpoint",
+    "process_group",
     "save_atomic",
     "summarize",
     "train_one_epoch",

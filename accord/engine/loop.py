@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..models import MultiViewModel
 from ..views import MixedBatch
+from .distributed import Distributed
 
 NONFINITE_MODES = ("stop", "skip")
 
@@ -24,10 +24,32 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the terms."""
 
 
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
-    if amp == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    """``bf16`` (CPU or GPU) or ``fp16`` (GPU, with a grad scaler) autocast of the forward pass."""
+    if amp in AMP_DTYPES:
+        return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
     return contextlib.nullcontext()
+
+
+class TrainStep(nn.Module):
+    """The model and the loss as one module: the forward pass and the loss terms of one batch.
+
+    Wrapping this (not the model alone) in DistributedDataParallel also keeps the loss's own parameters
+    (AgMax's Q head) in sync across processes. The model runs under ``amp`` autocast; the losses upcast.
+    Returns the loss terms and the logits.
+    """
+
+    def __init__(self, model: nn.Module, criterion: nn.Module, amp: str = "none") -> None:
+        super().__init__()
+        self.model, self.criterion, self.amp = model, criterion, amp
+
+    def forward(self, x: Tensor, target: Tensor, **extra: Any) -> tuple[dict[str, Tensor], Tensor]:
+        with autocast(self.amp, x.device):
+            out = self.model(x)
+        return self.criterion(out.logits, target, out.features, **extra), out.logits
 
 
 @dataclass
@@ -116,8 +138,7 @@ class NonFiniteGuard:
 
 
 def train_one_epoch(
-    model: MultiViewModel,
-    criterion: nn.Module,
+    step: nn.Module,
     loader: Iterable[tuple[Tensor, Tensor]],
     optimizer: torch.optim.Optimizer,
     on_step: Callable[[int], None],
@@ -125,7 +146,8 @@ def train_one_epoch(
     global_step: int,
     device: torch.device,
     mixer: Callable[[Tensor, Tensor], MixedBatch] | None = None,
-    amp: str = "none",
+    scaler: torch.amp.GradScaler | None = None,
+    dist: Distributed | None = None,
     channels_last: bool = False,
     log_interval: int = 50,
     description: str = "train",
@@ -138,9 +160,11 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train over ``loader`` once. ``on_step(global_step)`` runs before each update (lr, weight schedules).
 
-    ``mixer`` applies MixUp/CutMix to each batch. Returns the mean of every loss term, the training top-1
-    of view 1, images/s, views/s, ``steps`` (the epoch's steps, those before a resume included) and
-    ``global_step`` after the last update.
+    ``step`` is a :class:`TrainStep` (or one wrapped in DistributedDataParallel). ``mixer`` applies
+    MixUp/CutMix to each batch; ``scaler`` scales fp16 losses. Returns the mean of every loss term, the
+    training top-1 of view 1, images/s, views/s, ``steps`` (the epoch's steps, those before a resume
+    included) and ``global_step`` after the last update. Under ``dist`` the returned numbers cover all
+    processes (loss means averaged, counts summed); ``progress`` stays this process's own.
 
     Resuming: ``progress`` holds the totals of the steps already done in this epoch (``loader`` then
     yields only the remaining batches). After each update, when ``save_due(global_step)`` is true the
@@ -155,8 +179,7 @@ def train_one_epoch(
     """
     if nonfinite not in NONFINITE_MODES:
         raise ValueError(f"nonfinite must be one of {', '.join(NONFINITE_MODES)}, got {nonfinite!r}")
-    model.train()
-    criterion.train()
+    step.train()
     progress = progress or EpochProgress()
     if progress.correct is None:
         progress.correct = torch.zeros((), device=device)
@@ -176,22 +199,25 @@ def train_one_epoch(
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         on_step(global_step)
-        buffers = [b.detach().clone() for b in model.buffers()] if nonfinite == "skip" else None
-        with autocast(amp, device):
-            out = model(x)
-        terms = criterion(out.logits, target, out.features, **extra)
+        buffers = [b.detach().clone() for b in step.buffers()] if nonfinite == "skip" else None
+        terms, logits = step(x, target, **extra)
         global_step += 1
         progress.steps += 1
-        if buffers is not None and _skip_if_nonfinite(terms, model, buffers, global_step, log):
+        if buffers is not None and _skip_if_nonfinite(terms, step, buffers, global_step, log):
             progress.skipped += 1
         else:
             guard.update(terms, global_step)
             optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
+            if scaler is None:
+                terms["loss"].backward()
+                optimizer.step()
+            else:
+                scaler.scale(terms["loss"]).backward()
+                scaler.step(optimizer)
+                scaler.update()
             for name, value in terms.items():
                 progress.sums[name] = progress.sums.get(name, 0) + value.detach()
-            progress.correct += (out.logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against unmixed labels
+            progress.correct += (logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against unmixed labels
             progress.scored += y.shape[0]
         progress.images += y.shape[0]
         progress.views += x.shape[0]
@@ -206,14 +232,15 @@ def train_one_epoch(
             save(global_step, progress)
     guard.check(epoch)
     progress.seconds = seconds_before + time.perf_counter() - start
-    stats = _means(progress)
+    total = _all_processes(progress, dist) if dist is not None and dist.enabled else progress
+    stats = _means(total)
     _check_finite(stats, global_step)
-    seconds = max(progress.seconds, 1e-9)
+    seconds = max(total.seconds, 1e-9)
     stats.update(
-        train_top1=100.0 * float(progress.correct) / max(progress.scored, 1),
-        images_per_s=progress.images / seconds,
-        views_per_s=progress.views / seconds,
-        seconds=progress.seconds,
+        train_top1=100.0 * float(total.correct) / max(total.scored, 1),
+        images_per_s=total.images / seconds,
+        views_per_s=total.views / seconds,
+        seconds=total.seconds,
         steps=progress.steps,
         global_step=global_step,
     )
@@ -225,6 +252,32 @@ def train_one_epoch(
 def _means(progress: EpochProgress) -> dict[str, float]:
     counted = max(progress.steps - progress.skipped, 1)
     return {k: float(v) / counted for k, v in progress.sums.items()}
+
+
+def _all_processes(progress: EpochProgress, dist: Distributed) -> EpochProgress:
+    """The epoch's totals over every process: loss sums averaged (each process's terms are means over
+    its equal share of the batch), images and hits summed, wall time of the slowest process."""
+    names = sorted(progress.sums)
+    local = torch.stack(
+        [
+            *(progress.sums[k].detach().float().reshape(()) for k in names),
+            progress.correct.float().reshape(()),
+            *(torch.tensor(float(v), device=progress.correct.device) for v in (progress.scored, progress.images)),
+            torch.tensor(float(progress.views), device=progress.correct.device),
+        ]
+    )
+    total = dist.sum(local).tolist()
+    n = len(names)
+    return EpochProgress(
+        steps=progress.steps,
+        images=int(total[n + 2]),
+        scored=int(total[n + 1]),
+        views=int(total[n + 3]),
+        seconds=float(dist.max(round(progress.seconds * 1e6))) / 1e6,
+        skipped=progress.skipped,
+        sums={k: torch.tensor(total[i] / dist.world_size) for i, k in enumerate(names)},
+        correct=torch.tensor(total[n]),
+    )
 
 
 def _skip_if_nonfinite(
@@ -256,8 +309,10 @@ def evaluate(
     device: torch.device,
     amp: str = "none",
     channels_last: bool = False,
+    dist: Distributed | None = None,
 ) -> dict[str, Any]:
-    """Top-1 and top-5 accuracy (%) of ``model`` in eval mode over ``loader``."""
+    """Top-1 and top-5 accuracy (%) of ``model`` in eval mode over ``loader`` (over every process's
+    share of the data under ``dist``)."""
     model.eval()
     top1 = top5 = total = 0
     for x, y in loader:
@@ -271,6 +326,8 @@ def evaluate(
         top1 += int(hits[:, 0].sum())
         top5 += int(hits.any(dim=1).sum())
         total += y.shape[0]
+    if dist is not None and dist.enabled:
+        top1, top5, total = (int(v) for v in dist.sum(torch.tensor([top1, top5, total])).tolist())
     if total == 0:
         return {"top1": float("nan"), "top5": float("nan"), "n": 0}
     return {"top1": 100.0 * top1 / total, "top5": 100.0 * top5 / total, "n": total}

@@ -13,7 +13,9 @@ With logits ``z`` (view 1) and ``zt`` (view 2) of one concatenated forward pass,
 where ``pbar = sum_b P / sum P`` is the batch-marginal class distribution, clamped below at the
 float64 machine epsilon. The second term is minus the mean marginal entropy (minimising it spreads
 predictions over classes); the third pulls the joint prediction towards each view's prediction.
-The Q head is trained with the network and dropped at evaluation.
+The Q head is trained with the network and dropped at evaluation. Under DistributedDataParallel the
+marginals' sums run over the global batch (all processes, with gradient), so the term is the one a single
+process would compute on the whole batch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._dist import sum_over_processes
 from ._views import expand_target, split_views, upcast
 
 #: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).
@@ -50,9 +53,14 @@ class QHead(nn.Sequential):
         super().__init__(nn.Linear(2 * num_classes, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
-def negative_marginal_entropy(probs: Tensor, eps: float = MARGINAL_EPS) -> Tensor:
-    """``sum_c pbar_c log pbar_c`` of the batch-marginal ``pbar = sum_b probs / sum probs``."""
+def negative_marginal_entropy(probs: Tensor, eps: float = MARGINAL_EPS, global_batch: bool = True) -> Tensor:
+    """``sum_c pbar_c log pbar_c`` of the batch-marginal ``pbar = sum_b probs / sum probs``.
+
+    With ``global_batch`` and a process group of several processes, ``sum_b`` covers every process's rows.
+    """
     marginal = probs.sum(dim=0)
+    if global_batch:
+        marginal = sum_over_processes(marginal)
     marginal = (marginal / marginal.sum()).clamp_min(eps)
     return (marginal * marginal.log()).sum()
 
@@ -65,14 +73,20 @@ class AgMaxLoss(nn.Module):
         hidden_units: Q head width; ``None`` uses :func:`agmax_hidden_units` (the released ImageNet
             ResNet-50 used 2048).
         dl_weight: weight of the L1 agreement term (4 in the paper).
+        global_marginals: under torch.distributed, compute the batch marginals over all processes
+            (the single-process loss on the global batch); False uses each process's own rows. Every
+            process must then call the loss at each step, as DDP training does.
     """
 
     num_views = 2
 
-    def __init__(self, num_classes: int, hidden_units: int | None = None, dl_weight: float = 4.0) -> None:
+    def __init__(
+        self, num_classes: int, hidden_units: int | None = None, dl_weight: float = 4.0, global_marginals: bool = True
+    ) -> None:
         super().__init__()
         self.q_head = QHead(num_classes, hidden_units)
         self.dl_weight = dl_weight
+        self.global_marginals = global_marginals
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         logits = upcast(logits)
@@ -81,7 +95,7 @@ class AgMaxLoss(nn.Module):
         p, pt, pq = F.softmax(z, dim=1), F.softmax(zt, dim=1), F.softmax(zq, dim=1)
 
         ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))
-        entropy = (negative_marginal_entropy(p) + negative_marginal_entropy(pt) + negative_marginal_entropy(pq)) / 3
+        entropy = sum(negative_marginal_entropy(q, global_batch=self.global_marginals) for q in (p, pt, pq)) / 3
         l1 = 0.5 * ((pq - p).abs().mean() + (pq - pt).abs().mean())
         loss = ce + entropy + self.dl_weight * l1
         return {"loss": loss, "ce": ce, "entropy": entropy, "l1": l1}

@@ -102,9 +102,10 @@ class ViewMixer:
         self.mixup_alpha, self.cutmix_alpha, self.prob, self.switch_prob = mixup_alpha, cutmix_alpha, prob, switch_prob
         self.rng = np.random.default_rng(0)
 
-    def set_epoch(self, seed: int, epoch: int) -> None:
-        """Restart the draws at a point fixed by (seed, epoch): resumed runs mix as uninterrupted ones."""
-        self.rng = np.random.default_rng([seed, epoch])
+    def set_epoch(self, seed: int, epoch: int, rank: int = 0) -> None:
+        """Restart the draws at a point fixed by (seed, epoch): resumed runs mix as uninterrupted ones.
+        Each process of a distributed run (``rank``) draws its own stream for its share of the batch."""
+        self.rng = np.random.default_rng([seed, epoch] if rank == 0 else [seed, epoch, rank])
 
     def __call__(self, images: Tensor, labels: Tensor) -> MixedBatch:
         if self.rng.random() >= self.prob:

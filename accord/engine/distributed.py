@@ -1,0 +1,93 @@
+"""Several processes with torch.distributed, launched by ``torchrun``: who am I, and the few collectives
+the trainer needs.
+
+``torchrun --nproc_per_node N -m accord train ...`` sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` and the
+rendezvous variables; :func:`process_group` joins the group with NCCL when CUDA is available and gloo
+otherwise, and leaves it at the end. In one process (no ``WORLD_SIZE``, or 1) every collective here is
+the identity, so the trainer has a single code path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in the group; ``device`` is where its collectives' tensors live."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes the run's files and logs."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The sum of ``tensor`` over the processes (a new tensor; no gradient)."""
+        if not self.enabled:
+            return tensor
+        total = tensor.detach().to(self.device, copy=True)
+        dist.all_reduce(total)
+        return total.to(tensor.device)
+
+    def max(self, value: int) -> int:
+        """The largest of the processes' ``value`` (e.g. 'did any process get a stop signal')."""
+        if not self.enabled:
+            return value
+        t = torch.tensor(value, dtype=torch.long, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t)
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every process's ``obj``, in rank order (picklable objects)."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def launched_world_size() -> int:
+    """The number of processes ``torchrun`` started (1 when not launched by it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextlib.contextmanager
+def process_group() -> Iterator[Distributed]:
+    """Join the process group ``torchrun`` set up (a group already initialised by the caller is reused and
+    left open); in one process yield the single-process :class:`Distributed`."""
+    if launched_world_size() <= 1 and not (dist.is_available() and dist.is_initialized()):
+        yield Distributed()
+        return
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield Distributed(dist.get_rank(), dist.get_world_size(), local_rank, device)
+    finally:
+        if owned:
+            dist.destroy_process_group()

@@ -1,0 +1,166 @@
+"""The files of a run folder: preparing it, the metrics lines, the skipped-images list and the summary.
+
+A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch),
+``checkpoint-last.pt`` and ``checkpoint-best.pt`` (best validation top-1), ``skipped-images.txt`` when
+some images could not be read and, once finished, ``summary.json``. Every file is written atomically
+(see :mod:`.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch.utils.data import Dataset
+
+from ..data.datasets import SKIP_REPORT, image_folders
+from .checkpoint import remove_stale_temps, write_text_atomic
+from .tensorboard import TENSORBOARD_DIR
+
+RUN_FILES = (
+    "config.yaml",
+    "metrics.jsonl",
+    "checkpoint-last.pt",
+    "checkpoint-best.pt",
+    "summary.json",
+    SKIP_REPORT,
+)
+MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
+
+
+class RunFolderError(RuntimeError):
+    """The output folder holds another run and neither resume nor overwrite was asked for."""
+
+
+def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True) -> None:
+    """Check that ``out`` can take the run; with ``write`` (rank 0 of several processes) also create it,
+    clear it for ``overwrite`` and delete temporary files a killed process left behind."""
+    if resume:
+        if not (out / "checkpoint-last.pt").is_file():
+            raise RunFolderError(
+                f"{out}: nothing to resume (no checkpoint-last.pt: the run stopped before its first checkpoint); "
+                "start it again with --overwrite"
+            )
+        if write:
+            remove_stale_temps(out)
+        return
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise RunFolderError(
+            f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
+            "or --overwrite to replace it"
+        )
+    if not write:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in existing:
+        (out / name).unlink()
+    if overwrite:
+        shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
+    remove_stale_temps(out)
+
+
+def epoch_record(
+    epoch: int, lr: float, stats: dict[str, float], val: dict[str, Any], test: dict[str, Any]
+) -> dict[str, Any]:
+    """One line of ``metrics.jsonl``."""
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "train": {k: v for k, v in stats.items() if k not in ("images_per_s", "views_per_s", "seconds")},
+        "val_top1": val["top1"],
+        "val_top5": val["top5"],
+        "test_top1": test["top1"],
+        "test_top5": test["top5"],
+        "images_per_s": stats["images_per_s"],
+        "views_per_s": stats["views_per_s"],
+        "seconds": stats["seconds"],
+    }
+
+
+def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
+    terms = " ".join(
+        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["train"].items() if k != "train_top1"
+    )
+    return (
+        f"epoch {record['epoch']}/{epochs}: {terms} | val {record['val_top1']:.2f} test {record['test_top1']:.2f} | "
+        f"{record['images_per_s']:.0f} img/s ({record['views_per_s']:.0f} views/s) {record['seconds']:.1f}s"
+        + (" *" if improved else "")
+    )
+
+
+def record_skipped(
+    datasets: Iterable[Dataset], skipped: list[tuple[str, str]], out: Path, log: Callable[[str], None]
+) -> None:
+    """List the images dropped up front in ``out/skipped-images.txt`` (with those found lazily before) and
+    point the image folders' lazy reports at that file."""
+    for dataset in datasets:
+        for folder in image_folders(dataset):
+            folder.report = out / SKIP_REPORT
+    if not skipped:
+        return
+    known = read_skipped(out)
+    lines = dict(known) | dict(skipped)
+    write_text_atomic("".join(f"{p}\t{r}\n" for p, r in lines.items()), out / SKIP_REPORT)
+    first = "; ".join(f"{p} ({r})" for p, r in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    log(f"skipping {len(skipped)} unreadable images (listed in {out / SKIP_REPORT}): {first}{more}")
+
+
+def read_skipped(out: Path) -> list[tuple[str, str]]:
+    path = Path(out) / SKIP_REPORT
+    if not path.is_file():
+        return []
+    pairs = (line.partition("\t") for line in path.read_text().splitlines() if line.strip())
+    return list({p: r for p, _, r in pairs}.items())
+
+
+def truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Drop metric lines written after the checkpoint we resume from (a run killed mid-epoch)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record["epoch"] <= last_epoch + 1:
+            kept.append(line)
+    write_text_atomic("".join(line + "\n" for line in kept), path)
+
+
+def read_metrics(out: Path) -> list[dict[str, Any]]:
+    path = Path(out) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(out: Path) -> dict[str, Any]:
+    """Test accuracy at the best-validation epoch (the selected model) and at the last epoch."""
+    cfg = yaml.safe_load((Path(out) / "config.yaml").read_text())
+    records = read_metrics(out)
+    skipped = read_skipped(out)
+    has_val = any(r["val_top1"] == r["val_top1"] for r in records)  # NaN when there is no val split
+    best = max(records, key=lambda r: r["val_top1"]) if has_val else records[-1]
+    last = records[-1]
+    return {
+        "name": cfg["name"],
+        "method": cfg["method"],
+        "model": cfg["model"],
+        "dataset": cfg["dataset"],
+        "seed": cfg["seed"],
+        "epochs": last["epoch"],
+        "best_epoch": best["epoch"],
+        "best_val_top1": best["val_top1"],
+        "test_top1": best["test_top1"],
+        "test_top5": best["test_top5"],
+        "last_val_top1": last["val_top1"],
+        "last_test_top1": last["test_top1"],
+        "train_seconds": sum(r["seconds"] for r in records),
+        "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
+        "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
+    }

@@ -1,0 +1,60 @@
+"""Stop a run cleanly on SIGINT/SIGTERM: finish the step, write a checkpoint, exit with the shell's code."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the run at a step boundary, after writing ``checkpoint-last.pt``.
+
+    ``exit_code`` is the shell convention for a process ended by that signal (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int, out: Path, where: str | None) -> None:
+        name = signal.Signals(signum).name
+        saved = f"stopped at {where}; saved {out / 'checkpoint-last.pt'}" if where else "stopped without saving"
+        super().__init__(f"{name}: {saved}; resume with `accord train --resume {out}`")
+        self.signum, self.out, self.saved = signum, out, where is not None
+        self.exit_code = 128 + signum
+
+
+class StopSignals:
+    """While active, the first SIGINT/SIGTERM only sets :attr:`signum` (the loop stops at the next step
+    boundary after saving); a second one stops at once with :class:`TrainingInterrupted` (the files on disk
+    stay whole: every write is atomic). Previous handlers are restored on exit. Handlers can only be set from
+    the main thread; elsewhere this does nothing.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            return
+        raise TrainingInterrupted(signum, self.out, None)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """Loader workers leave SIGINT/SIGTERM to the main process, which stops the run cleanly."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
