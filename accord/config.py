@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "num_views": 1,
     "views": None,  # explicit per-view policies ("{policy}" stands for policy); overrides num_views
     "same_crop": False,
+    "augment_on": "loader",  # loader: per image in the workers | device: batched on the training device (kornia)
     # batch mixing (accord.views.mixing); null alpha/prob take the AgMax paper's defaults for the data size
     "mix": "none",  # none | mixup | cutmix | mixup-cutmix
     "mixup_alpha": None,  # null: 0.2 for ImageNet-size images, 1.0 for 28-32 px
@@ -77,6 +78,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("cosine", "multistep"),
     "amp": ("none", "bf16", "fp16"),
     "nonfinite": ("stop", "skip"),
+    "augment_on": ("loader", "device"),
 }
 
 
@@ -252,6 +254,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(str(e)) from None
     if cfg["bn"] == "split" and cfg["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
+    if cfg["augment_on"] == "device":
+        _check_device_views(cfg)
     if cfg["tensorboard"]:
         from .engine.tensorboard import MISSING_MESSAGE, tensorboard_available
 
@@ -273,3 +277,18 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if cfg[key] <= 0:
             raise ConfigError(f"config key {key!r} must be positive, got {cfg[key]}")
     return cfg
+
+
+def _check_device_views(cfg: dict[str, Any]) -> None:
+    """``augment_on: device`` needs kornia, a 28-32 px dataset and per-sample tokens only."""
+    try:
+        from .views.batched import check_batched_spec
+    except ImportError:
+        raise ConfigError("augment_on: device needs kornia: pip install kornia (or accord[batched])") from None
+    if cfg["dataset"] == "imagefolder":
+        raise ConfigError("augment_on: device supports 28-32 px datasets only; image folders augment in the loader")
+    for spec in cfg["views"]:
+        try:
+            check_batched_spec(spec)
+        except ValueError as e:
+            raise ConfigError(f"augment_on: device - {e}") from None

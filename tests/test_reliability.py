@@ -182,8 +182,24 @@ def test_sigint_mid_epoch_saves_and_resume_matches_uninterrupted(fmnist_dir, ref
     assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is handler  # the run's handlers are removed
     ckpt = load_checkpoint(out / "checkpoint-last.pt")
-    assert ckpt["global_step"] == 3 and ckpt["partial"]["progress"]["steps"] == 3
+    assert ckpt["global_step"] == 3 and ckpt["partial"]["ranks"][0]["progress"]["steps"] == 3
     assert not (out / "metrics.jsonl").exists()
+    fit(config(fmnist_dir), out, resume=True, log=QUIET)
+    assert_same_run(out, reference)
+
+
+def test_mid_epoch_checkpoint_of_the_one_process_format_still_resumes(fmnist_dir, reference, tmp_path, monkeypatch):
+    """Checkpoints written before several processes were supported hold one process's partial state at the
+    top of ``partial`` (no ``ranks`` list); they resume as before."""
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        plant(patch, at_call=3, action=send(signal.SIGINT))
+        with pytest.raises(TrainingInterrupted):
+            fit(config(fmnist_dir), out, log=QUIET)
+    ckpt = load_checkpoint(out / "checkpoint-last.pt")
+    (state,) = ckpt["partial"].pop("ranks")
+    ckpt["partial"].update(state)
+    save_atomic(ckpt, out / "checkpoint-last.pt")
     fit(config(fmnist_dir), out, resume=True, log=QUIET)
     assert_same_run(out, reference)
 
@@ -211,7 +227,7 @@ def test_sigterm_at_the_last_step_of_an_epoch_resumes_into_its_evaluation(fmnist
         with pytest.raises(TrainingInterrupted, match="SIGTERM") as info:
             fit(config(fmnist_dir), out, log=QUIET)
     assert info.value.exit_code == 143
-    assert load_checkpoint(out / "checkpoint-last.pt")["partial"]["progress"]["steps"] == 5
+    assert load_checkpoint(out / "checkpoint-last.pt")["partial"]["ranks"][0]["progress"]["steps"] == 5
     assert main(["train", "--resume", str(out)]) == 0
     assert_same_run(out, reference)
 

@@ -146,6 +146,7 @@ def train_one_epoch(
     global_step: int,
     device: torch.device,
     mixer: Callable[[Tensor, Tensor], MixedBatch] | None = None,
+    views: Callable[[Tensor], Tensor] | None = None,
     scaler: torch.amp.GradScaler | None = None,
     dist: Distributed | None = None,
     channels_last: bool = False,
@@ -160,7 +161,8 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train over ``loader`` once. ``on_step(global_step)`` runs before each update (lr, weight schedules).
 
-    ``step`` is a :class:`TrainStep` (or one wrapped in DistributedDataParallel). ``mixer`` applies
+    ``step`` is a :class:`TrainStep` (or one wrapped in DistributedDataParallel). ``views`` makes the
+    view-major batch from un-augmented images on the device (``augment_on: device``); ``mixer`` applies
     MixUp/CutMix to each batch; ``scaler`` scales fp16 losses. Returns the mean of every loss term, the
     training top-1 of view 1, images/s, views/s, ``steps`` (the epoch's steps, those before a resume
     included) and ``global_step`` after the last update. Under ``dist`` the returned numbers cover all
@@ -190,6 +192,8 @@ def train_one_epoch(
     bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not sys.stderr.isatty())
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if views is not None:
+            x = views(x)
         target, extra = y, {}
         if mixer is not None:
             mixed = mixer(x, y)

@@ -96,6 +96,7 @@ class Run:
     test_set: Dataset
     device: torch.device
     mixer: ViewMixer | None
+    views: nn.Module | None = None  # augment_on: device - makes the views of a uint8 batch on the device
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
     dist: Distributed = field(default_factory=Distributed)
 
@@ -139,7 +140,14 @@ def build_run(cfg: dict[str, Any], device: torch.device | None = None, dist: Dis
             cfg["mix_prob"],
             cfg["switch_prob"],
         )
-    views = build_multiview_transform(cfg["views"], info, cfg["same_crop"])
+    device_views = None
+    if cfg["augment_on"] == "device":
+        from ..views.batched import BatchedViews, loader_transform
+
+        device_views = BatchedViews(cfg["views"], info, cfg["same_crop"]).to(device)
+        views = loader_transform()
+    else:
+        views = build_multiview_transform(cfg["views"], info, cfg["same_crop"])
     evaluation = build_eval_transform(info)
     return Run(
         cfg=cfg,
@@ -151,6 +159,7 @@ def build_run(cfg: dict[str, Any], device: torch.device | None = None, dist: Dis
         test_set=ViewDataset(splits.test, evaluation, cfg["seed"]),
         device=device,
         mixer=mixer,
+        views=device_views,
         skipped=splits.skipped,
         dist=dist,
     )
@@ -346,6 +355,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
                 global_step=state["global_step"],
                 device=device,
                 mixer=run.mixer,
+                views=run.views,
                 scaler=scaler,
                 dist=dist,
                 channels_last=cfg["channels_last"],

@@ -1,0 +1,131 @@
+"""Views augmented batch-wise on the training device, with kornia, instead of per image in loader workers.
+
+The loader then only collates un-augmented uint8 images; :class:`BatchedViews` turns that batch ``(B, C, H, W)``
+into the same view-major ``(V*B, C, H, W)`` float batch that :func:`~accord.views.multiview.collate_views`
+produces (rows ``[j*B, (j+1)*B)`` are view ``j``), drawing every image's crop, flip and CutOut on its own.
+torchvision v2 transforms draw one parameter set for a whole batched tensor, so they cannot do this; kornia's
+augmentation modules draw per sample. Each token does what it does in :mod:`accord.views.policies`:
+
+    crop     pad 4 px of zeros, then a random crop back to the image size (28-32 px images)
+    flip     horizontal flip with probability 1/2
+    cutout   after normalisation, one square of zeros of side ``cutout_L`` or half the image side
+    standard alias of crop-flip; ``none`` adds nothing
+
+The image operations (randaug, autoaug, trivialaug, augmix) are refused: kornia's RandAugment, TrivialAugment
+and AutoAugment choose their operations once per call, so every image of a batch would get the same ones, and
+kornia has no AugMix. ImageNet-size datasets are refused too: their images come in different sizes, so there is
+no un-augmented batch, and RandomResizedCrop needs each full image.
+
+Randomness comes from torch's global generator of the module's device (kornia samples its parameters there;
+``.to(device)`` moves the samplers with the module): a trainer that saves and restores ``torch.get_rng_state()``
+and ``torch.cuda.get_rng_state()`` resumes with the same views, and ``torch.manual_seed`` makes runs repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import kornia.augmentation as K
+import torch
+from torch import Tensor, nn
+from torchvision.transforms import v2
+
+from ..data.datasets import DataInfo
+from .policies import Policy, parse_policy
+
+SUPPORTED_TOKENS = "crop, flip, cutout[_L], standard, none"
+PER_BATCH_OPERATIONS = ("randaug", "autoaug", "trivialaug", "augmix")
+
+
+def check_batched_spec(spec: str) -> None:
+    """Refuse a spec with any token that :class:`BatchedViews` cannot augment per sample."""
+    for token in spec.split("-"):
+        head = token.split("_")[0]
+        if token in ("", "crop", "flip", "standard", "none") or head == "cutout":
+            continue
+        why = (
+            " (kornia's RandAugment, TrivialAugment and AutoAugment pick one set of operations per batch, and kornia"
+            " has no AugMix: keep such views on the per-image loader pipeline)"
+            if head in PER_BATCH_OPERATIONS
+            else ""
+        )
+        raise ValueError(f"batched views: unsupported token {token!r} in {spec!r}; supported: {SUPPORTED_TOKENS}{why}")
+
+
+def loader_transform() -> v2.Compose:
+    """What the loader does to a training image when the views are made on the device: make it a uint8 tensor."""
+    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
+
+
+class BatchedViews(nn.Module):
+    """``V`` augmented, normalised views of a batch of un-augmented images, each image drawn on its own.
+
+    Args:
+        specs: one policy spec per view, as in the config's ``views`` (e.g. ``["crop-flip", "crop-flip-cutout"]``).
+        info: the dataset's size, channels, mean and std; only small (28-32 px) datasets are supported.
+        same_crop: draw one crop and flip per image and share it between the views (every view must then use
+            the same crop/flip tokens), as :func:`~accord.views.multiview.build_multiview_transform` does.
+
+    Call it on ``(B, C, H, W)`` images, uint8 or float in ``[0, 1]``, on the module's device (move the module with
+    ``.to(device)``); it returns float32 ``(V*B, C, H, W)``, view-major.
+    """
+
+    def __init__(self, specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> None:
+        super().__init__()
+        if not specs:
+            raise ValueError("at least one view spec is needed")
+        if not info.small:
+            raise ValueError(
+                f"batched views support small (28-32 px) datasets only, not {info.name!r}: ImageNet-size images come"
+                " in different sizes and RandomResizedCrop needs each full image; use the per-image loader pipeline"
+            )
+        for spec in specs:
+            check_batched_spec(spec)
+        policies = [parse_policy(spec, info.image_size) for spec in specs]
+        if same_crop and any(p.geometry != policies[0].geometry for p in policies):
+            raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
+        self.info, self.num_views, self.same_crop = info, len(specs), same_crop
+        self.register_buffer("mean", torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        # views with the same policy are augmented in one call; groups[k] lists the views of pipelines[k]
+        distinct = list(dict.fromkeys(policies))
+        self.groups = [[j for j, p in enumerate(policies) if p == policy] for policy in distinct]
+        self.shared_geometry = self._geometry(policies[0]) if same_crop else nn.Identity()
+        self.geometry = nn.ModuleList(nn.Identity() if same_crop else self._geometry(p) for p in distinct)
+        self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
+
+    def _geometry(self, policy: Policy) -> nn.Module:
+        size = (self.info.image_size, self.info.image_size)
+        ops = [
+            K.RandomCrop(size, padding=4, fill=0.0, padding_mode="constant", cropping_mode="slice")
+            if token == "crop"
+            else K.RandomHorizontalFlip(p=0.5)
+            for token in policy.geometry
+        ]
+        return nn.Sequential(*ops) if ops else nn.Identity()
+
+    def _cutout(self, policy: Policy) -> nn.Module:
+        if not policy.cutout:
+            return nn.Identity()
+        area = (policy.cutout / self.info.image_size) ** 2  # the square policies.py erases: side round(sqrt(area*H*W))
+        return K.RandomErasing(scale=(area, area), ratio=(1.0, 1.0), value=0.0, p=1.0)
+
+    def forward(self, images: Tensor) -> Tensor:
+        size, chans = self.info.image_size, self.info.in_chans
+        if images.dim() != 4 or tuple(images.shape[1:]) != (chans, size, size):
+            raise ValueError(f"expected images (B, {chans}, {size}, {size}), got {tuple(images.shape)}")
+        if images.device != self.mean.device:
+            raise ValueError(f"images are on {images.device} but BatchedViews on {self.mean.device}: call .to(device)")
+        batch = images.shape[0]
+        x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
+        x = self.shared_geometry(x)
+        out = x.new_empty(self.num_views * batch, chans, size, size)
+        for views, geometry, cutout in zip(self.groups, self.geometry, self.cutout, strict=True):
+            group = geometry(x.repeat(len(views), 1, 1, 1))
+            group = cutout((group - self.mean) / self.std)
+            for k, j in enumerate(views):
+                out[j * batch : (j + 1) * batch] = group[k * batch : (k + 1) * batch]
+        return out
+
+    def extra_repr(self) -> str:
+        return f"views={self.num_views}, groups={self.groups}, same_crop={self.same_crop}"
