@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._dist import sum_over_processes
+from ..collectives import sum_over_processes
 from ._views import expand_target, split_views, upcast
 
 #: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).

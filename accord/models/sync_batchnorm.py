@@ -1,24 +1,21 @@
 """BatchNorm over the global batch of several processes, on any backend.
 
 torch's ``nn.SyncBatchNorm`` runs on GPUs only (DDP refuses it on CPU modules), so with gloo on the CPU the
-statistics are all-reduced here instead: ``mean = sum_r sum x / N`` then ``var = sum_r sum (x - mean)^2 / N``
-(two passes, as numerically close to one process's BatchNorm as the sums allow), both with gradient, so the
-backward pass is that of BatchNorm on the whole batch. Running statistics update as in ``nn.BatchNorm``
+statistics are all-reduced here instead, with gradient, so the backward pass is that of BatchNorm on the whole
+batch. Each process sends its count ``n_r``, ``n_r mu_r`` and ``M2_r + n_r mu_r^2`` (``M2_r`` its centred sum
+of squares) in one all-reduce per layer; the merge ``mean = sum n_r mu_r / N``,
+``var = sum (M2_r + n_r mu_r^2) / N - mean^2`` runs in float64 (Chan et al.'s parallel variance).
+Running statistics update as in ``nn.BatchNorm``
 (unbiased variance). On CUDA, :func:`convert_sync_batchnorm` uses torch's own ``SyncBatchNorm``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-
-def _global_sum(x: Tensor) -> Tensor:
-    from torch.distributed.nn.functional import all_reduce
-
-    return all_reduce(x)
+from ..collectives import distributed, sum_over_processes
 
 
 class GlobalBatchNorm(_BatchNorm):
@@ -30,15 +27,23 @@ class GlobalBatchNorm(_BatchNorm):
             raise ValueError(f"expected at least 2D input, got {input.dim()}D")
 
     def forward(self, input: Tensor) -> Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and distributed()):
             return super().forward(input)
         dims = [d for d in range(input.dim()) if d != 1]
         shape = [1, -1] + [1] * (input.dim() - 2)
         x = input.float()
-        count = _global_sum(torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device))
-        mean = _global_sum(x.sum(dims)) / count
+        n = x.numel() // x.shape[1]
+        local_mean = x.mean(dims)
+        local_m2 = (x - local_mean.view(shape)).square().sum(dims)  # this process's centred sum of squares
+        # one all-reduce per layer: sum_r n_r mu_r, sum_r (M2_r + n_r mu_r^2) and N, merged in float64
+        mu, m2 = local_mean.double(), local_m2.double()
+        total = sum_over_processes(torch.cat([n * mu, m2 + n * mu.square(), mu.new_full((1,), n)]))
+        c = x.shape[1]
+        count = total[2 * c]
+        mean64 = total[:c] / count
+        var = (total[c : 2 * c] / count - mean64.square()).clamp_min(0).float()
+        mean = mean64.float()
         centred = x - mean.view(shape)
-        var = _global_sum(centred.square().sum(dims)) / count
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
