@@ -12,10 +12,10 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib.util import find_spec
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
@@ -209,34 +209,23 @@ def measure_loaders(cfg: BenchConfig) -> dict[str, dict[str, float]]:
     return out
 
 
-def batched_crop_flip(images: Tensor, padding: int = 4, generator: torch.Generator | None = None) -> Tensor:
-    """Reference only (not used in training): pad-crop and horizontal flip of a whole ``(N, C, H, W)`` batch.
-
-    Each image gets its own offset and flip, as ``RandomCrop(padding=4)`` + ``RandomHorizontalFlip`` would
-    give it, but done with one gather over the batch instead of a Python call per image.
-    """
-    n, _, h, w = images.shape
-    padded = F.pad(images, (padding,) * 4).permute(0, 2, 3, 1)  # N, H+2p, W+2p, C
-    dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
-    rows = dy + torch.arange(h)
-    cols = dx + torch.arange(w)
-    flip = torch.rand(n, 1, generator=generator) < 0.5
-    cols = torch.where(flip, cols.flip(1), cols)
-    out = padded[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return out.permute(0, 3, 1, 2).contiguous()
-
-
 def measure_augment(cfg: BenchConfig) -> dict[str, float]:
-    """Images/s on one core: per-image RandAugment and crop+flip (torchvision v2) vs :func:`batched_crop_flip`."""
+    """Images/s on one core: per-image RandAugment and crop+flip (torchvision v2, the loader's path) vs the
+    batched per-sample crop+flip of ``augment_on: device`` (:class:`~accord.views.batched.BatchedViews`,
+    normalisation included; measured when kornia is installed and the images are at most 32 px)."""
     images = random_images(cfg, cfg.augment_images).images
     crop_flip = v2.Compose([v2.RandomCrop(cfg.image_size, padding=4), v2.RandomHorizontalFlip()])
     randaug = v2.RandAugment(num_ops=2, magnitude=14)
     runs = {
         "randaug_per_image": Step(lambda: [randaug(img) for img in images], len(images)),
         "crop_flip_per_image": Step(lambda: [crop_flip(img) for img in images], len(images)),
-        "crop_flip_batched": Step(lambda: batched_crop_flip(images), len(images)),
     }
+    info = random_info(cfg)
+    if info.small and find_spec("kornia") is not None:
+        from .views.batched import BatchedViews
+
+        batched = BatchedViews(["crop-flip"], info)
+        runs["crop_flip_batched_device"] = Step(lambda: batched(images), len(images))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
