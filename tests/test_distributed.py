@@ -272,3 +272,15 @@ def test_sigterm_to_torchrun_stops_every_process_at_one_step_and_resumes_mid_epo
     assert ckpt["partial"] is not None and len(ckpt["partial"]["ranks"]) == 2  # both processes' state
     accord_train(tmp_path, 2, ["--resume", str(cut)])
     assert_same_run(whole, cut, exact=True)
+
+
+@pytest.mark.slow
+def test_split_batchnorm_trains_under_two_processes(fmnist_dir, tmp_path):
+    """bn: split (timm's auxiliary BN for view 2) works per process under DDP; the export keeps main BN."""
+    out = tmp_path / "split"
+    accord_train(
+        tmp_path, 2, run_args("FashionMNIST-ResNet8-standard-tied", fmnist_dir, out, "bn=split", "sync_bn=false")
+    )
+    records = trajectory(out)
+    assert len(records) == 3 and records[-1]["train"]["loss"] < records[0]["train"]["loss"]
+    assert any(".aux_bn." in k for k in load_checkpoint(out / "checkpoint-last.pt")["model"])
