@@ -12,7 +12,7 @@ from ..models import MultiViewModel
 from ..views import ViewDataset, build_eval_transform
 from .checkpoint import CheckpointError, load_checkpoint
 from .loop import evaluate
-from .trainer import build_model, eval_loader
+from .run import build_model, eval_loader
 
 
 def load_eval_model(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,7 @@ import torch
 import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..config import ConfigError
-from ..data import DataInfo, build_splits
-from ..losses import create_loss, method_mixing
-from ..models import MultiViewModel, create_model
-from ..models.sync_batchnorm import convert_sync_batchnorm
-from ..views import ViewDataset, ViewMixer, build_eval_transform, build_multiview_transform, collate_views
 from .checkpoint import (
     CheckpointError,
     append_line_atomic,
@@ -49,9 +41,10 @@ from .checkpoint import (
     save_atomic,
     write_text_atomic,
 )
-from .distributed import Distributed, process_group
+from .distributed import process_group
 from .loop import EpochProgress, TrainStep, evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
+from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
 from .runfiles import (
     RunFolderError,
     epoch_line,
@@ -63,7 +56,7 @@ from .runfiles import (
     truncate_metrics,
 )
 from .sampling import EpochSampler, epoch_permutation, epoch_seed
-from .signals import StopSignals, TrainingInterrupted, ignore_stop_signals
+from .signals import StopSignals, TrainingInterrupted
 from .tensorboard import ScalarLog
 
 __all__ = [
@@ -81,127 +74,6 @@ __all__ = [
 ]
 
 RANK_SEED_STRIDE = 1_000_003  # process r > 0 seeds torch with epoch_seed + r * stride (dropout differs by rank)
-
-
-@dataclass
-class Run:
-    """Everything a training run is made of."""
-
-    cfg: dict[str, Any]
-    info: DataInfo
-    model: MultiViewModel
-    criterion: nn.Module
-    train_set: ViewDataset
-    val_set: Dataset
-    test_set: Dataset
-    device: torch.device
-    mixer: ViewMixer | None
-    views: nn.Module | None = None  # augment_on: device - makes the views of a uint8 batch on the device
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
-    dist: Distributed = field(default_factory=Distributed)
-
-
-def build_model(cfg: dict[str, Any], info: DataInfo) -> MultiViewModel:
-    net = create_model(cfg["model"], info.num_classes, info.in_chans, cfg["drop_rate"])
-    return MultiViewModel(net, cfg["num_views"], cfg["bn"])
-
-
-def build_run(cfg: dict[str, Any], device: torch.device | None = None, dist: Distributed | None = None) -> Run:
-    """Seed, load the data and build the model and loss of ``cfg`` (a validated config); under ``dist``
-    the model's BatchNorm layers become SyncBatchNorm when ``sync_bn`` is set."""
-    dist = dist or Distributed()
-    check_processes(cfg, dist)
-    torch.manual_seed(cfg["seed"])
-    splits = build_splits(
-        cfg["dataset"], cfg["data_dir"], cfg["val_fraction"], cfg["train_subset"], cfg["seed"], cfg["image_size"]
-    )
-    info = splits.info
-    model = build_model(cfg, info)
-    criterion = create_loss(cfg["method"], info.num_classes, cfg["num_views"], **cfg["loss"])
-    device = device or (dist.device if dist.enabled else None)
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if cfg["amp"] == "fp16" and device.type != "cuda":
-        raise ConfigError("amp: fp16 needs a CUDA device (it trains with a grad scaler); use amp: bf16 on the CPU")
-    if cfg["sync_bn"] and dist.enabled:
-        model = convert_sync_batchnorm(model, device)
-    model.to(device)
-    criterion.to(device)
-    if cfg["channels_last"]:
-        model.to(memory_format=torch.channels_last)
-    mixer = None
-    if cfg["mix"] != "none":
-        mixer = ViewMixer(
-            info.num_classes,
-            cfg["num_views"],
-            cfg["mix"],
-            method_mixing(cfg["method"]),
-            cfg["mixup_alpha"],
-            cfg["cutmix_alpha"],
-            cfg["mix_prob"],
-            cfg["switch_prob"],
-        )
-    device_views = None
-    if cfg["augment_on"] == "device":
-        from ..views.batched import BatchedViews, loader_transform
-
-        device_views = BatchedViews(cfg["views"], info, cfg["same_crop"]).to(device)
-        views = loader_transform()
-    else:
-        views = build_multiview_transform(cfg["views"], info, cfg["same_crop"])
-    evaluation = build_eval_transform(info)
-    return Run(
-        cfg=cfg,
-        info=info,
-        model=model,
-        criterion=criterion,
-        train_set=ViewDataset(splits.train, views, cfg["seed"]),
-        val_set=ViewDataset(splits.val, evaluation, cfg["seed"]),
-        test_set=ViewDataset(splits.test, evaluation, cfg["seed"]),
-        device=device,
-        mixer=mixer,
-        views=device_views,
-        skipped=splits.skipped,
-        dist=dist,
-    )
-
-
-def check_processes(cfg: dict[str, Any], dist: Distributed) -> None:
-    """What a config must allow to run on ``dist.world_size`` processes."""
-    if not dist.enabled:
-        return
-    if cfg["batch_size"] % dist.world_size:
-        raise ConfigError(
-            f"batch_size {cfg['batch_size']} is the global batch and must split evenly over {dist.world_size} processes"
-        )
-    if cfg["nonfinite"] == "skip":
-        raise ConfigError("nonfinite: skip runs in one process only (every process would have to skip the step)")
-
-
-def eval_loader(dataset: Dataset, cfg: dict[str, Any], dist: Distributed | None = None) -> DataLoader:
-    """Evaluation batches; under ``dist`` this process's share (every ``world_size``-th image)."""
-    if dist is not None and dist.enabled:
-        dataset = Subset(dataset, range(dist.rank, len(dataset), dist.world_size))
-    return DataLoader(dataset, batch_size=cfg["eval_batch_size"], num_workers=cfg["workers"], collate_fn=collate_views)
-
-
-def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
-    """The training batches of ``epoch`` from batch ``start_step`` on (earlier ones are not loaded); under
-    several processes, this process's share of each global batch."""
-    cfg, seed, dist = run.cfg, epoch_seed(run.cfg, epoch), run.dist
-    batch = cfg["batch_size"]
-    return DataLoader(
-        run.train_set,
-        batch_size=batch // dist.world_size,
-        sampler=EpochSampler(
-            len(run.train_set), seed, start_step * batch, rank=dist.rank, world_size=dist.world_size, batch_size=batch
-        ),
-        drop_last=True,
-        num_workers=cfg["workers"],
-        collate_fn=collate_views,
-        pin_memory=run.device.type == "cuda",
-        generator=torch.Generator().manual_seed(seed),  # the workers' base seed; keeps torch's global RNG out
-        worker_init_fn=ignore_stop_signals,
-    )
 
 
 class _Checkpoints:
