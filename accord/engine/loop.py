@@ -262,14 +262,10 @@ def _all_processes(progress: EpochProgress, dist: Distributed) -> EpochProgress:
     """The epoch's totals over every process: loss sums averaged (each process's terms are means over
     its equal share of the batch), images and hits summed, wall time of the slowest process."""
     names = sorted(progress.sums)
-    local = torch.stack(
-        [
-            *(progress.sums[k].detach().float().reshape(()) for k in names),
-            progress.correct.float().reshape(()),
-            *(torch.tensor(float(v), device=progress.correct.device) for v in (progress.scored, progress.images)),
-            torch.tensor(float(progress.views), device=progress.correct.device),
-        ]
-    )
+    counts = (progress.correct, progress.scored, progress.images, progress.views)
+    device = progress.correct.device
+    values = (*(progress.sums[k] for k in names), *counts)
+    local = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(()) for v in values])
     total = dist.sum(local).tolist()
     n = len(names)
     return EpochProgress(
