@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, list_configs, load_config, parse_overrides, split_name, validate
+from .config import ConfigError, list_configs, load_config, load_saved_config, parse_overrides, split_name
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
 COMPARE_METHODS = ("", "-agmax", "-tied")
@@ -33,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.resume)
         if not (out / "config.yaml").is_file():
             raise ConfigError(f"{out}: not a run folder (no config.yaml) - nothing to resume")
-        cfg = validate(dict(yaml.safe_load((out / "config.yaml").read_text())))
+        cfg = load_saved_config(out / "config.yaml")
         if args.config or args.set or args.out:
             raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
         fit(cfg, out, resume=True)

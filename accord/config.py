@@ -169,6 +169,14 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     return validate(cfg)
 
 
+def load_saved_config(path: str | Path) -> dict[str, Any]:
+    """The config a run folder saved (``config.yaml``), validated. Keys added to accord since that run was
+    started take their defaults, which keep the behaviour of the version that wrote it."""
+    saved = _load_yaml(Path(path))
+    check_keys(saved, str(path))
+    return validate({**DEFAULTS, **saved})
+
+
 def check_keys(layer: dict[str, Any], source: str) -> None:
     for key in layer:
         if key not in DEFAULTS and key != "name":

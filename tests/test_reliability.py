@@ -628,3 +628,19 @@ def test_impossible_values_get_one_clear_line_before_any_work(overrides, message
     with pytest.raises(ConfigError, match=message) as info:
         load_config(NAME, overrides)
     assert "\n" not in str(info.value)
+
+
+def test_resume_of_a_run_saved_before_newer_config_keys(fmnist_dir, reference, tmp_path, monkeypatch):
+    """A run folder written by an earlier accord lacks the keys added since (augment_on, sync_bn, compile,
+    tensorboard): `--resume` gives them their defaults and continues to the same result."""
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        plant(patch, at_call=3, action=send(signal.SIGINT))
+        with pytest.raises(TrainingInterrupted):
+            fit(config(fmnist_dir), out, log=QUIET)
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    for key in ("augment_on", "sync_bn", "compile", "tensorboard"):
+        saved.pop(key)
+    (out / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert main(["train", "--resume", str(out)]) == 0
+    assert_same_run(out, reference)
