@@ -95,6 +95,8 @@ class _Checkpoints:
         self.run, self.optimizer, self.scaler = run, optimizer, scaler
         self.out, self.state, self.stop = out, state, stop
         self.every = run.cfg.get("checkpoint_every_steps", 0)
+        # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
+        self.signal_every = run.cfg["log_interval"] if run.dist.enabled and run.device.type == "cuda" else 1
         self.epoch = 0
         self.epoch_end_step = 0
         self.signum = 0  # the stop signal every process agreed on (0: none)
@@ -118,7 +120,7 @@ class _Checkpoints:
 
     def due(self, step: int) -> bool:
         """After update ``step``: a signal is pending, or a periodic checkpoint falls before the epoch's end."""
-        if self.stop_requested():
+        if step % self.signal_every == 0 and self.stop_requested():
             return True
         return self.every > 0 and step % self.every == 0 and step != self.epoch_end_step
 
