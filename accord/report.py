@@ -28,6 +28,8 @@ METHOD_NAMES = {
     "ce2": "two-view CE", "ce@2x": "baseline, 2x epochs",
 }  # fmt: skip
 BASELINE = "ce"
+AGREEMENT = ("agmax", "tied")  # methods compared with each control below
+CONTROLS = ("ls", "ce2", "ce@2x")
 
 
 @dataclass(frozen=True)
@@ -99,20 +101,33 @@ def accuracy_table(results: list[Result], model: str, field: str) -> str:
     return "\n".join(lines)
 
 
-def gain_table(results: list[Result], model: str, field: str = "test_top1") -> str:
+def gain_table(
+    results: list[Result], model: str, columns: list[tuple[str, str]] | None = None, field: str = "test_top1"
+) -> str:
+    """Paired gains per augmentation; ``columns`` are (method, reference) pairs, default every method - baseline."""
     rows = [r for r in results if r.model == model]
     augs = _order({r.aug for r in rows}, AUG_ORDER)
-    methods = [m for m in _order({r.method for r in rows}, METHOD_ORDER) if m != BASELINE]
-    lines = ["| augmentation | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |"]
-    lines.append("|---" * (len(methods) + 1) + "|")
+    if columns is None:
+        columns = [(m, BASELINE) for m in _order({r.method for r in rows}, METHOD_ORDER) if m != BASELINE]
+        header = [METHOD_NAMES.get(m, m) for m, _ in columns]
+    else:
+        header = [f"{METHOD_NAMES.get(m, m)} vs {METHOD_NAMES.get(ref, ref)}" for m, ref in columns]
+    lines = ["| augmentation | " + " | ".join(header) + " |", "|---" * (len(columns) + 1) + "|"]
     for aug in augs:
-        base = {r.seed: getattr(r, field) for r in rows if r.aug == aug and r.method == BASELINE}
         cells = []
-        for m in methods:
-            gain = paired_gain({r.seed: getattr(r, field) for r in rows if r.aug == aug and r.method == m}, base)
+        for method, reference in columns:
+            runs = {m: {r.seed: getattr(r, field) for r in rows if r.aug == aug and r.method == m}
+                    for m in (method, reference)}  # fmt: skip
+            gain = paired_gain(runs[method], runs[reference])
             cells.append("" if gain is None else f"{gain[0]:+.2f} [{gain[1]:+.2f}, {gain[2]:+.2f}]")
         lines.append(f"| {aug} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def control_columns(methods: set[str]) -> list[tuple[str, str]]:
+    """(agreement method, control) pairs present in a grid: label smoothing, two-view CE, 2x-epochs baseline."""
+    agreement = [m for m in _order(methods, METHOD_ORDER) if m.startswith(AGREEMENT)]
+    return [(m, ref) for m in agreement for ref in CONTROLS if ref in methods]
 
 
 def results_csv(results: list[Result]) -> str:
@@ -168,6 +183,18 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _control_section(results: list[Result], model: str) -> list[str]:
+    columns = control_columns({r.method for r in results if r.model == model})
+    if not columns:
+        return []
+    return [
+        "Agreement methods against the controls, in points (paired by seed, [95% t interval]): label smoothing "
+        "(another regulariser), two-view CE (as many augmented images, no agreement term) and the baseline "
+        "with 2x epochs (as many image forward passes).", "",
+        gain_table(results, model, columns), "",
+    ]  # fmt: skip
+
+
 def write_report(root: Path) -> str:
     """Write ``report.md``, ``results.csv`` and ``figure-<model>.png`` into ``root``; return the markdown."""
     results = collect(root)
@@ -184,6 +211,7 @@ def write_report(root: Path) -> str:
             accuracy_table(results, model, "test_top1"), "",
             "Gain over the baseline in points: mean of per-seed differences [95% t interval].", "",
             gain_table(results, model), "",
+            *_control_section(results, model),
             "Test top-1 (%) at the last epoch.", "",
             accuracy_table(results, model, "last_test_top1"), "",
             f"![test top-1]({'figure-' + model + '.png'})", "",

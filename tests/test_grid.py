@@ -60,7 +60,8 @@ def test_report_layout(tmp_path):
     rows = [line for line in lines if line.startswith("| standard |")]
     assert rows[0] == "| standard | 81.00 ± 1.00 | **83.00 ± 1.00** | 82.00 ± 1.73 | 81.50 |"
     assert rows[1] == "| standard | +2.00 [+2.00, +2.00] | +1.00 [-1.48, +3.48] |  |"  # tied diffs 1, 0, 2
-    assert rows[2].startswith("| standard | 80.00 ± 1.00 | **82.00 ± 1.00** |")  # last epoch
+    assert rows[2] == "| standard |  |  |"  # AgMax and Tied vs the 2x baseline: one seed, no interval
+    assert rows[3].startswith("| standard | 80.00 ± 1.00 | **82.00 ± 1.00** |")  # last epoch
     assert [line.split(" |")[0] for line in lines if line.startswith("| cutout")][0] == "| cutout"
     assert lines.index(rows[0]) < lines.index(next(line for line in lines if line.startswith("| cutout |")))
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
@@ -70,6 +71,23 @@ def test_report_layout(tmp_path):
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     write_report(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte
+
+
+def test_agreement_against_controls(tmp_path):
+    numbers = {  # per-seed test top-1 of one augmentation
+        "": [80.0, 80.0, 80.0], "-ls": [81.0, 80.0, 82.0], "-agmax": [83.0, 82.0, 84.0],
+        "-ce2": [82.0, 82.0, 82.0], "@2x": [85.0, 84.0, 86.0],
+    }  # fmt: skip
+    for suffix, values in numbers.items():
+        for seed, value in enumerate(values):
+            fake_run(tmp_path, f"FashionMNIST-ResNet8-mixup{suffix}", seed, value, value)
+    lines = write_report(tmp_path).splitlines()
+    header = "| augmentation | AgMax vs label smoothing | AgMax vs two-view CE | AgMax vs baseline, 2x epochs |"
+    row = lines[lines.index(header) + 2]
+    half = 4.302652729911275 / math.sqrt(3)  # t(0.975, df=2) * sd(=1) / sqrt(3); diffs vs ce2: 1, 0, 2
+    assert row == (
+        f"| mixup | +2.00 [+2.00, +2.00] | +1.00 [{1 - half:+.2f}, {1 + half:+.2f}] | -2.00 [-2.00, -2.00] |"
+    )
 
 
 def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
