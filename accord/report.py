@@ -176,10 +176,10 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
     ax.set_ylabel("test top-1 (%), mean ± std over seeds")
     ax.set_ylim(math.floor(min(bottoms) - 1), math.ceil(max(tops) + 0.5))
     ax.set_title(f"{model}: test top-1 at the best-validation epoch")
-    ax.legend(fontsize=8, ncol=min(len(methods), 4), loc="upper right")
+    ax.legend(fontsize=8, ncol=min(len(methods), 6), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={"Software": None})
+    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 

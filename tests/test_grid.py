@@ -90,6 +90,19 @@ def test_agreement_against_controls(tmp_path):
     )
 
 
+def test_committed_results_reproduce(tmp_path):
+    """``accord report`` on the committed Fashion-MNIST grid gives the committed table and CSV byte for byte."""
+    committed = Path(__file__).parents[1] / "docs/results/fashion-mnist/grid"
+    for path in [committed / "grid.json", *committed.glob("*/seed*/summary.json")]:
+        copy = tmp_path / path.relative_to(committed)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+    write_report(tmp_path)
+    for name in ("report.md", "results.csv"):
+        expected = (committed / name).read_text().replace("# Results: grid", f"# Results: {tmp_path.name}", 1)
+        assert (tmp_path / name).read_text() == expected, name
+
+
 def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
     out = tmp_path / "grid"
     args = [
