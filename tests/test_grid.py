@@ -101,6 +101,9 @@ def test_committed_results_reproduce(tmp_path):
     for name in ("report.md", "results.csv"):
         expected = (committed / name).read_text().replace("# Results: grid", f"# Results: {tmp_path.name}", 1)
         assert (tmp_path / name).read_text() == expected, name
+    report = (committed / "report.md").read_text().split("\n\n")
+    table = next(block for block in report if block.startswith("| augmentation | baseline |"))
+    assert table in (committed.parents[2].parent / "README.md").read_text()  # the README quotes the same table
 
 
 def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
