@@ -149,6 +149,16 @@ def _std(values: list[float]) -> str:
     return f"{stdev(values):.4f}" if len(values) > 1 else ""
 
 
+COLOURS = ("ce", "ls", "agmax", "tied", "ce2", "ce@2x")  # matplotlib's C0..C5: one colour per method in every figure
+
+
+def _colour(method: str, methods: list[str]) -> str:
+    if method in COLOURS:
+        return f"C{COLOURS.index(method)}"
+    others = [m for m in methods if m not in COLOURS]
+    return f"C{(len(COLOURS) + others.index(method)) % 10}"
+
+
 def draw_figure(results: list[Result], model: str, path: Path) -> None:
     """Grouped bars (one group per augmentation, one bar per method) with ±1 std error bars."""
     import matplotlib
@@ -169,7 +179,7 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
             means.append(mean(values) if values else float("nan"))
             stds.append(stdev(values) if len(values) > 1 else 0.0)
         xs = [a + (i - (len(methods) - 1) / 2) * width for a in range(len(augs))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=METHOD_NAMES.get(m, m))
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=METHOD_NAMES.get(m, m), color=_colour(m, methods))
         tops += [mu + s for mu, s in zip(means, stds, strict=True) if mu == mu]
         bottoms += [mu - s for mu, s in zip(means, stds, strict=True) if mu == mu]
     ax.set_xticks(range(len(augs)), augs, rotation=15)
@@ -183,14 +193,21 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
     plt.close(fig)
 
 
+CONTROL_NOTES = {
+    "ls": "label smoothing (another regulariser)",
+    "ce2": "two-view CE (as many augmented images, no agreement term)",
+    "ce@2x": "the baseline with 2x epochs (as many image forward passes)",
+}
+
+
 def _control_section(results: list[Result], model: str) -> list[str]:
     columns = control_columns({r.method for r in results if r.model == model})
     if not columns:
         return []
+    notes = [CONTROL_NOTES[ref] for ref in CONTROLS if any(ref == c for _, c in columns)]
+    listed = notes[0] if len(notes) == 1 else ", ".join(notes[:-1]) + " and " + notes[-1]
     return [
-        "Agreement methods against the controls, in points (paired by seed, [95% t interval]): label smoothing "
-        "(another regulariser), two-view CE (as many augmented images, no agreement term) and the baseline "
-        "with 2x epochs (as many image forward passes).", "",
+        f"Agreement methods against the controls, in points (paired by seed, [95% t interval]): {listed}.", "",
         gain_table(results, model, columns), "",
     ]  # fmt: skip
 

@@ -61,6 +61,7 @@ def test_report_layout(tmp_path):
     assert rows[0] == "| standard | 81.00 ± 1.00 | **83.00 ± 1.00** | 82.00 ± 1.73 | 81.50 |"
     assert rows[1] == "| standard | +2.00 [+2.00, +2.00] | +1.00 [-1.48, +3.48] |  |"  # tied diffs 1, 0, 2
     assert rows[2] == "| standard |  |  |"  # AgMax and Tied vs the 2x baseline: one seed, no interval
+    assert "[95% t interval]): the baseline with 2x epochs (as many image forward passes)." in text  # only it ran
     assert rows[3].startswith("| standard | 80.00 ± 1.00 | **82.00 ± 1.00** |")  # last epoch
     assert [line.split(" |")[0] for line in lines if line.startswith("| cutout")][0] == "| cutout"
     assert lines.index(rows[0]) < lines.index(next(line for line in lines if line.startswith("| cutout |")))
