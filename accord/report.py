@@ -212,6 +212,12 @@ def _control_section(results: list[Result], model: str) -> list[str]:
     ]  # fmt: skip
 
 
+def grid_commands(grid: dict) -> list[str]:
+    """The distinct ``accord grid`` commands that ran cells into a folder, in the order they first ran."""
+    ran = [" ".join(s["argv"]) for s in grid["sessions"] if s["cells_run"]] or [" ".join(grid["sessions"][-1]["argv"])]
+    return ["accord " + argv for argv in dict.fromkeys(ran)]
+
+
 def write_report(root: Path) -> str:
     """Write ``report.md``, ``results.csv`` and ``figure-<model>.png`` into ``root``; return the markdown."""
     results = collect(root)
@@ -239,8 +245,12 @@ def write_report(root: Path) -> str:
     parts.append(f"{runs} runs, {hours:.2f} h of training time in all (evaluation not included).")
     if grid.get("sessions"):
         wall = sum(s["wall_seconds"] for s in grid["sessions"]) / 3600
-        parts.append(f"Grid wall time {wall:.2f} h over {len(grid['sessions'])} session(s); command:")
-        parts += ["", "```", "accord " + " ".join(grid["sessions"][-1]["argv"]), "```"]
+        commands = grid_commands(grid)
+        parts.append(
+            f"Grid wall time {wall:.2f} h over {len(grid['sessions'])} session(s); "
+            + ("command:" if len(commands) == 1 else "commands, in the order they first ran:")
+        )
+        parts += ["", "```", *commands, "```"]
     text = "\n".join(parts) + "\n"
     (root / "report.md").write_text(text)
     (root / "results.csv").write_text(results_csv(results))

@@ -10,7 +10,7 @@ import pytest
 
 from accord.cli import main
 from accord.grid import make_cells, parse_method
-from accord.report import collect, paired_gain, write_report
+from accord.report import collect, grid_commands, paired_gain, write_report
 
 
 def test_paired_gain_on_known_numbers():
@@ -74,6 +74,20 @@ def test_report_layout(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte
 
 
+def test_report_names_every_command_that_ran_cells():
+    sessions = [
+        {"argv": ["grid", "--augs", "mixup", "--seeds", "3"], "cells_run": 6},
+        {"argv": ["grid", "--augs", "mixup", "--seeds", "5"], "cells_run": 4},
+        {"argv": ["grid", "--augs", "mixup", "--seeds", "3"], "cells_run": 0},  # nothing left to run
+        {"argv": ["grid", "--augs", "mixup", "--seeds", "3"], "cells_run": 1},  # seen before
+    ]
+    assert grid_commands({"sessions": sessions}) == [
+        "accord grid --augs mixup --seeds 3",
+        "accord grid --augs mixup --seeds 5",
+    ]
+    assert grid_commands({"sessions": sessions[2:3]}) == ["accord grid --augs mixup --seeds 3"]
+
+
 def test_agreement_against_controls(tmp_path):
     numbers = {  # per-seed test top-1 of one augmentation
         "": [80.0, 80.0, 80.0], "-ls": [81.0, 80.0, 82.0], "-agmax": [83.0, 82.0, 84.0],
@@ -91,20 +105,22 @@ def test_agreement_against_controls(tmp_path):
     )
 
 
-def test_committed_results_reproduce(tmp_path):
-    """``accord report`` on the committed Fashion-MNIST grid gives the committed table and CSV byte for byte."""
-    committed = Path(__file__).parents[1] / "docs/results/fashion-mnist/grid"
+@pytest.mark.parametrize("folder", ["grid"])
+def test_committed_results_reproduce(folder, tmp_path):
+    """``accord report`` on the committed Fashion-MNIST grids gives the committed table and CSV byte for byte."""
+    committed = Path(__file__).parents[1] / "docs/results/fashion-mnist" / folder
     for path in [committed / "grid.json", *committed.glob("*/seed*/summary.json")]:
         copy = tmp_path / path.relative_to(committed)
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_bytes(path.read_bytes())
     write_report(tmp_path)
     for name in ("report.md", "results.csv"):
-        expected = (committed / name).read_text().replace("# Results: grid", f"# Results: {tmp_path.name}", 1)
+        expected = (committed / name).read_text().replace(f"# Results: {folder}", f"# Results: {tmp_path.name}", 1)
         assert (tmp_path / name).read_text() == expected, name
     report = (committed / "report.md").read_text().split("\n\n")
     table = next(block for block in report if block.startswith("| augmentation | baseline |"))
-    assert table in (committed.parents[2].parent / "README.md").read_text()  # the README quotes the same table
+    quoted_in = committed.parents[2].parent / "README.md" if folder == "grid" else committed.parent / "README.md"
+    assert table in quoted_in.read_text()  # the README quotes the same table
 
 
 def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
