@@ -170,7 +170,7 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
     augs = _order({r.aug for r in rows}, AUG_ORDER)
     methods = _order({r.method for r in rows}, METHOD_ORDER)
     width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(augs) + 2), 4.0))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(augs) + 2), 4.0))
     tops, bottoms = [], []
     for i, m in enumerate(methods):
         means, stds = [], []
@@ -186,7 +186,8 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
     ax.set_ylabel("test top-1 (%), mean ± std over seeds")
     ax.set_ylim(math.floor(min(bottoms) - 1), math.ceil(max(tops) + 0.5))
     ax.set_title(f"{model}: test top-1 at the best-validation epoch")
-    ax.legend(fontsize=8, ncol=min(len(methods), 6), loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    columns = min(len(methods), 6 if len(augs) > 3 else 3)  # a legend no wider than the axes
+    ax.legend(fontsize=8, ncol=columns, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
