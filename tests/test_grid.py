@@ -105,7 +105,7 @@ def test_agreement_against_controls(tmp_path):
     )
 
 
-@pytest.mark.parametrize("folder", ["grid"])
+@pytest.mark.parametrize("folder", ["grid", "longer"])
 def test_committed_results_reproduce(folder, tmp_path):
     """``accord report`` on the committed Fashion-MNIST grids gives the committed table and CSV byte for byte."""
     committed = Path(__file__).parents[1] / "docs/results/fashion-mnist" / folder
