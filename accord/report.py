@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, stdev
+from typing import Any
 
 from .config import split_name
 from .grid import GRID_FILE
@@ -213,7 +214,7 @@ def _control_section(results: list[Result], model: str) -> list[str]:
     ]  # fmt: skip
 
 
-def grid_commands(grid: dict) -> list[str]:
+def grid_commands(grid: dict[str, Any]) -> list[str]:
     """The distinct ``accord grid`` commands that ran cells into a folder, in the order they first ran."""
     ran = [" ".join(s["argv"]) for s in grid["sessions"] if s["cells_run"]] or [" ".join(grid["sessions"][-1]["argv"])]
     return ["accord " + argv for argv in dict.fromkeys(ran)]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce docs/results/fashion-mnist: tune the agreement weights on the validation split, run the
 # grid (5 augmentations x 6 methods x 5 seeds), run two of its rows again at 3x the epochs, and write
-# the reports. Every step skips what is already
-# done, so after an interruption the same command continues where it stopped.
+# the reports. Every step skips what is already done, so after an interruption the same command
+# continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 accord=.venv/bin/accord
