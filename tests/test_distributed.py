@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ranks_share_each_global_batch_exactly():
     n, seed, batch = 53, 11, 8
     order = epoch_permutation(n, seed).tolist()
-    for start_step in (0, 2):
+    for start_step in (0, 2, n // batch):  # the last: resumed after the epoch's last full step, nothing left
         shards = [
             list(EpochSampler(n, seed, start_step * batch, rank=r, world_size=2, batch_size=batch)) for r in range(2)
         ]

@@ -50,7 +50,8 @@ class EpochSampler(Sampler[int]):
         order = epoch_permutation(self.n, self.seed)[self.start :]
         if self.world_size > 1:
             steps = len(order) // self.batch_size
-            order = order[: steps * self.batch_size].view(steps, self.world_size, -1)[:, self.rank].reshape(-1)
+            share = self.batch_size // self.world_size  # not -1: a run stopped after its last step has 0 steps
+            order = order[: steps * self.batch_size].view(steps, self.world_size, share)[:, self.rank].reshape(-1)
         yield from order.tolist()
 
     def __len__(self) -> int:
