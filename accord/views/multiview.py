@@ -7,11 +7,12 @@ every view and ``logits.chunk(V)`` recovers them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from ..data.datasets import DataInfo
 from .policies import build_policy, geometry_transforms, parse_policy
@@ -49,17 +50,26 @@ def build_multiview_transform(specs: Sequence[str], info: DataInfo, same_crop: b
 class ViewDataset(Dataset):
     """Wrap an ``(image, label)`` dataset so each item is ``(views, label)``.
 
-    Augmentation randomness is a pure function of ``(seed, epoch, index)``: every sample seeds torch's
-    generator before its transforms run, so a run gives the same views whatever the number of loader
-    workers or processes, and a resumed run repeats the views of an uninterrupted one.
-    Call :meth:`set_epoch` before each epoch (before the loader's workers start).
+    Each sample's views are drawn from their own seed, inside :func:`torch.random.fork_rng`: the
+    caller's random state (dropout, batched augmentation, the user's own code) is the same after
+    indexing as before, whatever the number of loader workers.
+
+    - ``seed=None`` (the default): fresh views at every draw, so every epoch of a plain loop sees new
+      views with no call to make. The seed of a draw combines the loader worker's seed (new for every
+      epoch's iterator) or a seed drawn from the OS at construction, a count of this process's draws,
+      and the index.
+    - ``seed=S``: views are a pure function of ``(S, epoch, index)``, the same for any number of workers
+      or processes, so a resumed run repeats the views of an uninterrupted one. Call :meth:`set_epoch`
+      before each epoch (before the loader's workers start), as accord's trainer does.
     """
 
-    def __init__(self, dataset: Dataset, transform: Callable, seed: int = 0) -> None:
+    def __init__(self, dataset: Dataset, transform: Callable, seed: int | None = None) -> None:
         self.dataset = dataset
         self.transform = transform
         self.seed = seed
         self.epoch = 0
+        self._fresh_base = int.from_bytes(os.urandom(8), "little") >> 1
+        self._draws = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -69,8 +79,17 @@ class ViewDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor | tuple[Tensor, ...], int]:
         image, label = self.dataset[index]
-        torch.manual_seed(sample_seed(self.seed, self.epoch, index))
-        return self.transform(image), label
+        with torch.random.fork_rng(devices=[]):  # restores the CPU generator on exit
+            torch.default_generator.manual_seed(self._sample_seed(index))  # the CPU generator only
+            views = self.transform(image)
+        return views, label
+
+    def _sample_seed(self, index: int) -> int:
+        if self.seed is not None:
+            return sample_seed(self.seed, self.epoch, index)
+        worker = get_worker_info()
+        self._draws += 1
+        return sample_seed(worker.seed if worker is not None else self._fresh_base, self._draws, index)
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
