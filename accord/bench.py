@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from .data.datasets import DataInfo, TensorImageDataset
-from .losses import create_loss
+from .losses import create_loss, method_spec
 from .models import MultiViewModel
 from .models.factory import create_model
 
@@ -60,9 +60,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def method_views(method: str, views: int) -> int:
-    """JSD needs 3 views (clean + two AugMix); the other agreement methods use ``views`` (2)."""
-    return 3 if method == "jsd" else views
+def views_of(method: str, views: int) -> int:
+    """The views a step of ``method`` makes: its registry's number (JSD: 3), else ``views``."""
+    return method_spec(method).views or views
 
 
 def build_training(
@@ -141,15 +141,15 @@ def step_steps(cfg: BenchConfig) -> dict[str, Step]:
     steps = {f"ce_{cfg.views}v": make_train_step(cfg, "ce", 1, cfg.views * cfg.batch)}
     steps["ce_3v"] = make_train_step(cfg, "ce", 1, 3 * cfg.batch)
     for method in METHODS:
-        steps[method] = make_train_step(cfg, method, method_views(method, cfg.views), cfg.batch)
+        steps[method] = make_train_step(cfg, method, views_of(method, cfg.views), cfg.batch)
     steps["tied_separate"] = make_train_step(cfg, "tied", cfg.views, cfg.batch, bn_mode="separate")
     for method in METHODS:
-        steps[f"loss_{method}"] = make_loss_step(cfg, method, method_views(method, cfg.views))
+        steps[f"loss_{method}"] = make_loss_step(cfg, method, views_of(method, cfg.views))
     return steps
 
 
 def baseline_name(method: str, cfg: BenchConfig) -> str:
-    return "ce_3v" if method_views(method, cfg.views) == 3 else f"ce_{cfg.views}v"
+    return "ce_3v" if views_of(method, cfg.views) == 3 else f"ce_{cfg.views}v"
 
 
 def summarize_steps(cfg: BenchConfig, times: dict[str, list[float]]) -> dict[str, Any]:
@@ -284,7 +284,7 @@ def measure_memory(cfg: BenchConfig) -> dict[str, float]:
     out = {f"ce_{cfg.views}v": peak_memory_mb(cfg, "ce", 1, cfg.views * cfg.batch)}
     out["ce_3v"] = peak_memory_mb(cfg, "ce", 1, 3 * cfg.batch)
     for method in METHODS:
-        out[method] = peak_memory_mb(cfg, method, method_views(method, cfg.views), cfg.batch)
+        out[method] = peak_memory_mb(cfg, method, views_of(method, cfg.views), cfg.batch)
     return out
 
 

@@ -12,10 +12,9 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, list_configs, load_config, load_saved_config, parse_overrides, split_name
+from .config import ConfigError, format_keys, list_configs, load_config, load_saved_config, parse_overrides, split_name
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
-COMPARE_METHODS = ("", "-agmax", "-tied")
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,8 +67,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_configs(args: argparse.Namespace) -> int:
-    if args.name:
-        print(yaml.safe_dump(load_config(args.name), sort_keys=False), end="")
+    if args.help_keys:
+        print(format_keys(load_config(args.name) if args.name else None), end="")
+    elif args.name:
+        print(yaml.safe_dump(load_config(args.name).as_flat(), sort_keys=False), end="")
     else:
         print("\n".join(list_configs()))
     return 0
@@ -90,8 +91,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = Path(args.out) / name
         start = time.perf_counter()
         summary = fit(cfg, out, overwrite=True)
-        rows.append((cfg["method"], summary, time.perf_counter() - start))
-    print(f"\n{model}-{aug} on {cfgs[0]['dataset']}, {cfgs[0]['epochs']} epochs, seed {cfgs[0]['seed']}")
+        rows.append((cfg.method.method, summary, time.perf_counter() - start))
+    print(f"\n{model}-{aug} on {cfgs[0].data.dataset}, {cfgs[0].optim.epochs} epochs, seed {cfgs[0].run.seed}")
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
     print("|---|---|---|---|---|")
     for method, s, wall in rows:
@@ -223,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
-    cfgs.add_argument("name", nargs="?")
+    cfgs.add_argument("name", nargs="?", help="a built-in config name or a YAML file")
+    cfgs.add_argument(
+        "--help-keys", action="store_true", help="every config key with its type, default and description"
+    )
     cfgs.set_defaults(func=cmd_configs)
 
     cmp_ = sub.add_parser("compare", help="train one config with several methods; print a table")

@@ -394,16 +394,16 @@ def evaluate_checkpoint_robustness(
         splits.test,
         splits.info,
         device,
-        cfg.get("eval_batch_size", 500),
+        cfg.run.eval_batch_size,
         corruptions,
         severities,
         limit=limit,
         seed=seed,
-        amp=cfg.get("amp", "none"),
-        channels_last=cfg.get("channels_last", False),
-        workers=cfg.get("workers", 0),
+        amp=cfg.run.amp,
+        channels_last=cfg.run.channels_last,
+        workers=cfg.data.workers,
     )
-    return {"checkpoint": str(path), "dataset": splits.info.name, "model": cfg["model"], **result}
+    return {"checkpoint": str(path), "dataset": splits.info.name, "model": cfg.model.model, **result}
 
 
 def format_robustness(result: dict[str, Any]) -> str:

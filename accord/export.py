@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
-from .data.datasets import INPUT_STATS
+from .data.datasets import DATASET_FACTS
 from .engine.checkpoint import CheckpointError, load_weights_only
 
 #: AgMax release architectures -> accord's built-in model config names.
@@ -105,9 +105,9 @@ def input_metadata(dataset: str | None, image_size: int | None, in_chans: int) -
     centre crop of ``size`` (``accord.views.policies.eval_geometry``): timm's ``crop_pct = size / (size + 32)``
     with bilinear resizing.
     """
-    if dataset not in INPUT_STATS:
+    if dataset not in DATASET_FACTS:
         return {}
-    mean, std, default_size, small = INPUT_STATS[dataset]
+    mean, std, default_size, small = DATASET_FACTS[dataset]
     size = image_size or default_size
     return {
         "input_size": [in_chans, size, size],
@@ -199,21 +199,22 @@ def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
 
     Returns the metadata written (architecture as a timm name, classes, channels, input, provenance).
     """
+    from .config import config_from_saved
     from .engine.checkpoint import load_checkpoint
     from .models import resolve_model_name
 
     path = resolve_checkpoint(src)
     ckpt = load_checkpoint(path)
-    cfg = ckpt["config"]
-    arch = resolve_model_name(cfg["model"])
+    cfg = config_from_saved(dict(ckpt["config"]), f"{path}: config")
+    arch = resolve_model_name(cfg.model.model)
     state = eval_state_dict(ckpt["model"])
     _, in_chans = infer_head(arch, state)
     extra = {
-        **input_metadata(cfg.get("dataset"), cfg.get("image_size"), in_chans),
+        **input_metadata(cfg.data.dataset, cfg.data.image_size, in_chans),
         "source": "accord",
-        "config": cfg.get("name"),
-        "method": cfg.get("method"),
-        "dataset": cfg.get("dataset"),
+        "config": cfg.name,
+        "method": cfg.method.method,
+        "dataset": cfg.data.dataset,
     }
     if "epoch" in ckpt:
         extra["epoch"] = int(ckpt["epoch"]) + 1
@@ -301,8 +302,8 @@ def _write_accord_checkpoint(
     from .models import resolve_model_name
 
     cfg = load_config(config)
-    if resolve_model_name(cfg["model"]) != arch:
-        raise ExportError(f"config {config!r} trains {cfg['model']}, not {arch}")
+    if resolve_model_name(cfg.model.model) != arch:
+        raise ExportError(f"config {config!r} trains {cfg.model.model}, not {arch}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"model": state, "config": cfg, "agmax": info}, out)
-    return {"architecture": arch, "num_classes": int(state["fc.weight"].shape[0]), "config": cfg["name"], **info}
+    save_atomic({"model": state, "config": cfg.as_flat(), "agmax": info}, out)
+    return {"architecture": arch, "num_classes": int(state["fc.weight"].shape[0]), "config": cfg.name, **info}

@@ -70,7 +70,7 @@ def cell_overrides(
     overrides = dict(base, seed=cell.seed)
     for key, value in (per_method or {}).get(parse_method(cell.label)[0], {}).items():
         overrides[key] = dict(overrides.get(key, {}), **value) if key == "loss" else value
-    epochs = overrides.get("epochs") or load_config(cell.config)["epochs"]
+    epochs = overrides.get("epochs") or load_config(cell.config).optim.epochs
     overrides["epochs"] = epochs * cell.epoch_factor
     return overrides
 

@@ -18,19 +18,27 @@ from typing import Any
 
 from .config import split_name
 from .grid import GRID_FILE
+from .losses import METHODS
 
 AUG_ORDER = (
     "standard", "cutout", "mixup", "cutmix", "auto_augment",
     "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
 )  # fmt: skip
-METHOD_ORDER = ("ce", "ls", "agmax", "agmax-mse", "agmax-kl", "agmax-ce", "tied", "jsd", "ce2", "ce@2x")
-METHOD_NAMES = {
-    "ce": "baseline", "ls": "label smoothing", "agmax": "AgMax", "tied": "Tied-Augment", "jsd": "AugMix-JSD",
-    "ce2": "two-view CE", "ce@2x": "baseline, 2x epochs",
-}  # fmt: skip
+#: Grid arms that are not methods of their own (the registry names the methods, accord.losses.METHODS).
+CONTROL_LABELS = {"ce2": "two-view CE", "ce@2x": "baseline, 2x epochs"}
 BASELINE = "ce"
 AGREEMENT = ("agmax", "tied")  # methods compared with each control below
 CONTROLS = ("ls", "ce2", "ce@2x")
+
+
+def method_order() -> tuple[str, ...]:
+    """The registry's methods in their order, then the controls."""
+    return (*METHODS, *CONTROL_LABELS)
+
+
+def label(method: str) -> str:
+    """A grid arm's name in tables and figures."""
+    return METHODS[method].label if method in METHODS else CONTROL_LABELS.get(method, method)
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,8 @@ def _cell(values: list[float], best: bool) -> str:
 def accuracy_table(results: list[Result], model: str, field: str) -> str:
     rows = [r for r in results if r.model == model]
     augs = _order({r.aug for r in rows}, AUG_ORDER)
-    methods = _order({r.method for r in rows}, METHOD_ORDER)
-    header = "| augmentation | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |"
+    methods = _order({r.method for r in rows}, method_order())
+    header = "| augmentation | " + " | ".join(label(m) for m in methods) + " |"
     lines = [header, "|---" * (len(methods) + 1) + "|"]
     for aug in augs:
         values = {m: [getattr(r, field) for r in rows if r.aug == aug and r.method == m] for m in methods}
@@ -109,10 +117,10 @@ def gain_table(
     rows = [r for r in results if r.model == model]
     augs = _order({r.aug for r in rows}, AUG_ORDER)
     if columns is None:
-        columns = [(m, BASELINE) for m in _order({r.method for r in rows}, METHOD_ORDER) if m != BASELINE]
-        header = [METHOD_NAMES.get(m, m) for m, _ in columns]
+        columns = [(m, BASELINE) for m in _order({r.method for r in rows}, method_order()) if m != BASELINE]
+        header = [label(m) for m, _ in columns]
     else:
-        header = [f"{METHOD_NAMES.get(m, m)} vs {METHOD_NAMES.get(ref, ref)}" for m, ref in columns]
+        header = [f"{label(m)} vs {label(ref)}" for m, ref in columns]
     lines = ["| augmentation | " + " | ".join(header) + " |", "|---" * (len(columns) + 1) + "|"]
     for aug in augs:
         cells = []
@@ -127,7 +135,7 @@ def gain_table(
 
 def control_columns(methods: set[str]) -> list[tuple[str, str]]:
     """(agreement method, control) pairs present in a grid: label smoothing, two-view CE, 2x-epochs baseline."""
-    agreement = [m for m in _order(methods, METHOD_ORDER) if m.startswith(AGREEMENT)]
+    agreement = [m for m in _order(methods, method_order()) if m.startswith(AGREEMENT)]
     return [(m, ref) for m in agreement for ref in CONTROLS if ref in methods]
 
 
@@ -169,7 +177,7 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
 
     rows = [r for r in results if r.model == model]
     augs = _order({r.aug for r in rows}, AUG_ORDER)
-    methods = _order({r.method for r in rows}, METHOD_ORDER)
+    methods = _order({r.method for r in rows}, method_order())
     width = 0.8 / len(methods)
     fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(augs) + 2), 4.0))
     tops, bottoms = [], []
@@ -180,7 +188,7 @@ def draw_figure(results: list[Result], model: str, path: Path) -> None:
             means.append(mean(values) if values else float("nan"))
             stds.append(stdev(values) if len(values) > 1 else 0.0)
         xs = [a + (i - (len(methods) - 1) / 2) * width for a in range(len(augs))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=METHOD_NAMES.get(m, m), color=_colour(m, methods))
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=label(m), color=_colour(m, methods))
         tops += [mu + s for mu, s in zip(means, stds, strict=True) if mu == mu]
         bottoms += [mu - s for mu, s in zip(means, stds, strict=True) if mu == mu]
     ax.set_xticks(range(len(augs)), augs, rotation=15)

@@ -97,16 +97,14 @@ def train_one_step():
 
     from torch.utils.data import DataLoader
 
-    from accord.engine import TrainStep, train_one_epoch
+    from accord.engine import EpochSetup, TrainStep, train_one_epoch
     from accord.engine.optim import create_optimizer
     from accord.views import collate_views
 
-    def step(run, cfg: dict, batch_size: int, mixer=None) -> dict:
+    def step(run, cfg, batch_size: int, mixer=None) -> dict:
         loader = DataLoader(run.train_set, batch_size=batch_size, shuffle=True, collate_fn=collate_views)
-        optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg)
-        return train_one_epoch(
-            TrainStep(run.model, run.criterion), islice(loader, 1), optimizer, lambda s: None,
-            global_step=0, device=torch.device("cpu"), mixer=mixer, log_interval=1,
-        )  # fmt: skip
+        optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg.optim)
+        setup = EpochSetup(torch.device("cpu"), mixer=mixer, log_interval=1)
+        return train_one_epoch(TrainStep(run.model, run.criterion), islice(loader, 1), optimizer, setup)
 
     return step

@@ -28,19 +28,19 @@ def test_required_names_exist():
 
 def test_resolved_config_layers():
     cfg = load_config("ResNet50-cutout-agmax")
-    assert cfg["model"] == "resnet50" and cfg["epochs"] == 90 and cfg["milestones"] == [30, 60, 80]
-    assert cfg["weight_decay"] == 1e-4 and cfg["method"] == "agmax" and cfg["loss"]["dl_weight"] == 4.0
-    assert cfg["views"] == ["crop-flip-cutout", "crop-flip-cutout"] and cfg["num_views"] == 2
-    assert load_config("FashionMNIST-ResNet8-standard")["views"] == ["crop-flip"]
+    assert cfg.model.model == "resnet50" and cfg.optim.epochs == 90 and cfg.optim.milestones == (30, 60, 80)
+    assert cfg.optim.weight_decay == 1e-4 and cfg.method.method == "agmax" and cfg.method.loss["dl_weight"] == 4.0
+    assert cfg.views.views == ("crop-flip-cutout", "crop-flip-cutout") and cfg.views.num_views == 2
+    assert load_config("FashionMNIST-ResNet8-standard").views.views == ("crop-flip",)
     jsd = load_config("FashionMNIST-ResNet8-auto_augment-jsd")
-    assert jsd["views"] == ["crop-flip-autoaug", "crop-flip-autoaug-augmix", "crop-flip-autoaug-augmix"]
+    assert jsd.views.views == ("crop-flip-autoaug", "crop-flip-autoaug-augmix", "crop-flip-autoaug-augmix")
 
 
 def test_overrides_and_nested_loss_options():
     overrides = parse_overrides(["lr=0.05", "loss.weight=2", "milestones=[1, 2]", "data_dir=/x"])
     assert overrides == {"lr": 0.05, "loss": {"weight": 2}, "milestones": [1, 2], "data_dir": "/x"}
     cfg = load_config("FashionMNIST-ResNet8-standard-tied", overrides)
-    assert cfg["loss"] == {"weight": 2, "both_views_ce": True, "schedule": "constant"}
+    assert cfg.method.loss == {"weight": 2, "both_views_ce": True, "schedule": "constant"}
 
 
 @pytest.mark.parametrize(
@@ -71,17 +71,17 @@ def test_config_file_with_base(tmp_path: Path):
     path = tmp_path / "mine.yaml"
     path.write_text("base: FashionMNIST-ResNet8-standard-agmax\nepochs: 2\nloss: {dl_weight: 2.0}\n")
     cfg = load_config(path)
-    assert cfg["name"] == "mine" and cfg["epochs"] == 2 and cfg["method"] == "agmax"
-    assert cfg["loss"]["dl_weight"] == 2.0
+    assert cfg.name == "mine" and cfg.optim.epochs == 2 and cfg.method.method == "agmax"
+    assert cfg.method.loss["dl_weight"] == 2.0
     path.write_text("epochs: 2\nbogus: 1\n")
     with pytest.raises(ConfigError, match="unknown config key 'bogus'"):
         load_config(path)
 
 
 def test_every_default_key_documented_in_defaults():
-    assert set(load_config("ResNet50-standard")) == set(DEFAULTS) | {"name"}
+    assert set(load_config("ResNet50-standard").as_flat()) == set(DEFAULTS) | {"name"}
 
 
 def test_loss_options_are_checked_before_any_work():
-    with pytest.raises(ConfigError, match="bad option for method 'agmax'.*'weight'"):
+    with pytest.raises(ConfigError, match="method 'agmax' has no loss option 'weight'.*valid: hidden_units, dl_weight"):
         load_config("FashionMNIST-ResNet8-standard-agmax", {"loss": {"weight": 2}})

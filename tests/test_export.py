@@ -106,7 +106,7 @@ def test_export_one_channel_timm_model_through_timm_pretrained_path(tmp_path, on
     torch.manual_seed(0)
     model = MultiViewModel(create_model("resnet10t", num_classes=10, in_chans=1), num_views=2)
     cfg = load_config("FashionMNIST-ResNet8-standard-tied", {"model": "resnet10t"})
-    torch.save({"model": model.model.state_dict(), "config": cfg, "epoch": 4}, tmp_path / "ckpt.pt")
+    torch.save({"model": model.model.state_dict(), "config": cfg.as_flat(), "epoch": 4}, tmp_path / "ckpt.pt")
     out = tmp_path / "m.safetensors"
     meta = export_checkpoint(tmp_path / "ckpt.pt", out)
     assert (meta["in_chans"], meta["epoch"], meta["crop_pct"]) == (1, 5, 1.0)

@@ -157,11 +157,11 @@ def test_each_method_trains_one_step_with_each_mixing(method, mix, fmnist_dir, t
 
     stats = train_one_step(run, cfg, 8, mixer=mixer_spy)
     assert np.isfinite(stats["loss"])
-    views, mixed, target = cfg["num_views"], seen["mixed"], seen["target"]
+    views, mixed, target = cfg.views.num_views, seen["mixed"], seen["target"]
     assert target is mixed.target and target.shape == (views * 8, 10)
     assert torch.allclose(target.sum(1), torch.ones(views * 8))
     assert all(0.0 <= lam <= 1.0 for lam in mixed.lams)
-    if cfg["method"] == "tied":  # view 1 mixed; view 2 clean with one-hot targets; features tied
+    if cfg.method.method == "tied":  # view 1 mixed; view 2 clean with one-hot targets; features tied
         assert len(mixed.lams) == 1 and isinstance(seen["extra"]["feature_mix"], FeatureMix)
         assert torch.equal(mixed.images[8:], seen["images"][8:])
         assert torch.equal(target[8:], F.one_hot(seen["labels"], 10).float())

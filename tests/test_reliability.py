@@ -27,10 +27,11 @@ import accord.engine.trainer as trainer
 from accord.cli import main
 from accord.config import ConfigError, load_config
 from accord.data import build_splits
-from accord.data.datasets import SKIP_REPORT, CheckedImageFolder, UnreadableImageError, decode_rgb
+from accord.data.datasets import CheckedImageFolder, UnreadableImageError, decode_rgb
 from accord.engine import CheckpointError, NonFiniteLossError, fit, load_checkpoint
 from accord.engine.checkpoint import capture_rng, restore_rng, save_atomic
 from accord.engine.loop import NonFiniteGuard
+from accord.engine.runfiles import SKIP_REPORT
 from accord.engine.trainer import EpochSampler, TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[1]

@@ -116,9 +116,12 @@ def test_training_writes_tensorboard_scalars_beside_metrics(fmnist_dir, tmp_path
     assert [step for step, _ in scalars["test/top1"]] == [1, 2] == list(range(1, len(lines) + 1))
 
 
-def test_tensorboard_key_without_the_package_is_refused(monkeypatch):
+def test_tensorboard_key_without_the_package_is_refused_before_the_folder(monkeypatch, tmp_path):
     from accord.config import ConfigError, load_config
+    from accord.engine import fit
 
+    cfg = load_config("FashionMNIST-ResNet8-standard", {"tensorboard": True})  # a config does not probe packages
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(ConfigError, match="pip install tensorboard"):
-        load_config("FashionMNIST-ResNet8-standard", {"tensorboard": True})
+        fit(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -40,8 +40,8 @@ def test_each_method_trains_and_writes_a_run(method, fmnist_dir, tmp_path):
     best = max(records, key=lambda r: r["val_top1"])
     assert summary["test_top1"] == best["test_top1"] and summary["best_epoch"] == best["epoch"]
     ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
-    assert ckpt["epoch"] == 1 and ckpt["config"]["method"] == cfg["method"]
-    if cfg["method"] == "agmax":  # the Q head trains with the model but is not part of it
+    assert ckpt["epoch"] == 1 and ckpt["config"]["method"] == cfg.method.method
+    if cfg.method.method == "agmax":  # the Q head trains with the model but is not part of it
         assert any(k.startswith("q_head") for k in ckpt["criterion"])
         assert not any("q_head" in k for k in ckpt["model"])
 

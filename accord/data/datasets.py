@@ -6,12 +6,10 @@ augmentation pipelines of :mod:`accord.views` take it from there.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from PIL import Image
@@ -22,15 +20,24 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from .idx import DEBIAN_FASHION_MNIST, load_idx_split
 
-DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagefolder")
+DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
+DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
-#: Per dataset: normalisation mean and std, default image size, and whether images are 28-32 px.
-INPUT_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...], int, bool]] = {
-    "fashion_mnist": ((0.2860,), (0.3530,), 28, True),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True),
-    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False),  # ImageNet statistics
+class DatasetFacts(NamedTuple):
+    """What is known of a dataset before loading it."""
+
+    mean: tuple[float, ...]  # normalisation
+    std: tuple[float, ...]
+    image_size: int  # default side in pixels
+    small: bool  # 28-32 px images: pad-crop policies, no resize at evaluation, AgMax's small-image mixing
+
+
+DATASET_FACTS: dict[str, DatasetFacts] = {
+    "fashion_mnist": DatasetFacts((0.2860,), (0.3530,), 28, True),
+    "cifar10": DatasetFacts((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True),
+    "cifar100": DatasetFacts((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True),
+    "imagefolder": DatasetFacts((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False),  # ImageNet statistics
 }
 
 
@@ -76,28 +83,19 @@ class Splits:
 
 def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
     root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
-    if data_dir is None and not root.is_dir():
-        install_fashion_mnist()
     try:
         train = TensorImageDataset(*load_idx_split(root, "train"))
         test = TensorImageDataset(*load_idx_split(root, "test"))
     except FileNotFoundError as e:
         raise FileNotFoundError(
-            f"Fashion-MNIST not found ({e}). On Debian/Ubuntu: `apt-get install dataset-fashion-mnist`; "
+            f"Fashion-MNIST not found ({e}). Run `bash scripts/setup.sh` (as root it installs Debian's "
+            "dataset-fashion-mnist), or on Debian/Ubuntu `apt-get install dataset-fashion-mnist`; "
             "or pass --data-dir pointing at a folder with the four idx files "
             "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
         ) from None
-    mean, std, size, small = INPUT_STATS["fashion_mnist"]
+    mean, std, size, small = DATASET_FACTS["fashion_mnist"]
     info = DataInfo("fashion_mnist", 10, 1, size, mean, std, small=small)
     return train, test, info
-
-
-def install_fashion_mnist() -> None:
-    """Install Debian's ``dataset-fashion-mnist`` when running as root with apt-get; else do nothing."""
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        return
-    print("Fashion-MNIST is missing: installing Debian's dataset-fashion-mnist ...", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "dataset-fashion-mnist"], check=False)
 
 
 def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
@@ -112,7 +110,7 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
         TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
         for s in splits
     )
-    mean, std, size, small = INPUT_STATS[name]
+    mean, std, size, small = DATASET_FACTS[name]
     return train, test, DataInfo(name, classes, 3, size, mean, std, small=small)
 
 
@@ -127,7 +125,6 @@ class UnreadableImageError(OSError):
 #: Image-folder splits with at most this many files are decoded once up front and their unreadable files
 #: dropped (an exact count, found before training); larger ones are checked lazily as they are loaded.
 SCAN_LIMIT = 10_000
-SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image, in the run folder
 
 
 def decode_rgb(path: str) -> torch.Tensor:
@@ -247,7 +244,7 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     train, test = (_open_split(root / s) for s in ("train", "val"))
     if train.classes != test.classes:
         raise ValueError(f"{root}: train/ and val/ have different class folders")
-    mean, std, size, small = INPUT_STATS["imagefolder"]
+    mean, std, size, small = DATASET_FACTS["imagefolder"]
     info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
     return train, test, info
 

@@ -2,7 +2,7 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .distributed import Distributed, process_group
-from .loop import NonFiniteLossError, TrainStep, evaluate, train_one_epoch
+from .loop import EpochSetup, NonFiniteLossError, TrainStep, evaluate, train_one_epoch
 from .restore import evaluate_checkpoint, load_eval_model
 from .runfiles import RunFolderError, summarize
 from .trainer import build_run, fit
@@ -10,6 +10,7 @@ from .trainer import build_run, fit
 __all__ = [
     "CheckpointError",
     "Distributed",
+    "EpochSetup",
     "NonFiniteLossError",
     "TrainStep",
     "RunFolderError",

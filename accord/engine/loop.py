@@ -8,16 +8,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..config.schema import NonFiniteMode
 from ..views import MixedBatch
 from .distributed import Distributed
 
-NONFINITE_MODES = ("stop", "skip")
+NONFINITE_MODES: tuple[str, ...] = get_args(NonFiniteMode)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -137,41 +138,64 @@ class NonFiniteGuard:
         raise NonFiniteLossError(f"non-finite loss by step {step}{where}: {detail} first went non-finite there")
 
 
+class Checkpointer(Protocol):
+    """What the loop asks of a checkpoint writer inside an epoch."""
+
+    def due(self, global_step: int) -> bool:
+        """Is a checkpoint due after update ``global_step``?"""
+        ...
+
+    def save_mid_epoch(self, global_step: int, progress: EpochProgress) -> None:
+        """Write it; may raise to stop the run (a stop signal)."""
+        ...
+
+
+@dataclass
+class EpochSetup:
+    """How each batch becomes an update, the same for every epoch of a run.
+
+    ``views`` makes the view-major batch from un-augmented images on the device (``augment_on: device``);
+    ``mixer`` applies MixUp/CutMix; ``scaler`` scales fp16 losses; ``schedule(global_step)`` runs before
+    each update (lr and loss-weight schedules); ``dist`` makes the returned numbers cover all processes.
+    """
+
+    device: torch.device
+    mixer: Callable[[Tensor, Tensor], MixedBatch] | None = None
+    views: Callable[[Tensor], Tensor] | None = None
+    scaler: torch.amp.GradScaler | None = None
+    dist: Distributed | None = None
+    channels_last: bool = False
+    log_interval: int = 50
+    nonfinite: NonFiniteMode = "stop"
+    schedule: Callable[[int], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.nonfinite not in NONFINITE_MODES:
+            raise ValueError(f"nonfinite must be one of {', '.join(NONFINITE_MODES)}, got {self.nonfinite!r}")
+
+
 def train_one_epoch(
     step: nn.Module,
     loader: Iterable[tuple[Tensor, Tensor]],
     optimizer: torch.optim.Optimizer,
-    on_step: Callable[[int], None],
+    setup: EpochSetup,
     *,
-    global_step: int,
-    device: torch.device,
-    mixer: Callable[[Tensor, Tensor], MixedBatch] | None = None,
-    views: Callable[[Tensor], Tensor] | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    dist: Distributed | None = None,
-    channels_last: bool = False,
-    log_interval: int = 50,
-    description: str = "train",
+    global_step: int = 0,
     progress: EpochProgress | None = None,
-    save_due: Callable[[int], bool] | None = None,
-    save: Callable[[int, EpochProgress], None] | None = None,
-    nonfinite: str = "stop",
+    checkpointer: Checkpointer | None = None,
     epoch: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
-    """Train over ``loader`` once. ``on_step(global_step)`` runs before each update (lr, weight schedules).
+    """Train over ``loader`` once, each batch made into an update as ``setup`` says.
 
-    ``step`` is a :class:`TrainStep` (or one wrapped in DistributedDataParallel). ``views`` makes the
-    view-major batch from un-augmented images on the device (``augment_on: device``); ``mixer`` applies
-    MixUp/CutMix to each batch; ``scaler`` scales fp16 losses. Returns the mean of every loss term, the
-    training top-1 of view 1, images/s, views/s, ``steps`` (the epoch's steps, those before a resume
-    included) and ``global_step`` after the last update. Under ``dist`` the returned numbers cover all
-    processes (loss means averaged, counts summed); ``progress`` stays this process's own.
+    ``step`` is a :class:`TrainStep` (or one wrapped in DistributedDataParallel). Returns the mean of
+    every loss term, the training top-1 of view 1, images/s, views/s, ``steps`` (the epoch's steps, those
+    before a resume included) and ``global_step`` after the last update. Under ``setup.dist`` the returned
+    numbers cover all processes (loss means averaged, counts summed); ``progress`` stays this process's own.
 
     Resuming: ``progress`` holds the totals of the steps already done in this epoch (``loader`` then
-    yields only the remaining batches). After each update, when ``save_due(global_step)`` is true the
-    loss is checked for NaN/Inf and ``save(global_step, progress)`` runs (it writes a checkpoint; it may
-    raise to stop the run).
+    yields only the remaining batches). After each update, when ``checkpointer.due(global_step)`` the
+    loss is checked for NaN/Inf and ``checkpointer.save_mid_epoch(global_step, progress)`` runs.
 
     Non-finite losses: every update is checked exactly (see :class:`NonFiniteGuard`; on a GPU the
     check is read back every ``log_interval`` steps, before any save and at the end). ``nonfinite="stop"``
@@ -179,8 +203,9 @@ def train_one_epoch(
     the optimizer and the BatchNorm statistics as they were before that step (one host sync per step on
     a GPU) and counts it in ``skipped_steps``.
     """
-    if nonfinite not in NONFINITE_MODES:
-        raise ValueError(f"nonfinite must be one of {', '.join(NONFINITE_MODES)}, got {nonfinite!r}")
+    device, mixer, views, scaler, dist = setup.device, setup.mixer, setup.views, setup.scaler, setup.dist
+    log_interval, nonfinite = setup.log_interval, setup.nonfinite
+    description = f"epoch {epoch + 1}" if epoch is not None else "train"
     step.train()
     progress = progress or EpochProgress()
     if progress.correct is None:
@@ -200,9 +225,10 @@ def train_one_epoch(
             x, target = mixed.images, mixed.target
             if mixed.feature_mix is not None:
                 extra["feature_mix"] = mixed.feature_mix
-        if channels_last:
+        if setup.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        on_step(global_step)
+        if setup.schedule is not None:
+            setup.schedule(global_step)
         buffers = [b.detach().clone() for b in step.buffers()] if nonfinite == "skip" else None
         terms, logits = step(x, target, **extra)
         global_step += 1
@@ -230,10 +256,10 @@ def train_one_epoch(
         if progress.steps % log_interval == 0:
             means = _means(progress)
             bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-        if save is not None and save_due is not None and save_due(global_step):
+        if checkpointer is not None and checkpointer.due(global_step):
             guard.check(epoch)
             progress.seconds = seconds_before + time.perf_counter() - start
-            save(global_step, progress)
+            checkpointer.save_mid_epoch(global_step, progress)
     guard.check(epoch)
     progress.seconds = seconds_before + time.perf_counter() - start
     total = _all_processes(progress, dist) if dist is not None and dist.enabled else progress

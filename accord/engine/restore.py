@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..config import Config, config_from_saved
 from ..data import Splits, build_splits
 from ..models import MultiViewModel
 from ..views import ViewDataset, build_eval_transform
@@ -17,22 +18,24 @@ from .run import build_model, eval_loader
 
 def load_eval_model(
     path: str | Path, dataset: str | None = None, data_dir: str | None = None, device: torch.device | None = None
-) -> tuple[MultiViewModel, dict[str, Any], Splits, torch.device]:
+) -> tuple[MultiViewModel, Config, Splits, torch.device]:
     """The model of a checkpoint on ``device``, its config, and the splits of its dataset (or of ``dataset``)."""
     ckpt = load_checkpoint(path)
-    cfg = dict(ckpt["config"])
+    saved = dict(ckpt["config"])
     if dataset:
-        cfg["dataset"], cfg["data_dir"] = dataset, data_dir
+        saved["dataset"], saved["data_dir"] = dataset, data_dir
     elif data_dir:
-        cfg["data_dir"] = data_dir
-    splits = build_splits(cfg["dataset"], cfg["data_dir"], 0.0, None, cfg["seed"], cfg["image_size"])
+        saved["data_dir"] = data_dir
+    cfg = config_from_saved(saved, f"{path}: config")
+    data = cfg.data
+    splits = build_splits(data.dataset, data.data_dir, 0.0, None, cfg.run.seed, data.image_size)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(cfg, splits.info)
     try:
         model.model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         raise CheckpointError(
-            f"{path}: its {cfg['model']} does not fit {splits.info.name} ({splits.info.num_classes} classes, "
+            f"{path}: its {cfg.model.model} does not fit {splits.info.name} ({splits.info.num_classes} classes, "
             f"{splits.info.in_chans} channels): {str(e).splitlines()[0]}"
         ) from None
     return model.to(device), cfg, splits, device
@@ -44,4 +47,4 @@ def evaluate_checkpoint(
     """Top-1/top-5 of a checkpoint's model on the test set of its dataset (or of ``dataset``)."""
     model, cfg, splits, device = load_eval_model(path, dataset, data_dir, device)
     test_set = ViewDataset(splits.test, build_eval_transform(splits.info))
-    return evaluate(model, eval_loader(test_set, cfg), device, cfg["amp"], cfg["channels_last"])
+    return evaluate(model, eval_loader(test_set, cfg), device, cfg.run.amp, cfg.run.channels_last)

@@ -7,15 +7,14 @@ share of every step's images (:class:`~.sampling.EpochSampler`) and of the evalu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..config import ConfigError
+from ..config import Config, ConfigError
 from ..data import DataInfo, build_splits
-from ..losses import create_loss, method_mixing
+from ..losses import create_loss, method_spec
 from ..models import MultiViewModel, create_model
 from ..models.sync_batchnorm import convert_sync_batchnorm
 from ..views import ViewDataset, ViewMixer, build_eval_transform, build_multiview_transform, collate_views
@@ -28,7 +27,7 @@ from .signals import ignore_stop_signals
 class Run:
     """Everything a training run is made of."""
 
-    cfg: dict[str, Any]
+    cfg: Config
     info: DataInfo
     model: MultiViewModel
     criterion: nn.Module
@@ -42,62 +41,63 @@ class Run:
     dist: Distributed = field(default_factory=Distributed)
 
 
-def build_model(cfg: dict[str, Any], info: DataInfo) -> MultiViewModel:
-    net = create_model(cfg["model"], info.num_classes, info.in_chans, cfg["drop_rate"])
-    return MultiViewModel(net, cfg["num_views"], cfg["bn"])
+def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
+    net = create_model(cfg.model.model, info.num_classes, info.in_chans, cfg.model.drop_rate)
+    return MultiViewModel(net, cfg.views.num_views, cfg.model.bn)
 
 
-def build_run(cfg: dict[str, Any], device: torch.device | None = None, dist: Distributed | None = None) -> Run:
+def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed | None = None) -> Run:
     """Seed, load the data and build the model and loss of ``cfg`` (a validated config); under ``dist``
     the model's BatchNorm layers become SyncBatchNorm when ``sync_bn`` is set."""
     dist = dist or Distributed()
     check_processes(cfg, dist)
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.run.seed)
+    data = cfg.data
     splits = build_splits(
-        cfg["dataset"], cfg["data_dir"], cfg["val_fraction"], cfg["train_subset"], cfg["seed"], cfg["image_size"]
+        data.dataset, data.data_dir, data.val_fraction, data.train_subset, cfg.run.seed, data.image_size
     )
     info = splits.info
     model = build_model(cfg, info)
-    criterion = create_loss(cfg["method"], info.num_classes, cfg["num_views"], **cfg["loss"])
+    criterion = create_loss(cfg.method.method, info.num_classes, cfg.views.num_views, **cfg.method.loss)
     device = device or (dist.device if dist.enabled else None)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if cfg["amp"] == "fp16" and device.type != "cuda":
+    if cfg.run.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp: fp16 needs a CUDA device (it trains with a grad scaler); use amp: bf16 on the CPU")
-    if cfg["sync_bn"] and dist.enabled:
+    if cfg.model.sync_bn and dist.enabled:
         model = convert_sync_batchnorm(model, device)
     model.to(device)
     criterion.to(device)
-    if cfg["channels_last"]:
+    if cfg.run.channels_last:
         model.to(memory_format=torch.channels_last)
     mixer = None
-    if cfg["mix"] != "none":
+    if cfg.views.mix != "none":
         mixer = ViewMixer(
             info.num_classes,
-            cfg["num_views"],
-            cfg["mix"],
-            method_mixing(cfg["method"]),
-            cfg["mixup_alpha"],
-            cfg["cutmix_alpha"],
-            cfg["mix_prob"],
-            cfg["switch_prob"],
+            cfg.views.num_views,
+            cfg.views.mix,
+            method_spec(cfg.method.method).mixing,
+            cfg.views.mixup_alpha,
+            cfg.views.cutmix_alpha,
+            cfg.views.mix_prob,
+            cfg.views.switch_prob,
         )
     device_views = None
-    if cfg["augment_on"] == "device":
+    if cfg.views.augment_on == "device":
         from ..views.batched import BatchedViews, loader_transform
 
-        device_views = BatchedViews(cfg["views"], info, cfg["same_crop"]).to(device)
+        device_views = BatchedViews(cfg.views.views, info, cfg.views.same_crop).to(device)
         views = loader_transform()
     else:
-        views = build_multiview_transform(cfg["views"], info, cfg["same_crop"])
+        views = build_multiview_transform(cfg.views.views, info, cfg.views.same_crop)
     evaluation = build_eval_transform(info)
     return Run(
         cfg=cfg,
         info=info,
         model=model,
         criterion=criterion,
-        train_set=ViewDataset(splits.train, views, cfg["seed"]),
-        val_set=ViewDataset(splits.val, evaluation, cfg["seed"]),
-        test_set=ViewDataset(splits.test, evaluation, cfg["seed"]),
+        train_set=ViewDataset(splits.train, views, cfg.run.seed),
+        val_set=ViewDataset(splits.val, evaluation, cfg.run.seed),
+        test_set=ViewDataset(splits.test, evaluation, cfg.run.seed),
         device=device,
         mixer=mixer,
         views=device_views,
@@ -106,30 +106,32 @@ def build_run(cfg: dict[str, Any], device: torch.device | None = None, dist: Dis
     )
 
 
-def check_processes(cfg: dict[str, Any], dist: Distributed) -> None:
+def check_processes(cfg: Config, dist: Distributed) -> None:
     """What a config must allow to run on ``dist.world_size`` processes."""
     if not dist.enabled:
         return
-    if cfg["batch_size"] % dist.world_size:
+    if cfg.optim.batch_size % dist.world_size:
         raise ConfigError(
-            f"batch_size {cfg['batch_size']} is the global batch and must split evenly over {dist.world_size} processes"
+            f"batch_size {cfg.optim.batch_size} is the global batch and must split evenly over "
+            f"{dist.world_size} processes"
         )
-    if cfg["nonfinite"] == "skip":
+    if cfg.run.nonfinite == "skip":
         raise ConfigError("nonfinite: skip runs in one process only (every process would have to skip the step)")
 
 
-def eval_loader(dataset: Dataset, cfg: dict[str, Any], dist: Distributed | None = None) -> DataLoader:
+def eval_loader(dataset: Dataset, cfg: Config, dist: Distributed | None = None) -> DataLoader:
     """Evaluation batches; under ``dist`` this process's share (every ``world_size``-th image)."""
     if dist is not None and dist.enabled:
         dataset = Subset(dataset, range(dist.rank, len(dataset), dist.world_size))
-    return DataLoader(dataset, batch_size=cfg["eval_batch_size"], num_workers=cfg["workers"], collate_fn=collate_views)
+    batch, workers = cfg.run.eval_batch_size, cfg.data.workers
+    return DataLoader(dataset, batch_size=batch, num_workers=workers, collate_fn=collate_views)
 
 
 def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
     """The training batches of ``epoch`` from batch ``start_step`` on (earlier ones are not loaded); under
     several processes, this process's share of each global batch."""
-    cfg, seed, dist = run.cfg, epoch_seed(run.cfg, epoch), run.dist
-    batch = cfg["batch_size"]
+    cfg, seed, dist = run.cfg, epoch_seed(run.cfg.run.seed, epoch), run.dist
+    batch = cfg.optim.batch_size
     return DataLoader(
         run.train_set,
         batch_size=batch // dist.world_size,
@@ -137,7 +139,7 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
             len(run.train_set), seed, start_step * batch, rank=dist.rank, world_size=dist.world_size, batch_size=batch
         ),
         drop_last=True,
-        num_workers=cfg["workers"],
+        num_workers=cfg.data.workers,
         collate_fn=collate_views,
         pin_memory=run.device.type == "cuda",
         generator=torch.Generator().manual_seed(seed),  # the workers' base seed; keeps torch's global RNG out

@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch.utils.data import Dataset
 
-from ..data.datasets import SKIP_REPORT, image_folders
+from ..config import load_saved_config
+from ..data.datasets import image_folders
 from .checkpoint import remove_stale_temps, write_text_atomic
 from .tensorboard import TENSORBOARD_DIR
+
+SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image
 
 RUN_FILES = (
     "config.yaml",
@@ -141,18 +143,18 @@ def read_metrics(out: Path) -> list[dict[str, Any]]:
 
 def summarize(out: Path) -> dict[str, Any]:
     """Test accuracy at the best-validation epoch (the selected model) and at the last epoch."""
-    cfg = yaml.safe_load((Path(out) / "config.yaml").read_text())
+    cfg = load_saved_config(Path(out) / "config.yaml")
     records = read_metrics(out)
     skipped = read_skipped(out)
     has_val = any(r["val_top1"] == r["val_top1"] for r in records)  # NaN when there is no val split
     best = max(records, key=lambda r: r["val_top1"]) if has_val else records[-1]
     last = records[-1]
     return {
-        "name": cfg["name"],
-        "method": cfg["method"],
-        "model": cfg["model"],
-        "dataset": cfg["dataset"],
-        "seed": cfg["seed"],
+        "name": cfg.name,
+        "method": cfg.method.method,
+        "model": cfg.model.model,
+        "dataset": cfg.data.dataset,
+        "seed": cfg.run.seed,
         "epochs": last["epoch"],
         "best_epoch": best["epoch"],
         "best_val_top1": best["val_top1"],

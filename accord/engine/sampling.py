@@ -10,14 +10,14 @@ views of an image are made by the process that loads it, so the agreement term a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
 
-def epoch_seed(cfg: dict[str, Any], epoch: int) -> int:
-    return cfg["seed"] * 100_003 + epoch
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of an epoch's data order (and of its torch and worker streams)."""
+    return seed * 100_003 + epoch
 
 
 def epoch_permutation(n: int, seed: int) -> torch.Tensor:

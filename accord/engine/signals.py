@@ -6,7 +6,10 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .distributed import Distributed
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -58,3 +61,28 @@ def ignore_stop_signals(worker_id: int) -> None:
     """Loader workers leave SIGINT/SIGTERM to the main process, which stops the run cleanly."""
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+
+
+class AgreedStop:
+    """Whether any process got SIGINT/SIGTERM, agreed on by every process so that all stop at one step.
+
+    Under several processes asking is a collective (every process must ask at the same steps); on GPUs
+    it also syncs the host, so :meth:`due` asks only every ``every`` updates.
+    """
+
+    def __init__(self, signals: StopSignals, dist: Distributed, every: int = 1) -> None:
+        self.signals, self.dist, self.every = signals, dist, every
+        self.signum = 0  # the signal every process agreed on (0: none)
+
+    def requested(self) -> bool:
+        self.signum = self.dist.max(self.signals.signum or 0)
+        return self.signum != 0
+
+    def due(self, step: int) -> bool:
+        """After update ``step``: is a stop agreed on? (Asked every ``every`` updates.)"""
+        return step % self.every == 0 and self.requested()
+
+    def raise_if_stopped(self, where: str, agreed: bool = False) -> None:
+        """Raise :class:`TrainingInterrupted` if a stop is agreed on (``agreed``: already asked)."""
+        if (agreed or self.requested()) and self.signum:
+            raise TrainingInterrupted(self.signum, self.signals.out, where)

@@ -32,6 +32,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..config import Config, ConfigError
 from .checkpoint import (
     CheckpointError,
     append_line_atomic,
@@ -42,7 +43,7 @@ from .checkpoint import (
     write_text_atomic,
 )
 from .distributed import process_group
-from .loop import EpochProgress, TrainStep, evaluate, train_one_epoch
+from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
 from .runfiles import (
@@ -56,8 +57,8 @@ from .runfiles import (
     truncate_metrics,
 )
 from .sampling import EpochSampler, epoch_permutation, epoch_seed
-from .signals import StopSignals, TrainingInterrupted
-from .tensorboard import ScalarLog
+from .signals import AgreedStop, StopSignals, TrainingInterrupted
+from .tensorboard import MISSING_MESSAGE, ScalarLog, tensorboard_available
 
 __all__ = [
     "EpochSampler",
@@ -76,8 +77,9 @@ __all__ = [
 RANK_SEED_STRIDE = 1_000_003  # process r > 0 seeds torch with epoch_seed + r * stride (dropout differs by rank)
 
 
-class _Checkpoints:
-    """Writes ``checkpoint-last.pt`` (and ``-best.pt``) of a run; decides when a mid-epoch one is due.
+class Checkpointer:
+    """Writes ``checkpoint-last.pt`` (and ``-best.pt``) of a run; decides when a mid-epoch one is due:
+    every ``checkpoint_every_steps`` updates, and when a stop signal is agreed on (``stop``).
 
     Under several processes every process takes part in each decision and in gathering the mid-epoch
     state (so all stop at the same step), and rank 0 writes.
@@ -90,16 +92,13 @@ class _Checkpoints:
         scaler: torch.amp.GradScaler | None,
         out: Path,
         state: dict[str, Any],
-        stop: StopSignals,
+        stop: AgreedStop,
     ) -> None:
         self.run, self.optimizer, self.scaler = run, optimizer, scaler
         self.out, self.state, self.stop = out, state, stop
-        self.every = run.cfg.get("checkpoint_every_steps", 0)
-        # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
-        self.signal_every = run.cfg["log_interval"] if run.dist.enabled and run.device.type == "cuda" else 1
+        self.every = run.cfg.run.checkpoint_every_steps
         self.epoch = 0
         self.epoch_end_step = 0
-        self.signum = 0  # the stop signal every process agreed on (0: none)
 
     def payload(self, partial: dict[str, Any] | None = None, **state: Any) -> dict[str, Any]:
         return {
@@ -107,20 +106,15 @@ class _Checkpoints:
             "criterion": self.run.criterion.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
-            "config": self.run.cfg,
+            "config": self.run.cfg.as_flat(),
             **self.state,
             **state,
             "partial": partial,
         }
 
-    def stop_requested(self) -> bool:
-        """Did any process get SIGINT/SIGTERM? (A collective under several processes.)"""
-        self.signum = self.run.dist.max(self.stop.signum or 0)
-        return self.signum != 0
-
     def due(self, step: int) -> bool:
-        """After update ``step``: a signal is pending, or a periodic checkpoint falls before the epoch's end."""
-        if step % self.signal_every == 0 and self.stop_requested():
+        """After update ``step``: a stop is agreed on, or a periodic checkpoint falls before the epoch's end."""
+        if self.stop.due(step):
             return True
         return self.every > 0 and step % self.every == 0 and step != self.epoch_end_step
 
@@ -133,7 +127,7 @@ class _Checkpoints:
             partial = {"epoch": self.epoch, "ranks": ranks}
             save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt")
         self.run.dist.barrier()
-        self.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", agreed=True)
+        self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
 
     def save_epoch_end(self, improved: bool) -> None:
         if not self.run.dist.is_main:
@@ -143,14 +137,9 @@ class _Checkpoints:
         if improved:
             save_atomic(ckpt, self.out / "checkpoint-best.pt")
 
-    def raise_if_stopped(self, where: str, agreed: bool = False) -> None:
-        if agreed or self.stop_requested():
-            if self.signum:
-                raise TrainingInterrupted(self.signum, self.out, where)
-
 
 def fit(
-    cfg: dict[str, Any],
+    cfg: Config,
     out: str | Path,
     *,
     resume: bool = False,
@@ -165,6 +154,8 @@ def fit(
     raises :class:`~.loop.NonFiniteLossError` (``nonfinite: stop``) with the last good checkpoint kept.
     """
     out = Path(out)
+    if cfg.run.tensorboard and not tensorboard_available():
+        raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
     with process_group() as dist:
         check_processes(cfg, dist)
         prepare_folder(out, resume, overwrite, write=dist.is_main)
@@ -180,72 +171,62 @@ def _quiet(message: str) -> None:
 
 def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[str], None]) -> dict[str, Any]:
     cfg, model, criterion, device, dist = run.cfg, run.model, run.criterion, run.device, run.dist
-    steps_per_epoch = len(run.train_set) // cfg["batch_size"]
+    steps_per_epoch = len(run.train_set) // cfg.optim.batch_size
     if steps_per_epoch == 0:
         raise ValueError(
-            f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg['batch_size']}"
+            f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg.optim.batch_size}"
         )
-    total_steps = steps_per_epoch * cfg["epochs"]
-    optimizer = create_optimizer([*model.parameters(), *criterion.parameters()], cfg)
-    scheduler = create_scheduler(optimizer, cfg, steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda") if cfg["amp"] == "fp16" else None
+    total_steps = steps_per_epoch * cfg.optim.epochs
+    optimizer = create_optimizer([*model.parameters(), *criterion.parameters()], cfg.optim)
+    scheduler = create_scheduler(optimizer, cfg.optim, steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
 
     state = {"epoch": -1, "global_step": 0, "best_val_top1": -1.0, "best_epoch": -1}
     partial = None
     if resume:
         partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log)
     elif dist.is_main:
-        write_text_atomic(yaml.safe_dump(cfg, sort_keys=False), out / "config.yaml")
+        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
     record_skipped((run.train_set, run.val_set, run.test_set), run.skipped if dist.is_main else [], out, log)
 
-    def on_step(step: int) -> None:
+    def schedule(step: int) -> None:
         scheduler.step_update(step)
         if hasattr(criterion, "set_progress"):
             criterion.set_progress(step / total_steps)
 
     train_step = _train_step(run)
-    checkpoints = _Checkpoints(run, optimizer, scaler, out, state, stop)
+    setup = EpochSetup(
+        device, run.mixer, run.views, scaler, dist, cfg.run.channels_last, cfg.run.log_interval, cfg.run.nonfinite,
+        schedule,
+    )  # fmt: skip
+    # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
+    agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
+    checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop)
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
     log(
-        f"{cfg['name']}: {cfg['model']} ({n_params:.2f}M params) on {run.info.name} "
+        f"{cfg.name}: {cfg.model.model} ({n_params:.2f}M params) on {run.info.name} "
         f"({len(run.train_set)} train / {len(run.val_set)} val / {len(run.test_set)} test), "
-        f"method {cfg['method']}, views {cfg['views']}, {cfg['epochs']} epochs x {steps_per_epoch} steps, "
+        f"method {cfg.method.method}, views {cfg.views.views}, {cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{device}{processes}"
     )
     # epochs after the checkpoint's (records count from 1) are hidden from TensorBoard if written before
-    scalars = ScalarLog(out, purge_step=state["epoch"] + 2) if cfg["tensorboard"] and dist.is_main else None
+    scalars = ScalarLog(out, purge_step=state["epoch"] + 2) if cfg.run.tensorboard and dist.is_main else None
     try:
-        for epoch in range(state["epoch"] + 1, cfg["epochs"]):
+        for epoch in range(state["epoch"] + 1, cfg.optim.epochs):
             progress = _start_epoch(run, epoch, partial)
             partial = None
             checkpoints.epoch, checkpoints.epoch_end_step = epoch, (epoch + 1) * steps_per_epoch
+            loader = train_loader(run, epoch, progress.steps if progress else 0)
             stats = train_one_epoch(
-                train_step,
-                train_loader(run, epoch, progress.steps if progress else 0),
-                optimizer,
-                on_step,
-                global_step=state["global_step"],
-                device=device,
-                mixer=run.mixer,
-                views=run.views,
-                scaler=scaler,
-                dist=dist,
-                channels_last=cfg["channels_last"],
-                log_interval=cfg["log_interval"],
-                description=f"epoch {epoch + 1}/{cfg['epochs']}",
-                progress=progress,
-                save_due=checkpoints.due,
-                save=checkpoints.save_mid_epoch,
-                nonfinite=cfg.get("nonfinite", "stop"),
-                epoch=epoch,
-                log=log,
-            )
+                train_step, loader, optimizer, setup, global_step=state["global_step"], progress=progress,
+                checkpointer=checkpoints, epoch=epoch, log=log,
+            )  # fmt: skip
             stats.pop("steps")
             state["global_step"] = stats.pop("global_step")
-            val = evaluate(model, val_loader, device, cfg["amp"], cfg["channels_last"], dist)
-            test = evaluate(model, test_loader, device, cfg["amp"], cfg["channels_last"], dist)
+            val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
+            test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
             record = epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test)
             if dist.is_main:
                 append_line_atomic(json.dumps(record), out / "metrics.jsonl")
@@ -256,9 +237,9 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             if improved:
                 state["best_val_top1"], state["best_epoch"] = (val["top1"] if val["n"] else -1.0), epoch
             checkpoints.save_epoch_end(improved)
-            log(epoch_line(record, cfg["epochs"], improved))
-            if epoch + 1 < cfg["epochs"]:
-                checkpoints.raise_if_stopped(f"the end of epoch {epoch + 1}")
+            log(epoch_line(record, cfg.optim.epochs, improved))
+            if epoch + 1 < cfg.optim.epochs:
+                agreed_stop.raise_if_stopped(f"the end of epoch {epoch + 1}")
     finally:
         if scalars is not None:
             scalars.close()
@@ -271,9 +252,9 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
 def _train_step(run: Run) -> nn.Module:
     """The module each update calls: model + loss, compiled if asked, in DDP under several processes."""
     model: nn.Module = run.model
-    if run.cfg["compile"]:
+    if run.cfg.run.compile:
         model = torch.compile(model)  # the parameters stay run.model's: checkpoints keep timm's key names
-    step = TrainStep(model, run.criterion, run.cfg["amp"])
+    step = TrainStep(model, run.criterion, run.cfg.run.amp)
     if run.dist.enabled:
         device_ids = [run.device.index] if run.device.type == "cuda" else None
         step = DistributedDataParallel(step, device_ids=device_ids)
@@ -300,7 +281,7 @@ def _load_last_checkpoint(
     partial = ckpt.get("partial")
     if run.dist.is_main:
         truncate_metrics(out / "metrics.jsonl", state["epoch"])
-    epochs = run.cfg["epochs"]
+    epochs = run.cfg.optim.epochs
     where = f"after epoch {state['epoch'] + 1}/{epochs}"
     if partial is not None:
         ranks = partial["ranks"] if "ranks" in partial else [partial]  # one-process checkpoints before DDP
@@ -319,9 +300,9 @@ def _start_epoch(run: Run, epoch: int, partial: dict[str, Any] | None) -> EpochP
     """Seed the epoch's random streams, or restore them mid-epoch from a checkpoint's ``partial``."""
     cfg, rank = run.cfg, run.dist.rank
     run.train_set.set_epoch(epoch)
-    torch.manual_seed(epoch_seed(cfg, epoch) + rank * RANK_SEED_STRIDE)
+    torch.manual_seed(epoch_seed(cfg.run.seed, epoch) + rank * RANK_SEED_STRIDE)
     if run.mixer is not None:
-        run.mixer.set_epoch(cfg["seed"], epoch, rank)
+        run.mixer.set_epoch(cfg.run.seed, epoch, rank)
     if partial is None:
         return None
     if partial["epoch"] != epoch:

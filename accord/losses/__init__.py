@@ -1,4 +1,4 @@
-"""Losses of the agreement methods and their baselines.
+"""Losses of the agreement methods and their baselines, and the registry of methods.
 
 Every loss takes ``(logits, target, features=None)`` for a view-major batch (rows ``[j*B, (j+1)*B)``
 are view ``j``) and returns a dict of scalar terms whose ``"loss"`` entry is the total to minimise.
@@ -7,8 +7,8 @@ are view ``j``) and returns a dict of scalar terms whose ``"loss"`` entry is the
 from .agmax import AgMaxLoss, QHead, agmax_hidden_units
 from .agreement import AgreementLoss
 from .classification import ViewCrossEntropy
-from .factory import METHODS, create_loss, method_mixing, method_views
 from .jsd import JsdLoss
+from .registry import METHODS, MethodSpec, create_loss, method_spec, register
 from .tied import TiedAugmentLoss
 
 __all__ = [
@@ -16,11 +16,12 @@ __all__ = [
     "AgMaxLoss",
     "AgreementLoss",
     "JsdLoss",
+    "MethodSpec",
     "QHead",
     "TiedAugmentLoss",
     "ViewCrossEntropy",
     "agmax_hidden_units",
     "create_loss",
-    "method_mixing",
-    "method_views",
+    "method_spec",
+    "register",
 ]

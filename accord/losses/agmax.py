@@ -78,8 +78,6 @@ class AgMaxLoss(nn.Module):
             process must then call the loss at each step, as DDP training does.
     """
 
-    num_views = 2
-
     def __init__(
         self, num_classes: int, hidden_units: int | None = None, dl_weight: float = 4.0, global_marginals: bool = True
     ) -> None:

@@ -42,8 +42,6 @@ AGREEMENT_TERMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 class AgreementLoss(nn.Module):
     """CE on both views plus one of :data:`AGREEMENT_TERMS` between the views' logits."""
 
-    num_views = 2
-
     def __init__(self, term: str) -> None:
         super().__init__()
         if term not in AGREEMENT_TERMS:

@@ -35,8 +35,6 @@ class TiedAugmentLoss(nn.Module):
         warmup: fraction of training over which ``warmup`` ramps the weight up.
     """
 
-    num_views = 2
-
     def __init__(
         self, weight: float = 1.0, both_views_ce: bool = True, schedule: str = "constant", warmup: float = 0.1
     ) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from timm.layers import convert_splitbn_model
 from torch import Tensor, nn
 
-BN_MODES = ("concat", "split", "separate")
 BnMode = Literal["concat", "split", "separate"]
+BN_MODES: tuple[str, ...] = get_args(BnMode)
 
 
 class ViewOutput(NamedTuple):

@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-MIX_KINDS = ("none", "mixup", "cutmix", "mixup-cutmix")
-MIX_VIEWS = {"each", "first"}
+MixKind = Literal["none", "mixup", "cutmix", "mixup-cutmix"]
+MIX_KINDS: tuple[str, ...] = get_args(MixKind)
+#: How a method mixes its views: ``each`` view on its own (AgMax), or the ``first`` only (Tied-Augment).
+ViewMixing = Literal["each", "first"]
+MIX_VIEWS: tuple[str, ...] = get_args(ViewMixing)
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class ViewMixer:
         if kind not in MIX_KINDS[1:]:
             raise ValueError(f"unknown mixing {kind!r}; valid: {', '.join(MIX_KINDS[1:])}")
         if views not in MIX_VIEWS:
-            raise ValueError(f"unknown view mixing {views!r}; valid: {', '.join(sorted(MIX_VIEWS))}")
+            raise ValueError(f"unknown view mixing {views!r}; valid: {', '.join(MIX_VIEWS)}")
         if views == "first" and num_views != 2:
             raise ValueError("mixing only the first view needs exactly 2 views")
         if "mixup" in kind and mixup_alpha <= 0:

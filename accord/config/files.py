@@ -1,0 +1,185 @@
+"""Config files: the built-in named configs, YAML files with ``base:``, ``--set`` overrides, saved configs.
+
+A built-in config is named ``<Model>-<augmentation>[-<method>]`` (``ResNet50-standard-agmax``,
+``FashionMNIST-ResNet8-standard-tied``) and composed from three YAML fragments in
+``accord/configs/``: ``models/<Model>.yaml`` (network, data and schedule), ``augs/<augmentation>.yaml``
+(training policy) and ``methods/<method>.yaml`` (loss and views; no suffix is the CE baseline).
+A config file given by path holds any subset of the keys and may start from a built-in config or
+another file with ``base: NAME``. Every layer is merged into the flat form and resolved once
+(:func:`.resolve.resolve`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .resolve import resolve
+from .schema import DEFAULTS, KEYS, Config, check_keys
+
+CONFIG_DIR = Path(__file__).parent.parent / "configs"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1's safe loader, reading ``5e-4`` and ``1e3`` as floats (as YAML 1.2 and people do)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = parse_yaml(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    return data
+
+
+def _fragments(kind: str) -> dict[str, Path]:
+    return {p.stem: p for p in sorted((CONFIG_DIR / kind).glob("*.yaml"))}
+
+
+def list_configs() -> list[str]:
+    """Every built-in config name (a method that refuses MixUp/CutMix is not paired with them)."""
+    from ..losses import method_spec
+
+    models, augs, methods = _fragments("models"), _fragments("augs"), _fragments("methods")
+    mixes = {aug: _load_yaml(path).get("mix", "none") != "none" for aug, path in augs.items()}
+    mixable = {"": True} | {
+        f"-{m}": method_spec(_load_yaml(path).get("method", m)).mixing is not None for m, path in methods.items()
+    }
+    return [
+        f"{model}-{aug}{suffix}"
+        for model in models
+        for aug in augs
+        for suffix in mixable
+        if mixable[suffix] or not mixes[aug]
+    ]
+
+
+def split_name(name: str) -> tuple[str, str, str | None]:
+    """``ResNet50-auto_augment-cutout-agmax`` -> (``ResNet50``, ``auto_augment-cutout``, ``agmax``)."""
+    models, augs, methods = _fragments("models"), _fragments("augs"), _fragments("methods")
+    for model in sorted(models, key=len, reverse=True):
+        if not name.startswith(model + "-"):
+            continue
+        rest = name[len(model) + 1 :]
+        if rest in augs:
+            return model, rest, None
+        for method in sorted(methods, key=len, reverse=True):
+            if rest.endswith("-" + method) and rest[: -len(method) - 1] in augs:
+                return model, rest[: -len(method) - 1], method
+    close = difflib.get_close_matches(name, list_configs(), n=3, cutoff=0.5)
+    raise ConfigError(
+        f"unknown config {name!r}"
+        + (f"; did you mean {', '.join(close)}?" if close else "")
+        + f" Names are <model>-<augmentation>[-<method>] with model in {', '.join(models)}; "
+        f"augmentation in {', '.join(augs)}; method in ce (no suffix), {', '.join(methods)}. "
+        "`accord configs` lists them all."
+    )
+
+
+def _merge(flat: dict[str, Any], layer: dict[str, Any], source: str) -> None:
+    check_keys(layer, source)
+    for key, value in layer.items():
+        if key == "loss" and isinstance(value, dict) and isinstance(flat.get("loss"), dict):
+            flat["loss"] = {**flat["loss"], **value}
+        else:
+            flat[key] = value
+
+
+def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The merged flat config of a built-in name or a file (following ``base:``), unresolved."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        here = str(path.resolve())
+        if here in chain:
+            loop = " -> ".join([*chain[chain.index(here) :], here])
+            raise ConfigError(f"{path}: base: loops back to a config already on its chain ({loop})")
+        data = _load_yaml(path)
+        base = data.pop("base", None)
+        if base is not None and not isinstance(base, str):
+            raise ConfigError(f"{path}: base: expected a config name or file, got {base!r}")
+        if base is not None and not Path(base).is_absolute() and (path.parent / base).is_file():
+            base = str(path.parent / base)
+        flat = _layers(base, (*chain, here)) if base else {**DEFAULTS}
+        flat["name"] = path.stem
+        _merge(flat, data, str(path))
+        return flat
+    model, aug, method = split_name(str(name_or_path))
+    flat = {"name": str(name_or_path), **DEFAULTS}
+    for fragment in (
+        CONFIG_DIR / "models" / f"{model}.yaml",
+        CONFIG_DIR / "augs" / f"{aug}.yaml",
+        *([CONFIG_DIR / "methods" / f"{method}.yaml"] if method else []),
+    ):
+        _merge(flat, _load_yaml(fragment), str(fragment))
+    return flat
+
+
+def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Resolve a built-in name or a YAML file onto the defaults, apply overrides (``--set``), resolve."""
+    flat = _layers(name_or_path)
+    _merge(flat, overrides or {}, "--set")
+    return resolve(flat)
+
+
+def config_from_saved(saved: dict[str, Any], source: str = "saved config") -> Config:
+    """A config saved by a run (``config.yaml``, or a checkpoint's ``config``), resolved. Keys added to
+    accord since that run take their defaults, which keep the behaviour of the version that wrote it."""
+    check_keys(saved, source)
+    return resolve({"name": source, **DEFAULTS, **saved})
+
+
+def load_saved_config(path: str | Path) -> Config:
+    """The config a run folder saved (``config.yaml``)."""
+    return config_from_saved(_load_yaml(Path(path)), str(path))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=0.05", "loss.weight=2"]`` -> ``{"lr": 0.05, "loss": {"weight": 2}}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        try:
+            value = parse_yaml(raw) if raw else None
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or "not valid YAML"
+            raise ConfigError(
+                f"--set {item!r}: the value of {key!r} is not valid YAML ({problem}); write numbers as 0.1, "
+                "lists as [1, 2], mappings as {a: 1}, and quote strings that hold brackets"
+            ) from None
+        if key.startswith("loss."):
+            out.setdefault("loss", {})[key[5:]] = value
+        else:
+            if key not in KEYS:
+                check_keys({key: value}, "--set")
+            out[key] = value
+    return out

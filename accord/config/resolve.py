@@ -1,0 +1,209 @@
+"""Resolve a flat config into a :class:`~.schema.Config`: check every key once, fill derived values once.
+
+Checks: each key's type (floats must be finite; YAML's ``5e-4`` is a float), ranges, the method's
+number of views and loss options (:mod:`accord.losses.registry`), the model name (timm's or accord's),
+every view's policy tokens, and the combinations that cannot run. Derived values come from the data
+set's facts (:data:`accord.data.datasets.DATASET_FACTS`): ``views`` from ``policy`` x ``num_views``
+(or the method's views), and MixUp's alpha and the mixing probability for 28-32 px images (the AgMax
+paper's defaults). Nothing here reads files, loads data or creates folders.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import types
+import typing
+from dataclasses import fields
+from typing import Any, Literal, Union
+
+from ..data.datasets import DATASET_FACTS
+from .errors import ConfigError
+from .schema import DEFAULTS, KEYS, SECTIONS, Config, check_keys
+
+POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "log_interval", "cutmix_alpha")
+NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
+FRACTIONS = ("mix_prob", "switch_prob")  # in [0, 1]
+
+
+def resolve(flat: dict[str, Any]) -> Config:
+    """The :class:`Config` of ``flat`` (every key of :data:`~.schema.DEFAULTS` plus ``name``).
+
+    Raises :class:`ConfigError` (one line) for anything that cannot run.
+    """
+    values = dict(flat)
+    name = str(values.pop("name", "config"))
+    check_keys(values, "config")
+    values = {**DEFAULTS, **values}
+    hints = _hints()
+    for key, value in values.items():
+        values[key] = _checked(key, value, hints[key])
+    _check_ranges(values)
+    _resolve_method_and_views(values)
+    _check_combinations(values)
+    _resolve_mixing(values)
+    _check_model_and_policies(values)
+    sections = {section: cls(**{f.name: values[f.name] for f in fields(cls)}) for section, cls in SECTIONS.items()}
+    return Config(name=name, **sections)
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return {k: v for cls in SECTIONS.values() for k, v in typing.get_type_hints(cls).items()}
+
+
+def describe(hint: Any) -> str:
+    """A type as the user reads it: ``float``, ``int or null``, ``list of int``, ``one of a, b``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is tuple:
+        return f"list of {describe(args[0])}"
+    if origin is dict:
+        return "mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _checked(key: str, value: Any, hint: Any) -> Any:
+    """``value`` as ``hint`` wants it (lists become tuples), or :class:`ConfigError` naming the key."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            try:
+                return _checked(key, value, options[0])
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key {key!r}: expected {describe(hint)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"config key {key!r}: {value!r} is not one of {', '.join(map(str, args))}")
+        return value
+    if origin is tuple:
+        if isinstance(value, list | tuple):
+            try:
+                return tuple(_checked(key, v, args[0]) for v in value)
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key {key!r}: expected a {describe(hint)}, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
+        for option, v in value.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"config key {key}.{option}: must be a finite number, got {v}")
+        return dict(value)
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"config key {key!r}: must be a finite number, got {value}")
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, hint):
+        return value
+    raise ConfigError(f"config key {key!r}: expected {describe(hint)}, got {value!r}")
+
+
+def _check_ranges(v: dict[str, Any]) -> None:
+    for key in POSITIVE:
+        if v[key] <= 0:
+            raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
+    for key in NON_NEGATIVE:
+        if v[key] < 0:
+            raise ConfigError(f"config key {key!r} must not be negative, got {v[key]}")
+    if v["momentum"] >= 1:
+        raise ConfigError(f"config key 'momentum' must be in [0, 1), got {v['momentum']}")
+    if not 0.0 <= v["val_fraction"] < 1.0:
+        raise ConfigError(f"config key 'val_fraction' must be in [0, 1), got {v['val_fraction']}")
+    for key in ("train_subset", "image_size", "mixup_alpha"):
+        if v[key] is not None and v[key] <= 0:
+            raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
+    for key in FRACTIONS:
+        if v[key] is not None and not 0.0 <= v[key] <= 1.0:
+            raise ConfigError(f"config key {key!r} must be in [0, 1], got {v[key]}")
+    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"]:
+        raise ConfigError(
+            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on"
+        )
+
+
+def _resolve_method_and_views(v: dict[str, Any]) -> None:
+    """Fill ``views`` and ``num_views``; check the method's views and loss options."""
+    from ..losses import method_spec  # deferred: the losses import torch
+
+    try:
+        spec = method_spec(v["method"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if v["views"] is None:
+        v["views"] = (v["policy"],) * (spec.views or v["num_views"])
+    v["views"] = tuple(view.replace("{policy}", v["policy"]) for view in v["views"])
+    v["num_views"] = len(v["views"])
+    if spec.views is not None and v["num_views"] != spec.views:
+        raise ConfigError(f"method {v['method']!r} needs {spec.views} views; the config has {list(v['views'])}")
+    try:
+        spec.check_options(v["loss"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        # the values of the options are the loss's to check: build it once, for a 2-class problem
+        spec.build_loss(2, v["num_views"], **v["loss"])
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"loss options of method {v['method']!r}: {e}") from None
+
+
+def _check_combinations(v: dict[str, Any]) -> None:
+    from ..losses import method_spec
+
+    if v["bn"] == "split" and v["num_views"] < 2:
+        raise ConfigError("bn: split needs at least 2 views")
+    if v["bn"] == "split" and v["sync_bn"]:
+        raise ConfigError("sync_bn does not combine with bn: split (timm's split BatchNorm has no synchronised form)")
+    if v["mix"] != "none" and method_spec(v["method"]).mixing is None:
+        raise ConfigError(f"method {v['method']!r} does not support mix: {v['mix']} (as in timm's AugMix-JSD)")
+    if v["augment_on"] == "device":
+        if not DATASET_FACTS[v["dataset"]].small:
+            raise ConfigError("augment_on: device supports 28-32 px datasets only; image folders augment in the loader")
+        try:
+            from ..views.batched import check_batched_spec
+        except ImportError:
+            raise ConfigError("augment_on: device needs kornia: pip install kornia (or accord[batched])") from None
+        for spec in v["views"]:
+            try:
+                check_batched_spec(spec)
+            except ValueError as e:
+                raise ConfigError(f"augment_on: device - {e}") from None
+
+
+def _resolve_mixing(v: dict[str, Any]) -> None:
+    """MixUp's alpha and the mixing probability default to the AgMax paper's values for the image size."""
+    small = DATASET_FACTS[v["dataset"]].small
+    if v["mixup_alpha"] is None:
+        v["mixup_alpha"] = 1.0 if small else 0.2
+    if v["mix_prob"] is None:
+        v["mix_prob"] = 0.5 if small and v["mix"] == "cutmix" else 1.0
+
+
+def _check_model_and_policies(v: dict[str, Any]) -> None:
+    from ..models.factory import resolve_model_name
+    from ..views.policies import parse_policy
+
+    try:
+        resolve_model_name(v["model"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    size = v["image_size"] or DATASET_FACTS[v["dataset"]].image_size
+    for spec in {v["policy"], *v["views"]}:
+        try:
+            parse_policy(spec, size)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+
+__all__ = ["KEYS", "describe", "resolve"]

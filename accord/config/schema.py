@@ -1,0 +1,187 @@
+"""The keys of a run's config: one frozen dataclass per concern, each key with its type, default and help.
+
+A config is a flat mapping in YAML (``lr: 0.1``, ``loss: {weight: 2}``) and a :class:`Config` in Python
+(``cfg.optim.lr``, ``cfg.method.loss``): every flat key belongs to exactly one section, and
+:meth:`Config.as_flat` / :data:`KEYS` translate between the two. To add a key, add a field to its
+section with ``key(default, "one line of help")``; YAML files, ``--set``, ``accord configs --help-keys``
+and saved ``config.yaml`` files pick it up, and a saved config that lacks it takes the default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal
+
+from ..data.datasets import DatasetName
+from ..models.multiview import BnMode
+from ..views.mixing import MixKind
+from .errors import ConfigError
+
+AugmentOn = Literal["loader", "device"]  # where the views are made
+Amp = Literal["none", "bf16", "fp16"]  # mixed precision of the forward pass
+LrSchedule = Literal["cosine", "multistep"]
+NonFiniteMode = Literal["stop", "skip"]  # what a NaN/Inf loss does
+
+
+def key(default: Any, help: str) -> Any:
+    """A config key: its default and a one-line description."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str = key("ResNet8", "any timm.list_models() name, or ResNet8/ResNet20/ResNet56/WRN28-10/WRN40-2")
+    drop_rate: float = key(0.0, "dropout before the classifier")
+    bn: BnMode = key("concat", "how BatchNorm sees the views: one pass over all, split (aux BN), or one pass each")
+    sync_bn: bool = key(False, "several processes: BatchNorm statistics over the global batch (SyncBatchNorm)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: DatasetName = key("fashion_mnist", "the data set")
+    data_dir: str | None = key(None, "where the data set lies (null: its default place)")
+    image_size: int | None = key(None, "image side in pixels (null: the data set's own, 224 for image folders)")
+    val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model")
+    train_subset: int | None = key(None, "keep this many training images (seeded); null: all")
+    workers: int = key(2, "data loader worker processes")
+
+
+@dataclass(frozen=True)
+class ViewsConfig:
+    policy: str = key("crop-flip", "training policy of every view (accord.views.policies)")
+    num_views: int = key(1, "views per image (filled from views, or from the method)")
+    views: tuple[str, ...] | None = key(None, "one policy per view ('{policy}' stands for policy); overrides num_views")
+    same_crop: bool = key(False, "every view shares view 1's crop and flip")
+    augment_on: AugmentOn = key("loader", "loader: per image in the workers; device: batched on the device (kornia)")
+    mix: MixKind = key("none", "batch mixing (accord.views.mixing)")
+    mixup_alpha: float | None = key(None, "MixUp Beta(alpha, alpha); null: 1.0 for 28-32 px images, 0.2 else")
+    cutmix_alpha: float = key(1.0, "CutMix Beta(alpha, alpha)")
+    mix_prob: float | None = key(None, "probability a batch is mixed; null: 0.5 for CutMix on 28-32 px, else 1.0")
+    switch_prob: float = key(0.5, "mixup-cutmix: probability that a mixed batch uses CutMix")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    method: str = key("ce", "the method (accord.losses.METHODS)")
+    loss: dict[str, Any] = key({}, "options of the method's loss, e.g. {dl_weight: 4} for agmax, {weight: 1} for tied")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = key(10, "training epochs")
+    batch_size: int = key(128, "images per update (the global batch under several processes)")
+    lr: float = key(0.1, "learning rate per lr_batch images")
+    lr_batch: int = key(256, "lr is given per lr_batch images and scaled linearly with batch_size")
+    momentum: float = key(0.9, "SGD momentum")
+    nesterov: bool = key(True, "Nesterov momentum")
+    weight_decay: float = key(5e-4, "L2 weight decay")
+    schedule: LrSchedule = key("cosine", "learning-rate schedule")
+    milestones: tuple[int, ...] = key((), "epochs at which multistep multiplies the lr by gamma")
+    gamma: float = key(0.1, "multistep's lr factor")
+    warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr")
+    warmup_lr: float = key(1e-4, "lr at the start of warmup")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = key(0, "seed of the data split, the data order, the views and the weights")
+    amp: Amp = key("none", "mixed precision: bf16 (CPU or GPU) or fp16 (GPU, with a grad scaler)")
+    channels_last: bool = key(False, "channels-last memory format")
+    compile: bool = key(False, "torch.compile the model for training")
+    eval_batch_size: int = key(500, "images per evaluation batch")
+    log_interval: int = key(50, "updates between progress-bar refreshes")
+    tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
+    checkpoint_every_steps: int = key(0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)")
+    nonfinite: NonFiniteMode = key("stop", "what a NaN/Inf loss does: stop the run, or skip that update")
+
+
+#: The sections of a config, in the order a saved config.yaml lists their keys.
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "views": ViewsConfig,
+    "method": MethodConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved config: every key checked and every derived value filled (see :func:`.resolve`)."""
+
+    name: str
+    model: ModelConfig
+    data: DataConfig
+    views: ViewsConfig
+    method: MethodConfig
+    optim: OptimConfig
+    run: RunConfig
+
+    def as_flat(self) -> dict[str, Any]:
+        """The flat form written to ``config.yaml`` and checkpoints: ``{"name": ..., "model": ..., ...}``."""
+        flat: dict[str, Any] = {"name": self.name}
+        for section in SECTIONS:
+            part = getattr(self, section)
+            for f in fields(part):
+                flat[f.name] = _plain(getattr(part, f.name))
+        return flat
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists and mappings as dicts, as YAML and JSON write them."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+#: Every flat key -> the section that holds it.
+KEYS: dict[str, str] = {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)}
+
+
+def default_of(f: Any) -> Any:
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+#: Every flat key with its default.
+DEFAULTS: dict[str, Any] = {f.name: default_of(f) for cls in SECTIONS.values() for f in fields(cls)}
+
+
+def key_help() -> list[tuple[str, str, str, Any, str]]:
+    """``(section, key, type, default, help)`` of every key, in config.yaml order."""
+    return [
+        (section, f.name, str(f.type), default_of(f), f.metadata["help"])
+        for section, cls in SECTIONS.items()
+        for f in fields(cls)
+    ]
+
+
+def check_keys(layer: dict[str, Any], source: str) -> None:
+    """Refuse a key that is not a config key, with the closest one as a hint."""
+    for name in layer:
+        if name not in KEYS and name != "name":
+            close = difflib.get_close_matches(str(name), list(KEYS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{source}: unknown config key {name!r}{hint}; valid keys: {', '.join(KEYS)}")
+
+
+def format_keys(cfg: Config | None = None) -> str:
+    """Every key with its type, default (or its value in ``cfg``) and description, grouped by section."""
+    from .resolve import describe
+
+    hints = {k: v for cls in SECTIONS.values() for k, v in typing.get_type_hints(cls).items()}
+    values = cfg.as_flat() if cfg is not None else DEFAULTS
+    lines, section_now = [], None
+    for section, name, _, _, text in key_help():
+        if section != section_now:
+            lines.append(f"{'' if section_now is None else chr(10)}[{section}]")
+            section_now = section
+        value = _plain(values[name])
+        lines.append(f"  {name}: {describe(hints[name])} = {value!r}\n      {text}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,114 @@
+"""The registry of methods: one :class:`MethodSpec` per method, read by every part of accord.
+
+A method is a loss module plus the facts around it: how many views it needs, how MixUp/CutMix treats
+its views (:mod:`accord.views.mixing`), its name in reports. The loss factory, config resolution,
+``accord compare``, ``accord grid``, ``accord report`` and ``accord bench`` all read this registry, so
+adding a method is one loss module, one :func:`register` call and one YAML fragment in
+``accord/configs/methods/`` (docs/adding-a-method.md walks through an example).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ..views.mixing import ViewMixing
+from .agmax import AgMaxLoss
+from .agreement import AgreementLoss
+from .classification import ViewCrossEntropy
+from .jsd import JsdLoss
+from .tied import TiedAugmentLoss
+
+#: Constructor arguments that accord fills from the run, never from the config's ``loss`` options.
+RUN_ARGUMENTS = ("num_classes", "num_views", "num_splits")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything accord knows about one method.
+
+    ``loss`` is built as ``loss(**fixed, **defaults, **options)`` plus whichever of
+    :data:`RUN_ARGUMENTS` its constructor takes (``num_splits`` is the number of views, as in timm's
+    ``JsdCrossEntropy``). ``views`` is the number of views the method needs (``None``: any, one by
+    default); ``mixing`` is ``each`` (every view mixed with its own lambda and partner), ``first``
+    (Tied-Augment: view 1 only, view 2's features mixed alike) or ``None`` (MixUp/CutMix refused).
+    """
+
+    name: str
+    loss: type[nn.Module]
+    label: str  # the method's name in reports
+    views: int | None = None
+    mixing: ViewMixing | None = "each"
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # constructor arguments that define the method
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # option defaults that differ from the class's
+
+    def options(self) -> list[str]:
+        """The loss options a config may set (``loss: {...}``)."""
+        params = inspect.signature(self.loss).parameters
+        return [p for p in params if p not in RUN_ARGUMENTS and p not in self.fixed and p != "self"]
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` naming the valid options if ``options`` has a name the loss does not take."""
+        valid = self.options()
+        for key in options:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"method {self.name!r} has no loss option {key!r}{hint}; valid: {', '.join(valid) or 'none'}"
+                )
+
+    def check_views(self, num_views: int) -> None:
+        if self.views is not None and num_views != self.views:
+            raise ValueError(f"method {self.name!r} needs {self.views} views, got {num_views}")
+
+    def build_loss(self, num_classes: int, num_views: int, **options: Any) -> nn.Module:
+        """The method's loss for ``num_classes`` classes and ``num_views`` views."""
+        self.check_views(num_views)
+        self.check_options(options)
+        params = inspect.signature(self.loss).parameters
+        run = {"num_classes": num_classes, "num_views": num_views, "num_splits": num_views}
+        args = {k: v for k, v in run.items() if k in params} | dict(self.fixed) | dict(self.defaults) | options
+        return self.loss(**args)
+
+
+#: Every method by name, in the order reports list them.
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add ``spec`` to :data:`METHODS` (a method of the same name is replaced)."""
+    METHODS[spec.name] = spec
+    return spec
+
+
+def method_spec(name: str) -> MethodSpec:
+    """The registered method ``name``; ``ValueError`` naming the valid ones otherwise."""
+    if name not in METHODS:
+        close = difflib.get_close_matches(name, list(METHODS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown method {name!r}{hint}; valid: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def create_loss(method: str, num_classes: int, num_views: int, **options: Any) -> nn.Module:
+    """Build the loss of ``method`` for ``num_views`` views; ``options`` go to its constructor."""
+    return method_spec(method).build_loss(num_classes, num_views, **options)
+
+
+for _spec in (
+    MethodSpec("ce", ViewCrossEntropy, "baseline"),
+    MethodSpec("ls", ViewCrossEntropy, "label smoothing", defaults={"label_smoothing": 0.1}),
+    MethodSpec("agmax", AgMaxLoss, "AgMax", views=2),
+    MethodSpec("agmax-mse", AgreementLoss, "agmax-mse", views=2, fixed={"term": "mse"}),
+    MethodSpec("agmax-kl", AgreementLoss, "agmax-kl", views=2, fixed={"term": "kl"}),
+    MethodSpec("agmax-ce", AgreementLoss, "agmax-ce", views=2, fixed={"term": "ce"}),
+    MethodSpec("tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first"),
+    MethodSpec("jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None),
+):
+    register(_spec)
