@@ -1,0 +1,51 @@
+"""Export the evaluation model of an accord run (backbone + classifier) as a timm ``safetensors`` file.
+
+No AgMax Q head (it lives in the loss, never in the model state), and split BatchNorm folded back to the
+main BN layers (timm's ``SplitBatchNorm2d`` keeps the main statistics in the layer itself and the auxiliary
+views' in ``aux_bn.*``, which evaluation never uses, so those keys are dropped).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .timm_format import eval_state_dict, infer_head, input_metadata, save_timm_safetensors
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder -> its ``checkpoint-best.pt`` (the selected model), else ``checkpoint-last.pt``."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for name in ("checkpoint-best.pt", "checkpoint-last.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise FileNotFoundError(f"{path}: no checkpoint-best.pt or checkpoint-last.pt (not a run folder?)")
+
+
+def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
+    """Write the evaluation model of an accord run folder or checkpoint to ``out`` (safetensors).
+
+    Returns the metadata written (architecture as a timm name, classes, channels, input, provenance).
+    """
+    from ..config import config_from_saved
+    from ..engine.checkpoint import load_checkpoint
+    from ..models import resolve_model_name
+
+    path = resolve_checkpoint(src)
+    ckpt = load_checkpoint(path)
+    cfg = config_from_saved(dict(ckpt["config"]), f"{path}: config")
+    arch = resolve_model_name(cfg.model.model)
+    state = eval_state_dict(ckpt["model"])
+    _, in_chans = infer_head(arch, state)
+    extra = {
+        **input_metadata(cfg.data.dataset, cfg.data.image_size, in_chans),
+        "source": "accord",
+        "config": cfg.name,
+        "method": cfg.method.method,
+        "dataset": cfg.data.dataset,
+    }
+    if "epoch" in ckpt:
+        extra["epoch"] = int(ckpt["epoch"]) + 1
+    return save_timm_safetensors(state, out, arch, extra)

@@ -1,0 +1,152 @@
+"""A timm-compatible ``safetensors`` file: the evaluation state dict under timm's key names, and metadata
+(timm architecture, ``num_classes``, ``in_chans``, input size, normalisation, evaluation crop) from which
+plain timm rebuilds the model (:func:`timm_overlay`). Only ``torch``, ``timm`` and ``safetensors`` (a timm
+dependency) are needed to read one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import __version__
+from ..data.datasets import DATASET_FACTS
+from .errors import ExportError
+
+
+def eval_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The evaluation weights of a model state: split BatchNorm's auxiliary layers (``aux_bn``) dropped.
+
+    timm's ``convert_splitbn_model`` turns each BN into ``SplitBatchNorm2d``, whose own parameters and
+    running statistics are the main (view 1, evaluation) BN and whose ``aux_bn.<i>`` hold the other views';
+    without ``aux_bn`` the keys are exactly those of the unconverted timm model.
+    """
+    return {k: v.detach().cpu().contiguous() for k, v in state.items() if ".aux_bn." not in f".{k}"}
+
+
+def _meta_model(arch: str, num_classes: int = 1000, in_chans: int = 3) -> nn.Module:
+    import timm
+
+    from ..models import cifar  # noqa: F401  (registers the CIFAR models with timm)
+
+    with torch.device("meta"):
+        return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+
+
+def infer_head(arch: str, state: Mapping[str, Tensor]) -> tuple[int, int]:
+    """``(num_classes, in_chans)`` of ``state`` from timm's ``classifier`` and ``first_conv`` layer names."""
+    cfg = _meta_model(arch).pretrained_cfg
+    classifier, first_conv = cfg.get("classifier"), cfg.get("first_conv")
+    if not isinstance(classifier, str) or not isinstance(first_conv, str):
+        raise ExportError(f"{arch}: timm does not name a single classifier and first conv layer")
+    for key in (f"{classifier}.weight", f"{first_conv}.weight"):
+        if key not in state:
+            raise ExportError(f"{arch}: the state has no {key!r} (is it a {arch}?)")
+    return int(state[f"{classifier}.weight"].shape[0]), int(state[f"{first_conv}.weight"].shape[1])
+
+
+def check_timm_keys(arch: str, state: Mapping[str, Tensor], num_classes: int, in_chans: int) -> None:
+    """Raise :class:`ExportError` unless ``state`` has exactly the keys and shapes of timm's ``arch``."""
+    model = _meta_model(arch, num_classes, in_chans)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape))
+    if missing or unexpected or wrong:
+        parts = [
+            f"{label} {len(keys)} ({preview_keys(keys)})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        ]
+        raise ExportError(f"the weights do not match timm's {arch} ({num_classes} classes): " + "; ".join(parts))
+
+
+def preview_keys(keys: list[str], n: int = 6) -> str:
+    return ", ".join(keys[:n]) + (f", ... {len(keys) - n} more" if len(keys) > n else "")
+
+
+def input_metadata(dataset: str | None, image_size: int | None, in_chans: int) -> dict[str, Any]:
+    """timm-style input fields for a model trained on accord's ``dataset`` (empty when it is unknown).
+
+    Evaluation in accord keeps 28-32 px images whole and resizes larger ones to ``size + 32`` before a
+    centre crop of ``size`` (``accord.views.policies.eval_geometry``): timm's ``crop_pct = size / (size + 32)``
+    with bilinear resizing.
+    """
+    if dataset not in DATASET_FACTS:
+        return {}
+    mean, std, default_size, small = DATASET_FACTS[dataset]
+    size = image_size or default_size
+    return {
+        "input_size": [in_chans, size, size],
+        "mean": list(mean),
+        "std": list(std),
+        "crop_pct": 1.0 if small else size / (size + 32),
+        "interpolation": "bilinear",
+    }
+
+
+def save_timm_safetensors(
+    state: Mapping[str, Tensor], out: str | Path, arch: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Check ``state`` against timm's ``arch`` and write it with metadata to ``out``; returns the metadata.
+
+    Metadata values are JSON-encoded strings (safetensors stores ``str -> str``); :func:`read_metadata`
+    decodes them.
+    """
+    from safetensors.torch import save_file
+
+    state = eval_state_dict(state)
+    num_classes, in_chans = infer_head(arch, state)
+    check_timm_keys(arch, state, num_classes, in_chans)
+    meta = {"architecture": arch, "num_classes": num_classes, "in_chans": in_chans, **(extra or {})}
+    meta["accord_version"] = __version__
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out), metadata={"format": "pt", **{k: json.dumps(v) for k, v in meta.items()}})
+    return meta
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of an exported file, JSON values decoded (``architecture``, ``num_classes``, ...)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = f.metadata() or {}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def timm_overlay(path: str | Path) -> dict[str, Any]:
+    """``pretrained_cfg_overlay`` for ``timm.create_model(arch, pretrained=True, ...)`` from an exported file.
+
+    ``num_classes`` must be in the overlay: timm drops the classifier weights when the file's classes differ
+    from the pretrained config's (1000 for ImageNet models). timm's own CIFAR-style entries (accord's
+    ``cifar_*`` models) have no pretrained loading; use ``model.load_state_dict(load_file(path))`` for those.
+    """
+    meta = read_metadata(path)
+    keys = ("num_classes", "input_size", "mean", "std", "crop_pct", "interpolation")
+    overlay = {k: tuple(meta[k]) if isinstance(meta[k], list) else meta[k] for k in keys if k in meta}
+    return {"file": str(path), **overlay}
+
+
+def load_exported(path: str | Path) -> nn.Module:
+    """Build the timm model named in an exported file's metadata and load its weights (eval mode)."""
+    import timm
+    from safetensors.torch import load_file
+
+    from ..models import cifar  # noqa: F401  (registers the CIFAR models with timm)
+
+    meta = read_metadata(path)
+    model = timm.create_model(meta["architecture"], num_classes=meta["num_classes"], in_chans=meta["in_chans"])
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
