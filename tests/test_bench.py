@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from accord.bench import METHODS, check_result
+from accord.bench import MEASURED_METHODS, check_result
 from accord.cli import main
 
 FIELDS = (
@@ -44,7 +44,7 @@ def cli_result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 def test_benchmark_fields_and_ratios(cli_result: tuple[dict, str]) -> None:
     result, _ = cli_result
     assert all(field in result for field in FIELDS)
-    assert set(result["overhead_ratio"]) == set(METHODS) == set(result["loss_share_pct"])
+    assert set(result["overhead_ratio"]) == set(MEASURED_METHODS) == set(result["loss_share_pct"])
     assert all(positive_finite(v) for v in result["overhead_ratio"].values())
     assert all(positive_finite(v) for v in result["step_ms"].values())
     assert positive_finite(result["separate_vs_concat"])
