@@ -422,7 +422,7 @@ def test_second_signal_stops_at_once_without_saving(fmnist_dir, tmp_path, monkey
 def test_resume_without_a_checkpoint_says_start_again(fmnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir)))  # killed before the first checkpoint
+    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir).as_flat()))  # killed before the first checkpoint
     (out / ".checkpoint-last.pt.abc.tmp").write_bytes(b"half a checkpoint")
     assert main(["train", "--resume", str(out)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
@@ -583,7 +583,7 @@ def test_checkpoint_with_a_pickled_payload_is_refused_on_resume(fmnist_dir, tmp_
 
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir)))
+    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir).as_flat()))
     torch.save({"model": Payload(), "config": {}}, out / "checkpoint-last.pt")
     assert main(["train", "--resume", str(out)]) == 2
     err = capsys.readouterr().err

@@ -208,7 +208,8 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     log(
         f"{cfg.name}: {cfg.model.model} ({n_params:.2f}M params) on {run.info.name} "
         f"({len(run.train_set)} train / {len(run.val_set)} val / {len(run.test_set)} test), "
-        f"method {cfg.method.method}, views {cfg.views.views}, {cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
+        f"method {cfg.method.method}, views {list(cfg.views.views)}, "
+        f"{cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{device}{processes}"
     )
     # epochs after the checkpoint's (records count from 1) are hidden from TensorBoard if written before
