@@ -19,7 +19,7 @@ from typing import Any, Literal, Union
 
 from ..data.datasets import DATASET_FACTS
 from .errors import ConfigError
-from .schema import DEFAULTS, KEYS, SECTIONS, Config, check_keys
+from .schema import DEFAULTS, SECTIONS, Config, check_keys
 
 POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "log_interval", "cutmix_alpha")
 NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
@@ -204,6 +204,3 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
             parse_policy(spec, size)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-
-
-__all__ = ["KEYS", "describe", "resolve"]
