@@ -105,3 +105,22 @@ def test_help_keys_lists_every_key_with_type_default_and_description():
     assert "  lr: float = 0.1\n      learning rate per lr_batch images" in text
     assert "  schedule: one of cosine, multistep = 'cosine'" in text
     assert "[optim]" in text and "[views]" in text
+
+
+def test_cli_refuses_bad_names_before_any_folder(tmp_path: Path, capsys: pytest.CaptureFixture):
+    from accord.cli import main
+
+    out = tmp_path / "run"
+    for item in ("model=resnet5O", "policy=crop-flipp", "dataset=mnist", "loss.bogus=1", "lr=1e-3x"):
+        assert main(["train", "--config", BASE, "--set", item, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("accord: error: ") and err.count("\n") == 1, err
+        assert not out.exists()
+
+
+def test_cli_help_keys(capsys: pytest.CaptureFixture):
+    from accord.cli import main
+
+    assert main(["configs", f"{BASE}-tied", "--help-keys"]) == 0
+    text = capsys.readouterr().out
+    assert "  method: str = 'tied'" in text and "  lr: float = 0.1" in text

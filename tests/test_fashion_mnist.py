@@ -48,3 +48,27 @@ def test_real_training_through_the_cli(method, tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_top1"] > 70, summary  # chance is 10%; measured 73.8 (ce), 74.8 (agmax), 74.1 (tied)
+
+
+@pytest.mark.slow
+def test_a_committed_grid_cell_retrains_bit_for_bit(tmp_path):
+    """The baseline's seed-0 cell of docs/results/fashion-mnist/grid, from its saved config.yaml, with the
+    grid's one thread per cell (--jobs 2 on 2 cores): every epoch's numbers are the committed ones."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cell = Path(__file__).parent.parent / "docs/results/fashion-mnist/grid/FashionMNIST-ResNet8-standard/seed0"
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accord", "train", "--config", str(cell / "config.yaml"), "--out", str(out)]
+    subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True)
+    strip = ("seconds", "images_per_s", "views_per_s")
+
+    def records(path: Path) -> list[dict]:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k not in strip} for r in rows]
+
+    assert records(out / "metrics.jsonl") == records(cell / "metrics.jsonl")
+    summary, committed = (json.loads((p / "summary.json").read_text()) for p in (out, cell))
+    assert summary["test_top1"] == committed["test_top1"]
