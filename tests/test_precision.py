@@ -31,7 +31,8 @@ def test_fp16_needs_a_gpu(fmnist_dir, tmp_path):
 def test_compiled_model_trains_like_the_eager_one_and_keeps_timm_keys(fmnist_dir, tmp_path):
     cfg = tiny_config("FashionMNIST-ResNet8-standard-tied", fmnist_dir, epochs=1)
     fit(cfg, tmp_path / "eager", log=lambda _: None)
-    fit({**cfg, "compile": True}, tmp_path / "compiled", log=lambda _: None)
+    compiled = tiny_config("FashionMNIST-ResNet8-standard-tied", fmnist_dir, epochs=1, compile=True)
+    fit(compiled, tmp_path / "compiled", log=lambda _: None)
     eager, compiled = metrics(tmp_path / "eager"), metrics(tmp_path / "compiled")
     assert compiled[0]["train"]["loss"] == pytest.approx(eager[0]["train"]["loss"], rel=1e-3)
     a = load_checkpoint(tmp_path / "eager" / "checkpoint-last.pt")["model"]
