@@ -1,4 +1,4 @@
-"""The grid runner resumes, and the report's tables, interval and figure are right on known numbers."""
+"""The grid runner resumes, and the report's tables, interval, bolding and figures are right on known numbers."""
 
 from __future__ import annotations
 
@@ -58,20 +58,73 @@ def test_report_layout(tmp_path):
     header = next(line for line in lines if line.startswith("| augmentation | baseline"))
     assert header == "| augmentation | baseline | AgMax | Tied-Augment | baseline, 2x epochs |"
     rows = [line for line in lines if line.startswith("| standard |")]
-    assert rows[0] == "| standard | 81.00 ± 1.00 | **83.00 ± 1.00** | 82.00 ± 1.73 | 81.50 |"
-    assert rows[1] == "| standard | +2.00 [+2.00, +2.00] | +1.00 [-1.48, +3.48] |  |"  # tied diffs 1, 0, 2
-    assert rows[2] == "| standard |  |  |"  # AgMax and Tied vs the 2x baseline: one seed, no interval
-    assert "[95% t interval]): the baseline with 2x epochs (as many image forward passes)." in text  # only it ran
+    assert rows[0] == "| standard | 81.00 ± 1.00 | **83.00 ± 1.00** | 82.00 ± 1.73 | 81.50 (n=1) |"
+    assert rows[1] == "| standard | **+2.00 [+2.00, +2.00]** | +1.00 [-1.48, +3.48] | (n=1) |"  # tied diffs 1, 0, 2
+    assert rows[2] == "| standard | (n=1) | (n=1) |"  # AgMax and Tied vs the 2x baseline: one seed, no interval
+    assert "[95% t interval]): the baseline with 2x epochs (as many image forward passes);" in text  # only it ran
     assert rows[3].startswith("| standard | 80.00 ± 1.00 | **82.00 ± 1.00** |")  # last epoch
+    assert "Unfinished cells: 1, marked (n=finished seeds) where the grid has 3 seeds; 0 run folder(s)" in text
     assert [line.split(" |")[0] for line in lines if line.startswith("| cutout")][0] == "| cutout"
+    assert "| cutout | 79.50 ± 0.50 | 79.00 ± 1.00 |  |  |" in lines  # a cell never run is empty, not unfinished
     assert lines.index(rows[0]) < lines.index(next(line for line in lines if line.startswith("| cutout |")))
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("model,augmentation,method,n,test_top1_mean")
-    png = tmp_path / "figure-FashionMNIST-ResNet8.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("figure-FashionMNIST-ResNet8.png",):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in text
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     write_report(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte
+
+
+def test_bold_only_where_the_paired_interval_is_above_zero(tmp_path):
+    numbers = {  # per-seed test top-1 of one augmentation
+        "": [80.0, 80.0, 80.0],
+        "-agmax": [70.0, 90.0, 92.0],  # the best mean (84.00), but diffs -10, +10, +12: the interval spans zero
+        "-tied": [81.0, 81.2, 80.9],  # a gain of a point in every seed
+        "-ls": [79.0, 79.5, 79.2],  # a clear loss is not bold either
+    }
+    for suffix, values in numbers.items():
+        for seed, value in enumerate(values):
+            fake_run(tmp_path, f"FashionMNIST-ResNet8-standard{suffix}", seed, value, value)
+    text = write_report(tmp_path)
+    lines = text.splitlines()
+    assert "| standard | 80.00 ± 0.00 | 79.23 ± 0.25 | 84.00 ± 12.17 | **81.03 ± 0.15** |" in lines
+    gains = next(line for line in lines if line.startswith("| standard | -0.77"))
+    assert gains.split(" | ")[2].startswith("+4.00 [-") and gains.split(" | ")[3].startswith("**+1.03 [+")
+    assert "95% t interval entirely above zero" in text and "the baseline is never bold" in text
+
+
+def test_unfinished_cells_are_marked(tmp_path):
+    for suffix in ("", "-agmax"):
+        for seed in range(3):
+            fake_run(tmp_path, f"FashionMNIST-ResNet8-standard{suffix}", seed, 80.0 + seed, 80.0 + seed)
+    (tmp_path / "FashionMNIST-ResNet8-standard-agmax/seed2/summary.json").unlink()  # stopped before the end
+    (tmp_path / "FashionMNIST-ResNet8-standard-tied/seed0").mkdir(parents=True)  # started, nothing finished
+    lines = write_report(tmp_path).splitlines()
+    assert "| augmentation | baseline | AgMax | Tied-Augment |" in lines
+    assert "| standard | 81.00 ± 1.00 | 80.50 ± 0.71 (n=2) | (n=0) |" in lines
+    assert "| standard | +0.00 [+0.00, +0.00] (n=2) | (n=0) |" in lines
+    assert "Unfinished cells: 2, marked (n=finished seeds) where the grid has 3 seeds; 2 run folder(s) without " \
+        "summary.json." in lines  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty file"),
+        ('{"seed": 0, "test_top1":', "not valid JSON"),
+        ('{"seed": 0}', "not a run summary (no test_top1"),
+    ],
+)
+def test_invalid_summary_is_one_line_naming_the_file(tmp_path, capsys, content, message):
+    fake_run(tmp_path, "FashionMNIST-ResNet8-standard", 0, 80.0, 80.0)
+    bad = tmp_path / "FashionMNIST-ResNet8-standard-agmax/seed0/summary.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(content)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"accord: error: {bad}: {message}")
 
 
 def test_report_names_every_command_that_ran_cells():
@@ -101,7 +154,7 @@ def test_agreement_against_controls(tmp_path):
     row = lines[lines.index(header) + 2]
     half = 4.302652729911275 / math.sqrt(3)  # t(0.975, df=2) * sd(=1) / sqrt(3); diffs vs ce2: 1, 0, 2
     assert row == (
-        f"| mixup | +2.00 [+2.00, +2.00] | +1.00 [{1 - half:+.2f}, {1 + half:+.2f}] | -2.00 [-2.00, -2.00] |"
+        f"| mixup | **+2.00 [+2.00, +2.00]** | +1.00 [{1 - half:+.2f}, {1 + half:+.2f}] | -2.00 [-2.00, -2.00] |"
     )
 
 
