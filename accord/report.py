@@ -1,4 +1,4 @@
-"""Summarise a grid: tables of test top-1 (mean ± std over seeds), paired gains, and a bar figure.
+"""Summarise a grid: tables of test top-1 (mean ± std over seeds), paired gains, and figures of both.
 
 The test accuracy of a run is the one at its best-validation epoch (``summary.json``'s ``test_top1``);
 a second table uses the last epoch. The gain of a method over the baseline is the mean of the per-seed
@@ -236,51 +236,6 @@ def _std(values: list[float]) -> str:
     return f"{stdev(values):.4f}" if len(values) > 1 else ""
 
 
-COLOURS = ("ce", "ls", "agmax", "tied", "ce2", "ce@2x")  # matplotlib's C0..C5: one colour per method in every figure
-
-
-def _colour(method: str, methods: list[str]) -> str:
-    if method in COLOURS:
-        return f"C{COLOURS.index(method)}"
-    others = [m for m in methods if m not in COLOURS]
-    return f"C{(len(COLOURS) + others.index(method)) % 10}"
-
-
-def draw_figure(results: list[Result], model: str, path: Path) -> None:
-    """Grouped bars (one group per augmentation, one bar per method) with ±1 std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in results if r.model == model]
-    augs = _order({r.aug for r in rows}, AUG_ORDER)
-    methods = _order({r.method for r in rows}, METHOD_ORDER)
-    width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(augs) + 2), 4.0))
-    tops, bottoms = [], []
-    for i, m in enumerate(methods):
-        means, stds = [], []
-        for aug in augs:
-            values = [r.test_top1 for r in rows if r.aug == aug and r.method == m]
-            means.append(mean(values) if values else float("nan"))
-            stds.append(stdev(values) if len(values) > 1 else 0.0)
-        xs = [a + (i - (len(methods) - 1) / 2) * width for a in range(len(augs))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=METHOD_NAMES.get(m, m), color=_colour(m, methods))
-        tops += [mu + s for mu, s in zip(means, stds, strict=True) if mu == mu]
-        bottoms += [mu - s for mu, s in zip(means, stds, strict=True) if mu == mu]
-    ax.set_xticks(range(len(augs)), augs, rotation=15)
-    ax.set_ylabel("test top-1 (%), mean ± std over seeds")
-    ax.set_ylim(math.floor(min(bottoms) - 1), math.ceil(max(tops) + 0.5))
-    ax.set_title(f"{model}: test top-1 at the best-validation epoch")
-    columns = min(len(methods), 6 if len(augs) > 3 else 3)  # a legend no wider than the axes
-    ax.legend(fontsize=8, ncol=columns, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-
-
 CONTROL_NOTES = {
     "ls": "label smoothing (another regulariser)",
     "ce2": "two-view CE (as many augmented images, no agreement term)",
@@ -320,7 +275,9 @@ def grid_commands(grid: dict[str, Any]) -> list[str]:
 
 
 def write_report(root: Path) -> str:
-    """Write ``report.md``, ``results.csv`` and ``figure-<model>.png`` into ``root``; return the markdown."""
+    """Write ``report.md``, ``results.csv`` and the figures (``report_figures``) into ``root``; return the markdown."""
+    from .report_figures import write_figures
+
     results, unfinished = collect(root), collect_unfinished(root)
     if not results:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
@@ -341,9 +298,8 @@ def write_report(root: Path) -> str:
             *_control_section(results, model, unfinished),
             "Test top-1 (%) at the last epoch; bold by the same rule, on the paired gains at the last epoch.", "",
             accuracy_table(results, model, "last_test_top1", unfinished), "",
-            f"![test top-1]({'figure-' + model + '.png'})", "",
         ]  # fmt: skip
-        draw_figure(results, model, root / f"figure-{model}.png")
+        parts += [line for alt, name in write_figures(results, model, root) for line in (f"![{alt}]({name})", "")]
     runs = len(results)
     hours = sum(r.train_seconds for r in results) / 3600
     parts.append(f"{runs} runs, {hours:.2f} h of training time in all (evaluation not included).")

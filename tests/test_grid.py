@@ -11,6 +11,7 @@ import pytest
 from accord.cli import main
 from accord.grid import make_cells, parse_method
 from accord.report import collect, grid_commands, paired_gain, write_report
+from accord.report_figures import gain_points, gains_figure, level_points, levels_figure
 
 
 def test_paired_gain_on_known_numbers():
@@ -69,11 +70,14 @@ def test_report_layout(tmp_path):
     assert lines.index(rows[0]) < lines.index(next(line for line in lines if line.startswith("| cutout |")))
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("model,augmentation,method,n,test_top1_mean")
-    for name in ("figure-FashionMNIST-ResNet8.png",):
+    for name in ("figure-FashionMNIST-ResNet8.png", "gains-FashionMNIST-ResNet8.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name})" in text
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    write_report(tmp_path)
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 20, "lines.linewidth": 4, "savefig.dpi": 50}):  # a caller's settings
+        write_report(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte
 
 
@@ -93,6 +97,42 @@ def test_bold_only_where_the_paired_interval_is_above_zero(tmp_path):
     gains = next(line for line in lines if line.startswith("| standard | -0.77"))
     assert gains.split(" | ")[2].startswith("+4.00 [-") and gains.split(" | ")[3].startswith("**+1.03 [+")
     assert "95% t interval entirely above zero" in text and "the baseline is never bold" in text
+
+
+def test_gain_figure_data(tmp_path):
+    numbers = {
+        ("standard", ""): [80.0, 81.0, 82.0],
+        ("standard", "-agmax"): [82.0, 82.5, 84.0],  # diffs 2.0, 1.5, 2.0
+        ("mixup", ""): [78.0, 78.0, 79.0],
+        ("mixup", "-agmax"): [77.0, 78.5, 79.0],  # diffs -1.0, 0.5, 0.0
+        ("mixup", "-tied"): [80.0, 80.0, 80.0],  # diffs 2.0, 2.0, 1.0
+    }
+    for (aug, suffix), values in numbers.items():
+        for seed, value in enumerate(values):
+            fake_run(tmp_path, f"FashionMNIST-ResNet8-{aug}{suffix}", seed, value, value)
+    results = collect(tmp_path)
+    points = gain_points(results, "FashionMNIST-ResNet8")
+    assert [(p.aug, p.method, p.seeds) for p in points] == [
+        ("standard", "agmax", (2.0, 1.5, 2.0)),
+        ("mixup", "agmax", (-1.0, 0.5, 0.0)),
+        ("mixup", "tied", (2.0, 2.0, 1.0)),
+    ]
+    mixup_agmax = paired_gain({0: 77.0, 1: 78.5, 2: 79.0}, {0: 78.0, 1: 78.0, 2: 79.0})
+    assert (points[1].centre, points[1].low, points[1].high) == pytest.approx(mixup_agmax[:3])
+    ax = gains_figure(results, "FashionMNIST-ResNet8").axes[0]
+    assert any(list(line.get_ydata()) == [0, 0] for line in ax.lines)  # the zero line
+    assert len(ax.containers) == 2  # one error-bar series per method (AgMax, Tied-Augment)
+    dots = sorted((round(x), y) for c in ax.containers for x, y in zip(*c.lines[0].get_data(), strict=True))
+    assert dots == sorted((["standard", "mixup"].index(p.aug), p.centre) for p in points)  # dots in their group
+    seeds = sorted(y for c in ax.collections if c.get_offsets().shape[0] == 3 for _, y in c.get_offsets())
+    assert seeds == sorted(d for p in points for d in p.seeds)  # every seed's difference is a point
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["AgMax", "Tied-Augment"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["standard", "mixup"]
+    levels = levels_figure(results, "FashionMNIST-ResNet8").axes[0]
+    assert not levels.patches  # dots with error bars, no bars that would need to start at zero
+    assert [p.centre for p in level_points(results, "FashionMNIST-ResNet8")] == pytest.approx(
+        [81.0, 82.833333, 78.333333, 78.166667, 80.0]
+    )
 
 
 def test_unfinished_cells_are_marked(tmp_path):
@@ -165,7 +205,11 @@ ROOT = Path(__file__).parents[1]
     ("folder", "readme"), [("grid", "README.md"), ("longer", "docs/results/fashion-mnist/README.md")]
 )
 def test_committed_results_reproduce(folder, readme, tmp_path):
-    """``accord report`` on the committed Fashion-MNIST grids gives the committed table and CSV byte for byte."""
+    """``accord report`` on the committed Fashion-MNIST grids gives the committed tables, CSV and figures byte for byte.
+
+    The figures' bytes are compared under the matplotlib version that drew them (the PNG names it); under
+    another version only their presence is.
+    """
     committed = ROOT / "docs/results/fashion-mnist" / folder
     for path in [committed / "grid.json", *committed.glob("*/seed*/summary.json")]:
         copy = tmp_path / path.relative_to(committed)
@@ -178,6 +222,17 @@ def test_committed_results_reproduce(folder, readme, tmp_path):
     report = (committed / "report.md").read_text().split("\n\n")
     table = next(block for block in report if block.startswith("| augmentation | baseline |"))
     assert table in (ROOT / readme).read_text()  # the README quotes the same table
+    figures = sorted(p.name for p in committed.glob("*.png"))
+    assert figures == sorted(p.name for p in tmp_path.glob("*.png"))
+    assert all(f"]({name})" in (committed / "report.md").read_text() for name in figures)
+    import matplotlib
+    from PIL import Image
+
+    drawn_by = {Image.open(committed / name).info.get("Software") for name in figures}
+    if drawn_by != {f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"}:
+        pytest.skip(f"figures drawn by {drawn_by}, not matplotlib {matplotlib.__version__}: bytes not compared")
+    for name in figures:
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
 
 
 def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
