@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, stdev
@@ -167,7 +168,7 @@ def _note(present: bool, n: int, seeds: int) -> str:
     return f"(n={n})" if present and n < seeds else ""
 
 
-def accuracy_table(results: list[Result], model: str, field: str, unfinished: list[Unfinished] = ()) -> str:
+def accuracy_table(results: list[Result], model: str, field: str, unfinished: Sequence[Unfinished] = ()) -> str:
     """Mean ± std per augmentation and method; bold where the paired gain over the baseline is clear."""
     rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     header = "| augmentation | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |"
@@ -189,7 +190,7 @@ def gain_table(
     model: str,
     columns: list[tuple[str, str]] | None = None,
     field: str = "test_top1",
-    unfinished: list[Unfinished] = (),
+    unfinished: Sequence[Unfinished] = (),
 ) -> str:
     """Paired gains per augmentation; ``columns`` are (method, reference) pairs, default every method - baseline."""
     rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
