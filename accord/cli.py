@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, list_configs, load_config, load_saved_config, parse_overrides, split_name
+from .outputs import check_output
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
 COMPARE_METHODS = ("", "-agmax", "-tied")
@@ -53,6 +54,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_checkpoint_robustness, format_robustness, parse_corruptions
 
     corruptions = parse_corruptions(args.corruptions) if args.corruptions else []
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "robustness.json"
+    if corruptions:
+        check_output(out, args.overwrite)  # before the evaluation, not after it
     result = evaluate_checkpoint_robustness(
         args.checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
     )
@@ -61,7 +65,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
         print(format_robustness(result))
-        out = Path(args.out) if args.out else Path(args.checkpoint).parent / "robustness.json"
         write_text_atomic(json.dumps(result, indent=2) + "\n", out)
         print(f"wrote {out}")
     return 0
@@ -134,6 +137,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's evaluation model as timm-compatible safetensors."""
     from .export import export_checkpoint
 
+    check_output(args.out, args.overwrite)
     meta = export_checkpoint(args.run, args.out)
     print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels)")
     return 0
@@ -143,6 +147,7 @@ def cmd_import_agmax(args: argparse.Namespace) -> int:
     """Convert an AgMax release checkpoint to timm safetensors or an accord checkpoint."""
     from .export import import_agmax
 
+    check_output(args.out, args.overwrite)
     info = import_agmax(args.checkpoint, args.arch, args.out, args.config)
     print(f"{args.out}: {info['architecture']} ({info['num_classes']} classes)")
     return 0
@@ -220,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, metavar="N", help="evaluate the first N test images only")
     ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
     ev.add_argument("--out", help="robustness JSON path (default robustness.json next to the checkpoint)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     ev.set_defaults(func=cmd_eval)
 
     cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
@@ -260,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a run's eval model as timm-compatible safetensors")
     export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="run folder (its best checkpoint) or a .pt")
     export.add_argument("--out", required=True, help="output .safetensors file")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     export.set_defaults(func=cmd_export)
 
     agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")
@@ -267,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     agmax.add_argument("--arch", required=True, choices=("resnet50", "resnet101"))
     agmax.add_argument("--out", required=True, help=".safetensors (timm) or .pt (accord checkpoint for accord eval)")
     agmax.add_argument("--config", help="accord config stored in a .pt output (default <Model>-standard)")
+    agmax.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     agmax.set_defaults(func=cmd_import_agmax)
 
     plot = sub.add_parser("plot", help="figure of a run's loss terms and top-1 per epoch (needs matplotlib)")

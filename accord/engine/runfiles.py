@@ -29,6 +29,7 @@ RUN_FILES = (
     "summary.json",
     SKIP_REPORT,
 )
+LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
 
 

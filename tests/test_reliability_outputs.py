@@ -1,0 +1,86 @@
+"""Outputs never overwrite anything by surprise (issue 17, items 1-3 and 12).
+
+``export``, ``eval --corruptions`` and ``import-agmax`` refuse an existing output file unless
+``--overwrite``, and never write over a run's own files; ``train`` keeps files it did not name itself and
+creates its ``--out`` folder only once the run is known to be buildable; ``compare`` refuses existing runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from reliability_runs import QUIET, tiny_config
+
+from accord.cli import main
+from accord.engine import fit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def run(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("outputs") / "run"
+    fit(tiny_config(fmnist_dir), out, log=QUIET)
+    return out
+
+
+def run_digests(run: Path) -> dict[str, str]:
+    return {p.name: digest(p) for p in sorted(run.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "{run}", "--out", "{run}/checkpoint-best.pt"],
+        ["export", "{run}/checkpoint-last.pt", "--out", "{run}/metrics.jsonl"],
+        ["export", "{run}", "--out", "{run}/summary.json", "--overwrite"],
+        ["eval", "--checkpoint", "{run}/checkpoint-last.pt", "--corruptions", "--limit", "5",
+         "--out", "{run}/checkpoint-best.pt"],
+        ["eval", "--checkpoint", "{run}/checkpoint-last.pt", "--corruptions", "--limit", "5",
+         "--out", "{run}/config.yaml", "--overwrite"],
+    ],
+)  # fmt: skip
+def test_commands_never_write_over_a_runs_own_files(run, argv, capsys):
+    before = run_digests(run)
+    assert main([a.format(run=run) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "is a file of the run in" in err and err.count("\n") == 1
+    assert run_digests(run) == before
+
+
+def test_an_existing_output_is_refused_unless_overwrite(run, tmp_path, capsys):
+    target = tmp_path / "thesis.safetensors"
+    target.write_bytes(b"my own file")
+    assert main(["export", str(run), "--out", str(target)]) == 2
+    assert "already exists; use --overwrite" in capsys.readouterr().err
+    assert target.read_bytes() == b"my own file"
+    assert main(["export", str(run), "--out", str(target), "--overwrite"]) == 0
+    assert target.read_bytes() != b"my own file"
+
+    report = tmp_path / "notes.json"
+    report.write_text("mine")
+    argv = ["eval", "--checkpoint", str(run / "checkpoint-last.pt"), "--corruptions", "jpeg", "--limit", "5"]
+    assert main([*argv, "--out", str(report)]) == 2  # refused before the evaluation runs
+    assert report.read_text() == "mine"
+    assert main([*argv, "--out", str(report), "--overwrite"]) == 0 and report.read_text() != "mine"
+
+
+def test_import_agmax_refuses_an_existing_output(tmp_path, capsys):
+    target = tmp_path / "r50.pt"
+    target.write_bytes(b"keep")
+    torch.save({"model_state_dict": {}}, tmp_path / "src.pth")
+    assert main(["import-agmax", str(tmp_path / "src.pth"), "--arch", "resnet50", "--out", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err and target.read_bytes() == b"keep"
+
+
+def test_an_output_under_a_file_is_one_line(run, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["export", str(run), "--out", str(tmp_path / "file" / "m.safetensors")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
