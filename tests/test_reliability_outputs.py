@@ -8,11 +8,12 @@ creates its ``--out`` folder only once the run is known to be buildable; ``compa
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import QUIET, tiny_config
+from reliability_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit
@@ -84,3 +85,71 @@ def test_an_output_under_a_file_is_one_line(run, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["export", str(run), "--out", str(tmp_path / "file" / "m.safetensors")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- train: files it did not name
+
+
+def test_train_keeps_the_users_temp_files_and_validates_first(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / ".thesis.tmp").write_text("three years of work")
+    assert main([*train_args(fmnist_dir, out), "--set", "model=NoSuchNet"]) == 2
+    assert "unknown model 'NoSuchNet'" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".thesis.tmp"]  # nothing deleted, nothing written
+
+    (out / ".checkpoint-last.pt.k3j2.tmp").write_bytes(b"half of accord's own write")
+    (out / "config.yaml").write_text("a run was here\n")
+    assert main([*train_args(fmnist_dir, out), "--overwrite"]) == 0
+    assert (out / ".thesis.tmp").read_text() == "three years of work"
+    assert not (out / ".checkpoint-last.pt.k3j2.tmp").exists()  # accord's own orphan of a killed write
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "model=NoSuchNet"], "unknown model 'NoSuchNet'"),
+        (["--set", "views=[nosuch, crop-flip]"], "policy 'nosuch'"),
+        (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    ],
+)
+def test_unknown_model_policy_or_dataset_creates_no_folder(fmnist_dir, tmp_path, extra, message, capsys):
+    out = tmp_path / "new" / "run"
+    assert main([*train_args(fmnist_dir, out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_out_that_is_a_file_or_under_a_file_is_one_line(fmnist_dir, tmp_path, capsys):
+    (tmp_path / "f").write_text("not a folder")
+    for out, message in ((tmp_path / "f", "is a file, not a folder"), (tmp_path / "f" / "run", "is a file")):
+        assert main(train_args(fmnist_dir, out)) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert (tmp_path / "f").read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_is_one_line(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        assert main(train_args(fmnist_dir, out)) == 2
+    finally:
+        out.chmod(0o755)
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_read_only_out_is_refused_by_the_lock_file_too(tmp_path, monkeypatch):
+    """As root (which writes anyway) the lock file's open is the first write; a failure there is one line."""
+    from accord.engine.lock import RunLock
+    from accord.engine.runfiles import RunFolderError
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("accord.engine.lock.os.open", refuse)
+    with pytest.raises(RunFolderError, match="cannot write in this folder"):
+        RunLock(tmp_path).acquire()

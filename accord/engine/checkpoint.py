@@ -9,9 +9,10 @@ new one under the real name, never half of one; at worst an orphaned ``.tmp`` fi
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,12 +68,13 @@ def append_line_atomic(line: str, path: str | Path) -> None:
     write_text_atomic(old + line.rstrip("\n") + "\n", path)
 
 
-def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Delete temporary files left by a process killed inside :func:`replace_atomic`; returns them."""
+def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Delete the temporary files that a process killed inside :func:`replace_atomic` left for the files
+    ``names`` (``.<name>.<random>.tmp``); returns them. Other files, hidden or not, are left alone."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = sorted(p for p in folder.glob(".*.tmp") if p.is_file())
+    stale = sorted({p for name in names for p in folder.glob(f".{glob.escape(name)}.*.tmp") if p.is_file()})
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

@@ -9,6 +9,7 @@ some images could not be read and, once finished, ``summary.json``. Every file i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -38,8 +39,10 @@ class RunFolderError(RuntimeError):
 
 
 def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True) -> None:
-    """Check that ``out`` can take the run; with ``write`` (rank 0 of several processes) also create it,
-    clear it for ``overwrite`` and delete temporary files a killed process left behind."""
+    """Check that ``out`` can take the run; with ``write`` (rank 0 of several processes, holding the
+    folder's lock) also create it, clear it for ``overwrite`` and delete the temporary files of run files
+    that a killed process left behind. Files accord did not name itself are never deleted."""
+    check_folder_path(out)
     if resume:
         if not (out / "checkpoint-last.pt").is_file():
             raise RunFolderError(
@@ -47,7 +50,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
                 "start it again with --overwrite"
             )
         if write:
-            remove_stale_temps(out)
+            remove_stale_temps(out, RUN_FILES)
         return
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not overwrite:
@@ -57,12 +60,39 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         )
     if not write:
         return
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     for name in existing:
         (out / name).unlink()
-    if overwrite:
+    if overwrite and existing:
         shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
-    remove_stale_temps(out)
+    if existing:  # a run was here: its writes may have been cut short
+        remove_stale_temps(out, RUN_FILES)
+
+
+def check_folder_path(out: Path) -> None:
+    """Refuse, before any work, a run folder path that is a file, lies under a file or cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out}: is a file, not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunFolderError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    existing = out if out.is_dir() else parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunFolderError(f"--out {out}: {existing} is not writable")
+
+
+def make_folder(out: Path) -> None:
+    """Create the run folder ``out``; a path that cannot be one is a :class:`RunFolderError` (one line)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunFolderError(f"--out {out}: is a file, not a folder") from None
+    except NotADirectoryError:
+        raise RunFolderError(f"--out {out}: a part of this path is a file, not a folder") from None
+    except OSError as e:
+        raise RunFolderError(f"--out {out}: cannot create the run folder ({e.strerror})") from None
 
 
 def epoch_record(

@@ -22,6 +22,7 @@ a mid-epoch one with the number that wrote it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ from .checkpoint import (
     write_text_atomic,
 )
 from .distributed import process_group
+from .lock import RunLock
 from .loop import EpochProgress, TrainStep, evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
@@ -49,6 +51,7 @@ from .runfiles import (
     RunFolderError,
     epoch_line,
     epoch_record,
+    make_folder,
     prepare_folder,
     read_metrics,
     record_skipped,
@@ -167,11 +170,16 @@ def fit(
     out = Path(out)
     with process_group() as dist:
         check_processes(cfg, dist)
-        prepare_folder(out, resume, overwrite, write=dist.is_main)
-        dist.barrier()  # every process has checked the folder before rank 0 writes into it
+        prepare_folder(out, resume, overwrite, write=False)  # checks only: nothing is created yet
         with StopSignals(out) as stop:
-            run = build_run(cfg, dist=dist)
-            return _train(run, out, resume, stop, log if dist.is_main else _quiet)
+            run = build_run(cfg, dist=dist)  # data and model: a bad one fails before the folder exists
+            with contextlib.ExitStack() as folder:
+                if dist.is_main:  # rank 0 alone writes the folder; it holds the lock while it trains
+                    make_folder(out)
+                    folder.enter_context(RunLock(out))
+                    prepare_folder(out, resume, overwrite)
+                dist.barrier()  # rank 0 has prepared the folder before any process reads from it
+                return _train(run, out, resume, stop, log if dist.is_main else _quiet)
 
 
 def _quiet(message: str) -> None:
