@@ -88,11 +88,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.train_subset is not None:
         overrides["train_subset"] = args.train_subset
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
+    _check_compare_folders([Path(args.out) / name for name in names], args.overwrite)
     rows = []
     for name, cfg in zip(names, cfgs, strict=True):
         out = Path(args.out) / name
         start = time.perf_counter()
-        summary = fit(cfg, out, overwrite=True)
+        summary = fit(cfg, out, overwrite=args.overwrite)
         rows.append((cfg["method"], summary, time.perf_counter() - start))
     print(f"\n{model}-{aug} on {cfgs[0]['dataset']}, {cfgs[0]['epochs']} epochs, seed {cfgs[0]['seed']}")
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
@@ -100,6 +101,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for method, s, wall in rows:
         print(f"| {method} | {s['test_top1']:.2f} | {s['last_test_top1']:.2f} | {s['images_per_s']:.0f} | {wall:.0f} |")
     return 0
+
+
+def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
+    """``accord compare`` replaces runs only with ``--overwrite``, as ``accord train`` does."""
+    from .engine.runfiles import RunFolderError, prepare_folder
+
+    for out in folders:
+        try:
+            prepare_folder(out, resume=False, overwrite=overwrite, write=False)
+        except RunFolderError as e:
+            if "already holds a run" not in str(e):
+                raise
+            raise RunFolderError(
+                f"{out} already holds a run; use --overwrite to replace the compared runs, another --out, "
+                f"or `accord train --resume {out}` to continue that one"
+            ) from None
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
@@ -241,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--seed", type=int)
     cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
     cmp_.add_argument("--out", default="runs/compare")
+    cmp_.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     cmp_.set_defaults(func=cmd_compare)
     grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
     grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")

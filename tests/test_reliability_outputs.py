@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import QUIET, tiny_config, train_args
+from reliability_runs import QUIET, TINY, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit
@@ -153,3 +153,21 @@ def test_read_only_out_is_refused_by_the_lock_file_too(tmp_path, monkeypatch):
     monkeypatch.setattr("accord.engine.lock.os.open", refuse)
     with pytest.raises(RunFolderError, match="cannot write in this folder"):
         RunLock(tmp_path).acquire()
+
+
+# ------------------------------------------------------------------------------------ compare: no silent replace
+
+
+def test_compare_refuses_existing_runs_unless_overwrite(fmnist_dir, tmp_path, capsys):
+    sets = [f"--set={k}={v}" for k, v in TINY.items() if k not in ("epochs", "train_subset")]
+    argv = ["compare", "--config", "FashionMNIST-ResNet8-standard", "--methods", "ce", "--data-dir", str(fmnist_dir),
+            "--epochs", "1", "--train-subset", "64", *sets, "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "FashionMNIST-ResNet8-standard"
+    before = run_digests(run)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{run} already holds a run; use --overwrite" in err and err.count("\n") == 1
+    assert run_digests(run) == before
+    assert main([*argv, "--overwrite"]) == 0
