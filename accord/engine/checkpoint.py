@@ -100,6 +100,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def repair_best_checkpoint(folder: str | Path, last: dict[str, Any]) -> bool:
+    """Make ``checkpoint-best.pt`` hold the weights that ``last`` (the loaded ``checkpoint-last.pt``) names
+    as the best, when they are ``last``'s own: a run stopped between the two writes of an improving epoch
+    by an older accord (which wrote ``last`` first) kept the previous best. Returns whether it rewrote it."""
+    best_epoch, epoch = last.get("best_epoch"), last.get("epoch")
+    if last.get("partial") is not None or epoch is None or epoch < 0 or best_epoch != epoch:
+        return False
+    path = Path(folder) / "checkpoint-best.pt"
+    try:
+        best = load_checkpoint(path) if path.is_file() else None
+    except CheckpointError:
+        best = None
+    if best is not None and best.get("epoch") == epoch and best.get("global_step") == last.get("global_step"):
+        return False
+    save_atomic(last, path)
+    return True
+
+
 def capture_rng(numpy_rng: np.random.Generator | None, device: torch.device) -> dict[str, Any]:
     """The random states a mid-epoch resume needs, in a ``weights_only``-safe form.
 

@@ -38,6 +38,7 @@ from .checkpoint import (
     append_line_atomic,
     capture_rng,
     load_checkpoint,
+    repair_best_checkpoint,
     restore_rng,
     save_atomic,
     write_text_atomic,
@@ -142,9 +143,9 @@ class _Checkpoints:
         if not self.run.dist.is_main:
             return
         ckpt = self.payload()
+        if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
+            save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
         save_atomic(ckpt, self.out / "checkpoint-last.pt")
-        if improved:
-            save_atomic(ckpt, self.out / "checkpoint-best.pt")
 
     def raise_if_stopped(self, where: str, agreed: bool = False) -> None:
         if agreed or self.stop_requested():
@@ -308,6 +309,8 @@ def _load_last_checkpoint(
     partial = ckpt.get("partial")
     if run.dist.is_main:
         truncate_metrics(out / "metrics.jsonl", state["epoch"])
+        if repair_best_checkpoint(out, ckpt):
+            log(f"{out / 'checkpoint-best.pt'} did not hold epoch {state['epoch'] + 1}, the best one; rewrote it")
     epochs = run.cfg["epochs"]
     where = f"after epoch {state['epoch'] + 1}/{epochs}"
     if partial is not None:
