@@ -73,3 +73,76 @@ def test_resume_repairs_a_best_checkpoint_left_behind_by_a_kill_between_the_two_
     fit(cfg, out, resume=True, log=lines.append)
     assert any("did not hold epoch 2, the best one; rewrote it" in line for line in lines)
     assert same_weights(load_checkpoint(out / "checkpoint-best.pt")["model"], last["model"])
+
+
+# ------------------------------------------------------------------------------ non-finite weights, buffers
+
+
+def all_finite(ckpt: dict) -> bool:
+    tensors = [*ckpt["model"].values(), *ckpt["criterion"].values()]
+    for state in ckpt["optimizer"]["state"].values():
+        tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
+    return all(torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+
+
+def test_huge_lr_never_writes_an_infinite_running_var(fmnist_dir, tmp_path, capsys):
+    """lr 1e10: the loss of the forward pass that makes BatchNorm's running_var infinite is still finite,
+    so the loss guard alone saved that state as the last good checkpoint."""
+    out = tmp_path / "run"
+    assert main(train_args(fmnist_dir, out, lr=1.0e10, epochs=3, checkpoint_every_steps=1)) == 1
+    err = capsys.readouterr().err
+    assert "non-finite weights or buffers after step 2, the end of epoch 1" in err and "running_var" in err
+    assert "the last good checkpoint is kept" in err
+    for name in ("checkpoint-last.pt", "checkpoint-best.pt"):
+        if (out / name).exists():
+            assert all_finite(load_checkpoint(out / name)), name
+    assert load_checkpoint(out / "checkpoint-last.pt")["global_step"] == 1
+    assert not (out / "metrics.jsonl").exists()  # no metrics line for the poisoned epoch either
+
+
+def poison_buffer_at(monkeypatch: pytest.MonkeyPatch, at_call: int) -> None:
+    """Make a BatchNorm running_var infinite before the ``at_call``-th training forward pass (it stays
+    infinite through the pass); the loss stays finite: training-mode BatchNorm uses the batch statistics."""
+    import accord.engine.trainer as trainer
+
+    build_run = trainer.build_run
+
+    def patched(cfg, device=None, dist=None):
+        run = build_run(cfg, device, dist)
+        calls = [0]
+
+        def pre_hook(module, args):
+            if module.training:  # training steps only, not the evaluation passes
+                calls[0] += 1
+                if calls[0] == at_call:
+                    with torch.no_grad():
+                        module.model.state_dict(keep_vars=True)["layer1.0.bn1.running_var"][0] = float("inf")
+
+        run.model.register_forward_pre_hook(pre_hook)
+        return run
+
+    monkeypatch.setattr(trainer, "build_run", patched)
+
+
+@pytest.mark.parametrize("mode", ["stop", "skip"])
+def test_a_poisoned_buffer_with_a_finite_loss_reaches_no_checkpoint(fmnist_dir, tmp_path, monkeypatch, mode):
+    from accord.engine.finite import NonFiniteStateError
+
+    poison_buffer_at(monkeypatch, at_call=4)  # step 1 of epoch 2 (3 steps an epoch)
+    cfg = tiny_config(fmnist_dir, epochs=2, train_subset=96, checkpoint_every_steps=1, nonfinite=mode)
+    with pytest.raises(NonFiniteStateError, match=r"after step 4 \(epoch 2\) \(1 of \d+ tensors: layer1.0.bn1"):
+        fit(cfg, tmp_path, log=QUIET)
+    ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
+    assert ckpt["global_step"] == 3 and all_finite(ckpt)  # the end of epoch 1
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_state_check_is_one_fused_reduction_that_finds_nan_and_inf():
+    from accord.engine.finite import nonfinite_tensors
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    assert nonfinite_tensors({"": net}) == []
+    with torch.no_grad():
+        net[0].bias[1] = float("nan")
+        net[1].running_var[0] = float("inf")
+    assert nonfinite_tensors({"m.": net}) == ["m.0.bias", "m.1.running_var"]

@@ -44,6 +44,7 @@ from .checkpoint import (
     write_text_atomic,
 )
 from .distributed import process_group
+from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
 from .lock import RunLock
 from .loop import EpochProgress, TrainStep, evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
@@ -128,8 +129,19 @@ class _Checkpoints:
             return True
         return self.every > 0 and step % self.every == 0 and step != self.epoch_end_step
 
+    def check_state(self, where: str) -> None:
+        """Raise :class:`~.finite.NonFiniteStateError` (on every process) if a weight or buffer of the model
+        or the loss is NaN/Inf: no checkpoint is ever written from such a state."""
+        modules = {"": self.run.model.model, "loss.": self.run.criterion}
+        bad = nonfinite_tensors(modules)
+        if self.run.dist.max(int(bool(bad))) and not bad:  # every process stops together
+            bad = ["(on another process)"]
+        if bad:
+            raise NonFiniteStateError(nonfinite_message(bad, count_float_tensors(modules), where))
+
     def save_mid_epoch(self, step: int, progress: EpochProgress) -> None:
         """Checkpoint inside an epoch; raise :class:`TrainingInterrupted` if a signal asked to stop."""
+        self.check_state(f"after step {step} (epoch {self.epoch + 1})")
         mixer_rng = self.run.mixer.rng if self.run.mixer is not None else None
         mine = {"progress": progress.state_dict(), "rng": capture_rng(mixer_rng, self.run.device)}
         ranks = self.run.dist.gather(mine)
@@ -253,6 +265,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             )
             stats.pop("steps")
             state["global_step"] = stats.pop("global_step")
+            checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
             val = evaluate(model, val_loader, device, cfg["amp"], cfg["channels_last"], dist)
             test = evaluate(model, test_loader, device, cfg["amp"], cfg["channels_last"], dist)
             record = epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test)
