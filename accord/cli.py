@@ -99,8 +99,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
     print("|---|---|---|---|---|")
     for method, s, wall in rows:
-        print(f"| {method} | {s['test_top1']:.2f} | {s['last_test_top1']:.2f} | {s['images_per_s']:.0f} | {wall:.0f} |")
+        best, last = (_percent(s[k]) for k in ("test_top1", "last_test_top1"))
+        print(f"| {method} | {best} | {last} | {s['images_per_s']:.0f} | {wall:.0f} |")
     return 0
+
+
+def _percent(value: float | None) -> str:
+    """An accuracy of summary.json; ``null`` there (no test images) prints as n/a."""
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:

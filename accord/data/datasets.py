@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
@@ -20,7 +21,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from .idx import DEBIAN_FASHION_MNIST, load_idx_split
+from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagefolder")
 
@@ -79,8 +80,8 @@ def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
     if data_dir is None and not root.is_dir():
         install_fashion_mnist()
     try:
-        train = TensorImageDataset(*load_idx_split(root, "train"))
-        test = TensorImageDataset(*load_idx_split(root, "test"))
+        train = TensorImageDataset(*load_idx_split(root, "train", num_classes=10))
+        test = TensorImageDataset(*load_idx_split(root, "test", num_classes=10))
     except FileNotFoundError as e:
         raise FileNotFoundError(
             f"Fashion-MNIST not found ({e}). On Debian/Ubuntu: `apt-get install dataset-fashion-mnist`; "
@@ -108,6 +109,8 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
         splits = [cls(str(data_dir), train=t, download=False) for t in (True, False)]
     except RuntimeError as e:
         raise FileNotFoundError(f"{name} not found under {data_dir} ({e})") from None
+    for split, s in zip(("train", "test"), splits, strict=True):
+        check_labels(np.asarray(s.targets), classes, f"{data_dir} ({name} {split} split)")
     train, test = (
         TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
         for s in splits

@@ -9,6 +9,7 @@ some images could not be read and, once finished, ``summary.json``. Every file i
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -178,20 +179,34 @@ def summarize(out: Path) -> dict[str, Any]:
     has_val = any(r["val_top1"] == r["val_top1"] for r in records)  # NaN when there is no val split
     best = max(records, key=lambda r: r["val_top1"]) if has_val else records[-1]
     last = records[-1]
-    return {
-        "name": cfg["name"],
-        "method": cfg["method"],
-        "model": cfg["model"],
-        "dataset": cfg["dataset"],
-        "seed": cfg["seed"],
-        "epochs": last["epoch"],
-        "best_epoch": best["epoch"],
-        "best_val_top1": best["val_top1"],
-        "test_top1": best["test_top1"],
-        "test_top5": best["test_top5"],
-        "last_val_top1": last["val_top1"],
-        "last_test_top1": last["test_top1"],
-        "train_seconds": sum(r["seconds"] for r in records),
-        "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
-        "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
-    }
+    return json_safe(
+        {
+            "name": cfg["name"],
+            "method": cfg["method"],
+            "model": cfg["model"],
+            "dataset": cfg["dataset"],
+            "seed": cfg["seed"],
+            "epochs": last["epoch"],
+            "best_epoch": best["epoch"],
+            "best_val_top1": best["val_top1"],
+            "test_top1": best["test_top1"],
+            "test_top5": best["test_top5"],
+            "last_val_top1": last["val_top1"],
+            "last_test_top1": last["test_top1"],
+            "train_seconds": sum(r["seconds"] for r in records),
+            "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
+            "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
+        }
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None``, so that it is valid JSON (``null``):
+    an accuracy over no images (an empty test set) has no value."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

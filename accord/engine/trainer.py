@@ -285,7 +285,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         if scalars is not None:
             scalars.close()
     if dist.is_main:
-        write_text_atomic(json.dumps(summarize(out), indent=2) + "\n", out / "summary.json")
+        write_text_atomic(json.dumps(summarize(out), indent=2, allow_nan=False) + "\n", out / "summary.json")
     dist.barrier()
     return json.loads((out / "summary.json").read_text())
 
