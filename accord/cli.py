@@ -129,6 +129,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     """Train every model x augmentation x method x seed cell that is not finished yet."""
     from .grid import cell_overrides, make_cells, run_grid
 
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: the number of cells trained at once must be at least 1")
     cells = make_cells(_split(args.models), _split(args.augs), _split(args.methods), args.seeds)
     common = [item for item in args.set or [] if ":" not in item.partition("=")[0]]
     scoped: dict[str, list[str]] = {}
@@ -336,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"accord: error: {e}; stopped, the last good checkpoint is kept", file=sys.stderr)
         return 1
     except ValueError as e:
+        print(f"accord: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder: nothing written is half a file
         print(f"accord: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,8 +9,10 @@ new one under the real name, never half of one; at worst an orphaned ``.tmp`` fi
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +26,27 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message names the file and the reason."""
 
 
+class RunFileWriteError(OSError):
+    """A file could not be written (a full disk, a read-only folder); the file under its name is intact."""
+
+    def __init__(self, path: Path, error: BaseException) -> None:
+        reason = os.strerror(error.errno) if isinstance(error, OSError) and error.errno else str(error)
+        reason = reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
+        if isinstance(error, RuntimeError):  # torch.save reports a failed write as "enforce fail at ..."
+            reason = f"the write failed; {_free_space(path.parent)}"
+        elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            reason = f"{reason}; {_free_space(path.parent)}"
+        super().__init__(f"{path}: cannot write ({reason}); the file under that name is unchanged")
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "is the disk full?"
+    return f"{free / 2**20:.1f} MiB free on that disk"
+
+
 def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(f)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
@@ -31,15 +54,20 @@ def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None
     power cut. On any exception (a signal's included) the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise RunFileWriteError(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError | RuntimeError) and not isinstance(e, RunFileWriteError):
+            raise RunFileWriteError(path, e) from None  # a full disk, a read-only or vanished folder
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -97,7 +125,38 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     data = load_weights_only(path)
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise CheckpointError(f"{path}: not an accord checkpoint (no model state or config)")
+    model, cfg = data["model"], data["config"]
+    if not isinstance(model, dict) or not model or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise CheckpointError(f"{path}: not an accord checkpoint (its model state is empty or not tensors)")
+    missing = [key for key in ("model", "dataset") if not isinstance(cfg, dict) or key not in cfg]
+    if missing:
+        raise CheckpointError(f"{path}: not an accord checkpoint (its config has no {' or '.join(missing)})")
     return data
+
+
+def load_state_checked(module: torch.nn.Module, state: Any, path: str | Path, what: str) -> None:
+    """``module.load_state_dict(state)``; a state of another model or method is one line naming the file,
+    what it is (``what``: ``this run's ResNet8``) and how the keys differ."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: does not fit {what} (not a state dict)") from None
+        own = module.state_dict()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        shapes = sorted(
+            k for k in set(own) & set(state)
+            if isinstance(state[k], torch.Tensor) and state[k].shape != own[k].shape
+        )  # fmt: skip
+        parts = [
+            f"{label} {len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes))
+            if keys
+        ]
+        detail = "; ".join(parts) or str(e).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: does not fit {what}: {detail}; is it a checkpoint of another model or method?"
+        ) from None
 
 
 def repair_best_checkpoint(folder: str | Path, last: dict[str, Any]) -> bool:

@@ -38,6 +38,7 @@ from .checkpoint import (
     append_line_atomic,
     capture_rng,
     load_checkpoint,
+    load_state_checked,
     repair_best_checkpoint,
     restore_rng,
     save_atomic,
@@ -312,10 +313,12 @@ def _load_last_checkpoint(
 ) -> dict[str, Any] | None:
     """Load ``checkpoint-last.pt`` into the run, the optimizer and ``state``; returns this process's
     mid-epoch part (None at an epoch's end)."""
-    ckpt = load_checkpoint(out / "checkpoint-last.pt")
-    run.model.model.load_state_dict(ckpt["model"])
-    run.criterion.load_state_dict(ckpt["criterion"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    path = out / "checkpoint-last.pt"
+    ckpt = load_checkpoint(path)
+    cfg = run.cfg
+    load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg['model']}")
+    load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg['method']} loss")
+    load_state_checked(optimizer, ckpt.get("optimizer"), path, "this run's optimizer")
     if scaler is not None and ckpt.get("scaler") is not None:
         scaler.load_state_dict(ckpt["scaler"])
     state.update({k: ckpt[k] for k in state})
