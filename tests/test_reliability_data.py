@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import struct
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import write_idx
+from PIL import Image
 from reliability_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
@@ -79,3 +84,72 @@ def test_gzip_reader_errors_are_value_errors(tmp_path):
     path.write_bytes(path.read_bytes()[:-6])  # cut into the trailer
     with pytest.raises(ValueError, match="truncated or corrupt"):
         read_idx(path)
+
+
+# ------------------------------------------------------------------------- loaders, huge and unreadable images
+
+
+def test_a_thousand_workers_are_bounded_by_the_cpus(fmnist_dir, tmp_path, capfd):
+    cpus = len(os.sched_getaffinity(0))
+    fit(tiny_config(fmnist_dir, workers=1000), tmp_path / "run", log=QUIET)
+    err = capfd.readouterr().err
+    assert f"accord: warning: workers: 1000 is more than the {cpus} CPUs here; using {cpus}" in err
+    assert err.count("workers: 1000") == 1  # said once, not per loader
+
+
+def huge_png(path: Path, width: int, height: int) -> None:
+    """A valid grayscale PNG of ``width`` x ``height`` black pixels, streamed (a few hundred KB on disk)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer, row, parts = zlib.compressobj(9), b"\0" * (width + 1), []
+    for _ in range(height):
+        parts.append(packer.compress(row))
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    )
+
+
+def image_folder(root: Path, classes: int = 2, per_class: int = 4) -> Path:
+    rng = np.random.default_rng(3)
+    for split in ("train", "val"):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_144_megapixel_png_is_skipped_without_decoding_it(tmp_path):
+    from accord.data import build_splits
+
+    root = image_folder(tmp_path / "images")
+    huge = root / "train" / "class0" / "huge.png"
+    huge_png(huge, 12_000, 12_000)
+    with pytest.warns(Image.DecompressionBombWarning), Image.open(huge) as image:
+        assert image.size == (12_000, 12_000)  # a real PNG of 144 megapixels
+    tracemalloc.start()
+    splits = build_splits("imagefolder", root, 0.0, None, 0, 16)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100 * 2**20  # far below the 2.3 GB a decode takes
+    (path, reason) = splits.skipped[0]
+    assert path == str(huge) and reason == "12000x12000 pixels, more than the 67 megapixels accord decodes"
+    assert len(splits.train) == 8
+
+
+def test_a_class_whose_only_image_is_unreadable_is_one_line(tmp_path, capsys):
+    root = image_folder(tmp_path / "images", classes=3, per_class=2)
+    for p in (root / "train" / "class2").iterdir():
+        p.unlink()
+    (root / "train" / "class2" / "only.png").write_bytes(b"not a png")
+    out = tmp_path / "run"
+    argv = ["train", "--config", "FashionMNIST-ResNet8-standard", "--dataset", "imagefolder", "--data-dir",
+            str(root), "--set", "image_size=16", "--set", "batch_size=2", "--out", str(out)]  # fmt: skip
+    one_line_before_the_run(
+        argv, out, capsys, f"{root / 'train' / 'class2'}: no readable images, 1 unreadable: ", "only.png"
+    )

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,11 +134,28 @@ SCAN_LIMIT = 10_000
 SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image, in the run folder
 
 
+#: Images with more pixels than this are not decoded (a 144-megapixel PNG takes 2.3 GB to decode) and are
+#: skipped as unreadable; about 67 megapixels, more than any photo in a classification data set.
+MAX_PIXELS = 64 * 2**20
+
+
 def decode_rgb(path: str) -> torch.Tensor:
-    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot."""
+    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot
+    (or if it has more than :data:`MAX_PIXELS` pixels: the header is read, the pixels are not decoded)."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # the size check below replaces PIL's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise UnreadableImageError(
+                    str(path),
+                    f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes",
+                )
             return pil_to_tensor(image.convert("RGB"))
+    except UnreadableImageError:
+        raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         reason = str(e).replace(str(path), "").strip(" '\"") or type(e).__name__
         raise UnreadableImageError(str(path), reason) from None
@@ -226,7 +244,22 @@ def _open_split(path: Path) -> CheckedImageFolder:
         dataset.scan()
         if not dataset.samples:
             raise FileNotFoundError(f"{path}: no readable images ({len(dataset.skipped)} unreadable files)")
+        _check_every_class_has_images(path, dataset)
     return dataset
+
+
+def _check_every_class_has_images(path: Path, dataset: CheckedImageFolder) -> None:
+    """A class folder whose images are all unreadable would stay a class without images: refuse it."""
+    present = set(dataset.targets)
+    empty = [name for name, index in dataset.class_to_idx.items() if index not in present]
+    if empty:
+        folder = path / empty[0]
+        bad = [(p, r) for p, r in dataset.skipped if Path(p).parent == folder]
+        first = f": {bad[0][0]} ({bad[0][1]})" if bad else ""
+        more = f" (and {len(empty) - 1} more class folders like it)" if len(empty) > 1 else ""
+        raise FileNotFoundError(
+            f"{folder}: no readable images, {len(bad)} unreadable{first}{more}; add readable images or remove it"
+        )
 
 
 def _explain_no_files(path: Path) -> str:
