@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -321,7 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
+    """How to continue after Ctrl-C: the same grid command (it resumes its cells), or train --resume."""
+    if args.command == "grid":
+        return f"re-run the same command to continue the grid: `accord {shlex.join(argv)}`"
+    if args.command == "train" and (args.resume or args.out):
+        return f"resume with `accord train --resume {args.resume or args.out}`"
+    return "resume with `accord train --resume DIR`"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     from .engine import CheckpointError, NonFiniteLossError, RunFolderError
     from .engine.trainer import TrainingInterrupted
@@ -344,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"accord: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("accord: interrupted; resume with `accord train --resume DIR`", file=sys.stderr)
+        print(f"accord: interrupted; {_resume_hint(args, argv)}", file=sys.stderr)
         return 130
 
 

@@ -44,16 +44,48 @@ class Result:
     train_seconds: float
 
 
+def _cell_key(run: Path) -> tuple[str, str, str]:
+    """(model, augmentation, method) of a run folder ``<config>[@Kx]/seed<k>``."""
+    config, _, factor = run.parent.name.partition("@")
+    model, aug, method = split_name(config)
+    return model, aug, (method or BASELINE) + (f"@{factor}" if factor else "")
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A run's ``summary.json``; an empty or damaged one is a :class:`ValueError` naming the file."""
+    try:
+        summary = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}); delete it and run the grid again to rewrite it"
+        ) from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path}: not a run summary (a JSON object); delete it and run the grid again")
+    return summary
+
+
+def unfinished_cells(root: Path) -> list[Path]:
+    """Cell folders (``<config>[@Kx]/seed<k>``) under ``root`` without a usable result: no ``summary.json``
+    (stopped, failed or still training), or one without a test accuracy (no test images)."""
+    cells = []
+    for run in sorted(p for p in root.glob("*/seed*") if p.is_dir()):
+        path = run / "summary.json"
+        if not path.is_file() or read_summary(path).get("test_top1") is None:
+            cells.append(run)
+    return cells
+
+
 def collect(root: Path) -> list[Result]:
-    """Every finished run under ``root`` (``<config>[@Kx]/seed<k>/summary.json``)."""
+    """Every finished run under ``root`` (``<config>[@Kx]/seed<k>/summary.json``) with a test accuracy."""
     results = []
     for path in sorted(root.glob("*/seed*/summary.json")):
-        config, _, factor = path.parent.parent.name.partition("@")
-        model, aug, method = split_name(config)
-        summary = json.loads(path.read_text())
+        model, aug, method = _cell_key(path.parent)
+        summary = read_summary(path)
+        if summary.get("test_top1") is None:
+            continue  # listed by unfinished_cells
         results.append(
             Result(
-                model, aug, (method or BASELINE) + (f"@{factor}" if factor else ""), int(summary["seed"]),
+                model, aug, method, int(summary["seed"]),
                 summary["test_top1"], summary["last_test_top1"], summary["train_seconds"],
             )
         )  # fmt: skip
@@ -88,8 +120,12 @@ def _cell(values: list[float], best: bool) -> str:
     return f"**{text}**" if best else text
 
 
-def accuracy_table(results: list[Result], model: str, field: str) -> str:
+def accuracy_table(
+    results: list[Result], model: str, field: str, pending: dict[tuple[str, str, str], int] | None = None
+) -> str:
+    """Mean ± std per augmentation and method; a cell with ``pending`` (unfinished) seeds says how many."""
     rows = [r for r in results if r.model == model]
+    pending = pending or {}
     augs = _order({r.aug for r in rows}, AUG_ORDER)
     methods = _order({r.method for r in rows}, METHOD_ORDER)
     header = "| augmentation | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |"
@@ -98,6 +134,11 @@ def accuracy_table(results: list[Result], model: str, field: str) -> str:
         values = {m: [getattr(r, field) for r in rows if r.aug == aug and r.method == m] for m in methods}
         best = max((mean(v) for v in values.values() if v), default=None)
         cells = [_cell(values[m], bool(values[m]) and mean(values[m]) == best) for m in methods]
+        cells = [
+            cell
+            + (f" (n={len(values[m])}, {pending[(model, aug, m)]} unfinished)" if (model, aug, m) in pending else "")
+            for cell, m in zip(cells, methods, strict=True)
+        ]
         lines.append(f"| {aug} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -227,18 +268,28 @@ def write_report(root: Path) -> str:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
     grid = json.loads((root / GRID_FILE).read_text()) if (root / GRID_FILE).is_file() else {}
     parts = [f"# Results: {root.name}", ""]
+    unfinished = unfinished_cells(root)
+    pending: dict[tuple[str, str, str], int] = {}
+    for run in unfinished:
+        pending[_cell_key(run)] = pending.get(_cell_key(run), 0) + 1
+    if unfinished:
+        names = ", ".join(f"`{run.relative_to(root)}`" for run in unfinished)
+        parts += [
+            f"**{len(unfinished)} unfinished cell(s), left out of every number below** (run the grid again to "
+            f"finish them): {names}. Table cells with such seeds say how many they hold (n) and miss.", "",
+        ]  # fmt: skip
     for model in sorted({r.model for r in results}):
         seeds = sorted({r.seed for r in results if r.model == model})
         parts += [
             f"## {model}", "",
             f"Test top-1 (%) at the epoch with the best validation top-1, mean ± std over seeds {seeds}; best of "
             "each row in bold.", "",
-            accuracy_table(results, model, "test_top1"), "",
+            accuracy_table(results, model, "test_top1", pending), "",
             "Gain over the baseline in points: mean of per-seed differences [95% t interval].", "",
             gain_table(results, model), "",
             *_control_section(results, model),
             "Test top-1 (%) at the last epoch.", "",
-            accuracy_table(results, model, "last_test_top1"), "",
+            accuracy_table(results, model, "last_test_top1", pending), "",
             f"![test top-1]({'figure-' + model + '.png'})", "",
         ]  # fmt: skip
         draw_figure(results, model, root / f"figure-{model}.png")
