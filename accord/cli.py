@@ -183,6 +183,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw a run's loss terms and top-1 per epoch."""
     from .plot import plot_run
 
+    if args.out:
+        check_output(args.out, overwrite=True)  # replaces its own figure, never a run file
     try:
         print(plot_run(args.run, args.out))
     except ModuleNotFoundError as e:
@@ -196,6 +198,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from .bench import BenchConfig, format_table, run_benchmark
+
+    check_output(args.out, overwrite=True)  # replaces its own JSON, never a run file
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = BenchConfig(

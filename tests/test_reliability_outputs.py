@@ -171,3 +171,12 @@ def test_compare_refuses_existing_runs_unless_overwrite(fmnist_dir, tmp_path, ca
     assert f"{run} already holds a run; use --overwrite" in err and err.count("\n") == 1
     assert run_digests(run) == before
     assert main([*argv, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("command", ["plot", "bench"])
+def test_plot_and_bench_never_write_over_a_run_file(run, command, capsys):
+    before = run_digests(run)
+    argv = ["plot", str(run)] if command == "plot" else ["bench"]
+    assert main([*argv, "--out", str(run / "checkpoint-best.pt")]) == 2
+    assert "is a file of the run in" in capsys.readouterr().err
+    assert run_digests(run) == before

@@ -39,6 +39,16 @@ class RunFileWriteError(OSError):
         super().__init__(f"{path}: cannot write ({reason}); the file under that name is unchanged")
 
 
+def _failed_write(error: BaseException) -> bool:
+    """An error of the file system (not of the data being written): an OSError, or torch's report of one."""
+    if isinstance(error, RunFileWriteError):
+        return False
+    if isinstance(error, OSError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("inline_container" in text or "write failed" in text)
+
+
 def _free_space(folder: Path) -> str:
     try:
         free = shutil.disk_usage(folder).free
@@ -66,7 +76,7 @@ def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError | RuntimeError) and not isinstance(e, RunFileWriteError):
+        if _failed_write(e):
             raise RunFileWriteError(path, e) from None  # a full disk, a read-only or vanished folder
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
