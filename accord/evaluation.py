@@ -387,6 +387,7 @@ def evaluate_checkpoint_robustness(
     (same data, model and eval transform) plus the ECE.
     """
     from .engine import load_eval_model
+    from .engine.run import loader_workers
 
     model, cfg, splits, device = load_eval_model(path, dataset, data_dir, device)
     result = evaluate_robustness(
@@ -401,7 +402,7 @@ def evaluate_checkpoint_robustness(
         seed=seed,
         amp=cfg.get("amp", "none"),
         channels_last=cfg.get("channels_last", False),
-        workers=cfg.get("workers", 0),
+        workers=loader_workers(cfg.get("workers", 0)),
     )
     return {"checkpoint": str(path), "dataset": splits.info.name, "model": cfg["model"], **result}
 

@@ -79,6 +79,8 @@ def read_summary(path: Path) -> dict[str, float]:
     missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
     if missing:
         raise ValueError(f"{path}: not a run summary (no {', '.join(missing)})")
+    if summary["test_top1"] is None:  # a run without test images: no result, listed as unfinished
+        return {}
     try:
         return {k: float(summary[k]) for k in SUMMARY_KEYS}
     except (TypeError, ValueError):
@@ -90,6 +92,8 @@ def collect(root: Path) -> list[Result]:
     results = []
     for path in sorted(root.glob("*/seed*/summary.json")):
         summary = read_summary(path)
+        if not summary:
+            continue
         results.append(
             Result(
                 *_cell_of(path.parent.parent), int(summary["seed"]),
@@ -100,8 +104,11 @@ def collect(root: Path) -> list[Result]:
 
 
 def collect_unfinished(root: Path) -> list[Unfinished]:
-    """Every run folder under ``root`` that has no ``summary.json`` yet."""
-    folders = sorted(p for p in root.glob("*/seed*") if p.is_dir() and not (p / "summary.json").is_file())
+    """Every run folder under ``root`` without a result: no ``summary.json`` yet, or no test accuracy in it."""
+    folders = sorted(
+        p for p in root.glob("*/seed*")
+        if p.is_dir() and (not (p / "summary.json").is_file() or not read_summary(p / "summary.json"))
+    )  # fmt: skip
     return [Unfinished(*_cell_of(p.parent), int(p.name.removeprefix("seed"))) for p in folders if p.name[4:].isdigit()]
 
 

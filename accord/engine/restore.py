@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..config import DEFAULTS
 from ..data import Splits, build_splits
 from ..models import MultiViewModel
 from ..views import ViewDataset, build_eval_transform
@@ -20,7 +21,7 @@ def load_eval_model(
 ) -> tuple[MultiViewModel, dict[str, Any], Splits, torch.device]:
     """The model of a checkpoint on ``device``, its config, and the splits of its dataset (or of ``dataset``)."""
     ckpt = load_checkpoint(path)
-    cfg = dict(ckpt["config"])
+    cfg = {**DEFAULTS, **ckpt["config"]}  # keys added since the checkpoint was written take their defaults
     if dataset:
         cfg["dataset"], cfg["data_dir"] = dataset, data_dir
     elif data_dir:
