@@ -70,7 +70,14 @@ def test_timm_create_loader_sets_the_views_and_batches_view_major():
     fast_collate and the prefetcher give the view-major batch and repeated targets the tasks take."""
     data = MultiViewDataset(FakeData(8, (3, 40, 40), 3), num_views=2)
     loader = create_loader(
-        data, (3, 32, 32), 4, is_training=True, num_aug_splits=2, device=torch.device("cpu"), num_workers=0
+        data,
+        (3, 32, 32),
+        4,
+        is_training=True,
+        num_aug_splits=2,
+        device=torch.device("cpu"),
+        num_workers=0,
+        persistent_workers=False,  # timm < 1.0.29 passes it on without workers, which torch refuses
     )
     images, target = next(iter(loader))
     assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
