@@ -188,3 +188,34 @@ def test_timm_train_example(method, fmnist_dir, tmp_path, monkeypatch, capsys, o
     assert "step 2: loss" in out
     assert re.search(rf"{method}: test top-1 \d+\.\d\d, EMA test top-1 \d+\.\d\d after 2 steps", out), out
     assert {"last.pth.tar", "model_best.pth.tar"} <= set(os.listdir(tmp_path))
+
+
+def _ddp_worker(rank: int, init: str, out: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)  # the same initial weights in both processes
+        task = AgMaxTask(tiny_model(), verbose=False).prepare_distributed()
+        images, labels = view_batch(2, batch=8)
+        half = slice(4 * rank, 4 * rank + 4)  # each process its own half of every view
+        mine = torch.cat([images[:8][half], images[8:][half]])
+        task(mine, labels[half])["loss"].backward()
+        q_head = task.get_trainable_module().module.criterion.q_head
+        torch.save([p.grad for p in q_head.parameters()], f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_prepare_distributed_averages_the_q_head_too(tmp_path, one_thread):
+    """DDP wraps the model and the loss together: both processes end the step with the same Q-head gradient
+    although each saw other images."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "grads")
+    mp.spawn(_ddp_worker, args=(f"file://{tmp_path / 'rendezvous'}", out), nprocs=2)
+    first, second = (torch.load(f"{out}.{rank}", weights_only=True) for rank in (0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert any(bool(g.abs().sum() > 0) for g in first)
