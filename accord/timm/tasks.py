@@ -5,7 +5,8 @@ trainable module that the optimizer, ``prepare_distributed`` (DDP), EMA and chec
 :class:`ViewTrainable`, holds the timm model *and* the loss, so parameters a loss owns — AgMax's Q head (Atienza,
 WACV 2022) — are optimised by ``create_optimizer_v2(task.get_trainable_module())``, averaged by DDP (the loss runs
 inside the wrapped forward), kept in the EMA copy and saved in the checkpoint's ``task_state``. The evaluation
-model (``task.get_eval_model()``) is the plain timm model, so ``state_dict`` keeps timm's key names.
+model (``task.get_eval_model()``) is the plain timm model, so ``state_dict`` keeps timm's key names (with
+``bn_mode="split"`` it also holds timm's auxiliary BatchNorm layers, which ``accord.export`` drops).
 
 The input is a view-major batch, timm's ``fast_collate`` layout for augmentation splits: with ``V`` views of ``B``
 images, rows ``[j*B, (j+1)*B)`` are view ``j``. Targets are class indices or class probabilities, one row per image
@@ -92,7 +93,7 @@ class ViewTask(TrainingTask):
         self.trainable_module = DistributedDataParallel(self.trainable_module, device_ids=device_ids, **ddp_kwargs)
         return self
 
-    def _views(self, module: nn.Module | None) -> ViewTrainable | None:
+    def _trainable(self, module: nn.Module | None) -> ViewTrainable | None:
         """The :class:`ViewTrainable` inside DDP, ``torch.compile`` or EMA wrappers (``None`` without one)."""
         current = module
         while current is not None and not isinstance(current, ViewTrainable):
@@ -102,12 +103,12 @@ class ViewTask(TrainingTask):
     def get_eval_model(self, module: nn.Module | None = None, ema: bool = False) -> nn.Module | None:
         """The plain timm model (of the EMA copy with ``ema``): evaluation needs neither views nor the loss."""
         resolved = super().get_eval_model(module=module, ema=ema)
-        trainable = self._views(resolved)
+        trainable = self._trainable(resolved)
         return trainable.model if trainable is not None else resolved
 
     def get_task_state(self, module: nn.Module | None = None, ema: bool = False) -> dict[str, Any]:
         """The loss's own state (AgMax's Q head), saved beside the timm model's ``state_dict``."""
-        trainable = self._views(module if module is not None else self.get_trainable_module(ema=ema))
+        trainable = self._trainable(module if module is not None else self.get_trainable_module(ema=ema))
         if trainable is None:
             return {}
         state = trainable.criterion.state_dict()
@@ -118,14 +119,14 @@ class ViewTask(TrainingTask):
     ) -> None:
         if not state:
             return
-        trainable = self._views(module if module is not None else self.get_trainable_module(ema=ema))
+        trainable = self._trainable(module if module is not None else self.get_trainable_module(ema=ema))
         if trainable is None:
             raise RuntimeError("Cannot load EMA task state before setup_ema()." if ema else "No trainable module.")
         trainable.criterion.load_state_dict(state.get("criterion", {}), strict=strict)
 
     def get_clip_parameters(self, exclude_head: bool = False) -> list[nn.Parameter]:
         """The model's parameters (without its classifier with ``exclude_head``) and the loss's."""
-        trainable = self._views(self.trainable_module)
+        trainable = self._trainable(self.trainable_module)
         params = list(trainable.model.parameters())
         return (params[:-2] if exclude_head else params) + list(trainable.criterion.parameters())
 
@@ -182,7 +183,7 @@ class TiedAugmentTask(ViewTask):
         super().__init__(model, loss, num_views=2, bn_mode=bn_mode, **task_kwargs)
 
     def set_progress(self, progress: float) -> None:
-        self._views(self.trainable_module).criterion.set_progress(progress)
+        self._trainable(self.trainable_module).criterion.set_progress(progress)
 
 
 class JsdTask(ViewTask):
