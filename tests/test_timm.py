@@ -219,3 +219,9 @@ def test_prepare_distributed_averages_the_q_head_too(tmp_path, one_thread):
     first, second = (torch.load(f"{out}.{rank}", weights_only=True) for rank in (0, 1))
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert any(bool(g.abs().sum() > 0) for g in first)
+
+
+def test_a_task_in_eval_mode_points_to_the_eval_model():
+    task = create_task("ce", tiny_model(), verbose=False).eval()
+    with pytest.raises(RuntimeError, match="get_eval_model"):
+        task(*view_batch(2))

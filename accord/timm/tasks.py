@@ -52,6 +52,8 @@ class ViewTrainable(nn.Module):
     def forward(
         self, input: Tensor, target: Tensor, feature_mix: Callable[[Tensor], Tensor] | None = None
     ) -> dict[str, Tensor]:
+        if not self.training:
+            raise RuntimeError("the task computes training losses; evaluate task.get_eval_model() instead")
         out = self.views(input)
         extra = {"feature_mix": feature_mix} if feature_mix is not None else {}
         terms = self.criterion(out.logits, target, out.features, **extra)
