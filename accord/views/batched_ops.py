@@ -1,0 +1,223 @@
+"""The image operations of RandAugment, AutoAugment, TrivialAugment and AugMix on a whole batch, each image with
+its own magnitude.
+
+Every op takes a uint8 batch ``(n, C, H, W)`` (C = 1 or 3) and a float32 vector ``(n,)`` of signed magnitudes, in
+the units of torchvision's augmentation spaces, and returns uint8: image ``i`` becomes what torchvision's
+``_AutoAugmentBase._apply_image_or_video_transform(x[i], op, magnitude[i], interpolation, fill=None)`` makes of it.
+The ops are vectorised over the batch (one ``grid_sample`` for every affine op, tensor arithmetic for the colour
+ops), so that a policy can apply each op once to all the images that drew it.
+
+Fidelity (tests/test_batched_policies.py checks each op at several magnitudes against torchvision per image):
+
+- Identity, Invert, Posterize, Solarize, AutoContrast, Equalize, Brightness: the same arithmetic as torchvision,
+  bit-exact. AutoContrast, Equalize and Invert are torchvision's own kernels, which already work per image of a
+  batch; Posterize and Solarize take a per-image mask and threshold.
+- Color (saturation), Contrast, Sharpness: torchvision blends as ``x * r + y * (1 - r)`` with ``add_(y, alpha)``,
+  which runs as a fused multiply-add; with a per-image ratio there is no ``alpha`` scalar, so the fused step is
+  emulated in float64 (the product is exact there) and rounded once to float32: bit-exact in practice (a double
+  rounding could, in principle, move one pixel by one level).
+- ShearX/Y, TranslateX/Y, Rotate: the inverse affine matrix of torchvision's ``_get_inverse_affine_matrix``, in
+  float64 then float32, the same pixel grid and the same ``grid_sample`` call, batched with ``bmm``. Rotations by
+  0, 90, 180 and 270 degrees take torchvision's ``rot90`` shortcut. Sampling positions can differ in the last bit
+  from the one-image grid, so a nearest-neighbour sample sitting on a tie may pick the neighbouring pixel: exact
+  on all but a small fraction of pixels (the tests bound it).
+
+Fill is torchvision's default (``fill=None``): zeros outside the image, as accord's policies use.
+Kornia's ``enhance`` functions take per-sample factors but round and clamp differently from torchvision
+(float images, no fused blend, no PIL-style equalize), so these ops are written here to match torchvision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+Op = Callable[[Tensor, Tensor, str], Tensor]
+
+
+def _column(values: Tensor) -> Tensor:
+    return values.view(-1, 1, 1, 1)
+
+
+def _fused_blend(x: Tensor, ratio: Tensor, other: Tensor) -> Tensor:
+    """torchvision's ``_blend`` on uint8 ``x``: ``x * r + other * (1 - r)`` with the second product fused into the
+    sum, ``r`` and ``1 - r`` taken in float32 from a float64 ``ratio`` (per image), clamped and truncated."""
+    r32, a32 = _column(ratio.float()), _column((1.0 - ratio).float())
+    scaled = x.float() * r32
+    out = (scaled.double() + other.double() * a32.double()).float()
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _factor(magnitude: Tensor) -> Tensor:
+    """``1.0 + magnitude`` as torchvision computes it (in Python floats, float64)."""
+    return 1.0 + magnitude.double()
+
+
+# ---------------------------------------------------------------------------------------- colour
+
+
+def identity(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return x
+
+
+def brightness(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return (x.float() * _column(_factor(magnitude).float())).clamp_(0, 255).to(torch.uint8)
+
+
+def color(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    if x.shape[1] == 1:  # torchvision leaves one-channel images alone, as PIL does
+        return x
+    return _fused_blend(x, _factor(magnitude), TF.rgb_to_grayscale(x).float())
+
+
+def contrast(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    gray = TF.rgb_to_grayscale(x).float() if x.shape[1] == 3 else x.float()
+    return _fused_blend(x, _factor(magnitude), gray.mean(dim=(-3, -2, -1), keepdim=True))
+
+
+def sharpness(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    chans, height, width = x.shape[1:]
+    if height <= 2 or width <= 2:
+        return x
+    a, b = 1.0 / 13.0, 5.0 / 13.0
+    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], dtype=torch.float32, device=x.device)
+    out = x.float()
+    blurred = F.conv2d(out, kernel.expand(chans, 1, 3, 3), groups=chans).round_()
+    inner = out[..., 1:-1, 1:-1]
+    alpha = _column((1.0 - _factor(magnitude)).float()).double()
+    inner.copy_((inner.double() + (blurred - inner).double() * alpha).float())
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def posterize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    bits = magnitude.to(torch.int64).clamp(0, 8)  # torchvision: int(magnitude); 8 bits keep the image
+    mask = ((1 << bits) - 1) << (8 - bits)
+    return x & _column(mask.to(torch.uint8))
+
+
+def solarize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    threshold = _column((255.0 * magnitude.double()).float())
+    return torch.where(x.float() >= threshold, x.bitwise_not(), x)
+
+
+def autocontrast(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return TF.autocontrast(x)
+
+
+def equalize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return TF.equalize(x)
+
+
+def invert(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return x.bitwise_not()
+
+
+# ---------------------------------------------------------------------------------------- geometry
+
+
+def inverse_affine(
+    angle: Tensor, translate: tuple[Tensor, Tensor], shear: tuple[Tensor, Tensor], center: tuple[float, float]
+) -> Tensor:
+    """torchvision's ``_get_inverse_affine_matrix`` (scale 1) for a batch of angles, translations and shears in
+    degrees and pixels, float64 ``(n, 2, 3)``; ``center`` is relative to the image centre."""
+    rot, sx, sy = torch.deg2rad(angle), torch.deg2rad(shear[0]), torch.deg2rad(shear[1])
+    cx, cy = center
+    tx, ty = translate
+    cos_sy, tan_sx = torch.cos(sy), torch.tan(sx)
+    a = torch.cos(rot - sy) / cos_sy
+    b = -(a * tan_sx + torch.sin(rot))
+    c = torch.sin(rot - sy) / cos_sy
+    d = torch.cos(rot) - c * tan_sx
+    m0, m1, m3, m4 = d, -b, -c, a
+    m2 = cx - m0 * (cx + tx) - m1 * (cy + ty)
+    m5 = cy - m3 * (cx + tx) - m4 * (cy + ty)
+    return torch.stack([m0, m1, m2, m3, m4, m5], dim=1).view(-1, 2, 3)
+
+
+def warp_affine(x: Tensor, matrix: Tensor, interpolation: str) -> Tensor:
+    """torchvision's ``_affine_grid`` + ``_apply_grid_transform`` (fill None) with one matrix per image."""
+    n, _, height, width = x.shape
+    theta = matrix.float()
+    base = torch.empty(1, height, width, 3, dtype=torch.float32, device=x.device)
+    base[..., 0].copy_(torch.linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, steps=width, device=x.device))
+    base[..., 1].copy_(
+        torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, steps=height, device=x.device).unsqueeze_(-1)
+    )
+    base[..., 2].fill_(1)
+    scale = torch.tensor([0.5 * width, 0.5 * height], dtype=torch.float32, device=x.device)
+    rescaled = theta.transpose(1, 2).div(scale)
+    grid = base.view(1, height * width, 3).expand(n, -1, -1).bmm(rescaled).view(n, height, width, 2)
+    out = F.grid_sample(x.float(), grid, mode=interpolation, padding_mode="zeros", align_corners=False)
+    return out.round_().to(torch.uint8)
+
+
+def _zeros(magnitude: Tensor) -> Tensor:
+    return torch.zeros_like(magnitude, dtype=torch.float64)
+
+
+def _shear(x: Tensor, magnitude: Tensor, interpolation: str, axis: int) -> Tensor:
+    degrees = torch.rad2deg(torch.atan(magnitude.double()))  # shear of tan(angle) = magnitude, about the corner
+    zero = _zeros(magnitude)
+    shear = (degrees, zero) if axis == 0 else (zero, degrees)
+    corner = (-x.shape[-1] * 0.5, -x.shape[-2] * 0.5)
+    return warp_affine(x, inverse_affine(zero, (zero, zero), shear, corner), interpolation)
+
+
+def shear_x(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return _shear(x, magnitude, interpolation, 0)
+
+
+def shear_y(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return _shear(x, magnitude, interpolation, 1)
+
+
+def _translate(x: Tensor, magnitude: Tensor, interpolation: str, axis: int) -> Tensor:
+    pixels = magnitude.double().trunc()  # torchvision: int(magnitude)
+    zero = _zeros(magnitude)
+    translate = (pixels, zero) if axis == 0 else (zero, pixels)
+    return warp_affine(x, inverse_affine(zero, translate, (zero, zero), (0.0, 0.0)), interpolation)
+
+
+def translate_x(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return _translate(x, magnitude, interpolation, 0)
+
+
+def translate_y(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    return _translate(x, magnitude, interpolation, 1)
+
+
+def rotate(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
+    angle = torch.remainder(magnitude.double(), 360.0)  # torchvision: angle % 360
+    zero = _zeros(magnitude)
+    out = warp_affine(x, inverse_affine(-angle, (zero, zero), (zero, zero), (0.0, 0.0)), interpolation)
+    square = x.shape[-1] == x.shape[-2]
+    for degrees, turns in ((0.0, 0), (90.0, 1), (180.0, 2), (270.0, 3)):  # torchvision's exact shortcuts
+        if turns % 2 and not square:
+            continue
+        exact = angle == degrees
+        if exact.any():
+            out[exact] = torch.rot90(x[exact], k=turns, dims=(-2, -1))
+    return out
+
+
+OPS: dict[str, Op] = {
+    "Identity": identity,
+    "ShearX": shear_x,
+    "ShearY": shear_y,
+    "TranslateX": translate_x,
+    "TranslateY": translate_y,
+    "Rotate": rotate,
+    "Brightness": brightness,
+    "Color": color,
+    "Contrast": contrast,
+    "Sharpness": sharpness,
+    "Posterize": posterize,
+    "Solarize": solarize,
+    "AutoContrast": autocontrast,
+    "Equalize": equalize,
+    "Invert": invert,
+}
