@@ -80,13 +80,15 @@ def contrast(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Te
 
 
 def sharpness(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
-    chans, height, width = x.shape[1:]
+    height, width = x.shape[-2:]
     if height <= 2 or width <= 2:
         return x
-    a, b = 1.0 / 13.0, 5.0 / 13.0
-    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], dtype=torch.float32, device=x.device)
+    # torchvision blurs with the float kernel [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 and rounds; the window's sum S
+    # is an integer (exact in float32) and S / 13 is never a tie, so rounding S / 13 gives the same levels
     out = x.float()
-    blurred = F.conv2d(out, kernel.expand(chans, 1, 3, 3), groups=chans).round_()
+    rows = out[..., :, :-2] + out[..., :, 1:-1] + out[..., :, 2:]
+    total = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :] + 4 * out[..., 1:-1, 1:-1]
+    blurred = total.div_(13).round_()
     inner = out[..., 1:-1, 1:-1]
     alpha = _column((1.0 - _factor(magnitude)).float()).double()
     inner.copy_((inner.double() + (blurred - inner).double() * alpha).float())
@@ -100,8 +102,9 @@ def posterize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> T
 
 
 def solarize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
-    threshold = _column((255.0 * magnitude.double()).float())
-    return torch.where(x.float() >= threshold, x.bitwise_not(), x)
+    # torchvision inverts where x >= 255 * magnitude (float32); for integer x that is x >= ceil(threshold)
+    threshold = _column((255.0 * magnitude.double()).float().ceil().clamp(0, 256).to(torch.int16))
+    return x ^ (x >= threshold).to(torch.uint8).mul_(255)
 
 
 def autocontrast(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
@@ -109,7 +112,20 @@ def autocontrast(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -
 
 
 def equalize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
-    return TF.equalize(x)
+    """torchvision's (PIL's) equalize per channel of each image; written out because torchvision's kernel ends in a
+    broadcast ``torch.where`` that is slow on the CPU: here images whose step is 0 get the identity lookup."""
+    n, chans, height, width = x.shape
+    flat = x.reshape(n, chans, height * width).long()
+    hist = torch.zeros(n, chans, 256, dtype=torch.int32, device=x.device)
+    hist.scatter_add_(2, flat, torch.ones(1, dtype=torch.int32, device=x.device).expand_as(flat))
+    cum = hist.cumsum(dim=2)
+    last = hist.gather(2, cum.argmax(dim=2, keepdim=True))  # pixels of the image's largest value
+    step = (height * width - last).div(255, rounding_mode="floor")
+    lut = (cum[..., :-1] + step // 2).div(step.clamp(min=1), rounding_mode="floor").clamp(0, 255)
+    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut], dim=2)
+    identity = torch.arange(256, device=x.device).expand_as(lut)
+    lut = torch.where(step == 0, identity, lut).to(torch.uint8)
+    return lut.gather(2, flat).view_as(x)
 
 
 def invert(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
@@ -176,10 +192,19 @@ def shear_y(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Ten
 
 
 def _translate(x: Tensor, magnitude: Tensor, interpolation: str, axis: int) -> Tensor:
-    pixels = magnitude.double().trunc()  # torchvision: int(magnitude)
-    zero = _zeros(magnitude)
-    translate = (pixels, zero) if axis == 0 else (zero, pixels)
-    return warp_affine(x, inverse_affine(zero, translate, (zero, zero), (0.0, 0.0)), interpolation)
+    # torchvision: int(magnitude) pixels through the affine grid; a whole-pixel shift samples pixel centres, so
+    # every interpolation reduces to moving pixels: gathered here, zeros where the source falls outside
+    pixels = magnitude.double().trunc().long().to(x.device)
+    n, chans, height, width = x.shape
+    size = width if axis == 0 else height
+    source = torch.arange(size, device=x.device) - pixels.view(-1, 1)  # (n, size)
+    inside = ((source >= 0) & (source < size)).to(torch.uint8)
+    source = source.clamp(0, size - 1)
+    if axis == 0:
+        index, keep = source.view(n, 1, 1, width).expand(n, chans, height, width), inside.view(n, 1, 1, width)
+        return x.gather(3, index) * keep
+    index, keep = source.view(n, 1, height, 1).expand(n, chans, height, width), inside.view(n, 1, height, 1)
+    return x.gather(2, index) * keep
 
 
 def translate_x(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
