@@ -115,17 +115,18 @@ def equalize(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Te
     """torchvision's (PIL's) equalize per channel of each image; written out because torchvision's kernel ends in a
     broadcast ``torch.where`` that is slow on the CPU: here images whose step is 0 get the identity lookup."""
     n, chans, height, width = x.shape
-    flat = x.reshape(n, chans, height * width).long()
-    hist = torch.zeros(n, chans, 256, dtype=torch.int32, device=x.device)
-    hist.scatter_add_(2, flat, torch.ones(1, dtype=torch.int32, device=x.device).expand_as(flat))
-    cum = hist.cumsum(dim=2)
-    last = hist.gather(2, cum.argmax(dim=2, keepdim=True))  # pixels of the image's largest value
+    planes = n * chans
+    # one histogram and one lookup over all planes at once: plane k's levels are offset by 256 k
+    offsets = (torch.arange(planes, dtype=torch.int32, device=x.device) * 256).view(n, chans, 1, 1)
+    index = (x.int() + offsets).flatten()
+    hist = torch.bincount(index, minlength=planes * 256).view(planes, 256)
+    cum = hist.cumsum(dim=1)
+    last = hist.gather(1, cum.argmax(dim=1, keepdim=True))  # pixels of the plane's largest level
     step = (height * width - last).div(255, rounding_mode="floor")
-    lut = (cum[..., :-1] + step // 2).div(step.clamp(min=1), rounding_mode="floor").clamp(0, 255)
-    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut], dim=2)
-    identity = torch.arange(256, device=x.device).expand_as(lut)
-    lut = torch.where(step == 0, identity, lut).to(torch.uint8)
-    return lut.gather(2, flat).view_as(x)
+    lut = (cum[:, :-1] + step // 2).div(step.clamp(min=1), rounding_mode="floor").clamp(0, 255)
+    lut = torch.cat([torch.zeros_like(lut[:, :1]), lut], dim=1)
+    lut = torch.where(step == 0, torch.arange(256, device=x.device), lut).to(torch.uint8)
+    return lut.view(-1).index_select(0, index).view_as(x)
 
 
 def invert(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tensor:
@@ -166,7 +167,10 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str) -> Tensor:
     base[..., 2].fill_(1)
     scale = torch.tensor([0.5 * width, 0.5 * height], dtype=torch.float32, device=x.device)
     rescaled = theta.transpose(1, 2).div(scale)
-    grid = base.view(1, height * width, 3).expand(n, -1, -1).bmm(rescaled).view(n, height, width, 2)
+    # torchvision: base (1, HW, 3) @ rescaled (1, 3, 2) per image; the same sums, x t0 + y t1 + t2 left to right,
+    # broadcast over the images (a batched matmul of this shape is slow on the CPU and rounds differently)
+    rows = rescaled.view(n, 1, 1, 3, 2)
+    grid = base[..., 0:1] * rows[..., 0, :] + base[..., 1:2] * rows[..., 1, :] + rows[..., 2, :]
     out = F.grid_sample(x.float(), grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return out.round_().to(torch.uint8)
 
@@ -219,13 +223,14 @@ def rotate(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -> Tens
     angle = torch.remainder(magnitude.double(), 360.0)  # torchvision: angle % 360
     zero = _zeros(magnitude)
     out = warp_affine(x, inverse_affine(-angle, (zero, zero), (zero, zero), (0.0, 0.0)), interpolation)
-    square = x.shape[-1] == x.shape[-2]
-    for degrees, turns in ((0.0, 0), (90.0, 1), (180.0, 2), (270.0, 3)):  # torchvision's exact shortcuts
-        if turns % 2 and not square:
-            continue
-        exact = angle == degrees
-        if exact.any():
-            out[exact] = torch.rot90(x[exact], k=turns, dims=(-2, -1))
+    quarter = torch.remainder(angle, 90.0) == 0  # torchvision's exact shortcuts for 0, 90, 180 and 270 degrees
+    if quarter.any():
+        turns = (angle / 90.0).long()
+        square = x.shape[-1] == x.shape[-2]
+        for k in (0, 1, 2, 3) if square else (0, 2):
+            rows = (quarter & (turns == k)).nonzero().flatten()
+            if len(rows):
+                out[rows] = torch.rot90(x[rows], k=k, dims=(-2, -1))
     return out
 
 

@@ -102,26 +102,38 @@ class BatchedPolicy:
         return self.apply(x, self.sample(x.shape[0], x.shape[2], x.shape[3], generator))
 
     def apply(self, x: Tensor, plan: Plan) -> Tensor:
-        names = self.space(x.shape[2], x.shape[3]).names
-        out = x.clone()
-        for step in plan.steps:
-            out = apply_step(out, step, names, self.interpolation)
-        return out
+        return apply_steps(x, plan.steps, self.space(x.shape[2], x.shape[3]).names, self.interpolation)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-def apply_step(x: Tensor, step: Step, names: list[str], interpolation: str) -> Tensor:
-    """Apply ``step`` to ``x`` in place: each operation once, on the rows that drew it (found on the CPU, so no
-    device sync)."""
-    for k in step.ops.unique().tolist():
-        if k < 0 or names[k] == "Identity":
-            continue
-        rows = (step.ops == k).nonzero().flatten().to(x.device, non_blocking=True)
-        magnitudes = step.magnitudes[step.ops == k].to(x.device, non_blocking=True)
-        x.index_copy_(0, rows, OPS[names[k]](x.index_select(0, rows), magnitudes, interpolation))
-    return x
+def apply_steps(x: Tensor, steps: list[Step], names: list[str], interpolation: str) -> Tensor:
+    """Carry out ``steps`` on ``x`` (a new tensor; ``x`` is left alone).
+
+    Before each step the rows are sorted by the operation they drew (a stable sort on the CPU, so the device never
+    waits), then each operation runs once on its contiguous block of rows; the rows go back to the images' order
+    once, at the end."""
+    order: Tensor | None = None  # row r of `work` holds image order[r]
+    work = x
+    for step in steps:
+        ops, magnitudes = (step.ops, step.magnitudes) if order is None else (step.ops[order], step.magnitudes[order])
+        sort = torch.argsort(ops, stable=True)
+        order = sort if order is None else order[sort]
+        ops, magnitudes = ops[sort], magnitudes[sort].to(x.device, non_blocking=True)
+        work = work.index_select(0, sort.to(x.device, non_blocking=True))
+        blocks, start = [], 0
+        for k, count in enumerate(torch.bincount(ops + 1, minlength=len(names) + 1).tolist()):
+            if count:
+                block, drawn = work[start : start + count], magnitudes[start : start + count]
+                skip = k == 0 or names[k - 1] == "Identity"  # k = op + 1; 0: nothing drawn
+                blocks.append(block if skip else OPS[names[k - 1]](block, drawn, interpolation))
+                start += count
+        work = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+    if order is None:
+        return x.clone()
+    out = torch.empty_like(work)
+    return out.index_copy_(0, order.to(x.device, non_blocking=True), work)
 
 
 class BatchedRandAugment(BatchedPolicy):
@@ -229,10 +241,7 @@ class BatchedAugMix(BatchedPolicy):
         weights = plan.weights.to(x.device, non_blocking=True).view(x.shape[0], -1, 1, 1, 1)
         mix = weights[:, 0] * x
         for i, chain in enumerate(plan.chains):
-            aug = x.clone()
-            for step in chain:
-                aug = apply_step(aug, step, names, self.interpolation)
-            mix.add_(weights[:, i + 1] * aug)
+            mix.add_(weights[:, i + 1] * apply_steps(x, chain, names, self.interpolation))
         return mix.to(torch.uint8)
 
     def __repr__(self) -> str:
