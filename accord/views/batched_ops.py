@@ -170,7 +170,9 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str) -> Tensor:
     # torchvision: base (1, HW, 3) @ rescaled (1, 3, 2) per image; the same sums, x t0 + y t1 + t2 left to right,
     # broadcast over the images (a batched matmul of this shape is slow on the CPU and rounds differently)
     rows = rescaled.view(n, 1, 1, 3, 2)
-    grid = base[..., 0:1] * rows[..., 0, :] + base[..., 1:2] * rows[..., 1, :] + rows[..., 2, :]
+    across = base[:, :1, :, 0:1] * rows[..., 0, :]  # (n, 1, W, 2): x t0 depends on the column only
+    down = base[:, :, :1, 1:2] * rows[..., 1, :]  # (n, H, 1, 2): y t1 on the row only
+    grid = (across + down).add_(rows[..., 2, :])
     out = F.grid_sample(x.float(), grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return out.round_().to(torch.uint8)
 
