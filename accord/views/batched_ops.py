@@ -17,10 +17,12 @@ Fidelity (tests/test_batched_policies.py checks each op at several magnitudes ag
   emulated in float64 (the product is exact there) and rounded once to float32: bit-exact in practice (a double
   rounding could, in principle, move one pixel by one level).
 - ShearX/Y, TranslateX/Y, Rotate: the inverse affine matrix of torchvision's ``_get_inverse_affine_matrix``, in
-  float64 then float32, the same pixel grid and the same ``grid_sample`` call, batched with ``bmm``. Rotations by
-  0, 90, 180 and 270 degrees take torchvision's ``rot90`` shortcut. Sampling positions can differ in the last bit
-  from the one-image grid, so a nearest-neighbour sample sitting on a tie may pick the neighbouring pixel: exact
-  on all but a small fraction of pixels (the tests bound it).
+  float64 then float32, and the same pixel grid, summed in the order torchvision's one-image ``bmm`` gives on the
+  CPU; bilinear sampling is the same ``grid_sample`` call, nearest sampling gathers the uint8 pixels at the
+  coordinates grid_sample would round to, and whole-pixel translations just move pixels. Rotations by 0, 90, 180
+  and 270 degrees take torchvision's ``rot90`` shortcut. Bit-exact on the CPU (tested at 28, 32 and 224 px). On
+  CUDA torchvision's grid comes from a cuBLAS ``bmm`` that may round its last bit differently, so a sample on a
+  rounding tie could take the neighbouring pixel (bilinear: one level) at rare pixels; not measured here.
 
 Fill is torchvision's default (``fill=None``): zeros outside the image, as accord's policies use.
 Kornia's ``enhance`` functions take per-sample factors but round and clamp differently from torchvision
@@ -173,8 +175,26 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str) -> Tensor:
     across = base[:, :1, :, 0:1] * rows[..., 0, :]  # (n, 1, W, 2): x t0 depends on the column only
     down = base[:, :, :1, 1:2] * rows[..., 1, :]  # (n, H, 1, 2): y t1 on the row only
     grid = (across + down).add_(rows[..., 2, :])
+    if interpolation == "nearest":
+        return _sample_nearest(x, grid)
     out = F.grid_sample(x.float(), grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return out.round_().to(torch.uint8)
+
+
+def _sample_nearest(x: Tensor, grid: Tensor) -> Tensor:
+    """``grid_sample(x, grid, "nearest", "zeros", align_corners=False)`` on uint8 without going through float: the
+    same pixel coordinates (grid_sample's CPU and CUDA kernels unnormalise with these two forms), rounded half to
+    even as they are, then gathered; zeros where a coordinate falls outside."""
+    n, chans, height, width = x.shape
+
+    def pixel(coord: Tensor, size: int) -> Tensor:
+        return ((coord + 1) * size - 1) / 2 if coord.is_cuda else (coord + 1) * (size / 2) - 0.5
+
+    col, row = pixel(grid[..., 0], width).round_(), pixel(grid[..., 1], height).round_()
+    inside = (col >= 0) & (col <= width - 1) & (row >= 0) & (row <= height - 1)
+    index = (row.clamp_(0, height - 1) * width + col.clamp_(0, width - 1)).long().view(n, 1, height * width)
+    out = x.reshape(n, chans, height * width).gather(2, index.expand(n, chans, height * width))
+    return (out * inside.view(n, 1, height * width)).view_as(x)
 
 
 def _zeros(magnitude: Tensor) -> Tensor:
