@@ -160,41 +160,36 @@ def inverse_affine(
 def warp_affine(x: Tensor, matrix: Tensor, interpolation: str) -> Tensor:
     """torchvision's ``_affine_grid`` + ``_apply_grid_transform`` (fill None) with one matrix per image."""
     n, _, height, width = x.shape
-    theta = matrix.float()
-    base = torch.empty(1, height, width, 3, dtype=torch.float32, device=x.device)
-    base[..., 0].copy_(torch.linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, steps=width, device=x.device))
-    base[..., 1].copy_(
-        torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, steps=height, device=x.device).unsqueeze_(-1)
-    )
-    base[..., 2].fill_(1)
     scale = torch.tensor([0.5 * width, 0.5 * height], dtype=torch.float32, device=x.device)
-    rescaled = theta.transpose(1, 2).div(scale)
-    # torchvision: base (1, HW, 3) @ rescaled (1, 3, 2) per image; the same sums, x t0 + y t1 + t2 left to right,
-    # broadcast over the images (a batched matmul of this shape is slow on the CPU and rounds differently)
-    rows = rescaled.view(n, 1, 1, 3, 2)
-    across = base[:, :1, :, 0:1] * rows[..., 0, :]  # (n, 1, W, 2): x t0 depends on the column only
-    down = base[:, :, :1, 1:2] * rows[..., 1, :]  # (n, H, 1, 2): y t1 on the row only
-    grid = (across + down).add_(rows[..., 2, :])
+    rescaled = matrix.float().transpose(1, 2).div(scale).view(n, 1, 1, 3, 2)
+    xs = torch.linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, steps=width, device=x.device).view(1, 1, width)
+    ys = torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, steps=height, device=x.device).view(1, height, 1)
+    # torchvision: base (1, HW, 3) @ rescaled (1, 3, 2) per image, whose sums on the CPU are x t0 + y t1 + t2 left
+    # to right; the same sums here, broadcast over the images (x t0 depends on the column only, y t1 on the row)
+    # and per coordinate, as a batched matmul of this shape is slow on the CPU and rounds differently
+    gx, gy = ((xs * rescaled[..., 0, k] + ys * rescaled[..., 1, k]).add_(rescaled[..., 2, k]) for k in (0, 1))
     if interpolation == "nearest":
-        return _sample_nearest(x, grid)
+        return _sample_nearest(x, gx, gy)
+    grid = torch.stack([gx, gy], dim=-1)
     out = F.grid_sample(x.float(), grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return out.round_().to(torch.uint8)
 
 
-def _sample_nearest(x: Tensor, grid: Tensor) -> Tensor:
+def _sample_nearest(x: Tensor, gx: Tensor, gy: Tensor) -> Tensor:
     """``grid_sample(x, grid, "nearest", "zeros", align_corners=False)`` on uint8 without going through float: the
     same pixel coordinates (grid_sample's CPU and CUDA kernels unnormalise with these two forms), rounded half to
-    even as they are, then gathered; zeros where a coordinate falls outside."""
+    even as they are, then gathered from the image in a one-pixel frame of zeros, where every coordinate outside
+    the image is clamped to."""
     n, chans, height, width = x.shape
 
-    def pixel(coord: Tensor, size: int) -> Tensor:
-        return ((coord + 1) * size - 1) / 2 if coord.is_cuda else (coord + 1) * (size / 2) - 0.5
+    def pixel(coord: Tensor, size: int) -> Tensor:  # in place: gx, gy are this function's own
+        if coord.is_cuda:
+            return coord.add_(1).mul_(size).sub_(1).div_(2).round_().clamp_(-1, size).add_(1)
+        return coord.add_(1).mul_(size / 2).sub_(0.5).round_().clamp_(-1, size).add_(1)
 
-    col, row = pixel(grid[..., 0], width).round_(), pixel(grid[..., 1], height).round_()
-    inside = (col >= 0) & (col <= width - 1) & (row >= 0) & (row <= height - 1)
-    index = (row.clamp_(0, height - 1) * width + col.clamp_(0, width - 1)).long().view(n, 1, height * width)
-    out = x.reshape(n, chans, height * width).gather(2, index.expand(n, chans, height * width))
-    return (out * inside.view(n, 1, height * width)).view_as(x)
+    index = pixel(gy, height).mul_(width + 2).add_(pixel(gx, width)).long().view(n, 1, height * width)
+    framed = F.pad(x, (1, 1, 1, 1)).view(n, chans, (height + 2) * (width + 2))
+    return framed.gather(2, index.expand(n, chans, height * width)).view_as(x)
 
 
 def _zeros(magnitude: Tensor) -> Tensor:
