@@ -70,6 +70,22 @@ def test_each_op_at_each_magnitude_equals_torchvision_on_each_image(space: str, 
         assert not wrong, f"{name}: magnitudes {sorted({float(magnitudes[i]) for i in wrong})} differ"
 
 
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_geometric_ops_are_exact_at_224_px(interpolation: str) -> None:
+    x = _images(2, 3, 224)
+    cases = {
+        "ShearX": [0.01, -0.17, 0.99],
+        "ShearY": [0.3, -0.05],
+        "Rotate": [4.5, -29.0, 135.0],
+        "TranslateX": [101.5],
+    }
+    for name, values in cases.items():
+        magnitudes = torch.tensor(values).repeat_interleave(2)
+        out = OPS[name](x.repeat(len(values), 1, 1, 1), magnitudes, interpolation)
+        for img, m, got in zip(x.repeat(len(values), 1, 1, 1), magnitudes.tolist(), out, strict=True):
+            assert torch.equal(got, _reference(img, name, m, interpolation)), (name, m)
+
+
 def test_rotations_by_right_angles_take_torchvisions_shortcut() -> None:
     x = _images(4)
     out = OPS["Rotate"](x.repeat(4, 1, 1, 1), torch.tensor([0.0, 90.0, -90.0, 180.0]).repeat_interleave(4))
