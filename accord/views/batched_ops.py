@@ -4,18 +4,24 @@ its own magnitude.
 Every op takes a uint8 batch ``(n, C, H, W)`` (C = 1 or 3) and a float32 vector ``(n,)`` of signed magnitudes, in
 the units of torchvision's augmentation spaces, and returns uint8: image ``i`` becomes what torchvision's
 ``_AutoAugmentBase._apply_image_or_video_transform(x[i], op, magnitude[i], interpolation, fill=None)`` makes of it.
-The ops are vectorised over the batch (one ``grid_sample`` for every affine op, tensor arithmetic for the colour
-ops), so that a policy can apply each op once to all the images that drew it.
+The ops are vectorised over the batch (one sampling pass for every affine op, tensor arithmetic for the colour
+ops, one histogram for all planes in equalize), so that a policy can apply each op once to all the images that
+drew it.
 
-Fidelity (tests/test_batched_policies.py checks each op at several magnitudes against torchvision per image):
+Fidelity (tests/test_batched_policies.py checks each op at every magnitude bin of every policy, both signs,
+against torchvision per image):
 
-- Identity, Invert, Posterize, Solarize, AutoContrast, Equalize, Brightness: the same arithmetic as torchvision,
-  bit-exact. AutoContrast, Equalize and Invert are torchvision's own kernels, which already work per image of a
-  batch; Posterize and Solarize take a per-image mask and threshold.
+- Identity, Invert, Posterize, Solarize, AutoContrast, Equalize, Brightness: bit-exact. AutoContrast is
+  torchvision's own kernel, which already works per image of a batch; Posterize and Solarize take a per-image
+  mask and threshold (for integer pixels ``x >= t`` is ``x >= ceil(t)``); Equalize is torchvision's (PIL's)
+  lookup-table scheme written for one histogram over all planes, because torchvision's kernel ends in a
+  broadcast ``torch.where`` that is slow on the CPU.
 - Color (saturation), Contrast, Sharpness: torchvision blends as ``x * r + y * (1 - r)`` with ``add_(y, alpha)``,
   which runs as a fused multiply-add; with a per-image ratio there is no ``alpha`` scalar, so the fused step is
-  emulated in float64 (the product is exact there) and rounded once to float32: bit-exact in practice (a double
-  rounding could, in principle, move one pixel by one level).
+  taken in float64 (where the product and, for integer ``y``, the sum are exact) and rounded once to float32:
+  bit-exact (Contrast's ``y`` is a float mean, where a double rounding could in principle move a pixel by one
+  level; never seen in the tests). Sharpness's 3x3 blur is an exact integer window sum rounded as
+  torchvision's float convolution rounds it (``S / 13`` is never a tie).
 - ShearX/Y, TranslateX/Y, Rotate: the inverse affine matrix of torchvision's ``_get_inverse_affine_matrix``, in
   float64 then float32, and the same pixel grid, summed in the order torchvision's one-image ``bmm`` gives on the
   CPU; bilinear sampling is the same ``grid_sample`` call, nearest sampling gathers the uint8 pixels at the
