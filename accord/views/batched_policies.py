@@ -116,7 +116,7 @@ def apply_steps(x: Tensor, steps: list[Step], names: list[str], interpolation: s
     once, at the end."""
     order: Tensor | None = None  # row r of `work` holds image order[r]
     work = x
-    for step in steps:
+    for step in steps if len(x) else ():
         ops, magnitudes = (step.ops, step.magnitudes) if order is None else (step.ops[order], step.magnitudes[order])
         sort = torch.argsort(ops, stable=True)
         order = sort if order is None else order[sort]
@@ -239,7 +239,7 @@ class BatchedAugMix(BatchedPolicy):
     def apply(self, x: Tensor, plan: Plan) -> Tensor:
         names = self.space(x.shape[2], x.shape[3]).names
         assert plan.weights is not None
-        weights = plan.weights.to(x.device, non_blocking=True).view(x.shape[0], -1, 1, 1, 1)
+        weights = plan.weights.to(x.device, non_blocking=True).view(x.shape[0], 1 + self.mixture_width, 1, 1, 1)
         mix = weights[:, 0] * x
         for i, chain in enumerate(plan.chains):
             mix.add_(weights[:, i + 1] * apply_steps(x, chain, names, self.interpolation))
