@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, format_keys, list_configs, load_config, load_saved_config, parse_overrides, split_name
+from .outputs import check_output
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
 
@@ -52,6 +54,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_checkpoint_robustness, format_robustness, parse_corruptions
 
     corruptions = parse_corruptions(args.corruptions) if args.corruptions else []
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "robustness.json"
+    if corruptions:
+        check_output(out, args.overwrite)  # before the evaluation, not after it
     result = evaluate_checkpoint_robustness(
         args.checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
     )
@@ -60,7 +65,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
         print(format_robustness(result))
-        out = Path(args.out) if args.out else Path(args.checkpoint).parent / "robustness.json"
         write_text_atomic(json.dumps(result, indent=2) + "\n", out)
         print(f"wrote {out}")
     return 0
@@ -86,24 +90,49 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.train_subset is not None:
         overrides["train_subset"] = args.train_subset
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
+    _check_compare_folders([Path(args.out) / name for name in names], args.overwrite)
     rows = []
     for name, cfg in zip(names, cfgs, strict=True):
         out = Path(args.out) / name
         start = time.perf_counter()
-        summary = fit(cfg, out, overwrite=True)
+        summary = fit(cfg, out, overwrite=args.overwrite)
         rows.append((cfg.method.method, summary, time.perf_counter() - start))
     print(f"\n{model}-{aug} on {cfgs[0].data.dataset}, {cfgs[0].optim.epochs} epochs, seed {cfgs[0].run.seed}")
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
     print("|---|---|---|---|---|")
     for method, s, wall in rows:
-        print(f"| {method} | {s['test_top1']:.2f} | {s['last_test_top1']:.2f} | {s['images_per_s']:.0f} | {wall:.0f} |")
+        best, last = (_percent(s[k]) for k in ("test_top1", "last_test_top1"))
+        print(f"| {method} | {best} | {last} | {s['images_per_s']:.0f} | {wall:.0f} |")
     return 0
+
+
+def _percent(value: float | None) -> str:
+    """An accuracy of summary.json; ``null`` there (no test images) prints as n/a."""
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
+    """``accord compare`` replaces runs only with ``--overwrite``, as ``accord train`` does."""
+    from .engine.runfiles import RunFolderError, prepare_folder
+
+    for out in folders:
+        try:
+            prepare_folder(out, resume=False, overwrite=overwrite, write=False)
+        except RunFolderError as e:
+            if "already holds a run" not in str(e):
+                raise
+            raise RunFolderError(
+                f"{out} already holds a run; use --overwrite to replace the compared runs, another --out, "
+                f"or `accord train --resume {out}` to continue that one"
+            ) from None
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Train every model x augmentation x method x seed cell that is not finished yet."""
     from .grid import cell_overrides, make_cells, run_grid
 
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: the number of cells trained at once must be at least 1")
     cells = make_cells(_split(args.models), _split(args.augs), _split(args.methods), args.seeds)
     common = [item for item in args.set or [] if ":" not in item.partition("=")[0]]
     scoped: dict[str, list[str]] = {}
@@ -135,6 +164,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's evaluation model as timm-compatible safetensors."""
     from .export import export_checkpoint
 
+    check_output(args.out, args.overwrite)
     meta = export_checkpoint(args.run, args.out)
     print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels)")
     return 0
@@ -144,6 +174,7 @@ def cmd_import_agmax(args: argparse.Namespace) -> int:
     """Convert an AgMax release checkpoint to timm safetensors or an accord checkpoint."""
     from .export import import_agmax
 
+    check_output(args.out, args.overwrite)
     info = import_agmax(args.checkpoint, args.arch, args.out, args.config)
     print(f"{args.out}: {info['architecture']} ({info['num_classes']} classes)")
     return 0
@@ -153,6 +184,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw a run's loss terms and top-1 per epoch."""
     from .plot import plot_run
 
+    if args.out:
+        check_output(args.out, overwrite=True)  # replaces its own figure, never a run file
     try:
         print(plot_run(args.run, args.out))
     except ModuleNotFoundError as e:
@@ -166,6 +199,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from .bench import BenchConfig, format_table, run_benchmark
+
+    check_output(args.out, overwrite=True)  # replaces its own JSON, never a run file
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = BenchConfig(
@@ -221,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, metavar="N", help="evaluate the first N test images only")
     ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
     ev.add_argument("--out", help="robustness JSON path (default robustness.json next to the checkpoint)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     ev.set_defaults(func=cmd_eval)
 
     cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
@@ -239,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--seed", type=int)
     cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
     cmp_.add_argument("--out", default="runs/compare")
+    cmp_.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     cmp_.set_defaults(func=cmd_compare)
     grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
     grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")
@@ -264,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a run's eval model as timm-compatible safetensors")
     export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="run folder (its best checkpoint) or a .pt")
     export.add_argument("--out", required=True, help="output .safetensors file")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     export.set_defaults(func=cmd_export)
 
     agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")
@@ -271,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     agmax.add_argument("--arch", required=True, choices=("resnet50", "resnet101"))
     agmax.add_argument("--out", required=True, help=".safetensors (timm) or .pt (accord checkpoint for accord eval)")
     agmax.add_argument("--config", help="accord config stored in a .pt output (default <Model>-standard)")
+    agmax.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     agmax.set_defaults(func=cmd_import_agmax)
 
     plot = sub.add_parser("plot", help="figure of a run's loss terms and top-1 per epoch (needs matplotlib)")
@@ -291,7 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
+    """How to continue after Ctrl-C: the same grid command (it resumes its cells), or train --resume."""
+    if args.command == "grid":
+        return f"re-run the same command to continue the grid: `accord {shlex.join(argv)}`"
+    if args.command == "train" and (args.resume or args.out):
+        return f"resume with `accord train --resume {args.resume or args.out}`"
+    return "resume with `accord train --resume DIR`"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     from .engine import CheckpointError, NonFiniteLossError, RunFolderError
     from .engine.trainer import TrainingInterrupted
@@ -310,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"accord: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a read-only folder: nothing written is half a file
+        print(f"accord: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("accord: interrupted; resume with `accord train --resume DIR`", file=sys.stderr)
+        print(f"accord: interrupted; {_resume_hint(args, argv)}", file=sys.stderr)
         return 130
 
 

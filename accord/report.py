@@ -1,8 +1,10 @@
-"""Summarise a grid: tables of test top-1 (mean ± std over seeds), paired gains, and a bar figure.
+"""Summarise a grid: tables of test top-1 (mean ± std over seeds), paired gains, and figures of both.
 
 The test accuracy of a run is the one at its best-validation epoch (``summary.json``'s ``test_top1``);
 a second table uses the last epoch. The gain of a method over the baseline is the mean of the per-seed
-differences (runs paired by seed share the data split and subset), with a 95% Student-t interval.
+differences (runs paired by seed share the data split and subset), with a 95% Student-t interval; a
+method's cell is bold only where that interval lies entirely above zero. A cell with fewer finished seeds
+than the grid has (a run folder without ``summary.json``, or a seed never run) is marked ``(n=k)``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, stdev
@@ -52,20 +55,88 @@ class Result:
     train_seconds: float
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """A run folder of the grid without a ``summary.json``: still running, stopped or failed."""
+
+    model: str
+    aug: str
+    method: str
+    seed: int
+
+
+SUMMARY_KEYS = ("seed", "test_top1", "last_test_top1", "train_seconds")
+
+
+def _cell_of(folder: Path) -> tuple[str, str, str]:
+    """(model, augmentation, method label) of a ``<config>[@Kx]`` folder."""
+    config, _, factor = folder.name.partition("@")
+    model, aug, method = split_name(config)
+    return model, aug, (method or BASELINE) + (f"@{factor}" if factor else "")
+
+
+def read_summary(path: Path) -> dict[str, float]:
+    """The numbers of a run's ``summary.json``; a ValueError that names the file when it is empty or invalid."""
+    text = path.read_text()
+    if not text.strip():
+        raise ValueError(f"{path}: empty file, not a run summary")
+    try:
+        summary = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+    missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
+    if missing:
+        raise ValueError(f"{path}: not a run summary (no {', '.join(missing)})")
+    if summary["test_top1"] is None:  # a run without test images: no result, listed as unfinished
+        return {}
+    try:
+        return {k: float(summary[k]) for k in SUMMARY_KEYS}
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: not a run summary ({', '.join(SUMMARY_KEYS)} must be numbers)") from None
+
+
 def collect(root: Path) -> list[Result]:
     """Every finished run under ``root`` (``<config>[@Kx]/seed<k>/summary.json``)."""
     results = []
     for path in sorted(root.glob("*/seed*/summary.json")):
-        config, _, factor = path.parent.parent.name.partition("@")
-        model, aug, method = split_name(config)
-        summary = json.loads(path.read_text())
+        summary = read_summary(path)
+        if not summary:
+            continue
         results.append(
             Result(
-                model, aug, (method or BASELINE) + (f"@{factor}" if factor else ""), int(summary["seed"]),
+                *_cell_of(path.parent.parent), int(summary["seed"]),
                 summary["test_top1"], summary["last_test_top1"], summary["train_seconds"],
             )
         )  # fmt: skip
     return results
+
+
+def collect_unfinished(root: Path) -> list[Unfinished]:
+    """Every run folder under ``root`` without a result: no ``summary.json`` yet, or no test accuracy in it."""
+    folders = sorted(
+        p for p in root.glob("*/seed*")
+        if p.is_dir() and (not (p / "summary.json").is_file() or not read_summary(p / "summary.json"))
+    )  # fmt: skip
+    return [Unfinished(*_cell_of(p.parent), int(p.name.removeprefix("seed"))) for p in folders if p.name[4:].isdigit()]
+
+
+def _layout(
+    results: list[Result], unfinished: list[Unfinished], model: str
+) -> tuple[list[Result], list[str], list[str], set[tuple[str, str]], int]:
+    """A model's finished runs, augmentations, methods, cells (aug, method) and number of seeds in the grid."""
+    rows = [r for r in results if r.model == model]
+    waiting = [u for u in unfinished if u.model == model]
+    cells = {(r.aug, r.method) for r in rows} | {(u.aug, u.method) for u in waiting}
+    augs = _order({a for a, _ in cells}, AUG_ORDER)
+    methods = _order({m for _, m in cells}, method_order())
+    return rows, augs, methods, cells, len({r.seed for r in rows} | {u.seed for u in waiting})
+
+
+def short_cells(results: list[Result], unfinished: list[Unfinished], model: str) -> list[tuple[str, str, int]]:
+    """(augmentation, method, finished seeds) of every cell with fewer finished seeds than the grid has."""
+    rows, augs, methods, cells, seeds = _layout(results, unfinished, model)
+    counts = {(a, m): len([r for r in rows if (r.aug, r.method) == (a, m)]) for a, m in cells}
+    return [(a, m, counts[a, m]) for a in augs for m in methods if (a, m) in cells and counts[a, m] < seeds]
 
 
 def _order(values: set[str], order: tuple[str, ...]) -> list[str]:
@@ -89,47 +160,70 @@ def paired_gain(method: dict[int, float], baseline: dict[int, float]) -> tuple[f
     return mean(diffs), mean(diffs) - half, mean(diffs) + half, len(diffs)
 
 
-def _cell(values: list[float], best: bool) -> str:
-    if not values:
-        return ""
-    text = f"{mean(values):.2f} ± {stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
-    return f"**{text}**" if best else text
+def clear_gain(gain: tuple[float, float, float, int] | None) -> bool:
+    """The bolding rule: a paired 95% interval that lies entirely above zero."""
+    return gain is not None and gain[1] > 0
 
 
-def accuracy_table(results: list[Result], model: str, field: str) -> str:
-    rows = [r for r in results if r.model == model]
-    augs = _order({r.aug for r in rows}, AUG_ORDER)
-    methods = _order({r.method for r in rows}, method_order())
+def _bold(text: str, bold: bool) -> str:
+    return f"**{text}**" if bold else text
+
+
+def _cell(values: list[float], bold: bool, note: str = "") -> str:
+    text = "" if not values else f"{mean(values):.2f}" + (f" ± {stdev(values):.2f}" if len(values) > 1 else "")
+    return " ".join(t for t in (_bold(text, bold) if text else "", note) if t)
+
+
+def _seeds(rows: list[Result], aug: str, method: str, field: str) -> dict[int, float]:
+    return {r.seed: getattr(r, field) for r in rows if r.aug == aug and r.method == method}
+
+
+def _note(present: bool, n: int, seeds: int) -> str:
+    """``(n=3)`` for a cell of the grid with fewer finished seeds (or pairs) than the grid has."""
+    return f"(n={n})" if present and n < seeds else ""
+
+
+def accuracy_table(results: list[Result], model: str, field: str, unfinished: Sequence[Unfinished] = ()) -> str:
+    """Mean ± std per augmentation and method; bold where the paired gain over the baseline is clear."""
+    rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     header = "| augmentation | " + " | ".join(label(m) for m in methods) + " |"
     lines = [header, "|---" * (len(methods) + 1) + "|"]
     for aug in augs:
-        values = {m: [getattr(r, field) for r in rows if r.aug == aug and r.method == m] for m in methods}
-        best = max((mean(v) for v in values.values() if v), default=None)
-        cells = [_cell(values[m], bool(values[m]) and mean(values[m]) == best) for m in methods]
-        lines.append(f"| {aug} | " + " | ".join(cells) + " |")
+        runs = {m: _seeds(rows, aug, m, field) for m in methods}
+        base = runs.get(BASELINE, {})
+        texts = [
+            _cell(list(runs[m].values()), m != BASELINE and clear_gain(paired_gain(runs[m], base)),
+                  _note((aug, m) in cells, len(runs[m]), seeds))
+            for m in methods
+        ]  # fmt: skip
+        lines.append(f"| {aug} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 
 
 def gain_table(
-    results: list[Result], model: str, columns: list[tuple[str, str]] | None = None, field: str = "test_top1"
+    results: list[Result],
+    model: str,
+    columns: list[tuple[str, str]] | None = None,
+    field: str = "test_top1",
+    unfinished: Sequence[Unfinished] = (),
 ) -> str:
     """Paired gains per augmentation; ``columns`` are (method, reference) pairs, default every method - baseline."""
-    rows = [r for r in results if r.model == model]
-    augs = _order({r.aug for r in rows}, AUG_ORDER)
+    rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     if columns is None:
-        columns = [(m, BASELINE) for m in _order({r.method for r in rows}, method_order()) if m != BASELINE]
+        columns = [(m, BASELINE) for m in methods if m != BASELINE]
         header = [label(m) for m, _ in columns]
     else:
         header = [f"{label(m)} vs {label(ref)}" for m, ref in columns]
     lines = ["| augmentation | " + " | ".join(header) + " |", "|---" * (len(columns) + 1) + "|"]
     for aug in augs:
-        cells = []
+        texts = []
         for method, reference in columns:
-            runs = {m: {r.seed: getattr(r, field) for r in rows if r.aug == aug and r.method == m}
-                    for m in (method, reference)}  # fmt: skip
-            gain = paired_gain(runs[method], runs[reference])
-            cells.append("" if gain is None else f"{gain[0]:+.2f} [{gain[1]:+.2f}, {gain[2]:+.2f}]")
-        lines.append(f"| {aug} | " + " | ".join(cells) + " |")
+            runs, base = _seeds(rows, aug, method, field), _seeds(rows, aug, reference, field)
+            gain = paired_gain(runs, base)
+            text = "" if gain is None else _bold(f"{gain[0]:+.2f} [{gain[1]:+.2f}, {gain[2]:+.2f}]", clear_gain(gain))
+            present = (aug, method) in cells and (aug, reference) in cells
+            texts.append(" ".join(t for t in (text, _note(present, len(set(runs) & set(base)), seeds)) if t))
+        lines.append(f"| {aug} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 
 
@@ -158,51 +252,6 @@ def _std(values: list[float]) -> str:
     return f"{stdev(values):.4f}" if len(values) > 1 else ""
 
 
-COLOURS = ("ce", "ls", "agmax", "tied", "ce2", "ce@2x")  # matplotlib's C0..C5: one colour per method in every figure
-
-
-def _colour(method: str, methods: list[str]) -> str:
-    if method in COLOURS:
-        return f"C{COLOURS.index(method)}"
-    others = [m for m in methods if m not in COLOURS]
-    return f"C{(len(COLOURS) + others.index(method)) % 10}"
-
-
-def draw_figure(results: list[Result], model: str, path: Path) -> None:
-    """Grouped bars (one group per augmentation, one bar per method) with ±1 std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in results if r.model == model]
-    augs = _order({r.aug for r in rows}, AUG_ORDER)
-    methods = _order({r.method for r in rows}, method_order())
-    width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(augs) + 2), 4.0))
-    tops, bottoms = [], []
-    for i, m in enumerate(methods):
-        means, stds = [], []
-        for aug in augs:
-            values = [r.test_top1 for r in rows if r.aug == aug and r.method == m]
-            means.append(mean(values) if values else float("nan"))
-            stds.append(stdev(values) if len(values) > 1 else 0.0)
-        xs = [a + (i - (len(methods) - 1) / 2) * width for a in range(len(augs))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=label(m), color=_colour(m, methods))
-        tops += [mu + s for mu, s in zip(means, stds, strict=True) if mu == mu]
-        bottoms += [mu - s for mu, s in zip(means, stds, strict=True) if mu == mu]
-    ax.set_xticks(range(len(augs)), augs, rotation=15)
-    ax.set_ylabel("test top-1 (%), mean ± std over seeds")
-    ax.set_ylim(math.floor(min(bottoms) - 1), math.ceil(max(tops) + 0.5))
-    ax.set_title(f"{model}: test top-1 at the best-validation epoch")
-    columns = min(len(methods), 6 if len(augs) > 3 else 3)  # a legend no wider than the axes
-    ax.legend(fontsize=8, ncol=columns, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-
-
 CONTROL_NOTES = {
     "ls": "label smoothing (another regulariser)",
     "ce2": "two-view CE (as many augmented images, no agreement term)",
@@ -210,15 +259,28 @@ CONTROL_NOTES = {
 }
 
 
-def _control_section(results: list[Result], model: str) -> list[str]:
-    columns = control_columns({r.method for r in results if r.model == model})
+def _control_section(results: list[Result], model: str, unfinished: list[Unfinished]) -> list[str]:
+    columns = control_columns({r.method for r in results if r.model == model} | {u.method for u in unfinished})
     if not columns:
         return []
     notes = [CONTROL_NOTES[ref] for ref in CONTROLS if any(ref == c for _, c in columns)]
     listed = notes[0] if len(notes) == 1 else ", ".join(notes[:-1]) + " and " + notes[-1]
     return [
-        f"Agreement methods against the controls, in points (paired by seed, [95% t interval]): {listed}.", "",
-        gain_table(results, model, columns), "",
+        f"Agreement methods against the controls, in points (paired by seed, [95% t interval]): {listed}; "
+        "bold where the interval lies above zero.", "",
+        gain_table(results, model, columns, unfinished=unfinished), "",
+    ]  # fmt: skip
+
+
+def _unfinished_line(results: list[Result], unfinished: list[Unfinished], model: str) -> list[str]:
+    short = short_cells(results, unfinished, model)
+    if not short:
+        return []
+    seeds = _layout(results, unfinished, model)[4]
+    waiting = len([u for u in unfinished if u.model == model])
+    return [
+        f"Unfinished cells: {len(short)}, marked (n=finished seeds) where the grid has {seeds} seeds; "
+        f"{waiting} run folder(s) without summary.json.", "",
     ]  # fmt: skip
 
 
@@ -229,27 +291,31 @@ def grid_commands(grid: dict[str, Any]) -> list[str]:
 
 
 def write_report(root: Path) -> str:
-    """Write ``report.md``, ``results.csv`` and ``figure-<model>.png`` into ``root``; return the markdown."""
-    results = collect(root)
+    """Write ``report.md``, ``results.csv`` and the figures (``report_figures``) into ``root``; return the markdown."""
+    from .report_figures import write_figures
+
+    results, unfinished = collect(root), collect_unfinished(root)
     if not results:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
     grid = json.loads((root / GRID_FILE).read_text()) if (root / GRID_FILE).is_file() else {}
     parts = [f"# Results: {root.name}", ""]
     for model in sorted({r.model for r in results}):
-        seeds = sorted({r.seed for r in results if r.model == model})
+        seeds = sorted({r.seed for r in results if r.model == model} | {u.seed for u in unfinished if u.model == model})
         parts += [
             f"## {model}", "",
-            f"Test top-1 (%) at the epoch with the best validation top-1, mean ± std over seeds {seeds}; best of "
-            "each row in bold.", "",
-            accuracy_table(results, model, "test_top1"), "",
-            "Gain over the baseline in points: mean of per-seed differences [95% t interval].", "",
-            gain_table(results, model), "",
-            *_control_section(results, model),
-            "Test top-1 (%) at the last epoch.", "",
-            accuracy_table(results, model, "last_test_top1"), "",
-            f"![test top-1]({'figure-' + model + '.png'})", "",
+            f"Test top-1 (%) at the epoch with the best validation top-1, mean ± std over seeds {seeds}. Bold: the "
+            "method's gain over the baseline, paired by seed, has a 95% t interval entirely above zero (next "
+            "table); the baseline is never bold.", "",
+            accuracy_table(results, model, "test_top1", unfinished), "",
+            *_unfinished_line(results, unfinished, model),
+            "Gain over the baseline in points: mean of per-seed differences [95% t interval]; bold where the "
+            "interval lies above zero.", "",
+            gain_table(results, model, unfinished=unfinished), "",
+            *_control_section(results, model, unfinished),
+            "Test top-1 (%) at the last epoch; bold by the same rule, on the paired gains at the last epoch.", "",
+            accuracy_table(results, model, "last_test_top1", unfinished), "",
         ]  # fmt: skip
-        draw_figure(results, model, root / f"figure-{model}.png")
+        parts += [line for alt, name in write_figures(results, model, root) for line in (f"![{alt}]({name})", "")]
     runs = len(results)
     hours = sum(r.train_seconds for r in results) / 3600
     parts.append(f"{runs} runs, {hours:.2f} h of training time in all (evaluation not included).")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up accord on a fresh machine: a virtual environment in .venv with accord and its test tools,
-# and Debian's Fashion-MNIST package (the built-in real data set) when its files are missing.
+# Set up accord on a fresh machine: a virtual environment in .venv with accord and its test tools, at the exact
+# torch, torchvision and timm of scripts/constraints.txt (pyproject.toml declares ranges; the constraints pin the
+# tested versions), and Debian's Fashion-MNIST package (the built-in real data set) when its files are missing.
 # Safe to run again: it only installs what is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 if ! .venv/bin/python -c "import accord, pytest, ruff, matplotlib, scipy" 2>/dev/null; then
-  .venv/bin/python -m pip install -q -e ".[test,report]" 2>&1 | grep -v "is neither a file nor a directory" || true
+  .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[test,report]" 2>&1 | grep -v "is neither a file nor a directory" || true
   .venv/bin/python -c "import accord, pytest" || { echo "setup: installing accord failed" >&2; exit 1; }
 fi
 

@@ -7,10 +7,12 @@ augmentation pipelines of :mod:`accord.views` take it from there.
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple, get_args
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
@@ -18,7 +20,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from .idx import DEBIAN_FASHION_MNIST, load_idx_split
+from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
 DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
 DATASETS: tuple[str, ...] = get_args(DatasetName)
@@ -84,8 +86,8 @@ class Splits:
 def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
     root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
     try:
-        train = TensorImageDataset(*load_idx_split(root, "train"))
-        test = TensorImageDataset(*load_idx_split(root, "test"))
+        train = TensorImageDataset(*load_idx_split(root, "train", num_classes=10))
+        test = TensorImageDataset(*load_idx_split(root, "test", num_classes=10))
     except FileNotFoundError as e:
         raise FileNotFoundError(
             f"Fashion-MNIST not found ({e}). Run `bash scripts/setup.sh` (as root it installs Debian's "
@@ -106,6 +108,8 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
         splits = [cls(str(data_dir), train=t, download=False) for t in (True, False)]
     except RuntimeError as e:
         raise FileNotFoundError(f"{name} not found under {data_dir} ({e})") from None
+    for split, s in zip(("train", "test"), splits, strict=True):
+        check_labels(np.asarray(s.targets), classes, f"{data_dir} ({name} {split} split)")
     train, test = (
         TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
         for s in splits
@@ -127,11 +131,28 @@ class UnreadableImageError(OSError):
 SCAN_LIMIT = 10_000
 
 
+#: Images with more pixels than this are not decoded (a 144-megapixel PNG takes 2.3 GB to decode) and are
+#: skipped as unreadable; about 67 megapixels, more than any photo in a classification data set.
+MAX_PIXELS = 64 * 2**20
+
+
 def decode_rgb(path: str) -> torch.Tensor:
-    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot."""
+    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot
+    (or if it has more than :data:`MAX_PIXELS` pixels: the header is read, the pixels are not decoded)."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # the size check below replaces PIL's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise UnreadableImageError(
+                    str(path),
+                    f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes",
+                )
             return pil_to_tensor(image.convert("RGB"))
+    except UnreadableImageError:
+        raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         reason = str(e).replace(str(path), "").strip(" '\"") or type(e).__name__
         raise UnreadableImageError(str(path), reason) from None
@@ -220,7 +241,22 @@ def _open_split(path: Path) -> CheckedImageFolder:
         dataset.scan()
         if not dataset.samples:
             raise FileNotFoundError(f"{path}: no readable images ({len(dataset.skipped)} unreadable files)")
+        _check_every_class_has_images(path, dataset)
     return dataset
+
+
+def _check_every_class_has_images(path: Path, dataset: CheckedImageFolder) -> None:
+    """A class folder whose images are all unreadable would stay a class without images: refuse it."""
+    present = set(dataset.targets)
+    empty = [name for name, index in dataset.class_to_idx.items() if index not in present]
+    if empty:
+        folder = path / empty[0]
+        bad = [(p, r) for p, r in dataset.skipped if Path(p).parent == folder]
+        first = f": {bad[0][0]} ({bad[0][1]})" if bad else ""
+        more = f" (and {len(empty) - 1} more class folders like it)" if len(empty) > 1 else ""
+        raise FileNotFoundError(
+            f"{folder}: no readable images, {len(bad)} unreadable{first}{more}; add readable images or remove it"
+        )
 
 
 def _explain_no_files(path: Path) -> str:

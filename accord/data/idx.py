@@ -7,6 +7,7 @@ torchvision's ``FashionMNIST`` insists on its own ``raw/`` folder of unpacked fi
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,12 @@ _PREFIX = {"train": "train", "test": "t10k"}
 def read_idx(path: Path) -> np.ndarray:
     """Decode one IDX file (magic 0x00000800 | ndim for unsigned bytes)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as e:  # truncated or corrupt gzip (BadGzipFile is an OSError)
+        reason = str(e).strip() or type(e).__name__
+        raise ValueError(f"{path}: cannot read ({reason}); the file is truncated or corrupt") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file")
     ndim = data[3]
@@ -40,10 +45,26 @@ def find_idx(data_dir: Path, split: str, kind: str) -> Path:
     raise FileNotFoundError(f"{data_dir}: no {stem}[.gz]")
 
 
-def load_idx_split(data_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as a uint8 ``(N, 1, H, W)`` tensor and labels as int64 ``(N,)``."""
+def load_idx_split(data_dir: Path, split: str, num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as a uint8 ``(N, 1, H, W)`` tensor and labels as int64 ``(N,)``; with ``num_classes``, a
+    label outside ``0 .. num_classes - 1`` is a :class:`ValueError` naming the file."""
     images = read_idx(find_idx(data_dir, split, "images"))
-    labels = read_idx(find_idx(data_dir, split, "labels"))
+    labels_path = find_idx(data_dir, split, "labels")
+    labels = read_idx(labels_path)
     if len(images) != len(labels):
         raise ValueError(f"{data_dir}: {len(images)} {split} images but {len(labels)} labels")
+    if num_classes is not None:
+        check_labels(labels, num_classes, str(labels_path))
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
+    """Refuse a label outside ``0 .. num_classes - 1``, naming ``source``, the label and its index."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(bad):
+        i = int(bad[0])
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValueError(
+            f"{source}: label {int(labels[i])} at index {i}{more} is outside the {num_classes} classes "
+            f"(0-{num_classes - 1})"
+        )

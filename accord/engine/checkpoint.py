@@ -9,9 +9,12 @@ new one under the real name, never half of one; at worst an orphaned ``.tmp`` fi
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +26,37 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message names the file and the reason."""
 
 
+class RunFileWriteError(OSError):
+    """A file could not be written (a full disk, a read-only folder); the file under its name is intact."""
+
+    def __init__(self, path: Path, error: BaseException) -> None:
+        reason = os.strerror(error.errno) if isinstance(error, OSError) and error.errno else str(error)
+        reason = reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
+        if isinstance(error, RuntimeError):  # torch.save reports a failed write as "enforce fail at ..."
+            reason = f"the write failed; {_free_space(path.parent)}"
+        elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            reason = f"{reason}; {_free_space(path.parent)}"
+        super().__init__(f"{path}: cannot write ({reason}); the file under that name is unchanged")
+
+
+def _failed_write(error: BaseException) -> bool:
+    """An error of the file system (not of the data being written): an OSError, or torch's report of one."""
+    if isinstance(error, RunFileWriteError):
+        return False
+    if isinstance(error, OSError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("inline_container" in text or "write failed" in text)
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "is the disk full?"
+    return f"{free / 2**20:.1f} MiB free on that disk"
+
+
 def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(f)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
@@ -30,15 +64,20 @@ def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None
     power cut. On any exception (a signal's included) the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise RunFileWriteError(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if _failed_write(e):
+            raise RunFileWriteError(path, e) from None  # a full disk, a read-only or vanished folder
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -67,12 +106,13 @@ def append_line_atomic(line: str, path: str | Path) -> None:
     write_text_atomic(old + line.rstrip("\n") + "\n", path)
 
 
-def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Delete temporary files left by a process killed inside :func:`replace_atomic`; returns them."""
+def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Delete the temporary files that a process killed inside :func:`replace_atomic` left for the files
+    ``names`` (``.<name>.<random>.tmp``); returns them. Other files, hidden or not, are left alone."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = sorted(p for p in folder.glob(".*.tmp") if p.is_file())
+    stale = sorted({p for name in names for p in folder.glob(f".{glob.escape(name)}.*.tmp") if p.is_file()})
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
@@ -95,7 +135,56 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     data = load_weights_only(path)
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise CheckpointError(f"{path}: not an accord checkpoint (no model state or config)")
+    model, cfg = data["model"], data["config"]
+    if not isinstance(model, dict) or not model or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise CheckpointError(f"{path}: not an accord checkpoint (its model state is empty or not tensors)")
+    missing = [key for key in ("model", "dataset") if not isinstance(cfg, dict) or key not in cfg]
+    if missing:
+        raise CheckpointError(f"{path}: not an accord checkpoint (its config has no {' or '.join(missing)})")
     return data
+
+
+def load_state_checked(module: torch.nn.Module, state: Any, path: str | Path, what: str) -> None:
+    """``module.load_state_dict(state)``; a state of another model or method is one line naming the file,
+    what it is (``what``: ``this run's ResNet8``) and how the keys differ."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: does not fit {what} (not a state dict)") from None
+        own = module.state_dict()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        shapes = sorted(
+            k for k in set(own) & set(state)
+            if isinstance(state[k], torch.Tensor) and state[k].shape != own[k].shape
+        )  # fmt: skip
+        parts = [
+            f"{label} {len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes))
+            if keys
+        ]
+        detail = "; ".join(parts) or str(e).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: does not fit {what}: {detail}; is it a checkpoint of another model or method?"
+        ) from None
+
+
+def repair_best_checkpoint(folder: str | Path, last: dict[str, Any]) -> bool:
+    """Make ``checkpoint-best.pt`` hold the weights that ``last`` (the loaded ``checkpoint-last.pt``) names
+    as the best, when they are ``last``'s own: a run stopped between the two writes of an improving epoch
+    by an older accord (which wrote ``last`` first) kept the previous best. Returns whether it rewrote it."""
+    best_epoch, epoch = last.get("best_epoch"), last.get("epoch")
+    if last.get("partial") is not None or epoch is None or epoch < 0 or best_epoch != epoch:
+        return False
+    path = Path(folder) / "checkpoint-best.pt"
+    try:
+        best = load_checkpoint(path) if path.is_file() else None
+    except CheckpointError:
+        best = None
+    if best is not None and best.get("epoch") == epoch and best.get("global_step") == last.get("global_step"):
+        return False
+    save_atomic(last, path)
+    return True
 
 
 def capture_rng(numpy_rng: np.random.Generator | None, device: torch.device) -> dict[str, Any]:

@@ -6,6 +6,8 @@ share of every step's images (:class:`~.sampling.EpochSampler`) and of the evalu
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -119,12 +121,27 @@ def check_processes(cfg: Config, dist: Distributed) -> None:
         raise ConfigError("nonfinite: skip runs in one process only (every process would have to skip the step)")
 
 
+_warned_workers: set[int] = set()
+
+
+def loader_workers(workers: int) -> int:
+    """``workers`` bounded by the CPUs this process may use (more loader processes only contend and can
+    exhaust memory); says so once on stderr when it bounds."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers <= cpus:
+        return workers
+    if workers not in _warned_workers:
+        _warned_workers.add(workers)
+        print(f"accord: warning: workers: {workers} is more than the {cpus} CPUs here; using {cpus}", file=sys.stderr)
+    return cpus
+
+
 def eval_loader(dataset: Dataset, cfg: Config, dist: Distributed | None = None) -> DataLoader:
     """Evaluation batches; under ``dist`` this process's share (every ``world_size``-th image)."""
     if dist is not None and dist.enabled:
         dataset = Subset(dataset, range(dist.rank, len(dataset), dist.world_size))
     batch, workers = cfg.run.eval_batch_size, cfg.data.workers
-    return DataLoader(dataset, batch_size=batch, num_workers=workers, collate_fn=collate_views)
+    return DataLoader(dataset, batch_size=batch, num_workers=loader_workers(workers), collate_fn=collate_views)
 
 
 def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
@@ -139,7 +156,7 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
             len(run.train_set), seed, start_step * batch, rank=dist.rank, world_size=dist.world_size, batch_size=batch
         ),
         drop_last=True,
-        num_workers=cfg.data.workers,
+        num_workers=loader_workers(cfg.data.workers),
         collate_fn=collate_views,
         pin_memory=run.device.type == "cuda",
         generator=torch.Generator().manual_seed(seed),  # the workers' base seed; keeps torch's global RNG out

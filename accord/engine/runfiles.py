@@ -9,6 +9,8 @@ some images could not be read and, once finished, ``summary.json``. Every file i
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,6 +33,7 @@ RUN_FILES = (
     "summary.json",
     SKIP_REPORT,
 )
+LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
 
 
@@ -39,8 +42,10 @@ class RunFolderError(RuntimeError):
 
 
 def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True) -> None:
-    """Check that ``out`` can take the run; with ``write`` (rank 0 of several processes) also create it,
-    clear it for ``overwrite`` and delete temporary files a killed process left behind."""
+    """Check that ``out`` can take the run; with ``write`` (rank 0 of several processes, holding the
+    folder's lock) also create it, clear it for ``overwrite`` and delete the temporary files of run files
+    that a killed process left behind. Files accord did not name itself are never deleted."""
+    check_folder_path(out)
     if resume:
         if not (out / "checkpoint-last.pt").is_file():
             raise RunFolderError(
@@ -48,7 +53,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
                 "start it again with --overwrite"
             )
         if write:
-            remove_stale_temps(out)
+            remove_stale_temps(out, RUN_FILES)
         return
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not overwrite:
@@ -58,12 +63,39 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         )
     if not write:
         return
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     for name in existing:
         (out / name).unlink()
-    if overwrite:
+    if overwrite and existing:
         shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
-    remove_stale_temps(out)
+    if existing:  # a run was here: its writes may have been cut short
+        remove_stale_temps(out, RUN_FILES)
+
+
+def check_folder_path(out: Path) -> None:
+    """Refuse, before any work, a run folder path that is a file, lies under a file or cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out}: is a file, not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunFolderError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    existing = out if out.is_dir() else parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunFolderError(f"--out {out}: {existing} is not writable")
+
+
+def make_folder(out: Path) -> None:
+    """Create the run folder ``out``; a path that cannot be one is a :class:`RunFolderError` (one line)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunFolderError(f"--out {out}: is a file, not a folder") from None
+    except NotADirectoryError:
+        raise RunFolderError(f"--out {out}: a part of this path is a file, not a folder") from None
+    except OSError as e:
+        raise RunFolderError(f"--out {out}: cannot create the run folder ({e.strerror})") from None
 
 
 def epoch_record(
@@ -149,20 +181,34 @@ def summarize(out: Path) -> dict[str, Any]:
     has_val = any(r["val_top1"] == r["val_top1"] for r in records)  # NaN when there is no val split
     best = max(records, key=lambda r: r["val_top1"]) if has_val else records[-1]
     last = records[-1]
-    return {
-        "name": cfg.name,
-        "method": cfg.method.method,
-        "model": cfg.model.model,
-        "dataset": cfg.data.dataset,
-        "seed": cfg.run.seed,
-        "epochs": last["epoch"],
-        "best_epoch": best["epoch"],
-        "best_val_top1": best["val_top1"],
-        "test_top1": best["test_top1"],
-        "test_top5": best["test_top5"],
-        "last_val_top1": last["val_top1"],
-        "last_test_top1": last["test_top1"],
-        "train_seconds": sum(r["seconds"] for r in records),
-        "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
-        "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
-    }
+    return json_safe(
+        {
+            "name": cfg.name,
+            "method": cfg.method.method,
+            "model": cfg.model.model,
+            "dataset": cfg.data.dataset,
+            "seed": cfg.run.seed,
+            "epochs": last["epoch"],
+            "best_epoch": best["epoch"],
+            "best_val_top1": best["val_top1"],
+            "test_top1": best["test_top1"],
+            "test_top5": best["test_top5"],
+            "last_val_top1": last["val_top1"],
+            "last_test_top1": last["test_top1"],
+            "train_seconds": sum(r["seconds"] for r in records),
+            "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
+            "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
+        }
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None``, so that it is valid JSON (``null``):
+    an accuracy over no images (an empty test set) has no value."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -22,6 +22,7 @@ a mid-epoch one with the number that wrote it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -38,11 +39,15 @@ from .checkpoint import (
     append_line_atomic,
     capture_rng,
     load_checkpoint,
+    load_state_checked,
+    repair_best_checkpoint,
     restore_rng,
     save_atomic,
     write_text_atomic,
 )
 from .distributed import process_group
+from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
+from .lock import RunLock
 from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
 from .optim import create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
@@ -50,6 +55,7 @@ from .runfiles import (
     RunFolderError,
     epoch_line,
     epoch_record,
+    make_folder,
     prepare_folder,
     read_metrics,
     record_skipped,
@@ -118,8 +124,19 @@ class Checkpointer:
             return True
         return self.every > 0 and step % self.every == 0 and step != self.epoch_end_step
 
+    def check_state(self, where: str) -> None:
+        """Raise :class:`~.finite.NonFiniteStateError` (on every process) if a weight or buffer of the model
+        or the loss is NaN/Inf: no checkpoint is ever written from such a state."""
+        modules = {"": self.run.model.model, "loss.": self.run.criterion}
+        bad = nonfinite_tensors(modules)
+        if self.run.dist.max(int(bool(bad))) and not bad:  # every process stops together
+            bad = ["(on another process)"]
+        if bad:
+            raise NonFiniteStateError(nonfinite_message(bad, count_float_tensors(modules), where))
+
     def save_mid_epoch(self, step: int, progress: EpochProgress) -> None:
         """Checkpoint inside an epoch; raise :class:`TrainingInterrupted` if a signal asked to stop."""
+        self.check_state(f"after step {step} (epoch {self.epoch + 1})")
         mixer_rng = self.run.mixer.rng if self.run.mixer is not None else None
         mine = {"progress": progress.state_dict(), "rng": capture_rng(mixer_rng, self.run.device)}
         ranks = self.run.dist.gather(mine)
@@ -133,9 +150,9 @@ class Checkpointer:
         if not self.run.dist.is_main:
             return
         ckpt = self.payload()
+        if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
+            save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
         save_atomic(ckpt, self.out / "checkpoint-last.pt")
-        if improved:
-            save_atomic(ckpt, self.out / "checkpoint-best.pt")
 
 
 def fit(
@@ -158,11 +175,16 @@ def fit(
         raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
     with process_group() as dist:
         check_processes(cfg, dist)
-        prepare_folder(out, resume, overwrite, write=dist.is_main)
-        dist.barrier()  # every process has checked the folder before rank 0 writes into it
+        prepare_folder(out, resume, overwrite, write=False)  # checks only: nothing is created yet
         with StopSignals(out) as stop:
-            run = build_run(cfg, dist=dist)
-            return _train(run, out, resume, stop, log if dist.is_main else _quiet)
+            run = build_run(cfg, dist=dist)  # data and model: a bad one fails before the folder exists
+            with contextlib.ExitStack() as folder:
+                if dist.is_main:  # rank 0 alone writes the folder; it holds the lock while it trains
+                    make_folder(out)
+                    folder.enter_context(RunLock(out))
+                    prepare_folder(out, resume, overwrite)
+                dist.barrier()  # rank 0 has prepared the folder before any process reads from it
+                return _train(run, out, resume, stop, log if dist.is_main else _quiet)
 
 
 def _quiet(message: str) -> None:
@@ -226,6 +248,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             )  # fmt: skip
             stats.pop("steps")
             state["global_step"] = stats.pop("global_step")
+            checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
             val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
             test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
             record = epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test)
@@ -245,7 +268,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         if scalars is not None:
             scalars.close()
     if dist.is_main:
-        write_text_atomic(json.dumps(summarize(out), indent=2) + "\n", out / "summary.json")
+        write_text_atomic(json.dumps(summarize(out), indent=2, allow_nan=False) + "\n", out / "summary.json")
     dist.barrier()
     return json.loads((out / "summary.json").read_text())
 
@@ -272,16 +295,20 @@ def _load_last_checkpoint(
 ) -> dict[str, Any] | None:
     """Load ``checkpoint-last.pt`` into the run, the optimizer and ``state``; returns this process's
     mid-epoch part (None at an epoch's end)."""
-    ckpt = load_checkpoint(out / "checkpoint-last.pt")
-    run.model.model.load_state_dict(ckpt["model"])
-    run.criterion.load_state_dict(ckpt["criterion"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    path = out / "checkpoint-last.pt"
+    ckpt = load_checkpoint(path)
+    cfg = run.cfg
+    load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg.model.model}")
+    load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg.method.method} loss")
+    load_state_checked(optimizer, ckpt.get("optimizer"), path, "this run's optimizer")
     if scaler is not None and ckpt.get("scaler") is not None:
         scaler.load_state_dict(ckpt["scaler"])
     state.update({k: ckpt[k] for k in state})
     partial = ckpt.get("partial")
     if run.dist.is_main:
         truncate_metrics(out / "metrics.jsonl", state["epoch"])
+        if repair_best_checkpoint(out, ckpt):
+            log(f"{out / 'checkpoint-best.pt'} did not hold epoch {state['epoch'] + 1}, the best one; rewrote it")
     epochs = run.cfg.optim.epochs
     where = f"after epoch {state['epoch'] + 1}/{epochs}"
     if partial is not None:

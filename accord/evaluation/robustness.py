@@ -185,6 +185,7 @@ def evaluate_checkpoint_robustness(
     (same data, model and eval transform) plus the ECE.
     """
     from ..engine import load_eval_model
+    from ..engine.run import loader_workers
 
     model, cfg, splits, device = load_eval_model(path, dataset, data_dir, device)
     result = evaluate_robustness(
@@ -199,7 +200,7 @@ def evaluate_checkpoint_robustness(
         seed=seed,
         amp=cfg.run.amp,
         channels_last=cfg.run.channels_last,
-        workers=cfg.data.workers,
+        workers=loader_workers(cfg.data.workers),
     )
     return {"checkpoint": str(path), "dataset": splits.info.name, "model": cfg.model.model, **result}
 

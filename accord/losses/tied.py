@@ -11,6 +11,14 @@ dimensions; no gradient is stopped. With tied MixUp/CutMix only view 1 is mixed,
 ``f1`` is view 2's features mixed with the same ``lam`` and partner: ``lam * f2 + (1 - lam) * f2[perm]``.
 ``w(t)`` follows a schedule over training progress ``t`` in [0, 1]: ``constant`` (w), ``linear``
 (w * t) or ``warmup`` (w * min(1, t / warmup)).
+
+The similarity term is the MSE by default; the authors' code also offers (ekurtulus/tied-augment,
+``pytorch/supervised/losses.py`` ``similarity_handler``, ``flax/supervised/train.py``):
+
+* ``l1``: ``mean |f1 - f2|`` (their ``mae`` / ``l1``);
+* ``cosine``: ``1 - mean_b cos(f1_b, f2_b)``. Their ``cosine`` term is ``+ w * mean cos``, which ties the
+  views only with a negative weight; ``1 - cos`` with weight ``w`` has the same gradient as theirs with
+  weight ``-w``, so a positive weight ties the views here as with the other terms.
 """
 
 from __future__ import annotations
@@ -23,22 +31,32 @@ from torch import Tensor, nn
 from ._views import expand_target, split_views, upcast
 
 WEIGHT_SCHEDULES = ("constant", "linear", "warmup")
+SIMILARITIES = ("mse", "l1", "cosine")
 
 
 class TiedAugmentLoss(nn.Module):
     """Tied-Augment loss for two views; needs the model's pooled features.
 
     Args:
-        weight: weight ``w`` of the feature MSE (1 in the paper's ImageNet runs).
+        weight: weight ``w`` of the similarity term (1 in the paper's ImageNet runs).
         both_views_ce: average the CE of both views (True) or use view 1 only.
         schedule: how the weight grows over training, one of :data:`WEIGHT_SCHEDULES`.
         warmup: fraction of training over which ``warmup`` ramps the weight up.
+        similarity: the term between the views' features, one of :data:`SIMILARITIES`; its value is
+            returned under its own name (``mse``, ``l1`` or ``cosine``).
     """
 
     def __init__(
-        self, weight: float = 1.0, both_views_ce: bool = True, schedule: str = "constant", warmup: float = 0.1
+        self,
+        weight: float = 1.0,
+        both_views_ce: bool = True,
+        schedule: str = "constant",
+        warmup: float = 0.1,
+        similarity: str = "mse",
     ) -> None:
         super().__init__()
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
         if schedule not in WEIGHT_SCHEDULES:
             raise ValueError(f"unknown weight schedule {schedule!r}; valid: {', '.join(WEIGHT_SCHEDULES)}")
         if schedule == "warmup" and not 0.0 < warmup <= 1.0:
@@ -47,6 +65,7 @@ class TiedAugmentLoss(nn.Module):
         self.both_views_ce = both_views_ce
         self.schedule = schedule
         self.warmup = warmup
+        self.similarity = similarity
         self.progress = 1.0
 
     def set_progress(self, progress: float) -> None:
@@ -76,5 +95,11 @@ class TiedAugmentLoss(nn.Module):
         else:
             ce = F.cross_entropy(split_views(logits, 2)[0], split_views(target, 2)[0])
         f1, f2 = split_views(features, 2)
-        mse = F.mse_loss(f1, feature_mix(f2) if feature_mix is not None else f2)
-        return {"loss": ce + self.current_weight() * mse, "ce": ce, "mse": mse}
+        target = feature_mix(f2) if feature_mix is not None else f2
+        if self.similarity == "mse":
+            term = F.mse_loss(f1, target)
+        elif self.similarity == "l1":
+            term = F.l1_loss(f1, target)
+        else:
+            term = 1.0 - F.cosine_similarity(f1, target, dim=1).mean()
+        return {"loss": ce + self.current_weight() * term, "ce": ce, self.similarity: term}

@@ -11,14 +11,18 @@ augmentation modules draw per sample. Each token does what it does in :mod:`acco
     cutout   after normalisation, one square of zeros of side ``cutout_L`` or half the image side
     standard alias of crop-flip; ``none`` adds nothing
 
-The image operations (randaug, autoaug, trivialaug, augmix) are refused: kornia's RandAugment, TrivialAugment
-and AutoAugment choose their operations once per call, so every image of a batch would get the same ones, and
-kornia has no AugMix. ImageNet-size datasets are refused too: their images come in different sizes, so there is
-no un-augmented batch, and RandomResizedCrop needs each full image.
+The image operations ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]``, ``trivialaug`` and ``augmix[_S]``
+run after the geometry on the uint8 batch, through :mod:`accord.views.batched_policies`: every image draws its own
+operations and magnitudes, as torchvision's per-image transforms do (kornia's RandAugment, TrivialAugment and
+AutoAugment choose their operations once per call, and kornia has no AugMix). Float input is quantised to uint8
+levels first, as those operations work on uint8. ImageNet-size datasets are refused: their images come in
+different sizes, so there is no un-augmented batch, and RandomResizedCrop needs each full image.
 
 Randomness comes from torch's global generator of the module's device (kornia samples its parameters there;
-``.to(device)`` moves the samplers with the module): a trainer that saves and restores ``torch.get_rng_state()``
-and ``torch.cuda.get_rng_state()`` resumes with the same views, and ``torch.manual_seed`` makes runs repeat.
+``.to(device)`` moves the samplers with the module) and, for the image operations, from torch's global CPU
+generator (their plans are drawn on the CPU and only sent to the device): a trainer that saves and restores
+``torch.get_rng_state()`` and ``torch.cuda.get_rng_state()`` resumes with the same views, and ``torch.manual_seed``
+makes runs repeat.
 """
 
 from __future__ import annotations
@@ -31,25 +35,22 @@ from torch import Tensor, nn
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
+from .batched_policies import BatchedPolicy, build_batched_operation
 from .policies import Policy, parse_policy
 
-SUPPORTED_TOKENS = "crop, flip, cutout[_L], standard, none"
-PER_BATCH_OPERATIONS = ("randaug", "autoaug", "trivialaug", "augmix")
+SUPPORTED_TOKENS = (
+    "crop, flip, cutout[_L], standard, none, randaug[_N_M], autoaug[_imagenet|_cifar10|_svhn], trivialaug, augmix[_S]"
+)
+OPERATIONS = ("randaug", "autoaug", "trivialaug", "augmix")  # per image, by accord.views.batched_policies
 
 
 def check_batched_spec(spec: str) -> None:
     """Refuse a spec with any token that :class:`BatchedViews` cannot augment per sample."""
     for token in spec.split("-"):
         head = token.split("_")[0]
-        if token in ("", "crop", "flip", "standard", "none") or head == "cutout":
+        if token in ("", "crop", "flip", "standard", "none") or head in ("cutout", *OPERATIONS):
             continue
-        why = (
-            " (kornia's RandAugment, TrivialAugment and AutoAugment pick one set of operations per batch, and kornia"
-            " has no AugMix: keep such views on the per-image loader pipeline)"
-            if head in PER_BATCH_OPERATIONS
-            else ""
-        )
-        raise ValueError(f"batched views: unsupported token {token!r} in {spec!r}; supported: {SUPPORTED_TOKENS}{why}")
+        raise ValueError(f"batched views: unsupported token {token!r} in {spec!r}; supported: {SUPPORTED_TOKENS}")
 
 
 def loader_transform() -> v2.Compose:
@@ -93,6 +94,9 @@ class BatchedViews(nn.Module):
         self.shared_geometry = self._geometry(policies[0]) if same_crop else nn.Identity()
         self.geometry = nn.ModuleList(nn.Identity() if same_crop else self._geometry(p) for p in distinct)
         self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
+        self.operations: list[list[BatchedPolicy]] = [
+            [build_batched_operation(token, info.small) for token in p.operations] for p in distinct
+        ]
 
     def _geometry(self, policy: Policy) -> nn.Module:
         size = (self.info.image_size, self.info.image_size)
@@ -120,12 +124,19 @@ class BatchedViews(nn.Module):
         x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
         x = self.shared_geometry(x)
         out = x.new_empty(self.num_views * batch, chans, size, size)
-        for views, geometry, cutout in zip(self.groups, self.geometry, self.cutout, strict=True):
+        for views, geometry, operations, cutout in zip(
+            self.groups, self.geometry, self.operations, self.cutout, strict=True
+        ):
             group = geometry(x.repeat(len(views), 1, 1, 1))
+            if operations:  # uint8 in, uint8 out, as in the loader's pipeline
+                pixels = group.mul(255.0).round_().to(torch.uint8)
+                for operation in operations:
+                    pixels = operation(pixels)
+                group = pixels.float().div_(255.0)
             group = cutout((group - self.mean) / self.std)
             for k, j in enumerate(views):
                 out[j * batch : (j + 1) * batch] = group[k * batch : (k + 1) * batch]
         return out
 
     def extra_repr(self) -> str:
-        return f"views={self.num_views}, groups={self.groups}, same_crop={self.same_crop}"
+        return f"views={self.num_views}, groups={self.groups}, same_crop={self.same_crop}, operations={self.operations}"

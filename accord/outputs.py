@@ -1,0 +1,42 @@
+"""Guard the output files of ``accord eval``, ``export`` and ``import-agmax``.
+
+An output path that already holds a file is refused unless ``--overwrite`` is given, and the files of a
+run folder (its config, metrics, checkpoints, summary, skipped-images list and lock) are never written
+over by these commands, ``--overwrite`` or not: only ``accord train`` writes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .engine.runfiles import LOCK_FILE, RUN_FILES, RunFolderError
+
+
+class OutputExistsError(RunFolderError):
+    """An output path that must not be written: an existing file without ``--overwrite``, or a run file."""
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A folder that an ``accord train`` run writes into (it has the run's ``config.yaml`` or a checkpoint)."""
+    return any((folder / name).is_file() for name in ("config.yaml", "checkpoint-last.pt", "checkpoint-best.pt"))
+
+
+def check_output(path: str | Path, overwrite: bool, option: str = "--out") -> Path:
+    """Return ``path`` if a command may write its output there; else raise :class:`OutputExistsError`
+    (one line naming the path and what to do)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputExistsError(f"{option} {path}: is a folder; name a file")
+    if path.name in (*RUN_FILES, LOCK_FILE) and is_run_folder(path.parent):
+        raise OutputExistsError(
+            f"{option} {path}: is a file of the run in {path.parent}; write the output elsewhere "
+            "(only `accord train` writes a run's own files)"
+        )
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{option} {path}: already exists; use --overwrite to replace it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputExistsError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    return path

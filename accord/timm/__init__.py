@@ -1,0 +1,20 @@
+"""accord inside timm's own training loop: tasks (``timm.task.TrainingTask``), a multi-view dataset wrapper and
+a view-aware mixer. Needs timm >= 1.0.27 (the task API with trainable modules, EMA and task checkpoint state)."""
+
+from .dataset import MultiViewDataset, policy_views
+from .mixing import LoopMixer
+from .tasks import TASKS, AgMaxTask, JsdTask, TiedAugmentTask, ViewCETask, ViewTask, ViewTrainable, create_task
+
+__all__ = [
+    "TASKS",
+    "AgMaxTask",
+    "JsdTask",
+    "LoopMixer",
+    "MultiViewDataset",
+    "TiedAugmentTask",
+    "ViewCETask",
+    "ViewTask",
+    "ViewTrainable",
+    "create_task",
+    "policy_views",
+]

@@ -1,0 +1,80 @@
+"""A dataset wrapper that turns any ``(image, label)`` dataset into ``(views, label)`` items, as timm's
+``AugMixDataset`` does for AugMix, with one transform per view.
+
+The wrapped dataset may yield PIL images (torchvision's datasets, ``ImageFolder``, timm's ``create_dataset``) or
+uint8 tensors (``accord.data``). Each view's transform is a timm or torchvision pipeline (e.g. timm's
+``create_transform``) or accord's policies made PIL-ready by :func:`policy_views`. Batched by accord's
+``collate_views`` or by timm's ``fast_collate`` (``create_loader``), the views come out view-major: rows
+``[j*B, (j+1)*B)`` are view ``j``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from ..data.datasets import DataInfo
+from ..views.multiview import MultiViewTransform, ViewDataset, build_multiview_transform
+
+
+class MultiViewDataset(ViewDataset):
+    """``(image, label)`` -> ``((view_1, ..., view_V), label)``, one transform per view.
+
+    Args:
+        dataset: any map-style ``(image, label)`` dataset (PIL images or tensors).
+        views: one transform per view, or a :class:`~accord.views.MultiViewTransform` (e.g. from
+            :func:`policy_views`). ``None``: ``num_views`` draws of the pipeline timm's ``create_loader`` sets.
+        num_views: number of views when ``views`` is ``None``.
+        seed: torch's generator is seeded by ``(seed, epoch, index)`` before each sample (call ``set_epoch``),
+            so torch-drawn augmentations repeat whatever the number of workers; timm's PIL transforms draw from
+            Python's ``random``, which timm's loader seeds per worker.
+
+    ``create_loader(dataset, ..., num_aug_splits=V)`` assigns ``dataset.transform``: a single pipeline, or timm's
+    ``(primary, secondary, final)`` triple, becomes ``V`` independent draws of that pipeline (AgMax's views).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        views: Sequence[Callable] | MultiViewTransform | None = None,
+        num_views: int = 2,
+        seed: int = 0,
+    ) -> None:
+        if views is not None and not isinstance(views, MultiViewTransform):
+            views = MultiViewTransform(list(views))
+        self.num_views = len(views.views) if views is not None else num_views
+        super().__init__(dataset, views, seed)
+
+    @property
+    def transform(self) -> MultiViewTransform | None:
+        return self._transform
+
+    @transform.setter
+    def transform(self, transform: Callable | Sequence[Callable] | None) -> None:
+        if transform is None or isinstance(transform, MultiViewTransform):
+            self._transform = transform
+            return
+        if isinstance(transform, (list, tuple)):  # timm's create_transform(separate=True)
+            if len(transform) != 3:
+                raise ValueError(f"expected one transform or timm's (primary, secondary, final), got {len(transform)}")
+            transform = v2.Compose([t for t in transform if t is not None])
+        self._transform = MultiViewTransform([transform] * self.num_views)
+
+    def __getitem__(self, index: int):
+        if self._transform is None:
+            raise RuntimeError("MultiViewDataset has no view transforms: pass views= or use timm's create_loader")
+        return super().__getitem__(index)
+
+
+def policy_views(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
+    """accord's augmentation policies (``accord.views.policies``), one per view, taking PIL images or tensors.
+
+    The policies work on uint8 tensors; a leading ``PILToTensor`` converts PIL images (tensors pass through).
+    With ``same_crop`` the views share one crop and flip (AugMix's clean and augmented splits do).
+    """
+    views = build_multiview_transform(specs, info, same_crop=same_crop)
+    to_tensor = v2.PILToTensor()
+    shared = v2.Compose([to_tensor, views.shared]) if views.shared is not None else to_tensor
+    return MultiViewTransform(views.views, shared=shared)

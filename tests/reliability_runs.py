@@ -1,0 +1,40 @@
+"""Tiny runs for the reliability tests: a CE ResNet-8 on generated Fashion-MNIST-format data, one thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from accord.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "FashionMNIST-ResNet8-standard"
+# 64 training images / batch 32 = 2 steps an epoch; the test set is the fixture's 100 images
+TINY = {
+    "batch_size": 32,
+    "lr_batch": 32,
+    "eval_batch_size": 100,
+    "workers": 0,
+    "log_interval": 1,
+    "epochs": 1,
+    "train_subset": 64,
+    "val_fraction": 0.2,
+}
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+QUIET: Callable[[str], None] = lambda _: None  # noqa: E731
+
+
+def tiny_config(data_dir: Path, name: str = NAME, **extra) -> dict:
+    return load_config(name, {**TINY, "data_dir": str(data_dir), **extra})
+
+
+def train_args(data_dir: Path, out: Path, name: str = NAME, **extra) -> list[str]:
+    """``accord train`` arguments of the tiny run."""
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in {**TINY, **extra}.items()]
+    return ["train", "--config", name, "--data-dir", str(data_dir), *sets, "--out", str(out)]
+
+
+PYTHON = sys.executable

@@ -1,0 +1,132 @@
+"""One line, not a traceback (issue 17, item 8, the parts outside the config): a checkpoint of another
+run on --resume, a full disk, ``grid --jobs 0``, a bogus checkpoint dict to ``eval``."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from reliability_runs import QUIET, tiny_config
+
+from accord.cli import main
+from accord.engine import fit, load_checkpoint
+from accord.engine.checkpoint import save_atomic
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def one_line(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def runs(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("foreign")
+    out = {}
+    for name in ("FashionMNIST-ResNet8-standard", "FashionMNIST-ResNet8-standard-agmax"):
+        out[name] = root / name
+        fit(tiny_config(fmnist_dir, name), out[name], log=QUIET)
+    return out
+
+
+def agmax_copy(runs: dict[str, Path], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(runs["FashionMNIST-ResNet8-standard-agmax"], tmp_path / "agmax"))
+
+
+def test_resume_from_a_ce_runs_checkpoint_is_one_line(runs, tmp_path, capsys):
+    out = agmax_copy(runs, tmp_path)
+    shutil.copy(runs["FashionMNIST-ResNet8-standard"] / "checkpoint-last.pt", out / "checkpoint-last.pt")
+    assert main(["train", "--resume", str(out)]) == 2
+    one_line(capsys, f"{out / 'checkpoint-last.pt'}: does not fit this run's agmax loss: missing")
+
+
+def test_resume_from_a_resnet20_checkpoint_is_one_line(runs, tmp_path, capsys):
+    from accord.models import create_model
+
+    out = agmax_copy(runs, tmp_path)
+    ckpt = load_checkpoint(out / "checkpoint-last.pt")
+    ckpt["model"] = create_model("ResNet20", 10, 1, 0.0).state_dict()
+    save_atomic(ckpt, out / "checkpoint-last.pt")
+    assert main(["train", "--resume", str(out)]) == 2
+    one_line(capsys, "does not fit this run's ResNet8: unexpected", "another model or method")
+
+
+class FullDisk(io.RawIOBase):
+    """A file whose writes fail with ENOSPC after ``room`` bytes, as on a full disk."""
+
+    def __init__(self, f, room: int) -> None:
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def close(self) -> None:
+        super().close()  # flushes self.f first
+        self.f.close()
+
+
+def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_loses_nothing(fmnist_dir, tmp_path, monkeypatch, capsys):
+    from reliability_runs import train_args
+
+    fdopen, writes = os.fdopen, [0]
+
+    def fill_up(fd, *args, **kwargs):
+        f = fdopen(fd, *args, **kwargs)
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".checkpoint-"):
+            writes[0] += 1
+            if writes[0] > 2:  # epoch 1's best and last are written, epoch 2's are not
+                return FullDisk(f, room=1000)
+        return f
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fdopen", fill_up)
+        assert main(train_args(fmnist_dir, out, epochs=2)) == 2
+    err = one_line(capsys, f"{out}/checkpoint-", "cannot write (the write failed;", "MiB free on that disk")
+    assert "enforce fail" not in err
+    assert load_checkpoint(out / "checkpoint-last.pt")["epoch"] == 0  # epoch 1's, whole
+    assert not list(out.glob(".*.tmp"))
+    assert main(["train", "--resume", str(out)]) == 0  # room again: the run continues
+
+
+def test_grid_jobs_zero_is_one_line(tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert main(["grid", "--models", "FashionMNIST-ResNet8", "--methods", "ce", "--jobs", "0", "--out", str(out)]) == 2
+    one_line(capsys, "--jobs 0", "at least 1")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"model": {}, "config": {}}, "its model state is empty"),
+        ({"model": {"w": torch.zeros(1)}, "config": {}}, "its config has no model or dataset"),
+        ({"model": {"w": torch.zeros(1)}, "config": {"model": "ResNet8", "dataset": "fashion_mnist"}},
+         "does not fit"),
+    ],
+)  # fmt: skip
+def test_eval_of_a_bogus_checkpoint_dict_is_one_line(fmnist_dir, tmp_path, payload, message, capsys):
+    torch.save(payload, tmp_path / "bogus.pt")
+    assert main(["eval", "--checkpoint", str(tmp_path / "bogus.pt"), "--data-dir", str(fmnist_dir)]) == 2
+    one_line(capsys, str(tmp_path / "bogus.pt"), message)

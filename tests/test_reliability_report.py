@@ -1,0 +1,80 @@
+"""Reports say what they leave out (issue 17, item 11): unfinished cells are marked, a damaged
+``summary.json`` is named, and an interrupted grid says which command continues it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import accord.grid
+from accord.cli import main
+from accord.report import write_report
+
+
+def fake_cell(root: Path, config: str, seed: int, top1: float | None) -> Path:
+    run = root / config / f"seed{seed}"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: x\n")
+    if top1 is not None:
+        summary = {"seed": seed, "test_top1": top1, "last_test_top1": top1, "train_seconds": 60.0}
+        (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def test_report_marks_unfinished_cells_instead_of_a_silent_n_1(tmp_path):
+    for seed, value in enumerate([80.0, 82.0]):
+        fake_cell(tmp_path, "FashionMNIST-ResNet8-standard", seed, value)
+    fake_cell(tmp_path, "FashionMNIST-ResNet8-standard-agmax", 0, 83.0)
+    fake_cell(tmp_path, "FashionMNIST-ResNet8-standard-agmax", 1, None)  # stopped: no summary.json
+    text = write_report(tmp_path)
+    assert "Unfinished cells: 1, marked (n=finished seeds) where the grid has 2 seeds; 1 run folder(s)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| standard |"))
+    assert row == "| standard | 81.00 ± 1.41 | 83.00 (n=1) |"
+
+
+def test_a_run_without_test_images_counts_as_unfinished(tmp_path):
+    for seed, value in enumerate([80.0, 82.0]):
+        fake_cell(tmp_path, "FashionMNIST-ResNet8-standard", seed, value)
+    fake_cell(tmp_path, "FashionMNIST-ResNet8-standard-agmax", 0, 83.0)
+    empty = fake_cell(tmp_path, "FashionMNIST-ResNet8-standard-agmax", 1, 0.0) / "summary.json"
+    empty.write_text(json.dumps({"seed": 1, "test_top1": None, "last_test_top1": None, "train_seconds": 1.0}))
+    row = next(line for line in write_report(tmp_path).splitlines() if line.startswith("| standard |"))
+    assert row == "| standard | 81.00 ± 1.41 | 83.00 (n=1) |"
+
+
+def test_an_empty_summary_json_is_one_line_naming_the_file(tmp_path, capsys):
+    fake_cell(tmp_path, "FashionMNIST-ResNet8-standard", 0, 80.0)
+    empty = fake_cell(tmp_path, "FashionMNIST-ResNet8-standard", 1, None) / "summary.json"
+    empty.write_text("")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"accord: error: {empty}: empty file") and err.count("\n") == 1
+
+
+def test_an_interrupted_grid_names_the_grid_command_to_run_again(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accord.grid, "run_grid", interrupted)
+    argv = ["grid", "--models", "FashionMNIST-ResNet8", "--methods", "ce", "--seeds", "1", "--out", str(tmp_path)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "re-run the same command to continue the grid: `accord grid --models FashionMNIST-ResNet8" in err
+    assert "train --resume" not in err
+
+
+@pytest.mark.parametrize("command", [["train", "--out", "RUN"], ["train", "--resume", "RUN"]])
+def test_an_interrupted_train_names_its_folder(command, monkeypatch, capsys):
+    import accord.engine
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accord.engine, "fit", interrupted)
+    monkeypatch.setattr("accord.cli.load_saved_config", lambda path: {})
+    monkeypatch.setattr("accord.cli.load_config", lambda *args: {})
+    monkeypatch.setattr(Path, "is_file", lambda self: True)
+    assert main(command) == 130
+    assert "resume with `accord train --resume RUN`" in capsys.readouterr().err

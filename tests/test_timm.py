@@ -1,0 +1,227 @@
+"""accord inside timm's own training loop: tasks, the multi-view dataset wrapper, the view-aware mixer and
+examples/timm_train.py, all with timm's parts (create_model, create_dataset/create_loader, create_optimizer_v2,
+create_scheduler_v2, the task's ModelEmaV3, CheckpointSaver)."""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from timm.data import create_dataset, create_loader, create_transform
+from timm.optim import create_optimizer_v2
+from timm.scheduler import create_scheduler_v2
+from timm.task import load_task_ema_checkpoint, resume_task_checkpoint
+from timm.utils import CheckpointSaver
+from torchvision.datasets import FakeData
+
+import accord.models.cifar  # noqa: F401  (registers cifar_resnet8 with timm)
+from accord.data import DataInfo
+from accord.timm import AgMaxTask, JsdTask, LoopMixer, MultiViewDataset, TiedAugmentTask, create_task, policy_views
+from accord.views import collate_views
+
+ROOT = Path(__file__).resolve().parents[1]
+INFO = DataInfo("toy", num_classes=10, in_chans=1, image_size=28, mean=(0.5,), std=(0.5,), small=True)
+
+
+def tiny_model() -> torch.nn.Module:
+    return timm.create_model("cifar_resnet8", num_classes=10, in_chans=1)
+
+
+def view_batch(num_views: int = 2, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    data = FakeData(batch, (1, 28, 28), 10, random_offset=3)  # PIL images
+    specs = ["crop-flip"] * num_views
+    return collate_views(list(MultiViewDataset(data, policy_views(specs, INFO))))
+
+
+def clone_params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before: list[torch.Tensor], after: list[torch.nn.Parameter]) -> bool:
+    return all(not torch.equal(b, p) for b, p in zip(before, after, strict=True))
+
+
+def test_multiview_dataset_takes_pil_images():
+    data = FakeData(4, (1, 28, 28), 10)  # torchvision's FakeData yields PIL images
+    views = policy_views(["crop-flip", "crop-flip-randaug_2_14-cutout"], INFO)
+    (v1, v2), label = MultiViewDataset(data, views)[0]
+    assert v1.shape == v2.shape == (1, 28, 28) and v1.dtype == torch.float32 and isinstance(label, int)
+    images, labels = collate_views([MultiViewDataset(data, views)[i] for i in range(4)])
+    assert images.shape == (8, 1, 28, 28) and labels.shape == (4,)
+
+
+def test_multiview_dataset_over_timm_create_dataset(imagefolder_dir):
+    """timm's folder dataset (PIL) with one timm transform per view."""
+    data = create_dataset("", root=str(imagefolder_dir / "train"), is_training=True)
+    light = create_transform(32, is_training=True, scale=(0.5, 1.0))
+    strong = create_transform(32, is_training=True, scale=(0.5, 1.0), auto_augment="rand-m9-n2", re_prob=0.5)
+    views, label = MultiViewDataset(data, [light, strong])[0]
+    assert [v.shape for v in views] == [(3, 32, 32)] * 2 and label in (0, 1, 2)
+
+
+def test_timm_create_loader_sets_the_views_and_batches_view_major():
+    """create_loader(num_aug_splits=2) assigns its (primary, secondary, final) pipeline to every view;
+    fast_collate and the prefetcher give the view-major batch and repeated targets the tasks take."""
+    data = MultiViewDataset(FakeData(8, (3, 40, 40), 3), num_views=2)
+    loader = create_loader(
+        data,
+        (3, 32, 32),
+        4,
+        is_training=True,
+        num_aug_splits=2,
+        device=torch.device("cpu"),
+        num_workers=0,
+        persistent_workers=False,  # timm < 1.0.29 passes it on without workers, which torch refuses
+    )
+    images, target = next(iter(loader))
+    assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
+    assert torch.equal(target[:4], target[4:])
+    task = create_task("agmax", timm.create_model("resnet10t", num_classes=3), verbose=False)
+    result = task(images, target)
+    assert set(result) == {"loss", "output", "ce", "entropy", "l1"} and result["output"].shape == (8, 3)
+
+
+def test_a_dataset_without_views_says_so():
+    with pytest.raises(RuntimeError, match="no view transforms"):
+        MultiViewDataset(FakeData(2, (1, 28, 28), 10))[0]
+
+
+@pytest.mark.parametrize("method", ["agmax", "tied", "jsd", "ce"])
+def test_task_in_a_loop_of_timm_parts(method, tmp_path, one_thread):
+    """A few steps with timm's optimizer, scheduler, EMA and checkpoint saver; the loss's parameters train,
+    the EMA copy holds them too, evaluation of the EMA uses its own weights, and a checkpoint restores them."""
+    torch.manual_seed(0)
+    task = create_task(method, tiny_model(), verbose=False)
+    num_views = task.num_views
+    task.setup_ema(decay=0.5)
+    optimizer = create_optimizer_v2(task.get_trainable_module(), "sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
+    scheduler, _ = create_scheduler_v2(optimizer, "cosine", num_epochs=1, step_on_epochs=False, updates_per_epoch=3)
+    model = task.get_eval_model()
+    criterion = task.get_trainable_module().criterion
+    before_model, before_loss = clone_params(model), clone_params(criterion)
+    images, labels = view_batch(num_views)
+    task.train()
+    for step in range(1, 4):
+        result = task(images, labels)
+        assert result["output"].shape == (num_views * 8, 10) and torch.isfinite(result["loss"])
+        optimizer.zero_grad()
+        result["loss"].backward()
+        optimizer.step()
+        task.update_ema(step=step)
+        scheduler.step_update(num_updates=step)
+    assert changed(before_model[-2:], list(model.parameters())[-2:])  # the classifier trained
+    if method == "agmax":
+        assert len(before_loss) == 4 and changed(before_loss, list(criterion.parameters()))  # the Q head trained
+    assert set(result) >= {"loss", "output", "ce"}
+
+    ema_model = task.get_eval_model(ema=True)
+    assert task.has_ema() and ema_model is task.get_trainable_module(ema=True).module.model
+    assert type(ema_model) is type(model) and ema_model is not model
+    probe = images[:8]
+    model.eval(), ema_model.eval()
+    assert not torch.allclose(ema_model(probe), model(probe))  # the EMA weights, not the live ones
+
+    saver = CheckpointSaver(task.get_trainable_module(), optimizer, checkpoint_dir=str(tmp_path), task=task)
+    saver.save_checkpoint(0, metric=1.0)
+    restored = create_task(method, tiny_model(), verbose=False)
+    restored.setup_ema(decay=0.5)
+    resume_task_checkpoint(restored, str(tmp_path / "last.pth.tar"), log_info=False)
+    load_task_ema_checkpoint(restored, str(tmp_path / "last.pth.tar"))
+    for ema in (False, True):
+        for a, b in zip(
+            restored.get_trainable_module(ema=ema).state_dict().values(),
+            task.get_trainable_module(ema=ema).state_dict().values(),
+            strict=True,
+        ):
+            assert torch.equal(a, b)
+    state = torch.load(tmp_path / "last.pth.tar", weights_only=False)
+    timm.create_model("cifar_resnet8", num_classes=10, in_chans=1).load_state_dict(state["state_dict"])  # timm keys
+    assert ("task_state" in state) == (method == "agmax")
+
+
+def test_agmax_q_head_is_in_the_optimizer_and_clip_parameters():
+    task = AgMaxTask(tiny_model(), verbose=False)
+    q_head = set(map(id, task.get_trainable_module().criterion.parameters()))
+    optimizer = create_optimizer_v2(task.get_trainable_module(), "sgd", lr=0.1)
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert q_head and q_head <= in_optimizer
+    assert q_head <= set(map(id, task.get_clip_parameters()))
+
+
+def test_tied_task_with_view_aware_mixing_in_the_loop_layout():
+    """fast_collate repeats the labels over the views; LoopMixer takes that layout and Tied-Augment gets
+    view 1 mixed and the matching mixed-feature target."""
+    torch.manual_seed(0)
+    images, labels = view_batch(2)
+    mixer = LoopMixer(10, 2, "cutmix", views="first")
+    batch = mixer(images, labels.repeat(2))
+    assert batch.target.shape == (16, 10) and batch.feature_mix is not None and len(batch.lams) == 1
+    assert torch.equal(batch.images[8:], images[8:])  # view 2 stays clean
+    task = TiedAugmentTask(tiny_model(), verbose=False)
+    result = task(batch.images, batch.target, batch.feature_mix)
+    assert set(result) == {"loss", "output", "ce", "mse"}
+    with pytest.raises(ValueError, match="repeat"):
+        mixer(images, torch.arange(16) % 10)
+
+
+def test_jsd_task_takes_timm_augmix_layout():
+    task = JsdTask(tiny_model(), verbose=False)
+    images, labels = view_batch(3)
+    result = task(images, labels.repeat(3))
+    assert set(result) == {"loss", "output", "ce", "jsd"} and result["output"].shape == (24, 10)
+
+
+@pytest.mark.parametrize("method", ["agmax", "tied", "jsd", "ce"])
+def test_timm_train_example(method, fmnist_dir, tmp_path, monkeypatch, capsys, one_thread):
+    """examples/timm_train.py for a few steps per method, with EMA and timm checkpoints."""
+    argv = ["timm_train.py", "--data-dir", str(fmnist_dir), "--steps", "2", "--method", method, "--batch-size", "16"]
+    argv += ["--model-ema", "--output", str(tmp_path)] + (["--mix", "cutmix"] if method == "tied" else [])
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(ROOT / "examples" / "timm_train.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "step 2: loss" in out
+    assert re.search(rf"{method}: test top-1 \d+\.\d\d, EMA test top-1 \d+\.\d\d after 2 steps", out), out
+    assert {"last.pth.tar", "model_best.pth.tar"} <= set(os.listdir(tmp_path))
+
+
+def _ddp_worker(rank: int, init: str, out: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)  # the same initial weights in both processes
+        task = AgMaxTask(tiny_model(), verbose=False).prepare_distributed()
+        images, labels = view_batch(2, batch=8)
+        half = slice(4 * rank, 4 * rank + 4)  # each process its own half of every view
+        mine = torch.cat([images[:8][half], images[8:][half]])
+        task(mine, labels[half])["loss"].backward()
+        q_head = task.get_trainable_module().module.criterion.q_head
+        torch.save([p.grad for p in q_head.parameters()], f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_prepare_distributed_averages_the_q_head_too(tmp_path, one_thread):
+    """DDP wraps the model and the loss together: both processes end the step with the same Q-head gradient
+    although each saw other images."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "grads")
+    mp.spawn(_ddp_worker, args=(f"file://{tmp_path / 'rendezvous'}", out), nprocs=2)
+    first, second = (torch.load(f"{out}.{rank}", weights_only=True) for rank in (0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert any(bool(g.abs().sum() > 0) for g in first)
+
+
+def test_a_task_in_eval_mode_points_to_the_eval_model():
+    task = create_task("ce", tiny_model(), verbose=False).eval()
+    with pytest.raises(RuntimeError, match="get_eval_model"):
+        task(*view_batch(2))
