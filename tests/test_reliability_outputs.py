@@ -109,8 +109,8 @@ def test_train_keeps_the_users_temp_files_and_validates_first(fmnist_dir, tmp_pa
     ("extra", "message"),
     [
         (["--set", "model=NoSuchNet"], "unknown model 'NoSuchNet'"),
-        (["--set", "views=[nosuch, crop-flip]"], "policy 'nosuch'"),
-        (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+        (["--set", "views=[nosuch, crop-flip]"], "unknown token 'nosuch'"),
+        (["--dataset", "nosuch"], "'dataset': 'nosuch' is not one of fashion_mnist"),
     ],
 )
 def test_unknown_model_policy_or_dataset_creates_no_folder(fmnist_dir, tmp_path, extra, message, capsys):
