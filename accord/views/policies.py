@@ -9,8 +9,9 @@ then one or more image operations, then conversion to float and normalisation, t
                                   autoaug_imagenet / autoaug_cifar10 / autoaug_svhn pick one)
     crop-flip-trivialaug          TrivialAugmentWide
     crop-flip-augmix              AugMix (augmix_S sets the severity, default 3)
-    crop-flip-randaug_2_14_p0.5_bicubic  RandAugment applied as a whole with probability 0.5, bicubic
-                                  (the Tied-Augment authors' ``RandomApply(RandAugment(N, M, bicubic), p)``)
+    crop-flip-randaug_2_14_p0.5_bilinear RandAugment applied as a whole with probability 0.5, bilinear
+                                  (the Tied-Augment authors' ``RandomApply(RandAugment(N, M, bicubic), p)``;
+                                  bicubic rotation and shear need PIL images, the closest on tensors is bilinear)
     crop-flip-jitter-lighting     ColorJitter(0.4, 0.4, 0.4) (jitter_B_C_S) and AlexNet PCA lighting, std 0.1
                                   (lighting_STD) on the float image before normalisation: the AgMax ImageNet pipeline
     standard                      alias of crop-flip
@@ -41,7 +42,7 @@ AUTOAUGMENT_POLICIES = {
     "svhn": v2.AutoAugmentPolicy.SVHN,
 }
 TOKENS = (
-    "crop, flip, standard, none, randaug[_N_M[_pP][_bicubic]], autoaug[_imagenet|_cifar10|_svhn], trivialaug, "
+    "crop, flip, standard, none, randaug[_N_M[_pP][_bilinear]], autoaug[_imagenet|_cifar10|_svhn], trivialaug, "
     "augmix[_S], jitter[_B_C_S], lighting[_STD], cutout[_L], ccutout[_L]"
 )
 
@@ -95,10 +96,10 @@ def _numbers(token: str, args: list[str], counts: tuple[int, ...]) -> list[float
 
 
 def randaug_args(token: str) -> tuple[int, int, float, bool]:
-    """``randaug[_N_M[_pP][_bicubic]]`` -> (N, M, P, bicubic); (2, 9, 1.0, False) by default."""
+    """``randaug[_N_M[_pP][_bilinear]]`` -> (N, M, P, bilinear); (2, 9, 1.0, False) by default."""
     _, *args = token.split("_")
-    bicubic = bool(args) and args[-1] == "bicubic"
-    args = args[:-1] if bicubic else args
+    bilinear = bool(args) and args[-1] == "bilinear"
+    args = args[:-1] if bilinear else args
     p = 1.0
     if len(args) == 3 and args[2].startswith("p"):
         try:
@@ -107,9 +108,9 @@ def randaug_args(token: str) -> tuple[int, int, float, bool]:
             p = -1.0
         args = args[:2]
     if len(args) not in (0, 2) or not all(a.isdigit() for a in args) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{token!r}: expected randaug[_N_M[_pP][_bicubic]] with P in [0, 1]")
+        raise ValueError(f"{token!r}: expected randaug[_N_M[_pP][_bilinear]] with P in [0, 1]")
     n, m = (int(a) for a in args) if args else (2, 9)
-    return n, m, p, bicubic
+    return n, m, p, bilinear
 
 
 def _check_args(token: str, head: str, args: list[str]) -> None:
@@ -147,8 +148,8 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     for token in policy.operations:
         head, *args = token.split("_")
         if head == "randaug":
-            n, m, p, bicubic = randaug_args(token)
-            mode = v2.InterpolationMode.BICUBIC if bicubic else v2.InterpolationMode.NEAREST
+            n, m, p, bilinear = randaug_args(token)
+            mode = v2.InterpolationMode.BILINEAR if bilinear else v2.InterpolationMode.NEAREST
             randaug = v2.RandAugment(num_ops=n, magnitude=m, interpolation=mode)
             ops.append(randaug if p == 1.0 else v2.RandomApply([randaug], p=p))
         elif head == "jitter":
