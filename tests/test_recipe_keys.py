@@ -161,6 +161,7 @@ def test_a_run_without_validation_reports_last_and_test_selected(fmnist_dir, tmp
     assert summary["test_top1"] == summary["last_test_top1"] == records[-1]["test_top1"]
     top = max(records, key=lambda r: r["test_top1"])
     assert summary["test_selected_top1"] == top["test_top1"] and summary["test_selected_epoch"] == top["epoch"]
+    assert "last epoch" in summary["selection"] and "selected on the test set" in summary["selection"]
     with_val = fit(load_config("FashionMNIST-ResNet8-standard", {**TINY, "data_dir": str(fmnist_dir)}), tmp_path / "v",
                    log=lambda _: None)  # fmt: skip
     assert "test_selected_top1" not in with_val  # runs with validation keep their summary as it was
