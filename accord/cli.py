@@ -49,19 +49,36 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Clean top-1/top-5 and ECE of a checkpoint or of the AgMax authors' released weights (--weights)."""
+    if (args.checkpoint is None) == (args.weights is None):
+        raise ConfigError("accord eval needs one of --checkpoint FILE or --weights NAME")
+    if args.checkpoint:
+        return _eval(args, args.checkpoint)
+    import tempfile
+
+    from .weights import WEIGHTS_DIRS, import_released
+
+    folders = [args.weights_dir] if args.weights_dir else WEIGHTS_DIRS
+    with tempfile.TemporaryDirectory() as tmp:
+        return _eval(args, str(import_released(args.weights, tmp, folders)))
+
+
+def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     """Clean top-1/top-5 and ECE; with --corruptions also top-1 under corruptions, written as JSON."""
     from .engine.checkpoint import write_text_atomic
     from .evaluation import evaluate_checkpoint_robustness, format_robustness, parse_corruptions
 
     corruptions = parse_corruptions(args.corruptions) if args.corruptions else []
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "robustness.json"
+    folder = Path(args.checkpoint).parent if args.checkpoint else Path(".")
+    out = Path(args.out) if args.out else folder / "robustness.json"
     if corruptions:
         check_output(out, args.overwrite)  # before the evaluation, not after it
     result = evaluate_checkpoint_robustness(
-        args.checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
+        checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
     )
     clean = result["clean"]
-    print(f"{args.checkpoint}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
+    label = args.checkpoint or args.weights
+    print(f"{label}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
     print(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
         print(format_robustness(result))
@@ -243,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="test top-1/top-5 and ECE of a checkpoint; robustness to corruptions")
-    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--checkpoint", help="an accord checkpoint (.pt)")
+    ev.add_argument("--weights", metavar="NAME", help="the AgMax authors' released weights (accord.weights.RELEASED)")
+    ev.add_argument(
+        "--weights-dir", dest="weights_dir", help="folder of --weights files (default ~/.cache/accord/weights, then .)"
+    )
     data_args(ev)
     ev.add_argument(
         "--corruptions",

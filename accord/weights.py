@@ -113,3 +113,22 @@ def find_local(name: str, folders: Iterable[str | Path] = (".",)) -> Path:
         if path.is_file():
             return path
     raise FileNotFoundError(fetch_hint(weights, folders[0]))
+
+
+#: Where ``accord eval --weights NAME`` looks for the file, in order, unless ``--weights-dir`` is given.
+WEIGHTS_DIRS = (Path.home() / ".cache" / "accord" / "weights", Path("."))
+
+
+def import_released(name: str, out_dir: str | Path, folders: Iterable[str | Path] = WEIGHTS_DIRS) -> Path:
+    """The local copy of ``name``'s file converted to an accord checkpoint in ``out_dir`` (for ``accord eval``).
+
+    ValueError for an unknown name and FileNotFoundError (with the URL and where to save the file) for a
+    missing file, both before anything is read or written.
+    """
+    from .export import import_agmax
+
+    weights = released_weights(name)
+    src = find_local(name, folders)
+    out = Path(out_dir) / f"{weights.name}.pt"
+    import_agmax(src, weights.arch, out)
+    return out

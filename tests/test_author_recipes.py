@@ -1,9 +1,8 @@
 """The companion of docs/recipes.md (tests/data/author_recipes.yaml) is well formed.
 
 Every value names its source (a repository alias of ``sources`` and a file with a line anchor), every
-key that is not marked ``proposed`` is an accord config key, and every group that is not ``proposed``
-expands to built-in config names. Comparing the resolved configs with these values is the job of the
-recipe tests that come with the config changes.
+key is an accord config key, every departure (``accord``) has its reason, and every group expands to
+built-in config names. tests/test_recipes.py compares the resolved configs with these values.
 """
 
 from __future__ import annotations
@@ -37,15 +36,15 @@ def test_sources_pin_a_commit():
 
 @pytest.mark.parametrize(("group_name", "group", "key", "entry"), list(entries()), ids=lambda v: str(v)[:40])
 def test_each_value_has_an_author_value_and_a_source(group_name, group, key, entry):
-    assert set(entry) <= {"author", "source", "proposed", "note"} and "author" in entry
+    assert set(entry) <= {"author", "accord", "source", "note"} and "author" in entry
+    assert "accord" not in entry or "note" in entry, f"{group_name}: {key}: a departure needs its reason"
     match = SOURCE.fullmatch(entry["source"])
     assert match and match["alias"] in RECIPES["sources"], entry["source"]
-    if not entry.get("proposed"):
-        name = key.split(".", 1)[0]
-        assert name in DEFAULTS, f"{group_name}: {key} is not an accord config key; mark it proposed"
+    name = key.split(".", 1)[0]
+    assert name in DEFAULTS, f"{group_name}: {key} is not an accord config key"
 
 
-@pytest.mark.parametrize("group_name", [g for g, v in RECIPES["groups"].items() if not v.get("proposed")])
+@pytest.mark.parametrize("group_name", list(RECIPES["groups"]))
 def test_groups_expand_to_built_in_configs(group_name):
     group = RECIPES["groups"][group_name]
     names = {

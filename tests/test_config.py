@@ -30,7 +30,7 @@ def test_resolved_config_layers():
     cfg = load_config("ResNet50-cutout-agmax")
     assert cfg.model.model == "resnet50" and cfg.optim.epochs == 90 and cfg.optim.milestones == (30, 60, 80)
     assert cfg.optim.weight_decay == 1e-4 and cfg.method.method == "agmax" and cfg.method.loss["dl_weight"] == 4.0
-    assert cfg.views.views == ("crop-flip-cutout", "crop-flip-cutout") and cfg.views.num_views == 2
+    assert cfg.views.views == ("crop-flip-jitter-lighting-ccutout",) * 2 and cfg.views.num_views == 2
     assert load_config("FashionMNIST-ResNet8-standard").views.views == ("crop-flip",)
     jsd = load_config("FashionMNIST-ResNet8-auto_augment-jsd")
     assert jsd.views.views == ("crop-flip-autoaug", "crop-flip-autoaug-augmix", "crop-flip-autoaug-augmix")

@@ -51,3 +51,41 @@ def test_find_local_returns_the_first_copy_and_says_where_to_fetch_a_missing_one
 def test_hint_for_a_file_whose_url_the_authors_do_not_write():
     hint = fetch_hint(RELEASED["agmax-resnet50-cutmix-auto_augment"])
     assert "names the file but not its URL" in hint and "likely" in hint
+
+
+def test_eval_weights_imports_a_local_copy_and_evaluates_it(imagefolder_dir, tmp_path, capsys, one_thread):
+    """`accord eval --weights NAME` converts the local file (the AgMax baseline layout, ``module.feature_extractor.*``
+    and ``module.classifier.*``; a 3-class ResNet-50 to fit the image-folder fixture) and evaluates it."""
+    import timm
+    import torch
+
+    from accord.cli import main
+
+    torch.manual_seed(0)
+    net = timm.create_model("resnet50", num_classes=3).eval()
+    layout = {
+        "module." + ("classifier." + k[3:] if k.startswith("fc.") else "feature_extractor." + k): v
+        for k, v in net.state_dict().items()
+    }
+    name = "baseline-resnet50-cutmix-auto_augment"
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    torch.save({"epoch": 270, "best_top1": 78.5, "model_state_dict": layout}, folder / released_weights(name).filename)
+    argv = ["eval", "--weights", name, "--weights-dir", str(folder), "--data-dir", str(imagefolder_dir)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"{name}: test top-1" in printed and "(9 images)" in printed
+
+
+def test_eval_weights_bad_name_or_missing_file_is_one_line(tmp_path, capsys):
+    from accord.cli import main
+
+    assert main(["eval", "--weights", "agmax-resnet50", "--weights-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown released weights 'agmax-resnet50'" in err and "valid: " in err and "\n" not in err
+    name = "baseline-resnet101-cutmix-auto_augment"
+    assert main(["eval", "--weights", name, "--weights-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert released_weights(name).url in err and str(tmp_path) in err and "\n" not in err
+    assert main(["eval"]) == 2
+    assert "one of --checkpoint FILE or --weights NAME" in capsys.readouterr().err

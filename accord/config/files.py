@@ -4,6 +4,9 @@ A built-in config is named ``<Model>-<augmentation>[-<method>]`` (``ResNet50-sta
 ``FashionMNIST-ResNet8-standard-tied``) and composed from three YAML fragments in
 ``accord/configs/``: ``models/<Model>.yaml`` (network, data and schedule), ``augs/<augmentation>.yaml``
 (training policy) and ``methods/<method>.yaml`` (loss and views; no suffix is the CE baseline).
+A model fragment may also hold ``by_method`` (keys set for one method only, e.g. the AgMax authors'
+init on the ``-agmax`` rows: ``{agmax: {init: agmax}}``; ``ce`` is the baseline) and ``policy_add``
+(tokens added to every view's policy before its CutOut, e.g. ImageNet's ``jitter-lighting``).
 A config file given by path holds any subset of the keys and may start from a built-in config or
 another file with ``base: NAME``. Every layer is merged into the flat form and resolved once
 (:func:`.resolve.resolve`).
@@ -133,13 +136,31 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
         return flat
     model, aug, method = split_name(str(name_or_path))
     flat = {"name": str(name_or_path), **DEFAULTS}
+    model_path = CONFIG_DIR / "models" / f"{model}.yaml"
+    model_layer = _load_yaml(model_path)
+    policy_add = model_layer.pop("policy_add", None)
+    by_method = model_layer.pop("by_method", {})
+    _merge(flat, model_layer, str(model_path))
     for fragment in (
-        CONFIG_DIR / "models" / f"{model}.yaml",
         CONFIG_DIR / "augs" / f"{aug}.yaml",
         *([CONFIG_DIR / "methods" / f"{method}.yaml"] if method else []),
     ):
         _merge(flat, _load_yaml(fragment), str(fragment))
+    _merge(flat, by_method.get(method or "ce", {}), f"{model_path}: by_method")
+    if policy_add:
+        flat["policy"] = add_tokens(flat["policy"], policy_add)
+        if flat["views"] is not None:
+            flat["views"] = [add_tokens(view, policy_add) for view in flat["views"]]
     return flat
+
+
+def add_tokens(spec: str, tokens: str) -> str:
+    """``spec`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
+    ``crop-flip-jitter-cutout``); a model fragment's ``policy_add`` adds its data set's own operations
+    (the AgMax ImageNet colour jitter and lighting) to every augmentation row."""
+    parts = spec.split("-")
+    at = next((i for i, t in enumerate(parts) if t.split("_")[0] in ("cutout", "ccutout")), len(parts))
+    return "-".join([*parts[:at], tokens, *parts[at:]])
 
 
 def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Config:

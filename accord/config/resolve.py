@@ -43,6 +43,7 @@ def resolve(flat: dict[str, Any]) -> Config:
     _check_combinations(values)
     _resolve_mixing(values)
     _check_model_and_policies(values)
+    _resolve_recipe_keys(values)
     sections = {section: cls(**{f.name: values[f.name] for f in fields(cls)}) for section, cls in SECTIONS.items()}
     return Config(name=name, **sections)
 
@@ -127,6 +128,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in FRACTIONS:
         if v[key] is not None and not 0.0 <= v[key] <= 1.0:
             raise ConfigError(f"config key {key!r} must be in [0, 1], got {v[key]}")
+    if v["train_subset"] is not None and v["train_subset_per_class"] is not None:
+        raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
+    if v["train_subset_per_class"] is not None and v["train_subset_per_class"] <= 0:
+        raise ConfigError(f"config key 'train_subset_per_class' must be positive, got {v['train_subset_per_class']}")
     if v["train_subset"] is not None and v["train_subset"] < v["batch_size"]:
         raise ConfigError(
             f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on"
@@ -144,6 +149,9 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
     if v["views"] is None:
         v["views"] = (v["policy"],) * (spec.views or v["num_views"])
     v["views"] = tuple(view.replace("{policy}", v["policy"]) for view in v["views"])
+    if v["cutout_clip"]:
+        v["policy"], *views = (_clipped(spec) for spec in (v["policy"], *v["views"]))
+        v["views"] = tuple(views)
     v["num_views"] = len(v["views"])
     if spec.views is not None and v["num_views"] != spec.views:
         raise ConfigError(f"method {v['method']!r} needs {spec.views} views; the config has {list(v['views'])}")
@@ -158,6 +166,11 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
         raise ConfigError(f"loss options of method {v['method']!r}: {e}") from None
 
 
+def _clipped(spec: str) -> str:
+    """``spec`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
+    return "-".join("c" + t if t.split("_")[0] == "cutout" else t for t in spec.split("-"))
+
+
 def _check_combinations(v: dict[str, Any]) -> None:
     from ..losses import method_spec
 
@@ -168,6 +181,8 @@ def _check_combinations(v: dict[str, Any]) -> None:
     if v["mix"] != "none" and method_spec(v["method"]).mixing is None:
         raise ConfigError(f"method {v['method']!r} does not support mix: {v['mix']} (as in timm's AugMix-JSD)")
     if v["augment_on"] == "device":
+        if v["cutout_clip"]:
+            raise ConfigError("augment_on: device has no clipped CutOut (cutout_clip: true); use augment_on: loader")
         if not DATASET_FACTS[v["dataset"]].small:
             raise ConfigError("augment_on: device supports 28-32 px datasets only; image folders augment in the loader")
         try:
@@ -201,6 +216,38 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
     size = v["image_size"] or DATASET_FACTS[v["dataset"]].image_size
     for spec in {v["policy"], *v["views"]}:
         try:
-            parse_policy(spec, size)
+            policy = parse_policy(spec, size)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if policy.lighting is not None and len(DATASET_FACTS[v["dataset"]].mean) != 3:
+            raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")
+
+
+def _resolve_recipe_keys(v: dict[str, Any]) -> None:
+    """Check ``init`` and the normalisation; fill ``milestones`` from the fractions or the AgMax table."""
+    from ..engine.milestones import agmax_milestones, milestones_from_fractions
+    from ..models.init import parse_scheme
+
+    try:
+        parse_scheme(v["init"])
+    except ValueError as e:
+        raise ConfigError(f"config key 'init': {e}") from None
+    mean, std = v["normalize_mean"], v["normalize_std"]
+    if (mean is None) != (std is None):
+        raise ConfigError("normalize_mean and normalize_std go together: set both or neither")
+    if mean is not None:
+        channels = len(DATASET_FACTS[v["dataset"]].mean)
+        if len(mean) != channels or len(std) != channels or not all(s > 0 for s in std):
+            raise ConfigError(
+                f"normalize_mean and normalize_std need {channels} values each for {v['dataset']} (std > 0), "
+                f"got {list(mean)} and {list(std)}"
+            )
+    if v["milestone_fractions"] and v["milestone_table"] != "none":
+        raise ConfigError("milestone_fractions and milestone_table: agmax exclude each other; set one of them")
+    try:
+        if v["milestone_fractions"]:
+            v["milestones"] = tuple(milestones_from_fractions(v["milestone_fractions"], v["epochs"]))
+        elif v["milestone_table"] == "agmax":
+            v["milestones"] = tuple(agmax_milestones(v["epochs"]))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None

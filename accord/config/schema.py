@@ -38,6 +38,11 @@ class ModelConfig:
     drop_rate: float = key(0.0, "dropout before the classifier")
     bn: BnMode = key("concat", "how BatchNorm sees the views: one pass over all, split (aux BN), or one pass each")
     sync_bn: bool = key(False, "several processes: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    init: str = key(
+        "default",
+        "weight init (accord.models.init): default (as built), pytorch, agmax (N(0, 0.2) and zero last BN, the "
+        "AgMax authors'), normal_<std>; applied to the model and the loss's own layers (AgMax's Q head)",
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,11 @@ class DataConfig:
     image_size: int | None = key(None, "image side in pixels (null: the data set's own, 224 for image folders)")
     val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model")
     train_subset: int | None = key(None, "keep this many training images (seeded); null: all")
+    train_subset_per_class: int | None = key(
+        None, "keep this many training images of every class (seeded, class-balanced); null: all"
+    )
+    normalize_mean: tuple[float, ...] | None = key(None, "per-channel normalisation mean; null: the data set's own")
+    normalize_std: tuple[float, ...] | None = key(None, "per-channel normalisation std; null: the data set's own")
     workers: int = key(2, "data loader worker processes")
 
 
@@ -56,6 +66,7 @@ class ViewsConfig:
     num_views: int = key(1, "views per image (filled from views, or from the method)")
     views: tuple[str, ...] | None = key(None, "one policy per view ('{policy}' stands for policy); overrides num_views")
     same_crop: bool = key(False, "every view shares view 1's crop and flip")
+    cutout_clip: bool = key(False, "every cutout token is the authors' CutOut, clipped at the border (ccutout)")
     augment_on: AugmentOn = key("loader", "loader: per image in the workers; device: batched on the device (kornia)")
     mix: MixKind = key("none", "batch mixing (accord.views.mixing)")
     mixup_alpha: float | None = key(None, "MixUp Beta(alpha, alpha); null: 1.0 for 28-32 px images, 0.2 else")
@@ -79,8 +90,19 @@ class OptimConfig:
     momentum: float = key(0.9, "SGD momentum")
     nesterov: bool = key(True, "Nesterov momentum")
     weight_decay: float = key(5e-4, "L2 weight decay")
+    weight_decay_on: Literal["all", "weights"] = key(
+        "all", "all parameters, or weights only: no decay on biases and normalisation parameters"
+    )
     schedule: LrSchedule = key("cosine", "learning-rate schedule")
-    milestones: tuple[int, ...] = key((), "epochs at which multistep multiplies the lr by gamma")
+    milestones: tuple[int, ...] = key(
+        (), "epochs at which multistep multiplies the lr by gamma (filled from milestone_fractions or the table)"
+    )
+    milestone_fractions: tuple[float, ...] = key(
+        (), "milestones as fractions in (0, 1) of epochs (round half up); when given they replace milestones"
+    )
+    milestone_table: Literal["none", "agmax"] = key(
+        "none", "agmax: milestones from the AgMax authors' epoch table (30/60/80 up to 120 epochs, 75/150/225 above)"
+    )
     gamma: float = key(0.1, "multistep's lr factor")
     warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr")
     warmup_lr: float = key(1e-4, "lr at the start of warmup")

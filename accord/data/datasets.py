@@ -310,11 +310,13 @@ def build_splits(
     train_subset: int | None = None,
     seed: int = 0,
     image_size: int | None = None,
+    train_subset_per_class: int | None = None,
 ) -> Splits:
     """Load ``name`` and hold out a seeded validation split from its training set.
 
     The validation split selects models; the test set (the official test or ``val/`` split) is only
-    reported. ``train_subset`` keeps that many training images (seeded), for small-budget runs.
+    reported. ``train_subset`` keeps that many training images (seeded), for small-budget runs;
+    ``train_subset_per_class`` that many of every class (:func:`~.subsets.class_balanced_indices`).
     """
     data_dir = Path(data_dir) if data_dir else None
     if name == "fashion_mnist":
@@ -333,6 +335,11 @@ def build_splits(
             raise ValueError(f"train_subset must be positive, got {train_subset}")
         keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed + 1))[:train_subset]
         train_idx = sorted(train_idx[i] for i in keep.tolist())
+    if train_subset_per_class is not None:
+        from .subsets import class_balanced_indices, dataset_targets
+
+        classes = getattr(train, "classes", None)
+        train_idx = class_balanced_indices(dataset_targets(train), train_subset_per_class, seed + 1, train_idx, classes)
     skipped = []
     if isinstance(train, CheckedImageFolder) and isinstance(test, CheckedImageFolder):
         train.link_splits([train_idx, val_idx])

@@ -16,9 +16,22 @@ def scaled_lr(optim: OptimConfig) -> float:
     return optim.lr * optim.batch_size / optim.lr_batch
 
 
+def param_groups(params: Iterable[torch.nn.Parameter], optim: OptimConfig) -> list[dict]:
+    """One group decayed by ``weight_decay``; with ``weight_decay_on: weights`` the 1-D parameters (biases and
+    normalisation scales and shifts) in a second group without decay, as the Tied-Augment ImageNet code
+    (ekurtulus/tied-augment ``flax/supervised/train.py``: L2 on parameters with more than one dimension)."""
+    params = list(params)
+    if optim.weight_decay_on == "all":
+        return [{"params": params}]
+    return [
+        {"params": [p for p in params if p.ndim > 1]},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+
+
 def create_optimizer(params: Iterable[torch.nn.Parameter], optim: OptimConfig) -> torch.optim.SGD:
     return torch.optim.SGD(
-        params,
+        param_groups(params, optim),
         lr=scaled_lr(optim),
         momentum=optim.momentum,
         nesterov=optim.nesterov and optim.momentum > 0,

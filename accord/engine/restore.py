@@ -13,7 +13,7 @@ from ..models import MultiViewModel
 from ..views import ViewDataset, build_eval_transform
 from .checkpoint import CheckpointError, load_checkpoint
 from .loop import evaluate
-from .run import build_model, eval_loader
+from .run import build_model, data_info, eval_loader
 
 
 def load_eval_model(
@@ -29,6 +29,7 @@ def load_eval_model(
     cfg = config_from_saved(saved, f"{path}: config")
     data = cfg.data
     splits = build_splits(data.dataset, data.data_dir, 0.0, None, cfg.run.seed, data.image_size)
+    splits.info = data_info(cfg, splits.info)  # the run's own normalisation, when its config sets one
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(cfg, splits.info)
     try:

@@ -6,6 +6,7 @@ share of every step's images (:class:`~.sampling.EpochSampler`) and of the evalu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from ..config import Config, ConfigError
 from ..data import DataInfo, build_splits
 from ..losses import create_loss, method_spec
 from ..models import MultiViewModel, create_model
+from ..models.init import init_weights
 from ..models.sync_batchnorm import convert_sync_batchnorm
 from ..views import ViewDataset, ViewMixer, build_eval_transform, build_multiview_transform, collate_views
 from .distributed import Distributed
@@ -45,7 +47,15 @@ class Run:
 
 def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
     net = create_model(cfg.model.model, info.num_classes, info.in_chans, cfg.model.drop_rate)
+    init_weights(net, cfg.model.init)
     return MultiViewModel(net, cfg.views.num_views, cfg.model.bn)
+
+
+def data_info(cfg: Config, info: DataInfo) -> DataInfo:
+    """``info`` with the config's own normalisation (``normalize_mean``/``normalize_std``) when it sets one."""
+    if cfg.data.normalize_mean is None:
+        return info
+    return dataclasses.replace(info, mean=cfg.data.normalize_mean, std=cfg.data.normalize_std)
 
 
 def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed | None = None) -> Run:
@@ -56,11 +66,13 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
     torch.manual_seed(cfg.run.seed)
     data = cfg.data
     splits = build_splits(
-        data.dataset, data.data_dir, data.val_fraction, data.train_subset, cfg.run.seed, data.image_size
-    )
-    info = splits.info
+        data.dataset, data.data_dir, data.val_fraction, data.train_subset, cfg.run.seed, data.image_size,
+        data.train_subset_per_class,
+    )  # fmt: skip
+    info = data_info(cfg, splits.info)
     model = build_model(cfg, info)
     criterion = create_loss(cfg.method.method, info.num_classes, cfg.views.num_views, **cfg.method.loss)
+    init_weights(criterion, cfg.model.init)  # the AgMax authors re-draw the Q head with the backbone
     device = device or (dist.device if dist.enabled else None)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if cfg.run.amp == "fp16" and device.type != "cuda":

@@ -48,7 +48,8 @@ def check_batched_spec(spec: str) -> None:
     """Refuse a spec with any token that :class:`BatchedViews` cannot augment per sample."""
     for token in spec.split("-"):
         head = token.split("_")[0]
-        if token in ("", "crop", "flip", "standard", "none") or head in ("cutout", *OPERATIONS):
+        plain_randaug = head != "randaug" or len(token.split("_")) in (1, 3)  # no apply probability, no interpolation
+        if token in ("", "crop", "flip", "standard", "none") or (head in ("cutout", *OPERATIONS) and plain_randaug):
             continue
         raise ValueError(f"batched views: unsupported token {token!r} in {spec!r}; supported: {SUPPORTED_TOKENS}")
 

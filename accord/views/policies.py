@@ -9,11 +9,18 @@ then one or more image operations, then conversion to float and normalisation, t
                                   autoaug_imagenet / autoaug_cifar10 / autoaug_svhn pick one)
     crop-flip-trivialaug          TrivialAugmentWide
     crop-flip-augmix              AugMix (augmix_S sets the severity, default 3)
+    crop-flip-randaug_2_14_p0.5_bilinear RandAugment applied as a whole with probability 0.5, bilinear
+                                  (the Tied-Augment authors' ``RandomApply(RandAugment(N, M, bicubic), p)``;
+                                  bicubic rotation and shear need PIL images, the closest on tensors is bilinear)
+    crop-flip-jitter-lighting     ColorJitter(0.4, 0.4, 0.4) (jitter_B_C_S) and AlexNet PCA lighting, std 0.1
+                                  (lighting_STD) on the float image before normalisation: the AgMax ImageNet pipeline
     standard                      alias of crop-flip
     none                          no augmentation (evaluation geometry for large images)
 
 CutOut (DeVries & Taylor, 2017) is torchvision's RandomErasing of one square of zeros on the
-normalised image, side ``cutout_L`` or half the image side by default (16 px at 32, 112 at 224).
+normalised image, side ``cutout_L`` or half the image side by default (16 px at 32, 112 at 224), the
+square always inside the image. ``ccutout[_L]`` is the authors' CutOut (both AgMax's and Tied-Augment's):
+the centre uniform over the image and the square clipped at the border (:class:`~.cutout.ClippedCutout`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import torch
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
+from .cutout import ClippedCutout
+from .lighting import Lighting
 
 GEOMETRY = ("crop", "flip")
 AUTOAUGMENT_POLICIES = {
@@ -33,7 +42,8 @@ AUTOAUGMENT_POLICIES = {
     "svhn": v2.AutoAugmentPolicy.SVHN,
 }
 TOKENS = (
-    "crop, flip, standard, none, randaug[_N_M], autoaug[_imagenet|_cifar10|_svhn], trivialaug, augmix[_S], cutout[_L]"
+    "crop, flip, standard, none, randaug[_N_M[_pP][_bilinear]], autoaug[_imagenet|_cifar10|_svhn], trivialaug, "
+    "augmix[_S], jitter[_B_C_S], lighting[_STD], cutout[_L], ccutout[_L]"
 )
 
 
@@ -44,39 +54,79 @@ class Policy:
     geometry: tuple[str, ...]
     operations: tuple[str, ...]
     cutout: int | None  # side in px, or None
+    clip_cutout: bool = False  # the authors' CutOut, clipped at the border
+    lighting: float | None = None  # PCA lighting std, on the float image before normalisation
 
 
 def parse_policy(spec: str, image_size: int) -> Policy:
     tokens = [t for t in spec.replace("standard", "crop-flip").split("-") if t and t != "none"]
-    geometry, operations, cutout = [], [], None
+    geometry, operations, cutout, clip, lighting = [], [], None, False, None
     for token in tokens:
         head, *args = token.split("_")
         if token in GEOMETRY:
             geometry.append(token)
-        elif head in ("randaug", "autoaug", "trivialaug", "augmix"):
+        elif head in ("randaug", "autoaug", "trivialaug", "augmix", "jitter"):
             _check_args(token, head, args)
             operations.append(token)
-        elif head == "cutout":
+        elif head == "lighting":
+            values = _numbers(token, args, (0, 1))
+            lighting = values[0] if values else 0.1
+        elif head in ("cutout", "ccutout"):
             if len(args) > 1 or (args and not args[0].isdigit()):
-                raise ValueError(f"policy {spec!r}: expected cutout or cutout_L with L a side in pixels, got {token!r}")
+                raise ValueError(f"policy {spec!r}: expected {head} or {head}_L with L a side in pixels, got {token!r}")
+            clip = head == "ccutout"
             cutout = int(args[0]) if args else image_size // 2
             if not 0 < cutout < image_size:  # RandomErasing cannot erase the whole image
                 raise ValueError(f"policy {spec!r}: cutout side must be in 1..{image_size - 1}, got {cutout}")
         else:
             raise ValueError(f"policy {spec!r}: unknown token {token!r}; valid tokens: {TOKENS}")
-    return Policy(tuple(geometry), tuple(operations), cutout)
+    return Policy(tuple(geometry), tuple(operations), cutout, clip, lighting)
+
+
+def _numbers(token: str, args: list[str], counts: tuple[int, ...]) -> list[float]:
+    """The non-negative numbers of ``jitter_B_C_S`` / ``lighting_STD``; ValueError naming the token's form."""
+    form = {"jitter": "jitter[_B_C_S]", "lighting": "lighting[_STD]"}[token.split("_")[0]]
+    try:
+        values = [float(a) for a in args]
+    except ValueError:
+        values = [-1.0]
+    if len(args) not in counts or not all(0.0 <= v < float("inf") for v in values):
+        raise ValueError(f"{token!r}: expected {form} with non-negative numbers")
+    return values
+
+
+def randaug_args(token: str) -> tuple[int, int, float, bool]:
+    """``randaug[_N_M[_pP][_bilinear]]`` -> (N, M, P, bilinear); (2, 9, 1.0, False) by default."""
+    _, *args = token.split("_")
+    bilinear = bool(args) and args[-1] == "bilinear"
+    args = args[:-1] if bilinear else args
+    p = 1.0
+    if len(args) == 3 and args[2].startswith("p"):
+        try:
+            p = float(args[2][1:])
+        except ValueError:
+            p = -1.0
+        args = args[:2]
+    if len(args) not in (0, 2) or not all(a.isdigit() for a in args) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{token!r}: expected randaug[_N_M[_pP][_bilinear]] with P in [0, 1]")
+    n, m = (int(a) for a in args) if args else (2, 9)
+    return n, m, p, bilinear
 
 
 def _check_args(token: str, head: str, args: list[str]) -> None:
+    if head == "randaug":
+        randaug_args(token)
+        return
+    if head == "jitter":
+        _numbers(token, args, (0, 3))
+        return
     if head == "autoaug":
         if len(args) > 1 or (args and args[0] not in AUTOAUGMENT_POLICIES):
             raise ValueError(f"{token!r}: AutoAugment policy must be one of {', '.join(AUTOAUGMENT_POLICIES)}")
         return
-    allowed = {"randaug": (0, 2), "trivialaug": (0,), "augmix": (0, 1)}[head]
+    allowed = {"trivialaug": (0,), "augmix": (0, 1)}[head]
     if len(args) not in allowed or not all(a.isdigit() for a in args):
-        raise ValueError(
-            f"{token!r}: expected {head}" + {"randaug": "[_N_M]", "trivialaug": "", "augmix": "[_S]"}[head]
-        )
+        raise ValueError(f"{token!r}: expected {head}" + {"trivialaug": "", "augmix": "[_S]"}[head])
 
 
 def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
@@ -98,8 +148,13 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     for token in policy.operations:
         head, *args = token.split("_")
         if head == "randaug":
-            n, m = (int(a) for a in args) if args else (2, 9)
-            ops.append(v2.RandAugment(num_ops=n, magnitude=m))
+            n, m, p, bilinear = randaug_args(token)
+            mode = v2.InterpolationMode.BILINEAR if bilinear else v2.InterpolationMode.NEAREST
+            randaug = v2.RandAugment(num_ops=n, magnitude=m, interpolation=mode)
+            ops.append(randaug if p == 1.0 else v2.RandomApply([randaug], p=p))
+        elif head == "jitter":
+            b, c, s = (float(a) for a in args) if args else (0.4, 0.4, 0.4)
+            ops.append(v2.ColorJitter(brightness=b, contrast=c, saturation=s))
         elif head == "autoaug":
             name = args[0] if args else ("cifar10" if info.small else "imagenet")
             ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[name]))
@@ -112,7 +167,11 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
 
 def finishing_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     ops: list[Callable] = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
-    if policy.cutout:
+    if policy.lighting is not None:
+        ops.insert(1, Lighting(policy.lighting))
+    if policy.cutout and policy.clip_cutout:
+        ops.append(ClippedCutout(policy.cutout))
+    elif policy.cutout:
         area = (policy.cutout / info.image_size) ** 2
         ops.append(v2.RandomErasing(p=1.0, scale=(area, area), ratio=(1.0, 1.0), value=0))
     return ops
