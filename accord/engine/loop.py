@@ -168,6 +168,8 @@ class EpochSetup:
     log_interval: int = 50
     nonfinite: NonFiniteMode = "stop"
     schedule: Callable[[int], None] | None = None
+    clip: Callable[[], None] | None = None  # clips the gradients (unscaled under fp16) before each update
+    after_update: Callable[[int], None] | None = None  # after update global_step: the weights' EMA
 
     def __post_init__(self) -> None:
         if self.nonfinite not in NONFINITE_MODES:
@@ -240,11 +242,18 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
                 terms["loss"].backward()
+                if setup.clip is not None:
+                    setup.clip()
                 optimizer.step()
             else:
                 scaler.scale(terms["loss"]).backward()
+                if setup.clip is not None:
+                    scaler.unscale_(optimizer)
+                    setup.clip()
                 scaler.step(optimizer)
                 scaler.update()
+            if setup.after_update is not None:
+                setup.after_update(global_step)
             for name, value in terms.items():
                 progress.sums[name] = progress.sums.get(name, 0) + value.detach()
             progress.correct += (logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against unmixed labels

@@ -44,7 +44,11 @@ class Run:
 
 
 def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
-    net = create_model(cfg.model.model, info.num_classes, info.in_chans, cfg.model.drop_rate)
+    m = cfg.model
+    try:
+        net = create_model(m.model, info.num_classes, info.in_chans, m.drop_rate, m.drop_path_rate, m.pretrained_file)
+    except ValueError as e:  # a pretrained file that does not fit, a model without drop-path
+        raise ConfigError(str(e)) from None
     return MultiViewModel(net, cfg.views.num_views, cfg.model.bn)
 
 
