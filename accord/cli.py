@@ -166,7 +166,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     check_output(args.out, args.overwrite)
     meta = export_checkpoint(args.run, args.out)
-    print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels)")
+    weights = " (EMA weights)" if meta.get("weights") == "ema" else ""
+    print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels){weights}")
+    if "requires" in meta:
+        print(f"note: loading it needs {meta['requires']}")
     return 0
 
 
