@@ -21,7 +21,7 @@ DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = parse_overrides(args.set or [])
-    for key in ("dataset", "data_dir", "epochs", "seed"):
+    for key in ("dataset", "data_dir", "epochs", "seed", "train_subset"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     return overrides
@@ -37,15 +37,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_saved_config(out / "config.yaml")
         if args.config or args.set or args.out:
             raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
-        fit(cfg, out, resume=True)
+        summary = fit(cfg, out, resume=True, log=_human(args))
+        if args.json:
+            _print_json(summary)
         return 0
-    if not args.out:
-        raise ConfigError("accord train needs --out DIR (or --resume DIR)")
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
-    summary = fit(cfg, args.out, overwrite=args.overwrite)
+    out = args.out or auto_run_folder(cfg.name)
+    if not args.out and os.environ.get("RANK", "0") == "0":
+        print(f"accord: run folder {out} (no --out given)", file=sys.stderr)
+    summary = fit(cfg, out, overwrite=args.overwrite, log=_human(args))
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
     return 0
+
+
+def auto_run_folder(name: str, root: str | Path = "runs") -> Path:
+    """``runs/<config name>-<UTC timestamp>`` for a run started without ``--out`` (timm's and Lightning's
+    habit); a second run in the same second gets ``-2``, ``-3``, ..."""
+    stem = f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    out, n = Path(root) / stem, 1
+    while out.exists():
+        n += 1
+        out = Path(root) / f"{stem}-{n}"
+    return out
+
+
+def _human(args: argparse.Namespace) -> Any:
+    """Where the human lines go: stdout as always, stderr under ``--json`` (stdout is then JSON only)."""
+    if getattr(args, "json", False):
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    return print
+
+
+def _print_json(value: Any) -> None:
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(value, indent=2, allow_nan=False))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -61,12 +87,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
     )
     clean = result["clean"]
-    print(f"{args.checkpoint}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
-    print(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
+    say = _human(args)  # the human lines move to stderr under --json
+    say(f"{args.checkpoint}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
+    say(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
-        print(format_robustness(result))
+        say(format_robustness(result))
         write_text_atomic(json.dumps(result, indent=2) + "\n", out)
-        print(f"wrote {out}")
+        say(f"wrote {out}")
+    if args.json:
+        from .engine.runfiles import json_safe
+
+        _print_json(json_safe(result))
     return 0
 
 
@@ -87,16 +118,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     model, aug, _ = split_name(args.config)
     names = [f"{model}-{aug}" + (f"-{m}" if m != "ce" else "") for m in args.methods.split(",")]
     overrides = _train_overrides(args)
-    if args.train_subset is not None:
-        overrides["train_subset"] = args.train_subset
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
     _check_compare_folders([Path(args.out) / name for name in names], args.overwrite)
     rows = []
     for name, cfg in zip(names, cfgs, strict=True):
         out = Path(args.out) / name
         start = time.perf_counter()
-        summary = fit(cfg, out, overwrite=args.overwrite)
+        summary = fit(cfg, out, overwrite=args.overwrite, log=_human(args))
         rows.append((cfg.method.method, summary, time.perf_counter() - start))
+    if args.json:
+        _print_json([{"method": m, "wall_seconds": wall, **s} for m, s, wall in rows])
+        return 0
     print(f"\n{model}-{aug} on {cfgs[0].data.dataset}, {cfgs[0].optim.epochs} epochs, seed {cfgs[0].run.seed}")
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
     print("|---|---|---|---|---|")
@@ -227,7 +259,8 @@ def _split(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__)
+    parser = argparse.ArgumentParser(prog="accord", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"accord {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_args(p: argparse.ArgumentParser) -> None:
@@ -240,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
-    train.add_argument("--out", help="run folder")
+    train.add_argument("--train-subset", dest="train_subset", type=int, help="keep N training images (seeded)")
+    train.add_argument("--out", help="run folder (default runs/<config>-<timestamp>)")
+    json_arg(train, "the summary")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.set_defaults(func=cmd_train)
@@ -260,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
     ev.add_argument("--out", help="robustness JSON path (default robustness.json next to the checkpoint)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    json_arg(ev, "the result")
     ev.set_defaults(func=cmd_eval)
 
     cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
@@ -279,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
     cmp_.add_argument("--out", default="runs/compare")
     cmp_.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
+    json_arg(cmp_, "one summary per method")
     cmp_.set_defaults(func=cmd_compare)
     grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
     grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")
@@ -330,7 +367,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
     bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
     bench.set_defaults(func=cmd_bench)
+    for command in sub.choices.values():  # `--epoch 1` must not pass for --epochs (argparse's prefixes)
+        command.allow_abbrev = False
     return parser
+
+
+def json_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--json", action="store_true", help=f"print {what} as JSON on stdout, and the progress lines on stderr"
+    )
+
+
+def package_version() -> str:
+    """The installed distribution's version (its metadata), else the source tree's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("accord")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:

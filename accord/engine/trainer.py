@@ -256,12 +256,12 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             stats.pop("steps")
             state["global_step"] = stats.pop("global_step")
             checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
-            val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
-            test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
+            val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val")
+            test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test")
             record = epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test)
             if ema is not None:  # the EMA's numbers select and report; the raw weights' are kept next to them
-                val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
-                test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
+                val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val EMA")
+                test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test EMA")
                 record = with_raw(epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test), record)
             if dist.is_main:
                 append_line_atomic(json.dumps(record), out / "metrics.jsonl")
