@@ -151,3 +151,24 @@ def test_export_holds_the_ema_as_plain_strings_and_says_it_needs_accord(cli_run,
     exported = load_file(str(out))
     assert all(torch.equal(exported[k], ckpt["ema"][k]) for k in exported)
     assert any(not torch.equal(exported[k], ckpt["model"][k]) for k in exported)
+
+
+def test_compare_json_is_one_summary_per_method(monkeypatch, tmp_path, capsys):
+    import accord.engine
+
+    logs = []
+
+    def fake_fit(cfg, out, overwrite=False, log=print):
+        log(f"training {cfg.name}")
+        logs.append(log)
+        return {"name": cfg.name, "test_top1": 50.0, "last_test_top1": 49.0, "images_per_s": 100.0}
+
+    monkeypatch.setattr(accord.engine, "fit", fake_fit)
+    args = ["compare", "--config", CONFIG, "--methods", "ce,tied", "--epochs", "1", "--out", str(tmp_path)]
+    assert main([*args, "--json"]) == 0
+    printed = capsys.readouterr()
+    rows = json.loads(printed.out)
+    assert [r["method"] for r in rows] == ["ce", "tied"] and rows[1]["name"] == f"{CONFIG}-tied"
+    assert "training FashionMNIST-ResNet8-standard-tied" in printed.err
+    assert main(args) == 0  # without --json: the table, as before
+    assert "| method | test top-1 (best val epoch)" in capsys.readouterr().out

@@ -99,6 +99,11 @@ def test_drop_path_reaches_timm_models_and_is_refused_by_models_without_it():
         ({"ema_decay": 1.0}, r"'ema_decay' must be in \(0, 1\), got 1.0"),
         ({"ema_decay": 0.0}, r"'ema_decay' must be in \(0, 1\)"),
         ({"clip_grad": -1.0}, "'clip_grad' must be positive"),
+        *(
+            [({"optimizer": "bnbadam"}, "'optimizer': bnbadam cannot be built here")]
+            if not torch.cuda.is_available()
+            else []
+        ),
         ({"pretrained_file": "weights.npz"}, "is not one of .safetensors, .pth, .pt"),
     ],
 )

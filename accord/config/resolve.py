@@ -137,11 +137,15 @@ def _check_ranges(v: dict[str, Any]) -> None:
 
 def _check_training_options(v: dict[str, Any]) -> None:
     """The options taken from timm: optimizer name, EMA decay, gradient clipping, drop-path."""
-    from ..engine.optim import optimizer_names  # deferred: timm imports torch
+    from ..engine.optim import optimizer_class, optimizer_names  # deferred: timm imports torch
 
     names = optimizer_names()
     if v["optimizer"] not in names:
         raise ConfigError(f"config key 'optimizer': {v['optimizer']!r} is not one of {', '.join(names)}")
+    try:
+        optimizer_class(v["optimizer"])
+    except (AssertionError, ImportError) as e:  # bitsandbytes / APEX optimizers: CUDA and their package
+        raise ConfigError(f"config key 'optimizer': {v['optimizer']} cannot be built here ({e})") from None
     if not 0.0 < v["ema_decay"] < 1.0:
         raise ConfigError(f"config key 'ema_decay' must be in (0, 1), got {v['ema_decay']}")
     if v["clip_grad"] is not None and v["clip_grad"] <= 0:
