@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, format_keys, list_configs, load_config, load_saved_config, parse_overrides, split_name
+from .console import auto_run_folder, human, json_arg, package_version, print_json
 from .outputs import check_output
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
@@ -37,41 +38,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_saved_config(out / "config.yaml")
         if args.config or args.set or args.out:
             raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
-        summary = fit(cfg, out, resume=True, log=_human(args))
+        summary = fit(cfg, out, resume=True, log=human(args))
         if args.json:
-            _print_json(summary)
+            print_json(summary)
         return 0
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
     out = args.out or auto_run_folder(cfg.name)
     if not args.out and os.environ.get("RANK", "0") == "0":
         print(f"accord: run folder {out} (no --out given)", file=sys.stderr)
-    summary = fit(cfg, out, overwrite=args.overwrite, log=_human(args))
+    summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
     return 0
-
-
-def auto_run_folder(name: str, root: str | Path = "runs") -> Path:
-    """``runs/<config name>-<UTC timestamp>`` for a run started without ``--out`` (timm's and Lightning's
-    habit); a second run in the same second gets ``-2``, ``-3``, ..."""
-    stem = f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-    out, n = Path(root) / stem, 1
-    while out.exists():
-        n += 1
-        out = Path(root) / f"{stem}-{n}"
-    return out
-
-
-def _human(args: argparse.Namespace) -> Any:
-    """Where the human lines go: stdout as always, stderr under ``--json`` (stdout is then JSON only)."""
-    if getattr(args, "json", False):
-        return lambda line: print(line, file=sys.stderr, flush=True)
-    return print
-
-
-def _print_json(value: Any) -> None:
-    if os.environ.get("RANK", "0") == "0":
-        print(json.dumps(value, indent=2, allow_nan=False))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -87,7 +65,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
     )
     clean = result["clean"]
-    say = _human(args)  # the human lines move to stderr under --json
+    say = human(args)  # the human lines move to stderr under --json
     say(f"{args.checkpoint}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
     say(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
@@ -97,7 +75,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         from .engine.runfiles import json_safe
 
-        _print_json(json_safe(result))
+        print_json(json_safe(result))
     return 0
 
 
@@ -124,10 +102,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for name, cfg in zip(names, cfgs, strict=True):
         out = Path(args.out) / name
         start = time.perf_counter()
-        summary = fit(cfg, out, overwrite=args.overwrite, log=_human(args))
+        summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
         rows.append((cfg.method.method, summary, time.perf_counter() - start))
     if args.json:
-        _print_json([{"method": m, "wall_seconds": wall, **s} for m, s, wall in rows])
+        print_json([{"method": m, "wall_seconds": wall, **s} for m, s, wall in rows])
         return 0
     print(f"\n{model}-{aug} on {cfgs[0].data.dataset}, {cfgs[0].optim.epochs} epochs, seed {cfgs[0].run.seed}")
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
@@ -370,24 +348,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # `--epoch 1` must not pass for --epochs (argparse's prefixes)
         command.allow_abbrev = False
     return parser
-
-
-def json_arg(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--json", action="store_true", help=f"print {what} as JSON on stdout, and the progress lines on stderr"
-    )
-
-
-def package_version() -> str:
-    """The installed distribution's version (its metadata), else the source tree's ``__version__``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("accord")
-    except PackageNotFoundError:
-        from . import __version__
-
-        return __version__
 
 
 def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
