@@ -217,10 +217,10 @@ def train_one_epoch(
     seconds_before = progress.seconds
     start = time.perf_counter()
     bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
-    lines = None  # off a terminal: a line every log_interval updates (rank 0 only)
+    lines = None  # off a terminal: a line every log_interval updates to the log (rank 0 only)
     if bar.disable and (dist is None or dist.is_main):
         total = progress.steps + len(loader) if hasattr(loader, "__len__") else None
-        lines = ProgressLines(description, total, log_interval, first=progress.steps)
+        lines = ProgressLines(description, total, log_interval, first=progress.steps, write=log)
     images_before = progress.images
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

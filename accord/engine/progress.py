@@ -2,7 +2,8 @@
 
 On a terminal tqdm draws its bar on stderr; elsewhere a bar is unreadable (carriage returns) or absent, so
 training writes one line every ``log_interval`` updates with the running loss terms, images/s and the epoch's
-ETA, and evaluation one line at every tenth of its batches.
+ETA to the run's log (stdout; stderr under ``--json``, so that stderr holds errors alone otherwise), and
+evaluation one line at every tenth of its batches on stderr.
 """
 
 from __future__ import annotations
