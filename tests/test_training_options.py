@@ -167,6 +167,8 @@ def test_ema_is_evaluated_selected_and_checkpointed(fmnist_dir, tmp_path):
     ckpt = load_checkpoint(tmp_path / "checkpoint-last.pt")
     assert set(ckpt["ema"]) == set(ckpt["model"])
     assert any(not torch.equal(ckpt["ema"][k], ckpt["model"][k]) for k in ckpt["model"])
+    started = create_model("ResNet8", 3, 1, pretrained_file=str(tmp_path / "checkpoint-last.pt")).state_dict()
+    assert all(torch.equal(started[k], ckpt["ema"][k]) for k in started if not k.startswith("fc."))  # its EMA
 
 
 class Stop(Exception):

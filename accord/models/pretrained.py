@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from timm.models import load_state_dict
+from timm.models import clean_state_dict, load_state_dict
 from torch import nn
 
 SHOWN = 5  # mismatched keys named in the error
@@ -34,13 +34,23 @@ def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{n}." for n in names)
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``: timm's ``load_state_dict`` (EMA weights first), or the ``ema`` weights of an
+    accord checkpoint trained with ``ema: true`` (the ones it selected with)."""
+    if path.suffix != ".safetensors":
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(ckpt, dict) and isinstance(ckpt.get("ema"), dict):
+            return clean_state_dict(ckpt["ema"])
+    return load_state_dict(str(path), use_ema=True)
+
+
 def load_pretrained_file(model: nn.Module, path: str | Path) -> list[str]:
     """Load ``path`` into ``model``; returns the head keys left freshly initialised (classes differ)."""
     path = Path(path)
     if not path.is_file():
         raise PretrainedError(f"pretrained_file {path}: no such file")
     try:
-        state = load_state_dict(str(path), use_ema=True)
+        state = read_weights(path)
     except Exception as e:  # noqa: BLE001 - a torn file or a pickle that is not a checkpoint: one line
         raise PretrainedError(f"pretrained_file {path}: cannot read it ({type(e).__name__}: {e})") from None
     own = model.state_dict()
