@@ -46,6 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out or auto_run_folder(cfg.name)
     if not args.out and os.environ.get("RANK", "0") == "0":
         print(f"accord: run folder {out} (no --out given)", file=sys.stderr)
+    args.out = str(out)  # the Ctrl-C hint names it
     summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
