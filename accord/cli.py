@@ -43,6 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print_json(summary)
         return 0
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
+    if not args.out and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("several processes need --out DIR: each would name its own run folder by the clock")
     out = args.out or auto_run_folder(cfg.name)
     if not args.out and os.environ.get("RANK", "0") == "0":
         print(f"accord: run folder {out} (no --out given)", file=sys.stderr)

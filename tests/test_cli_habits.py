@@ -57,6 +57,12 @@ def test_auto_run_folder_is_named_after_the_config_and_never_reused(tmp_path):
     assert auto_run_folder(CONFIG, tmp_path).name in (f"{first.name}-2", auto_run_folder(CONFIG, tmp_path).name)
 
 
+def test_several_processes_need_out(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--config", CONFIG]) == 2
+    assert "several processes need --out DIR" in capsys.readouterr().err
+
+
 def test_the_run_name_follows_set_model():
     assert load_config(CONFIG, {"model": "ResNet20"}).name == "FashionMNIST-ResNet20-standard"
     assert load_config("ResNet50-standard-agmax", {"model": "resnet18"}).name == "resnet18-standard-agmax"
