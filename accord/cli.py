@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, format_keys, list_configs, load_config, load_saved_config, parse_overrides, split_name
+from .console import auto_run_folder, human, json_arg, package_version, print_json
 from .outputs import check_output
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
@@ -21,7 +22,7 @@ DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = parse_overrides(args.set or [])
-    for key in ("dataset", "data_dir", "epochs", "seed"):
+    for key in ("dataset", "data_dir", "epochs", "seed", "train_subset"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     return overrides
@@ -37,12 +38,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_saved_config(out / "config.yaml")
         if args.config or args.set or args.out:
             raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
-        fit(cfg, out, resume=True)
+        summary = fit(cfg, out, resume=True, log=human(args))
+        if args.json:
+            print_json(summary)
         return 0
-    if not args.out:
-        raise ConfigError("accord train needs --out DIR (or --resume DIR)")
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
-    summary = fit(cfg, args.out, overwrite=args.overwrite)
+    if not args.out and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("several processes need --out DIR: each would name its own run folder by the clock")
+    out = args.out or auto_run_folder(cfg.name)
+    if not args.out and os.environ.get("RANK", "0") == "0":
+        print(f"accord: run folder {out} (no --out given)", file=sys.stderr)
+    args.out = str(out)  # the Ctrl-C hint names it
+    summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
     return 0
@@ -78,12 +85,17 @@ def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     )
     clean = result["clean"]
     label = args.checkpoint or args.weights
-    print(f"{label}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
-    print(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
+    say = human(args)  # the human lines move to stderr under --json
+    say(f"{label}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
+    say(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
-        print(format_robustness(result))
+        say(format_robustness(result))
         write_text_atomic(json.dumps(result, indent=2) + "\n", out)
-        print(f"wrote {out}")
+        say(f"wrote {out}")
+    if args.json:
+        from .engine.runfiles import json_safe
+
+        print_json(json_safe(result))
     return 0
 
 
@@ -104,16 +116,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     model, aug, _ = split_name(args.config)
     names = [f"{model}-{aug}" + (f"-{m}" if m != "ce" else "") for m in args.methods.split(",")]
     overrides = _train_overrides(args)
-    if args.train_subset is not None:
-        overrides["train_subset"] = args.train_subset
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
     _check_compare_folders([Path(args.out) / name for name in names], args.overwrite)
     rows = []
     for name, cfg in zip(names, cfgs, strict=True):
         out = Path(args.out) / name
         start = time.perf_counter()
-        summary = fit(cfg, out, overwrite=args.overwrite)
+        summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
         rows.append((cfg.method.method, summary, time.perf_counter() - start))
+    if args.json:
+        print_json([{"method": m, "wall_seconds": wall, **s} for m, s, wall in rows])
+        return 0
     print(f"\n{model}-{aug} on {cfgs[0].data.dataset}, {cfgs[0].optim.epochs} epochs, seed {cfgs[0].run.seed}")
     print("| method | test top-1 (best val epoch) | test top-1 (last) | img/s | wall s |")
     print("|---|---|---|---|---|")
@@ -183,7 +196,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     check_output(args.out, args.overwrite)
     meta = export_checkpoint(args.run, args.out)
-    print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels)")
+    weights = " (EMA weights)" if meta.get("weights") == "ema" else ""
+    print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels){weights}")
+    if "requires" in meta:
+        print(f"note: loading it needs {meta['requires']}")
     return 0
 
 
@@ -241,7 +257,8 @@ def _split(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__)
+    parser = argparse.ArgumentParser(prog="accord", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"accord {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_args(p: argparse.ArgumentParser) -> None:
@@ -254,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
-    train.add_argument("--out", help="run folder")
+    train.add_argument("--train-subset", dest="train_subset", type=int, help="keep N training images (seeded)")
+    train.add_argument("--out", help="run folder (default runs/<config>-<timestamp>)")
+    json_arg(train, "the summary")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.set_defaults(func=cmd_train)
@@ -278,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
     ev.add_argument("--out", help="robustness JSON path (default robustness.json next to the checkpoint)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    json_arg(ev, "the result")
     ev.set_defaults(func=cmd_eval)
 
     cfgs = sub.add_parser("configs", help="list built-in configs, or print one resolved")
@@ -297,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
     cmp_.add_argument("--out", default="runs/compare")
     cmp_.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
+    json_arg(cmp_, "one summary per method")
     cmp_.set_defaults(func=cmd_compare)
     grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
     grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")
@@ -348,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
     bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
     bench.set_defaults(func=cmd_bench)
+    for command in sub.choices.values():  # `--epoch 1` must not pass for --epochs (argparse's prefixes)
+        command.allow_abbrev = False
     return parser
 
 

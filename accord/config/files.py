@@ -166,8 +166,21 @@ def add_tokens(spec: str, tokens: str) -> str:
 def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Resolve a built-in name or a YAML file onto the defaults, apply overrides (``--set``), resolve."""
     flat = _layers(name_or_path)
-    _merge(flat, overrides or {}, "--set")
+    overrides = overrides or {}
+    model = flat.get("model")
+    _merge(flat, overrides, "--set")
+    if "name" not in overrides and overrides.get("model", model) != model:
+        flat["name"] = renamed(str(flat["name"]), str(model), str(flat["model"]))
     return resolve(flat)
+
+
+def renamed(name: str, old_model: str, new_model: str) -> str:
+    """The config's name once ``--set model=...`` changed its model: ``FashionMNIST-ResNet8-standard`` with
+    ResNet20 is ``FashionMNIST-ResNet20-standard`` (a name that does not hold the old model gets the new one)."""
+    at = name.lower().find(old_model.lower()) if old_model else -1  # ResNet50-standard holds model resnet50
+    if at >= 0:
+        return name[:at] + new_model + name[at + len(old_model) :]
+    return f"{name}-{new_model}"
 
 
 def config_from_saved(saved: dict[str, Any], source: str = "saved config") -> Config:

@@ -24,6 +24,7 @@ from .schema import DEFAULTS, SECTIONS, Config, check_keys
 POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "log_interval", "cutmix_alpha")
 NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
 FRACTIONS = ("mix_prob", "switch_prob")  # in [0, 1]
+PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 
 def resolve(flat: dict[str, Any]) -> Config:
@@ -39,6 +40,7 @@ def resolve(flat: dict[str, Any]) -> Config:
     for key, value in values.items():
         values[key] = _checked(key, value, hints[key])
     _check_ranges(values)
+    _check_training_options(values)
     _resolve_method_and_views(values)
     _check_combinations(values)
     _resolve_mixing(values)
@@ -138,6 +140,29 @@ def _check_ranges(v: dict[str, Any]) -> None:
         )
 
 
+def _check_training_options(v: dict[str, Any]) -> None:
+    """The options taken from timm: optimizer name, EMA decay, gradient clipping, drop-path."""
+    from ..engine.optim import optimizer_class, optimizer_names  # deferred: timm imports torch
+
+    names = optimizer_names()
+    if v["optimizer"] not in names:
+        raise ConfigError(f"config key 'optimizer': {v['optimizer']!r} is not one of {', '.join(names)}")
+    try:
+        optimizer_class(v["optimizer"])
+    except (AssertionError, ImportError) as e:  # bitsandbytes / APEX optimizers: CUDA and their package
+        raise ConfigError(f"config key 'optimizer': {v['optimizer']} cannot be built here ({e})") from None
+    if not 0.0 < v["ema_decay"] < 1.0:
+        raise ConfigError(f"config key 'ema_decay' must be in (0, 1), got {v['ema_decay']}")
+    if v["clip_grad"] is not None and v["clip_grad"] <= 0:
+        raise ConfigError(f"config key 'clip_grad' must be positive (null: no clipping), got {v['clip_grad']}")
+    if not 0.0 <= v["drop_path_rate"] < 1.0:
+        raise ConfigError(f"config key 'drop_path_rate' must be in [0, 1), got {v['drop_path_rate']}")
+    if v["pretrained_file"] is not None and not v["pretrained_file"].endswith(PRETRAINED_SUFFIXES):
+        raise ConfigError(
+            f"config key 'pretrained_file': {v['pretrained_file']!r} is not one of {', '.join(PRETRAINED_SUFFIXES)}"
+        )
+
+
 def _resolve_method_and_views(v: dict[str, Any]) -> None:
     """Fill ``views`` and ``num_views``; check the method's views and loss options."""
     from ..losses import method_spec  # deferred: the losses import torch
@@ -232,6 +257,8 @@ def _resolve_recipe_keys(v: dict[str, Any]) -> None:
         parse_scheme(v["init"])
     except ValueError as e:
         raise ConfigError(f"config key 'init': {e}") from None
+    if v["init"] != "default" and v.get("pretrained_file"):
+        raise ConfigError(f"init: {v['init']} would redraw the weights of pretrained_file; use init: default with it")
     mean, std = v["normalize_mean"], v["normalize_std"]
     if (mean is None) != (std is None):
         raise ConfigError("normalize_mean and normalize_std go together: set both or neither")

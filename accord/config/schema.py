@@ -23,6 +23,8 @@ AugmentOn = Literal["loader", "device"]  # where the views are made
 Amp = Literal["none", "bf16", "fp16"]  # mixed precision of the forward pass
 LrSchedule = Literal["cosine", "multistep"]
 NonFiniteMode = Literal["stop", "skip"]  # what a NaN/Inf loss does
+WeightDecayOn = Literal["all", "weights"]  # weights: no decay on biases and norm layers (timm's filter_bias_and_bn)
+ClipMode = Literal["norm", "value", "agc"]  # timm's dispatch_clip_grad modes
 
 
 def key(default: Any, help: str) -> Any:
@@ -42,6 +44,10 @@ class ModelConfig:
         "default",
         "weight init (accord.models.init): default (as built), pytorch, agmax (N(0, 0.2) and zero last BN, the "
         "AgMax authors'), normal_<std>; applied to the model and the loss's own layers (AgMax's Q head)",
+    )
+    drop_path_rate: float = key(0.0, "stochastic depth of timm models that have it (timm's drop_path_rate)")
+    pretrained_file: str | None = key(
+        None, "start from a local .safetensors/.pth/.pt file (nothing is downloaded); a new head if classes differ"
     )
 
 
@@ -106,6 +112,12 @@ class OptimConfig:
     gamma: float = key(0.1, "multistep's lr factor")
     warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr")
     warmup_lr: float = key(1e-4, "lr at the start of warmup")
+    optimizer: str = key("sgd", "sgd (torch's, with momentum/nesterov) or any timm.optim.list_optimizers() name")
+    weight_decay_on: WeightDecayOn = key("all", "all parameters, or weights only (not biases and norm layers)")
+    clip_grad: float | None = key(None, "clip gradients to this norm (timm's dispatch_clip_grad); null: off")
+    clip_mode: ClipMode = key("norm", "norm: global L2 norm; value: each element; agc: adaptive (timm)")
+    ema: bool = key(False, "keep an EMA of the weights (timm's ModelEmaV3); evaluate, select and export it")
+    ema_decay: float = key(0.9998, "the EMA's decay per update, in (0, 1)")
 
 
 @dataclass(frozen=True)

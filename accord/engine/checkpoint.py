@@ -57,10 +57,25 @@ def _free_space(folder: Path) -> str:
     return f"{free / 2**20:.1f} MiB free on that disk"
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, as any umask read)
+    os.umask(mask)
+    return mask
+
+
 def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(f)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
-    The rename is atomic on POSIX; the folder is fsync'ed afterwards so the rename itself survives a
+    The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask), so run files
+    on a shared file system are readable by the group and others as the user's umask allows. The rename is
+    atomic on POSIX; the folder is fsync'ed afterwards so the rename itself survives a
     power cut. On any exception (a signal's included) the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
@@ -69,6 +84,7 @@ def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None
     except OSError as e:
         raise RunFileWriteError(path, e) from None
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # as open() would create it: mkstemp's 0600 hides run files
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

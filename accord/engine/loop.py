@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from ..config.schema import NonFiniteMode
 from ..views import MixedBatch
 from .distributed import Distributed
+from .progress import ProgressLines, on_terminal
 
 NONFINITE_MODES: tuple[str, ...] = get_args(NonFiniteMode)
 
@@ -168,6 +168,8 @@ class EpochSetup:
     log_interval: int = 50
     nonfinite: NonFiniteMode = "stop"
     schedule: Callable[[int], None] | None = None
+    clip: Callable[[], None] | None = None  # clips the gradients (unscaled under fp16) before each update
+    after_update: Callable[[int], None] | None = None  # after update global_step: the weights' EMA
 
     def __post_init__(self) -> None:
         if self.nonfinite not in NONFINITE_MODES:
@@ -214,7 +216,12 @@ def train_one_epoch(
     check_every = 1 if device.type == "cpu" else log_interval
     seconds_before = progress.seconds
     start = time.perf_counter()
-    bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not sys.stderr.isatty())
+    bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
+    lines = None  # off a terminal: a line every log_interval updates to the log (rank 0 only)
+    if bar.disable and (dist is None or dist.is_main):
+        total = progress.steps + len(loader) if hasattr(loader, "__len__") else None
+        lines = ProgressLines(description, total, log_interval, first=progress.steps, write=log)
+    images_before = progress.images
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if views is not None:
@@ -240,11 +247,18 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
                 terms["loss"].backward()
+                if setup.clip is not None:
+                    setup.clip()
                 optimizer.step()
             else:
                 scaler.scale(terms["loss"]).backward()
+                if setup.clip is not None:
+                    scaler.unscale_(optimizer)
+                    setup.clip()
                 scaler.step(optimizer)
                 scaler.update()
+            if setup.after_update is not None:
+                setup.after_update(global_step)
             for name, value in terms.items():
                 progress.sums[name] = progress.sums.get(name, 0) + value.detach()
             progress.correct += (logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against unmixed labels
@@ -256,6 +270,8 @@ def train_one_epoch(
         if progress.steps % log_interval == 0:
             means = _means(progress)
             bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
+            if lines is not None:
+                lines.update(progress.steps, progress.images - images_before, means)
         if checkpointer is not None and checkpointer.due(global_step):
             guard.check(epoch)
             progress.seconds = seconds_before + time.perf_counter() - start
@@ -336,12 +352,14 @@ def evaluate(
     amp: str = "none",
     channels_last: bool = False,
     dist: Distributed | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     """Top-1 and top-5 accuracy (%) of ``model`` in eval mode over ``loader`` (over every process's
-    share of the data under ``dist``)."""
+    share of the data under ``dist``); with ``description``, a progress bar on a terminal."""
     model.eval()
     top1 = top5 = total = 0
-    for x, y in loader:
+    quiet = description is None or not on_terminal() or (dist is not None and not dist.is_main)
+    for x, y in tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=quiet):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -1,14 +1,32 @@
-"""SGD and the learning-rate schedules (timm's schedulers, stepped once per optimizer update)."""
+"""The optimizer (torch's SGD by default, or any of timm's ``create_optimizer_v2``), gradient clipping, and the
+learning-rate schedules (timm's schedulers, stepped once per optimizer update)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from typing import Any
 
 import torch
+from timm.optim import create_optimizer_v2, get_optimizer_class, list_optimizers, param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
 from timm.scheduler.scheduler import Scheduler
+from timm.utils import dispatch_clip_grad
+from torch import nn
 
 from ..config import OptimConfig
+
+
+@functools.cache
+def optimizer_names() -> tuple[str, ...]:
+    """The valid ``optimizer`` values: every name ``timm.optim.list_optimizers()`` knows (``sgd`` among them)."""
+    return tuple(sorted({"sgd", *list_optimizers()}))
+
+
+def optimizer_class(name: str) -> type:
+    """The class ``name`` builds; raises (``AssertionError``/``ImportError``) where timm cannot build it here
+    (bitsandbytes and APEX optimizers need CUDA and their package)."""
+    return torch.optim.SGD if name == "sgd" else get_optimizer_class(name)
 
 
 def scaled_lr(optim: OptimConfig) -> float:
@@ -16,27 +34,42 @@ def scaled_lr(optim: OptimConfig) -> float:
     return optim.lr * optim.batch_size / optim.lr_batch
 
 
-def param_groups(params: Iterable[torch.nn.Parameter], optim: OptimConfig) -> list[dict]:
-    """One group decayed by ``weight_decay``; with ``weight_decay_on: weights`` the 1-D parameters (biases and
-    normalisation scales and shifts) in a second group without decay, as the Tied-Augment ImageNet code
-    (ekurtulus/tied-augment ``flax/supervised/train.py``: L2 on parameters with more than one dimension)."""
-    params = list(params)
+def param_groups(params: nn.Module | Iterable[nn.Parameter], optim: OptimConfig) -> list[Any]:
+    """``weight_decay_on: all``: the parameters as given (one group). ``weights``: timm's
+    ``param_groups_weight_decay`` (no decay on biases, norm layers and any 1-d parameter; the Tied-Augment
+    authors' Flax code decays only kernels), or the same ``ndim <= 1`` rule for a bare list of parameters."""
     if optim.weight_decay_on == "all":
-        return [{"params": params}]
+        return list(params.parameters() if isinstance(params, nn.Module) else params)
+    if isinstance(params, nn.Module):
+        return param_groups_weight_decay(params, optim.weight_decay)
+    params = [p for p in params if p.requires_grad]
     return [
-        {"params": [p for p in params if p.ndim > 1]},
         {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": optim.weight_decay},
     ]
 
 
-def create_optimizer(params: Iterable[torch.nn.Parameter], optim: OptimConfig) -> torch.optim.SGD:
-    return torch.optim.SGD(
-        param_groups(params, optim),
-        lr=scaled_lr(optim),
-        momentum=optim.momentum,
-        nesterov=optim.nesterov and optim.momentum > 0,
-        weight_decay=optim.weight_decay,
+def create_optimizer(params: nn.Module | Iterable[nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
+    """``optimizer: sgd`` is torch's SGD with the config's momentum and Nesterov flag (as accord always trained);
+    any other name is built by timm's ``create_optimizer_v2`` (AdamW, LAMB, LARS, ...)."""
+    groups = param_groups(params, optim)
+    if optim.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups,
+            lr=scaled_lr(optim),
+            momentum=optim.momentum,
+            nesterov=optim.nesterov and optim.momentum > 0,
+            weight_decay=optim.weight_decay,
+        )
+    return create_optimizer_v2(
+        groups, opt=optim.optimizer, lr=scaled_lr(optim), weight_decay=optim.weight_decay, momentum=optim.momentum
     )
+
+
+def clip_gradients(params: Iterable[nn.Parameter], optim: OptimConfig) -> None:
+    """timm's ``dispatch_clip_grad`` (norm, value or adaptive clipping) when ``clip_grad`` is set."""
+    if optim.clip_grad is not None:
+        dispatch_clip_grad(params, optim.clip_grad, mode=optim.clip_mode)
 
 
 def create_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, steps_per_epoch: int) -> Scheduler:

@@ -46,8 +46,12 @@ class Run:
 
 
 def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
-    net = create_model(cfg.model.model, info.num_classes, info.in_chans, cfg.model.drop_rate)
-    init_weights(net, cfg.model.init)
+    m = cfg.model
+    try:
+        net = create_model(m.model, info.num_classes, info.in_chans, m.drop_rate, m.drop_path_rate, m.pretrained_file)
+    except ValueError as e:  # a pretrained file that does not fit, a model without drop-path
+        raise ConfigError(str(e)) from None
+    init_weights(net, m.init)
     return MultiViewModel(net, cfg.views.num_views, cfg.model.bn)
 
 

@@ -121,7 +121,9 @@ def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
         f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["train"].items() if k != "train_top1"
     )
     return (
-        f"epoch {record['epoch']}/{epochs}: {terms} | val {record['val_top1']:.2f} test {record['test_top1']:.2f} | "
+        f"epoch {record['epoch']}/{epochs}: {terms} | val {record['val_top1']:.2f} test {record['test_top1']:.2f}"
+        + (f" (EMA; raw val {raw['val_top1']:.2f} test {raw['test_top1']:.2f})" if (raw := record.get("raw")) else "")
+        + " | "
         f"{record['images_per_s']:.0f} img/s ({record['views_per_s']:.0f} views/s) {record['seconds']:.1f}s"
         + (" *" if improved else "")
     )
@@ -201,6 +203,7 @@ def summarize(out: Path) -> dict[str, Any]:
             "model": cfg.model.model,
             "dataset": cfg.data.dataset,
             "seed": cfg.run.seed,
+            "selected_by": "ema" if cfg.optim.ema else "weights",  # ema: every val/test number is the EMA's
             "epochs": last["epoch"],
             "best_epoch": best["epoch"],
             "best_val_top1": best["val_top1"],

@@ -46,10 +46,11 @@ from .checkpoint import (
     write_text_atomic,
 )
 from .distributed import process_group
+from .ema import create_ema, with_raw
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
 from .lock import RunLock
 from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
-from .optim import create_optimizer, create_scheduler
+from .optim import clip_gradients, create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
 from .runfiles import (
     RunFolderError,
@@ -99,8 +100,9 @@ class Checkpointer:
         out: Path,
         state: dict[str, Any],
         stop: AgreedStop,
+        ema: nn.Module | None = None,
     ) -> None:
-        self.run, self.optimizer, self.scaler = run, optimizer, scaler
+        self.run, self.optimizer, self.scaler, self.ema = run, optimizer, scaler, ema
         self.out, self.state, self.stop = out, state, stop
         self.every = run.cfg.run.checkpoint_every_steps
         self.epoch = 0
@@ -112,6 +114,7 @@ class Checkpointer:
             "criterion": self.run.criterion.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "ema": None if self.ema is None else self.ema.module.state_dict(),
             "config": self.run.cfg.as_flat(),
             **self.state,
             **state,
@@ -199,14 +202,15 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg.optim.batch_size}"
         )
     total_steps = steps_per_epoch * cfg.optim.epochs
-    optimizer = create_optimizer([*model.parameters(), *criterion.parameters()], cfg.optim)
+    optimizer = create_optimizer(nn.ModuleList([model, criterion]), cfg.optim)
+    ema = create_ema(cfg, model.model)
     scheduler = create_scheduler(optimizer, cfg.optim, steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
 
     state = {"epoch": -1, "global_step": 0, "best_val_top1": -1.0, "best_epoch": -1}
     partial = None
     if resume:
-        partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log)
+        partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log, ema)
     elif dist.is_main:
         write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
     record_skipped((run.train_set, run.val_set, run.test_set), run.skipped if dist.is_main else [], out, log)
@@ -217,13 +221,16 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             criterion.set_progress(step / total_steps)
 
     train_step = _train_step(run)
+    params = [*model.parameters(), *criterion.parameters()]
     setup = EpochSetup(
         device, run.mixer, run.views, scaler, dist, cfg.run.channels_last, cfg.run.log_interval, cfg.run.nonfinite,
         schedule,
+        clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
+        after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
     )  # fmt: skip
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
-    checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop)
+    checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema)
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
@@ -249,9 +256,13 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             stats.pop("steps")
             state["global_step"] = stats.pop("global_step")
             checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
-            val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
-            test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist)
+            val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val")
+            test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test")
             record = epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test)
+            if ema is not None:  # the EMA's numbers select and report; the raw weights' are kept next to them
+                val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val EMA")
+                test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test EMA")
+                record = with_raw(epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test), record)
             if dist.is_main:
                 append_line_atomic(json.dumps(record), out / "metrics.jsonl")
                 if scalars is not None:
@@ -292,6 +303,7 @@ def _load_last_checkpoint(
     out: Path,
     state: dict[str, Any],
     log: Callable[[str], None],
+    ema: nn.Module | None = None,
 ) -> dict[str, Any] | None:
     """Load ``checkpoint-last.pt`` into the run, the optimizer and ``state``; returns this process's
     mid-epoch part (None at an epoch's end)."""
@@ -301,6 +313,8 @@ def _load_last_checkpoint(
     load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg.model.model}")
     load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg.method.method} loss")
     load_state_checked(optimizer, ckpt.get("optimizer"), path, "this run's optimizer")
+    if ema is not None:
+        load_state_checked(ema.module, ckpt.get("ema"), path, "this run's weight EMA")
     if scaler is not None and ckpt.get("scaler") is not None:
         scaler.load_state_dict(ckpt["scaler"])
     state.update({k: ckpt[k] for k in state})

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
 from ..data import DataInfo
+from ..engine.progress import eval_progress
 from .calibration import N_BINS, calibration_error_from_confidences
 from .corruptions import CORRUPTION_NAMES, SEVERITIES, SEVERITY_PARAMS, check_names, corrupt
 
@@ -129,7 +130,7 @@ def evaluate_robustness(
         with autocast(amp, device):
             return model(x)
 
-    for images, labels in loader:
+    for images, labels in eval_progress(loader, "evaluating"):
         labels = labels.to(device)
         tallies[None].add(predict(images), labels)
         for (name, s), generator in generators.items():

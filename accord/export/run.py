@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..models.cifar import CIFAR_MODELS
 from .timm_format import eval_state_dict, infer_head, input_metadata, save_timm_safetensors
+
+#: Stored in (and printed for) an export of accord's CIFAR networks, which plain timm does not know.
+ACCORD_REQUIRED = (
+    "accord: these cifar_* models are registered with timm by accord - pip install accord, then "
+    "`import accord.models` before timm.create_model"
+)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -27,7 +34,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
     """Write the evaluation model of an accord run folder or checkpoint to ``out`` (safetensors).
 
-    Returns the metadata written (architecture as a timm name, classes, channels, input, provenance).
+    Returns the metadata written (architecture as a timm name, classes, channels, input, provenance). A run
+    trained with ``ema: true`` exports its EMA weights (``weights: ema`` in the metadata), the ones it was
+    evaluated and selected with. accord's CIFAR ResNets/WRNs are registered with timm by accord only: their
+    metadata says so in ``requires``.
     """
     from ..config import config_from_saved
     from ..engine.checkpoint import load_checkpoint
@@ -37,7 +47,8 @@ def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
     ckpt = load_checkpoint(path)
     cfg = config_from_saved(dict(ckpt["config"]), f"{path}: config")
     arch = resolve_model_name(cfg.model.model)
-    state = eval_state_dict(ckpt["model"])
+    weights = "ema" if ckpt.get("ema") is not None else "model"  # ema: true exports the weights it selected with
+    state = eval_state_dict(ckpt[weights])
     _, in_chans = infer_head(arch, state)
     extra = {
         **input_metadata(cfg.data.dataset, cfg.data.image_size, in_chans),
@@ -45,7 +56,10 @@ def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
         "config": cfg.name,
         "method": cfg.method.method,
         "dataset": cfg.data.dataset,
+        "weights": weights,
     }
+    if arch in CIFAR_MODELS.values():
+        extra["requires"] = ACCORD_REQUIRED
     if "epoch" in ckpt:
         extra["epoch"] = int(ckpt["epoch"]) + 1
     return save_timm_safetensors(state, out, arch, extra)

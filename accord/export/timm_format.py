@@ -95,8 +95,8 @@ def save_timm_safetensors(
 ) -> dict[str, Any]:
     """Check ``state`` against timm's ``arch`` and write it with metadata to ``out``; returns the metadata.
 
-    Metadata values are JSON-encoded strings (safetensors stores ``str -> str``); :func:`read_metadata`
-    decodes them.
+    safetensors stores metadata as ``str -> str``: text values are stored as they are (``resnet50``, not
+    ``"resnet50"``), numbers and lists as JSON (``10``, ``[3, 32, 32]``); :func:`read_metadata` decodes them.
     """
     from safetensors.torch import save_file
 
@@ -107,8 +107,20 @@ def save_timm_safetensors(
     meta["accord_version"] = __version__
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out), metadata={"format": "pt", **{k: json.dumps(v) for k, v in meta.items()}})
+    save_file(state, str(out), metadata={"format": "pt", **{k: metadata_text(v) for k, v in meta.items()}})
     return meta
+
+
+def metadata_text(value: Any) -> str:
+    """A metadata value as safetensors stores it: text as itself, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+#: Metadata keys whose values are text (never decoded as JSON, so a config named ``1e3`` stays text).
+TEXT_KEYS = frozenset(
+    {"format", "architecture", "source", "config", "method", "dataset", "interpolation", "accord_version",
+     "weights", "requires"}
+)  # fmt: skip
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -119,6 +131,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raw = f.metadata() or {}
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if key in TEXT_KEYS:
+            out[key] = json.loads(value) if value.startswith('"') else value  # files written as JSON text before
+            continue
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -27,8 +27,27 @@ def resolve_model_name(name: str) -> str:
     )
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 3, drop_rate: float = 0.0) -> nn.Module:
-    """Build an untrained classifier (no weights are downloaded)."""
-    return timm.create_model(
-        resolve_model_name(name), pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate
-    )
+def create_model(
+    name: str,
+    num_classes: int,
+    in_chans: int = 3,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    pretrained_file: str | None = None,
+) -> nn.Module:
+    """Build a classifier, untrained or from a local ``pretrained_file`` (nothing is downloaded)."""
+    arch = resolve_model_name(name)
+    extra = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
+    try:
+        model = timm.create_model(
+            arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, **extra
+        )
+    except TypeError as e:
+        if extra and "drop_path_rate" in str(e):
+            raise ValueError(f"model {name!r} has no stochastic depth: drop_path_rate must be 0") from None
+        raise
+    if pretrained_file is not None:
+        from .pretrained import load_pretrained_file
+
+        load_pretrained_file(model, pretrained_file)
+    return model

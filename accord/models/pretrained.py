@@ -1,0 +1,75 @@
+"""Start a model from local weights (``pretrained_file``): timm's loader, a new head when the classes differ.
+
+The file is read with timm's ``load_state_dict`` (``.safetensors``, or a ``.pth``/``.pt`` holding a state dict,
+or a checkpoint with ``state_dict``/``model``/``state_dict_ema`` in it: accord's own checkpoints and exports and
+timm's ``train.py`` checkpoints all load). As timm does for ``pretrained_cfg_overlay=dict(file=...)`` with another
+``num_classes``, the classifier's weights are dropped when their shape differs and the head stays freshly
+initialised (fine-tuning). Any other key that is missing, unexpected or of another shape is refused in one line
+naming the keys: nothing is downloaded and nothing is loaded partly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from timm.models import clean_state_dict, load_state_dict
+from torch import nn
+
+SHOWN = 5  # mismatched keys named in the error
+
+
+class PretrainedError(ValueError):
+    """The pretrained file cannot start this model; the message names the file and the keys."""
+
+
+def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """The state-dict prefixes of the classifier head: the pretrained config's ``classifier`` names, else the
+    module ``get_classifier()`` returns."""
+    names = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ()
+    names = (names,) if isinstance(names, str) else tuple(names)
+    if not names and hasattr(model, "get_classifier"):
+        head = model.get_classifier()
+        names = tuple(n for n, m in model.named_modules() if m is head and n)
+    return tuple(f"{n}." for n in names)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``: timm's ``load_state_dict`` (EMA weights first), or the ``ema`` weights of an
+    accord checkpoint trained with ``ema: true`` (the ones it selected with)."""
+    if path.suffix != ".safetensors":
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(ckpt, dict) and isinstance(ckpt.get("ema"), dict):
+            return clean_state_dict(ckpt["ema"])
+    return load_state_dict(str(path), use_ema=True)
+
+
+def load_pretrained_file(model: nn.Module, path: str | Path) -> list[str]:
+    """Load ``path`` into ``model``; returns the head keys left freshly initialised (classes differ)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedError(f"pretrained_file {path}: no such file")
+    try:
+        state = read_weights(path)
+    except Exception as e:  # noqa: BLE001 - a torn file or a pickle that is not a checkpoint: one line
+        raise PretrainedError(f"pretrained_file {path}: cannot read it ({type(e).__name__}: {e})") from None
+    own = model.state_dict()
+    head = classifier_prefixes(model)
+    new_head = [k for k in own if k.startswith(head) and k in state and state[k].shape != own[k].shape]
+    for k in new_head:
+        del state[k]
+    missing = [k for k in own if k not in state and k not in new_head]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [
+            f"{what} {', '.join(keys[:SHOWN])}{' ...' if len(keys) > SHOWN else ''} ({len(keys)})"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", shapes))
+            if keys
+        ]
+        raise PretrainedError(
+            f"pretrained_file {path} does not match this model's architecture: {'; '.join(parts)}"
+        )
+    with torch.no_grad():
+        model.load_state_dict({k: state[k] for k in own if k not in new_head}, strict=False)
+    return new_head
