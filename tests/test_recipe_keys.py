@@ -105,7 +105,7 @@ def test_weight_decay_on_weights_leaves_biases_and_norms_alone():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(2))
     net(torch.zeros(1, 3, 5, 5))
     optim = load_config("FashionMNIST-ResNet8-standard", {"weight_decay_on": "weights"}).optim
-    groups = create_optimizer(net.parameters(), optim).param_groups
+    groups = sorted(create_optimizer(net.parameters(), optim).param_groups, key=lambda g: -g["weight_decay"])
     assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
     assert [tuple(p.shape) for p in groups[0]["params"]] == [(4, 3, 3, 3), (2, 36)]
     assert sorted(p.numel() for p in groups[1]["params"]) == [2, 4, 4, 4]  # linear bias, conv bias, BN w and b
