@@ -155,10 +155,24 @@ def test_global_seed_and_saved_rng_state_repeat_the_views() -> None:
 # ---------------------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("spec", ["crop-blur", "crop_3", "crop-flip-jitter", "randaugment"])
+@pytest.mark.parametrize(
+    "spec", ["crop-blur", "crop_3", "crop-flip-jitter", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting"]
+)
 def test_unsupported_tokens_are_refused_naming_the_supported_ones(spec: str) -> None:
-    with pytest.raises(ValueError, match="supported: crop, flip, cutout.*randaug.*augmix"):
+    token = spec.split("-")[-1]
+    with pytest.raises(ValueError, match=f"token '{token}' of view .*on the device: crop, flip, cutout.*augmix"):
         BatchedViews(["crop-flip", spec], RGB)
+
+
+@pytest.mark.parametrize("policy", ["crop-flip-jitter", "crop-flip-randaug_2_14_p50"])
+def test_config_refuses_a_token_not_made_on_the_device_in_one_line(policy: str) -> None:
+    """Whatever the loader accepts, a token the device path does not make is one line naming it."""
+    from accord.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as error:
+        load_config("FashionMNIST-ResNet8-standard-tied", {"augment_on": "device", "policy": policy})
+    message = str(error.value)
+    assert "\n" not in message and f"token '{policy.split('-')[-1]}'" in message and "augment_on: loader" in message
 
 
 @pytest.mark.parametrize("spec", ["crop-flip-randaug_2_14", "trivialaug", "augmix_2", "autoaug_svhn", "randaug"])
