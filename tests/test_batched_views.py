@@ -228,3 +228,25 @@ def test_device_views_take_image_operations_in_the_config():
 
     cfg = load_config("FashionMNIST-ResNet8-randaugment-tied", {"augment_on": "device"})
     assert cfg.views.augment_on == "device"
+
+
+def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_values() -> None:
+    """``augment_on: device``'s loader transform draws nothing, so ViewDataset fetches a batch of an in-memory
+    dataset (through nested Subsets) in one index: the same images and labels, in order, as image by image."""
+    from torch.utils.data import DataLoader, Subset
+
+    from accord.data.datasets import TensorImageDataset
+    from accord.views import ViewDataset, collate_views
+    from accord.views.batched import Uint8Images, loader_transform
+
+    gen = torch.Generator().manual_seed(0)
+    base = TensorImageDataset(torch.randint(0, 256, (20, 1, 5, 5), dtype=torch.uint8, generator=gen), torch.arange(20))
+    data = ViewDataset(Subset(Subset(base, list(range(19, -1, -1))), [0, 3, 5, 7, 11]), loader_transform(), seed=0)
+    fetched = data.__getitems__([4, 0, 2])
+    assert [label for _, label in fetched] == [8, 19, 14]
+    for (image, label), index in zip(fetched, [4, 0, 2], strict=True):
+        assert image.dtype == torch.uint8 and torch.equal(image, data[index][0]) and label == data[index][1]
+    images, labels = next(iter(DataLoader(data, batch_size=5, collate_fn=collate_views)))
+    assert torch.equal(images, base.images[[19, 16, 14, 12, 8]]) and labels.tolist() == [19, 16, 14, 12, 8]
+    assert Uint8Images.fetch_batch([(torch.zeros(1, 2, 2, dtype=torch.uint8), 0)], [0]) is None  # other datasets
+    assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], loader_transform()).__getitems__([0])) == 1

@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
-from ..data.datasets import DataInfo
+from ..data.datasets import DataInfo, TensorImageDataset
 from .batched_policies import BatchedPolicy, build_batched_operation
 from .policies import Policy, parse_policy
 
@@ -60,9 +62,36 @@ def check_batched_spec(spec: str) -> None:
             )
 
 
-def loader_transform() -> v2.Compose:
-    """What the loader does to a training image when the views are made on the device: make it a uint8 tensor."""
-    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
+class Uint8Images:
+    """What the loader does to a training image when the views are made on the device: make it a uint8 tensor.
+
+    It draws nothing, so a whole batch of an in-memory dataset (:class:`~accord.data.datasets.TensorImageDataset`,
+    through any :class:`~torch.utils.data.Subset`) is fetched with one index instead of image by image
+    (:meth:`fetch_batch`, which :class:`~accord.views.multiview.ViewDataset` calls for the loader).
+    """
+
+    def __init__(self) -> None:
+        self.per_image = v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
+
+    def __call__(self, image: Any) -> Tensor:
+        return self.per_image(image)
+
+    @staticmethod
+    def fetch_batch(dataset: Dataset, indices: Sequence[int]) -> list[tuple[Tensor, int]] | None:
+        """``[(image, label)]`` of ``indices`` gathered in one index, or ``None`` for another kind of dataset."""
+        index = torch.as_tensor(list(indices), dtype=torch.int64)
+        while isinstance(dataset, Subset):
+            index = torch.as_tensor(dataset.indices, dtype=torch.int64)[index]
+            dataset = dataset.dataset
+        if not isinstance(dataset, TensorImageDataset):
+            return None
+        images = dataset.images.index_select(0, index)
+        return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
+
+
+def loader_transform() -> Uint8Images:
+    """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor."""
+    return Uint8Images()
 
 
 class BatchedViews(nn.Module):
