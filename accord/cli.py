@@ -213,6 +213,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         device=device,
         e2e_steps=args.e2e_steps,
         e2e_workers=args.workers,
+        compile=args.compile,
     )
     result = run_benchmark(cfg, log=lambda msg: print(msg, file=sys.stderr))
     print(format_table(result))
@@ -329,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
     bench.add_argument("--e2e-steps", dest="e2e_steps", type=int, default=20, help="timed steps per end-to-end epoch")
     bench.add_argument("--workers", type=int, default=2, help="loader workers of the end-to-end runs (default 2)")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps (model and loss together)")
     bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
     bench.set_defaults(func=cmd_bench)
     return parser

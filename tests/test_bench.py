@@ -92,3 +92,18 @@ def test_synthetic_fashion_mnist_reads_as_the_real_files(tmp_path) -> None:
     image, label = splits.train[0]
     assert len(splits.train) == 12 and len(splits.test) == 10
     assert image.shape == (1, 28, 28) and image.dtype.is_floating_point is False and 0 <= label < 10
+
+
+def test_cli_passes_compile_and_end_to_end_options(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """``--compile`` compiles the timed steps (model and loss together, as ``compile: true`` does in training);
+    ``--e2e-steps`` and ``--workers`` set the end-to-end epochs."""
+    import accord.bench as bench
+
+    seen = {}
+    monkeypatch.setattr(bench, "run_benchmark", lambda cfg, log: seen.setdefault("cfg", cfg) and {})
+    monkeypatch.setattr(bench, "format_table", lambda result: "table")
+    out = tmp_path / "b.json"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["bench", "--compile", "--e2e-steps", "7", "--workers", "1", "--out", str(out)]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.compile, cfg.e2e_steps, cfg.e2e_workers) == (True, 7, 1)

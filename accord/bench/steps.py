@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo, TensorImageDataset
+from ..engine.loop import TrainStep
 from ..losses import create_loss, method_spec
 from ..models import MultiViewModel
 from ..models.factory import create_model
@@ -46,6 +47,7 @@ class BenchConfig:
     device: str = "cpu"
     e2e_steps: int = 20  # timed steps per end-to-end epoch (Fashion-MNIST, 28 px, 1 channel)
     e2e_workers: int = 2
+    compile: bool = False  # torch.compile each training step's model and loss together (the trainer's compile: true)
 
 
 @dataclass
@@ -85,10 +87,11 @@ def make_train_step(cfg: BenchConfig, method: str, num_views: int, batch: int, b
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(num_views * batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(device)
     y = torch.randint(0, cfg.num_classes, (batch,), generator=gen).to(device)
+    step = TrainStep(model, criterion)  # what the trainer calls; compiled with the loss, as `compile: true` does
+    forward = torch.compile(step) if cfg.compile else step
 
     def run() -> None:
-        out = model(x)
-        terms = criterion(out.logits, y, out.features)
+        terms, _ = forward(x, y)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
