@@ -250,3 +250,21 @@ def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_
     assert torch.equal(images, base.images[[19, 16, 14, 12, 8]]) and labels.tolist() == [19, 16, 14, 12, 8]
     assert Uint8Images.fetch_batch([(torch.zeros(1, 2, 2, dtype=torch.uint8), 0)], [0]) is None  # other datasets
     assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], loader_transform()).__getitems__([0])) == 1
+
+
+def test_pad_crop_takes_every_window_of_the_padded_image_and_flip_mirrors_half() -> None:
+    """On a 2x2 image padded by 1 px, each crop is one of the 9 windows of the 4x4 padded image (hand-listed
+    through F.pad), all 9 occur, channels move together; the flip mirrors about half of the images."""
+    from accord.views.batched_geometry import RandomFlip, RandomPadCrop
+
+    torch.manual_seed(0)
+    image = torch.tensor([[[1, 2], [3, 4]], [[5, 6], [7, 8]]], dtype=torch.uint8)  # (C=2, 2, 2)
+    padded = F.pad(image, (1, 1, 1, 1))
+    windows = {(dy, dx): padded[:, dy : dy + 2, dx : dx + 2] for dy in range(3) for dx in range(3)}
+    crops = RandomPadCrop(1)(image.repeat(300, 1, 1, 1))
+    assert crops.dtype == torch.uint8 and crops.shape == (300, 2, 2, 2)
+    seen = {next(k for k, w in windows.items() if torch.equal(w, crop)) for crop in crops}
+    assert seen == set(windows)
+    flipped = RandomFlip()(image.repeat(400, 1, 1, 1))
+    mirrored = sum(torch.equal(f, image.flip(-1)) for f in flipped)
+    assert all(torch.equal(f, image) or torch.equal(f, image.flip(-1)) for f in flipped) and 150 < mirrored < 250
