@@ -98,8 +98,8 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     for policy, by_workers in result["loader_views_per_s"].items():
         rates = ", ".join(f"{w} workers {v:.0f}" for w, v in by_workers.items())
-        starves = "starves the model" if result["loader_starves_model"][policy] else "keeps up"
-        lines.append(f"loader {policy}: {rates} views/s -> {starves}")
+        starves = "slower" if result["loader_starves_model"][policy] else "faster"
+        lines.append(f"loader alone, {policy}: {rates} views/s, {starves} than the step alone (see end to end)")
     aug = ", ".join(f"{k} {v:.0f}" for k, v in result["augment_images_per_s_1core"].items())
     lines.append(f"augmentation on 1 core, images/s: {aug}")
     lines.append(f"peak memory: {result['peak_memory_kind']}")
