@@ -91,7 +91,7 @@ class RunConfig:
     seed: int = key(0, "seed of the data split, the data order, the views and the weights")
     amp: Amp = key("none", "mixed precision: bf16 (CPU or GPU) or fp16 (GPU, with a grad scaler)")
     channels_last: bool = key(False, "channels-last memory format")
-    compile: bool = key(False, "torch.compile the model for training")
+    compile: bool = key(False, "torch.compile the model and the loss for training")
     eval_batch_size: int = key(500, "images per evaluation batch")
     log_interval: int = key(50, "updates between progress-bar refreshes")
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
