@@ -244,6 +244,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         channels=args.channels,
         repeats=args.repeats,
         device=device,
+        e2e_steps=args.e2e_steps,
+        e2e_workers=args.workers,
+        compile=args.compile,
     )
     result = run_benchmark(cfg, log=lambda msg: print(msg, file=sys.stderr))
     print(format_table(result))
@@ -359,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
     plot.set_defaults(func=cmd_plot)
 
-    bench = sub.add_parser("bench", help="time agmax/tied/jsd steps vs a CE step, loaders and memory; JSON")
+    bench = sub.add_parser("bench", help="agmax/tied/jsd steps vs a CE step, loaders, memory, loop end to end; JSON")
     bench.add_argument("--model", default="ResNet8", help="ResNet8/ResNet20/... or a timm name, e.g. resnet18")
     bench.add_argument("--batch", type=int, default=64, help="images per step, before views (default 64)")
     bench.add_argument("--views", type=int, default=2, help="views of agmax/tied (jsd always uses 3)")
@@ -367,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--channels", type=int, default=3)
     bench.add_argument("--repeats", type=int, default=10, help="timed interleaved repeats (median reported)")
     bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
+    bench.add_argument("--e2e-steps", dest="e2e_steps", type=int, default=20, help="timed steps per end-to-end epoch")
+    bench.add_argument("--workers", type=int, default=2, help="loader workers of the end-to-end runs (default 2)")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps (model and loss together)")
     bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
     bench.set_defaults(func=cmd_bench)
     for command in sub.choices.values():  # `--epoch 1` must not pass for --epochs (argparse's prefixes)

@@ -155,10 +155,24 @@ def test_global_seed_and_saved_rng_state_repeat_the_views() -> None:
 # ---------------------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("spec", ["crop-blur", "crop_3", "crop-flip-jitter", "randaugment"])
+@pytest.mark.parametrize(
+    "spec", ["crop-blur", "crop_3", "crop-flip-jitter", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting"]
+)
 def test_unsupported_tokens_are_refused_naming_the_supported_ones(spec: str) -> None:
-    with pytest.raises(ValueError, match="supported: crop, flip, cutout.*randaug.*augmix"):
+    token = spec.split("-")[-1]
+    with pytest.raises(ValueError, match=f"token '{token}' of view .*on the device: crop, flip, cutout.*augmix"):
         BatchedViews(["crop-flip", spec], RGB)
+
+
+@pytest.mark.parametrize("policy", ["crop-flip-jitter", "crop-flip-randaug_2_14_p50"])
+def test_config_refuses_a_token_not_made_on_the_device_in_one_line(policy: str) -> None:
+    """Whatever the loader accepts, a token the device path does not make is one line naming it."""
+    from accord.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as error:
+        load_config("FashionMNIST-ResNet8-standard-tied", {"augment_on": "device", "policy": policy})
+    message = str(error.value)
+    assert "\n" not in message and f"token '{policy.split('-')[-1]}'" in message and "augment_on: loader" in message
 
 
 @pytest.mark.parametrize("spec", ["crop-flip-randaug_2_14", "trivialaug", "augmix_2", "autoaug_svhn", "randaug"])
@@ -214,3 +228,43 @@ def test_device_views_take_image_operations_in_the_config():
 
     cfg = load_config("FashionMNIST-ResNet8-randaugment-tied", {"augment_on": "device"})
     assert cfg.views.augment_on == "device"
+
+
+def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_values() -> None:
+    """``augment_on: device``'s loader transform draws nothing, so ViewDataset fetches a batch of an in-memory
+    dataset (through nested Subsets) in one index: the same images and labels, in order, as image by image."""
+    from torch.utils.data import DataLoader, Subset
+
+    from accord.data.datasets import TensorImageDataset
+    from accord.views import ViewDataset, collate_views
+    from accord.views.batched import Uint8Images, loader_transform
+
+    gen = torch.Generator().manual_seed(0)
+    base = TensorImageDataset(torch.randint(0, 256, (20, 1, 5, 5), dtype=torch.uint8, generator=gen), torch.arange(20))
+    data = ViewDataset(Subset(Subset(base, list(range(19, -1, -1))), [0, 3, 5, 7, 11]), loader_transform(), seed=0)
+    fetched = data.__getitems__([4, 0, 2])
+    assert [label for _, label in fetched] == [8, 19, 14]
+    for (image, label), index in zip(fetched, [4, 0, 2], strict=True):
+        assert image.dtype == torch.uint8 and torch.equal(image, data[index][0]) and label == data[index][1]
+    images, labels = next(iter(DataLoader(data, batch_size=5, collate_fn=collate_views)))
+    assert torch.equal(images, base.images[[19, 16, 14, 12, 8]]) and labels.tolist() == [19, 16, 14, 12, 8]
+    assert Uint8Images.fetch_batch([(torch.zeros(1, 2, 2, dtype=torch.uint8), 0)], [0]) is None  # other datasets
+    assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], loader_transform()).__getitems__([0])) == 1
+
+
+def test_pad_crop_takes_every_window_of_the_padded_image_and_flip_mirrors_half() -> None:
+    """On a 2x2 image padded by 1 px, each crop is one of the 9 windows of the 4x4 padded image (hand-listed
+    through F.pad), all 9 occur, channels move together; the flip mirrors about half of the images."""
+    from accord.views.batched_geometry import RandomFlip, RandomPadCrop
+
+    torch.manual_seed(0)
+    image = torch.tensor([[[1, 2], [3, 4]], [[5, 6], [7, 8]]], dtype=torch.uint8)  # (C=2, 2, 2)
+    padded = F.pad(image, (1, 1, 1, 1))
+    windows = {(dy, dx): padded[:, dy : dy + 2, dx : dx + 2] for dy in range(3) for dx in range(3)}
+    crops = RandomPadCrop(1)(image.repeat(300, 1, 1, 1))
+    assert crops.dtype == torch.uint8 and crops.shape == (300, 2, 2, 2)
+    seen = {next(k for k, w in windows.items() if torch.equal(w, crop)) for crop in crops}
+    assert seen == set(windows)
+    flipped = RandomFlip()(image.repeat(400, 1, 1, 1))
+    mirrored = sum(torch.equal(f, image.flip(-1)) for f in flipped)
+    assert all(torch.equal(f, image) or torch.equal(f, image.flip(-1)) for f in flipped) and 150 < mirrored < 250

@@ -38,3 +38,18 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_timm_keys(fmnist_dir
     a = load_checkpoint(tmp_path / "eager" / "checkpoint-last.pt")["model"]
     b = load_checkpoint(tmp_path / "compiled" / "checkpoint-last.pt")["model"]
     assert a.keys() == b.keys()  # no "_orig_mod." prefixes
+
+
+@pytest.mark.parametrize(("method", "loss_compiled"), [("-agmax", True), ("-tied", False), ("", True)])
+def test_compile_fuses_the_loss_unless_its_weight_follows_progress(fmnist_dir, method, loss_compiled):
+    """``compile: true`` compiles the loss with the model (AgMax's dozen small kernels fused); Tied-Augment's
+    weight schedule changes a Python float every step, which would recompile, so its loss stays eager."""
+    from accord.engine.run import build_run
+    from accord.engine.trainer import _train_step
+
+    run = build_run(tiny_config(f"FashionMNIST-ResNet8-standard{method}", fmnist_dir, compile=True))
+    step = _train_step(run)
+    compiled = torch._dynamo.eval_frame.OptimizedModule
+    assert isinstance(step.model, compiled) and isinstance(step.criterion, compiled) is loss_compiled
+    eager = _train_step(build_run(tiny_config(f"FashionMNIST-ResNet8-standard{method}", fmnist_dir)))
+    assert not isinstance(eager.model, compiled) and not isinstance(eager.criterion, compiled)

@@ -213,12 +213,14 @@ def _check_combinations(v: dict[str, Any]) -> None:
         try:
             from ..views.batched import check_batched_spec
         except ImportError:
-            raise ConfigError("augment_on: device needs kornia: pip install kornia (or accord[batched])") from None
+            raise ConfigError(
+                "augment_on: device needs kornia (its crop, flip and erasing): pip install kornia (or accord[batched])"
+            ) from None
         for spec in v["views"]:
             try:
                 check_batched_spec(spec)
             except ValueError as e:
-                raise ConfigError(f"augment_on: device - {e}") from None
+                raise ConfigError(str(e)) from None
 
 
 def _resolve_mixing(v: dict[str, Any]) -> None:

@@ -1,10 +1,11 @@
-"""Views augmented batch-wise on the training device, with kornia, instead of per image in loader workers.
+"""Views augmented batch-wise on the training device instead of per image in loader workers.
 
 The loader then only collates un-augmented uint8 images; :class:`BatchedViews` turns that batch ``(B, C, H, W)``
 into the same view-major ``(V*B, C, H, W)`` float batch that :func:`~accord.views.multiview.collate_views`
 produces (rows ``[j*B, (j+1)*B)`` are view ``j``), drawing every image's crop, flip and CutOut on its own.
-torchvision v2 transforms draw one parameter set for a whole batched tensor, so they cannot do this; kornia's
-augmentation modules draw per sample. Each token does what it does in :mod:`accord.views.policies`:
+torchvision v2 transforms draw one parameter set for a whole batched tensor, so they cannot do this; the crop and
+flip are one gather each (:mod:`accord.views.batched_geometry`), CutOut is kornia's ``RandomErasing``, which draws
+per sample. Each token does what it does in :mod:`accord.views.policies`:
 
     crop     pad 4 px of zeros, then a random crop back to the image size (28-32 px images)
     flip     horizontal flip with probability 1/2
@@ -18,23 +19,27 @@ AutoAugment choose their operations once per call, and kornia has no AugMix). Fl
 levels first, as those operations work on uint8. ImageNet-size datasets are refused: their images come in
 different sizes, so there is no un-augmented batch, and RandomResizedCrop needs each full image.
 
-Randomness comes from torch's global generator of the module's device (kornia samples its parameters there;
-``.to(device)`` moves the samplers with the module) and, for the image operations, from torch's global CPU
-generator (their plans are drawn on the CPU and only sent to the device): a trainer that saves and restores
-``torch.get_rng_state()`` and ``torch.cuda.get_rng_state()`` resumes with the same views, and ``torch.manual_seed``
-makes runs repeat.
+Randomness comes from torch's global generator of the batch's device (crop, flip; kornia samples CutOut's
+parameters there too, ``.to(device)`` moving its sampler with the module) and, for the image operations, from
+torch's global CPU generator (their plans are drawn on the CPU and only sent to the device): a trainer that saves
+and restores ``torch.get_rng_state()`` and ``torch.cuda.get_rng_state()`` resumes with the same views, and
+``torch.manual_seed`` makes runs repeat.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
-from ..data.datasets import DataInfo
+from ..data.datasets import DataInfo, TensorImageDataset
+from .batched_geometry import RandomFlip, RandomPadCrop
 from .batched_policies import BatchedPolicy, build_batched_operation
 from .policies import Policy, parse_policy
 
@@ -42,21 +47,53 @@ SUPPORTED_TOKENS = (
     "crop, flip, cutout[_L], standard, none, randaug[_N_M], autoaug[_imagenet|_cifar10|_svhn], trivialaug, augmix[_S]"
 )
 OPERATIONS = ("randaug", "autoaug", "trivialaug", "augmix")  # per image, by accord.views.batched_policies
+# the exact forms made on the device; a loader token outside them (a new one, or a new option) is refused
+_BATCHED_TOKEN = re.compile(
+    r"crop|flip|standard|none|cutout(_\d+)?|randaug(_\d+_\d+)?|autoaug(_imagenet|_cifar10|_svhn)?|trivialaug"
+    r"|augmix(_\d+)?"
+)
 
 
 def check_batched_spec(spec: str) -> None:
-    """Refuse a spec with any token that :class:`BatchedViews` cannot augment per sample."""
+    """Refuse, in one line naming it, a token of ``spec`` that :class:`BatchedViews` does not make per image."""
     for token in spec.split("-"):
-        head = token.split("_")[0]
-        plain_randaug = head != "randaug" or len(token.split("_")) in (1, 3)  # no apply probability, no interpolation
-        if token in ("", "crop", "flip", "standard", "none") or (head in ("cutout", *OPERATIONS) and plain_randaug):
-            continue
-        raise ValueError(f"batched views: unsupported token {token!r} in {spec!r}; supported: {SUPPORTED_TOKENS}")
+        if not _BATCHED_TOKEN.fullmatch(token):
+            raise ValueError(
+                f"augment_on: device does not support the token {token!r} of view {spec!r} (use augment_on: loader);"
+                f" on the device: {SUPPORTED_TOKENS}"
+            )
 
 
-def loader_transform() -> v2.Compose:
-    """What the loader does to a training image when the views are made on the device: make it a uint8 tensor."""
-    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
+class Uint8Images:
+    """What the loader does to a training image when the views are made on the device: make it a uint8 tensor.
+
+    It draws nothing, so a whole batch of an in-memory dataset (:class:`~accord.data.datasets.TensorImageDataset`,
+    through any :class:`~torch.utils.data.Subset`) is fetched with one index instead of image by image
+    (:meth:`fetch_batch`, which :class:`~accord.views.multiview.ViewDataset` calls for the loader).
+    """
+
+    def __init__(self) -> None:
+        self.per_image = v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
+
+    def __call__(self, image: Any) -> Tensor:
+        return self.per_image(image)
+
+    @staticmethod
+    def fetch_batch(dataset: Dataset, indices: Sequence[int]) -> list[tuple[Tensor, int]] | None:
+        """``[(image, label)]`` of ``indices`` gathered in one index, or ``None`` for another kind of dataset."""
+        index = torch.as_tensor(list(indices), dtype=torch.int64)
+        while isinstance(dataset, Subset):
+            index = torch.as_tensor(dataset.indices, dtype=torch.int64)[index]
+            dataset = dataset.dataset
+        if not isinstance(dataset, TensorImageDataset):
+            return None
+        images = dataset.images.index_select(0, index)
+        return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
+
+
+def loader_transform() -> Uint8Images:
+    """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor."""
+    return Uint8Images()
 
 
 class BatchedViews(nn.Module):
@@ -100,13 +137,7 @@ class BatchedViews(nn.Module):
         ]
 
     def _geometry(self, policy: Policy) -> nn.Module:
-        size = (self.info.image_size, self.info.image_size)
-        ops = [
-            K.RandomCrop(size, padding=4, fill=0.0, padding_mode="constant", cropping_mode="slice")
-            if token == "crop"
-            else K.RandomHorizontalFlip(p=0.5)
-            for token in policy.geometry
-        ]
+        ops = [RandomPadCrop(4) if token == "crop" else RandomFlip() for token in policy.geometry]
         return nn.Sequential(*ops) if ops else nn.Identity()
 
     def _cutout(self, policy: Policy) -> nn.Module:
@@ -122,18 +153,20 @@ class BatchedViews(nn.Module):
         if images.device != self.mean.device:
             raise ValueError(f"images are on {images.device} but BatchedViews on {self.mean.device}: call .to(device)")
         batch = images.shape[0]
-        x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
-        x = self.shared_geometry(x)
-        out = x.new_empty(self.num_views * batch, chans, size, size)
+        # the geometry moves pixels, so it runs on the uint8 batch as it comes (float input stays float)
+        x = self.shared_geometry(images if images.dtype == torch.uint8 else images.float())
+        out = torch.empty(self.num_views * batch, chans, size, size, device=x.device)
         for views, geometry, operations, cutout in zip(
             self.groups, self.geometry, self.operations, self.cutout, strict=True
         ):
             group = geometry(x.repeat(len(views), 1, 1, 1))
-            if operations:  # uint8 in, uint8 out, as in the loader's pipeline
-                pixels = group.mul(255.0).round_().to(torch.uint8)
+            if operations:  # uint8 in, uint8 out, as in the loader's pipeline; float input is quantised first
+                if group.dtype != torch.uint8:
+                    group = group.mul(255.0).round_().to(torch.uint8)
                 for operation in operations:
-                    pixels = operation(pixels)
-                group = pixels.float().div_(255.0)
+                    group = operation(group)
+            if group.dtype == torch.uint8:
+                group = group.float().div_(255.0)
             group = cutout((group - self.mean) / self.std)
             for k, j in enumerate(views):
                 out[j * batch : (j + 1) * batch] = group[k * batch : (k + 1) * batch]

@@ -84,6 +84,13 @@ class ViewDataset(Dataset):
             views = self.transform(image)
         return views, label
 
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Tensor | tuple[Tensor, ...], int]]:
+        """The items of a loader's batch: gathered at once when the transform draws nothing and can fetch the
+        whole batch (``augment_on: device``'s uint8 images), else one by one."""
+        fetch = getattr(self.transform, "fetch_batch", None)
+        batch = fetch(self.dataset, indices) if fetch is not None else None
+        return batch if batch is not None else [self[i] for i in indices]
+
     def _sample_seed(self, index: int) -> int:
         if self.seed is not None:
             return sample_seed(self.seed, self.epoch, index)

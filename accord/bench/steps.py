@@ -7,11 +7,10 @@ the median over repeats of the per-repeat ratio, so slow drift of a busy machine
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
@@ -20,10 +19,11 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from .data.datasets import DataInfo, TensorImageDataset
-from .losses import create_loss, method_spec
-from .models import MultiViewModel
-from .models.factory import create_model
+from ..data.datasets import DataInfo, TensorImageDataset
+from ..engine.loop import TrainStep
+from ..losses import create_loss, method_spec
+from ..models import MultiViewModel
+from ..models.factory import create_model
 
 MEASURED_METHODS = ("agmax", "tied", "jsd")  # whose step cost is measured (names from accord.losses.METHODS)
 LOADER_POLICIES = ("crop-flip", "crop-flip-randaug_2_14")
@@ -45,6 +45,9 @@ class BenchConfig:
     loader_batches: int = 6
     augment_images: int = 256
     device: str = "cpu"
+    e2e_steps: int = 20  # timed steps per end-to-end epoch (Fashion-MNIST, 28 px, 1 channel)
+    e2e_workers: int = 2
+    compile: bool = False  # torch.compile each training step's model and loss together (the trainer's compile: true)
 
 
 @dataclass
@@ -84,10 +87,12 @@ def make_train_step(cfg: BenchConfig, method: str, num_views: int, batch: int, b
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(num_views * batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(device)
     y = torch.randint(0, cfg.num_classes, (batch,), generator=gen).to(device)
+    if cfg.compile:  # as the trainer's compile: true does (a loss with a weight schedule stays eager there)
+        model, criterion = torch.compile(model), torch.compile(criterion)
+    forward = TrainStep(model, criterion)  # what the trainer calls
 
     def run() -> None:
-        out = model(x)
-        terms = criterion(out.logits, y, out.features)
+        terms, _ = forward(x, y)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
@@ -180,7 +185,7 @@ def random_images(cfg: BenchConfig, n: int) -> TensorImageDataset:
 
 def make_loader(cfg: BenchConfig, policy: str, workers: int) -> DataLoader:
     """The training input path: ViewDataset over in-memory uint8 images, ``cfg.views`` views, collate_views."""
-    from .views import ViewDataset, build_multiview_transform, collate_views
+    from ..views import ViewDataset, build_multiview_transform, collate_views
 
     data = random_images(cfg, cfg.batch * (cfg.loader_batches + 1))
     views = ViewDataset(data, build_multiview_transform([policy] * cfg.views, random_info(cfg)))
@@ -222,7 +227,7 @@ def measure_augment(cfg: BenchConfig) -> dict[str, float]:
     }
     info = random_info(cfg)
     if info.small and find_spec("kornia") is not None:
-        from .views.batched import BatchedViews
+        from ..views.batched import BatchedViews
 
         batched = BatchedViews(["crop-flip"], info)
         runs["crop_flip_batched_device"] = Step(lambda: batched(images), len(images))
@@ -286,76 +291,3 @@ def measure_memory(cfg: BenchConfig) -> dict[str, float]:
     for method in MEASURED_METHODS:
         out[method] = peak_memory_mb(cfg, method, views_of(method, cfg.views), cfg.batch)
     return out
-
-
-def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Run every measurement and return the JSON-ready result (see the module docstring)."""
-    log("peak memory ...")
-    memory = measure_memory(cfg)
-    log("training steps (interleaved) ...")
-    steps = summarize_steps(cfg, time_interleaved(step_steps(cfg), cfg.repeats, cfg.warmup))
-    log("data loaders ...")
-    loaders = measure_loaders(cfg)
-    log("augmentation on one core ...")
-    augment = measure_augment(cfg)
-    model_rate = steps["model_views_per_s"]
-    return {
-        "config": asdict(cfg),
-        "device": device_name(cfg.device),
-        **steps,
-        "loader_views_per_s": loaders,
-        "loader_starves_model": {p: max(v.values()) < model_rate for p, v in loaders.items()},
-        "peak_memory_mb": memory,
-        "peak_memory_kind": "cuda max_memory_allocated"
-        if cfg.device.startswith("cuda")
-        else "cpu estimate: 3 x parameters + input + saved activations",
-        "augment_images_per_s_1core": augment,
-    }
-
-
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """A markdown table of the step measurements, then the loader, augmentation and memory lines."""
-    cfg = result["config"]
-    lines = [
-        f"{cfg['model']}, batch {cfg['batch']} x {cfg['views']} views, {cfg['image_size']} px, "
-        f"{cfg['channels']} ch, {result['device']}, median of {cfg['repeats']} interleaved repeats",
-        "",
-        "| method | step ms | baseline | overhead ratio | loss share % | peak MiB |",
-        "|---|---|---|---|---|---|",
-    ]
-    for m in MEASURED_METHODS:
-        base = "ce 3B" if views_of(m, cfg["views"]) == 3 else f"ce {cfg['views']}B"
-        lines.append(
-            f"| {m} | {result['step_ms'][m]:.1f} | {base} | {result['overhead_ratio'][m]:.3f} "
-            f"| {result['loss_share_pct'][m]:.1f} | {result['peak_memory_mb'][m]:.0f} |"
-        )
-    for name in (f"ce_{cfg['views']}v", "ce_3v"):
-        lines.append(f"| {name} | {result['step_ms'][name]:.1f} | - | 1 | - | {result['peak_memory_mb'][name]:.0f} |")
-    lines += [
-        "",
-        f"tied, bn separate vs concat: {result['separate_vs_concat']:.3f}x the concat step",
-        f"model consumes {result['model_views_per_s']:.0f} views/s (baseline step)",
-    ]
-    for policy, by_workers in result["loader_views_per_s"].items():
-        rates = ", ".join(f"{w} workers {v:.0f}" for w, v in by_workers.items())
-        starves = "starves the model" if result["loader_starves_model"][policy] else "keeps up"
-        lines.append(f"loader {policy}: {rates} views/s -> {starves}")
-    aug = ", ".join(f"{k} {v:.0f}" for k, v in result["augment_images_per_s_1core"].items())
-    lines.append(f"augmentation on 1 core, images/s: {aug}")
-    lines.append(f"peak memory: {result['peak_memory_kind']}")
-    return "\n".join(lines)
-
-
-def check_result(result: dict[str, Any]) -> None:
-    """Raise ``ValueError`` if a ratio or rate is not a positive finite number."""
-    values = [*result["overhead_ratio"].values(), result["separate_vs_concat"], result["model_views_per_s"]]
-    values += list(result["loss_share_pct"].values())
-    values += [v for d in result["loader_views_per_s"].values() for v in d.values()]
-    if not all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"benchmark produced a non-positive or non-finite value: {values}")
