@@ -19,17 +19,7 @@ for w in 1 4 16; do
   $accord grid "${common[@]}" --augs standard --methods agmax --seeds 2 --set "agmax:loss.dl_weight=$w" --out "$out/tune/agmax-$w"
 done
 choose() {  # the weight with the best mean validation top-1 over the tuning seeds
-  .venv/bin/python - "$out/tune" "$1" <<'PY'
-import json, statistics, sys
-from pathlib import Path
-root, method = Path(sys.argv[1]), sys.argv[2]
-scores = {}
-for d in sorted(root.glob(f"{method}-*")):
-    vals = [json.loads(p.read_text())["best_val_top1"] for p in d.glob("*/seed*/summary.json")]
-    scores[d.name.split("-", 1)[1]] = statistics.mean(vals)
-(root / f"{method}.json").write_text(json.dumps(scores, indent=2) + "\n")
-print(max(scores, key=scores.get))
-PY
+  .venv/bin/python scripts/choose_weight.py "$out/tune" "$1"
 }
 tied_w=$(choose tied)
 agmax_w=$(choose agmax)
