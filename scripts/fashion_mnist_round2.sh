@@ -45,3 +45,19 @@ $accord grid "${common[@]}" --augs randaug-vs-standard --methods ce,tied,agmax -
 
 # 3. Tables and figures.
 $accord report "$out/grid"
+
+# 4. Data size: class-balanced training subsets of 100, 500 and 2,000 images per class (1,000 / 5,000 /
+#    20,000 images), each drawn per seed from the training images outside the validation split (which
+#    stays 5% of the full set, 3,000 images). Every size gets the same number of updates as the first
+#    grid's 10,000 images x 6 epochs (epochs = 60 / 12 / 3), so a row differs in data, not in training
+#    length. Rows: the first grid's methods on crop-flip (ce@2x is the equal-compute baseline), and
+#    Tied-Augment's recipe on its asymmetric pair beside that pair's two-view CE.
+for size in 100:60 500:12 2000:3; do
+  per_class=${size%%:*}
+  epochs=${size##*:}
+  sized=(--models FashionMNIST-ResNet8 --epochs "$epochs" --set val_fraction=0.05 --set "train_subset_per_class=$per_class"
+    --jobs 2 --seeds 5 --out "$out/size-$per_class")
+  $accord grid "${sized[@]}" --augs standard --methods ce,ce2,agmax,tied,ce@2x --set tied:loss.weight=1 --set agmax:loss.dl_weight=1
+  $accord grid "${sized[@]}" --augs randaug-vs-standard --methods ce,tied --set "tied:loss.weight=$tied_w"
+  $accord report "$out/size-$per_class"
+done
