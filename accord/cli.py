@@ -117,6 +117,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = [f"{model}-{aug}" + (f"-{m}" if m != "ce" else "") for m in args.methods.split(",")]
     overrides = _train_overrides(args)
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
+    if args.out is None:  # a fresh folder each time, so the quick start runs again without --overwrite
+        args.out = str(auto_run_folder(f"compare-{model}-{aug}"))
+        human(args)(f"runs go to {args.out}")
     _check_compare_folders([Path(args.out) / name for name in names], args.overwrite)
     rows = []
     for name, cfg in zip(names, cfgs, strict=True):
@@ -318,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--train-subset", dest="train_subset", type=int, default=20000)
     cmp_.add_argument("--seed", type=int)
     cmp_.add_argument("--set", action="append", metavar="KEY=VALUE")
-    cmp_.add_argument("--out", default="runs/compare")
+    cmp_.add_argument("--out", help="folder of the runs (default runs/compare-<model>-<augmentation>-<timestamp>)")
     cmp_.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     json_arg(cmp_, "one summary per method")
     cmp_.set_defaults(func=cmd_compare)

@@ -178,3 +178,27 @@ def test_compare_json_is_one_summary_per_method(monkeypatch, tmp_path, capsys):
     assert "training FashionMNIST-ResNet8-standard-tied" in printed.err
     assert main(args) == 0  # without --json: the table, as before
     assert "| method | test top-1 (best val epoch)" in capsys.readouterr().out
+
+
+def test_compare_without_out_trains_into_a_fresh_folder_each_time(monkeypatch, tmp_path, capsys):
+    import accord.engine
+
+    folders = []
+
+    def fake_fit(cfg, out, overwrite=False, log=print):
+        assert not overwrite
+        folders.append(Path(out))
+        return {"name": cfg.name, "test_top1": 50.0, "last_test_top1": 49.0, "images_per_s": 100.0}
+
+    monkeypatch.setattr(accord.engine, "fit", fake_fit)
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", "--config", CONFIG, "--methods", "ce,tied", "--epochs", "1"]
+    assert main(args) == 0
+    for folder in folders:  # what a real run leaves: a folder that holds a run
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("name: x\n")
+    assert main(args) == 0  # the quick start again: no refusal, no --overwrite needed
+    first, second = {f.parent for f in folders[:2]}, {f.parent for f in folders[2:]}
+    assert len(first) == len(second) == 1 and first != second
+    assert next(iter(first)).name.startswith(f"compare-{CONFIG}-")
+    assert f"runs go to {next(iter(second))}" in capsys.readouterr().out
