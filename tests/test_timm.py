@@ -225,3 +225,10 @@ def test_a_task_in_eval_mode_points_to_the_eval_model():
     task = create_task("ce", tiny_model(), verbose=False).eval()
     with pytest.raises(RuntimeError, match="get_eval_model"):
         task(*view_batch(2))
+
+
+def test_tied_task_takes_the_similarity_terms_of_the_loss():
+    task = TiedAugmentTask(timm.create_model("resnet10t", num_classes=10, in_chans=1), similarity="cosine")
+    x, y = torch.randn(8, 1, 32, 32), torch.arange(4) % 10
+    out = task(x, y)
+    assert "cosine" in out and torch.isfinite(out["loss"])

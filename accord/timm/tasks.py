@@ -166,7 +166,8 @@ class AgMaxTask(ViewTask):
 
 
 class TiedAugmentTask(ViewTask):
-    """Tied-Augment (Kurtulus et al., ICML 2023): ``(CE(z1) + CE(z2)) / 2 + w(t) * MSE(f1, f2)`` on pooled features.
+    """Tied-Augment (Kurtulus et al., ICML 2023): ``(CE(z1) + CE(z2)) / 2 + w(t) * sim(f1, f2)`` on pooled features
+    (``similarity``: ``mse``, the paper's, ``l1`` or ``cosine``).
 
     With the ``linear`` or ``warmup`` weight schedule, call :meth:`set_progress` (``step / total_steps``).
     """
@@ -178,10 +179,11 @@ class TiedAugmentTask(ViewTask):
         both_views_ce: bool = True,
         schedule: str = "constant",
         warmup: float = 0.1,
+        similarity: str = "mse",
         bn_mode: BnMode = "concat",
         **task_kwargs: Any,
     ) -> None:
-        loss = TiedAugmentLoss(weight, both_views_ce=both_views_ce, schedule=schedule, warmup=warmup)
+        loss = TiedAugmentLoss(weight, both_views_ce, schedule, warmup, similarity)
         super().__init__(model, loss, num_views=2, bn_mode=bn_mode, **task_kwargs)
 
     def set_progress(self, progress: float) -> None:
