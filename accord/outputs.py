@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .engine.runfiles import LOCK_FILE, RUN_FILES, RunFolderError
+from .engine.runfiles import LOCK_FILE, RUN_FILES, RunFolderError, nearest_existing_parent
 
 
 class OutputExistsError(RunFolderError):
@@ -34,9 +34,7 @@ def check_output(path: str | Path, overwrite: bool, option: str = "--out") -> Pa
         )
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{option} {path}: already exists; use --overwrite to replace it")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputExistsError(f"{option} {path}: {parent} is a file, not a folder")
-            break
+    parent = nearest_existing_parent(path)
+    if not parent.is_dir():
+        raise OutputExistsError(f"{option} {path}: {parent} is a file, not a folder")
     return path

@@ -72,15 +72,18 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         remove_stale_temps(out, RUN_FILES)
 
 
+def nearest_existing_parent(path: Path) -> Path:
+    """The closest folder or file above ``path`` that exists (``/`` at the latest)."""
+    return next(parent for parent in path.parents if parent.exists())
+
+
 def check_folder_path(out: Path) -> None:
     """Refuse, before any work, a run folder path that is a file, lies under a file or cannot be written."""
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"--out {out}: is a file, not a folder")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunFolderError(f"--out {out}: {parent} is a file, not a folder")
-            break
+    parent = nearest_existing_parent(out)
+    if not parent.is_dir():
+        raise RunFolderError(f"--out {out}: {parent} is a file, not a folder")
     existing = out if out.is_dir() else parent
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RunFolderError(f"--out {out}: {existing} is not writable")
