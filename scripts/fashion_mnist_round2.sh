@@ -14,8 +14,13 @@
 #                        tied = Tied-Augment's recipe, agmax = AgMax on the same pair
 # In the second row the report's "baseline" column is that row's two-view CE, so its gains are what
 # the agreement term adds on the same views.
+#
+# Usage: scripts/fashion_mnist_round2.sh [recipe|sizes|all]   (default all; sizes reads the weight the
+# recipe's tuning chose, so it runs after recipe's step 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stage=${1:-all}
+case $stage in recipe|sizes|all) ;; *) echo "usage: $0 [recipe|sizes|all]" >&2; exit 2 ;; esac
 accord=.venv/bin/accord
 out=${OUT:-docs/results/fashion-mnist/recipe}
 
@@ -38,6 +43,9 @@ tied_w=$(choose tied)
 agmax_w=$(choose agmax)
 echo "chosen on validation: tied weight $tied_w, agmax dl_weight $agmax_w"
 
+if [[ $stage == sizes ]]; then
+  [[ -n $tied_w ]] || { echo "no tuned weight under $out/tune: run '$0 recipe' first" >&2; exit 1; }
+else
 # 2. The grid, paired by seed.
 weights=(--set "tied:loss.weight=$tied_w" --set "agmax:loss.dl_weight=$agmax_w")
 $accord grid "${common[@]}" --augs randaug --methods ce,ce2,tied,agmax,ce@2x --seeds 5 "${weights[@]}" --out "$out/grid"
@@ -45,6 +53,8 @@ $accord grid "${common[@]}" --augs randaug-vs-standard --methods ce,tied,agmax -
 
 # 3. Tables and figures.
 $accord report "$out/grid"
+fi
+[[ $stage == recipe ]] && exit 0
 
 # 4. Data size: class-balanced training subsets of 100, 500 and 2,000 images per class (1,000 / 5,000 /
 #    20,000 images), each drawn per seed from the training images outside the validation split (which
