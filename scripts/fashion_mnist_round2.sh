@@ -62,7 +62,8 @@ fi
 #    grid's 10,000 images x 6 epochs (epochs = 60 / 12 / 3), so a row differs in data, not in training
 #    length. Rows: the first grid's methods on crop-flip (ce@2x is the equal-compute baseline), and
 #    Tied-Augment's recipe on its asymmetric pair beside that pair's two-view CE.
-for size in 100:60 500:12 2000:3; do
+#    SIZES="500:12 100:60" picks sizes and their order (per_class:epochs); default all three.
+for size in ${SIZES:-100:60 500:12 2000:3}; do
   per_class=${size%%:*}
   epochs=${size##*:}
   sized=(--models FashionMNIST-ResNet8 --epochs "$epochs" --set val_fraction=0.05 --set "train_subset_per_class=$per_class"
