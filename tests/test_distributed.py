@@ -281,3 +281,24 @@ def test_split_batchnorm_trains_under_two_processes(fmnist_dir, tmp_path):
     records = trajectory(out)
     assert len(records) == 3 and records[-1]["train"]["loss"] < records[0]["train"]["loss"]
     assert any(".aux_bn." in k for k in load_checkpoint(out / "checkpoint-last.pt")["model"])
+
+
+@pytest.mark.slow
+def test_a_locked_folder_stops_every_process_at_once(fmnist_dir, tmp_path):
+    """Rank 0 alone takes the run folder's lock; when another process holds it, rank 0's one-line error
+    reaches the other ranks, which stop with it instead of waiting for rank 0 at a barrier."""
+    from accord.engine.lock import RunLock
+
+    out = tmp_path / "run"
+    accord_train(tmp_path, 1, run_args("FashionMNIST-ResNet8-standard", fmnist_dir, out, "epochs=1"))
+    with RunLock(out):  # this test process is "training" in the folder
+        start = time.monotonic()
+        proc = accord_train(tmp_path, 2, [*run_args("FashionMNIST-ResNet8-standard", fmnist_dir, out), "--overwrite"],
+                            wait=False)  # fmt: skip
+        output, _ = proc.communicate(timeout=300)
+        seconds = time.monotonic() - start
+    assert proc.returncode != 0
+    assert f"pid {os.getpid()}" in output  # rank 0's own error names the holder
+    assert "rank 0 stopped:" in output  # rank 1 heard of it and stopped with it
+    assert seconds < 60, seconds
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 1  # the folder is untouched

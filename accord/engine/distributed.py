@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,22 @@ class Distributed:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+    def on_main(self, fn: Callable[[], None], failed: Callable[[str], Exception]) -> None:
+        """Call ``fn`` on rank 0 while the other processes wait for it, as a barrier does; if it raises, every
+        process raises: rank 0 its own exception, the others ``failed(message)``. (A bare barrier would leave
+        them waiting for a rank that has left, until the process group's timeout.)"""
+        error: Exception | None = None
+        if self.is_main:
+            try:
+                fn()
+            except Exception as e:  # every kind: the others must hear of it before this rank leaves
+                error = e
+        message = self.gather(None if error is None else str(error) or type(error).__name__)[0]
+        if error is not None:
+            raise error
+        if message is not None:
+            raise failed(message)
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """The sum of ``tensor`` over the processes (a new tensor; no gradient)."""

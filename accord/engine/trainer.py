@@ -143,10 +143,10 @@ class Checkpointer:
         mixer_rng = self.run.mixer.rng if self.run.mixer is not None else None
         mine = {"progress": progress.state_dict(), "rng": capture_rng(mixer_rng, self.run.device)}
         ranks = self.run.dist.gather(mine)
-        if self.run.dist.is_main:
-            partial = {"epoch": self.epoch, "ranks": ranks}
-            save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt")
-        self.run.dist.barrier()
+        partial = {"epoch": self.epoch, "ranks": ranks}
+        self.run.dist.on_main(
+            lambda: save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt"), rank0_stopped
+        )
         self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
 
     def save_epoch_end(self, improved: bool) -> None:
@@ -182,12 +182,19 @@ def fit(
         with StopSignals(out) as stop:
             run = build_run(cfg, dist=dist)  # data and model: a bad one fails before the folder exists
             with contextlib.ExitStack() as folder:
-                if dist.is_main:  # rank 0 alone writes the folder; it holds the lock while it trains
+
+                def take_folder() -> None:  # rank 0 alone writes the folder; it holds the lock while it trains
                     make_folder(out)
                     folder.enter_context(RunLock(out))
                     prepare_folder(out, resume, overwrite)
-                dist.barrier()  # rank 0 has prepared the folder before any process reads from it
+
+                dist.on_main(take_folder, rank0_stopped)  # the others start once it is ready, or stop with it
                 return _train(run, out, resume, stop, log if dist.is_main else _quiet)
+
+
+def rank0_stopped(message: str) -> RunFolderError:
+    """What the other processes raise when rank 0 failed to write a run file (it raises its own error)."""
+    return RunFolderError(f"rank 0 stopped: {message}")
 
 
 def _quiet(message: str) -> None:
@@ -278,10 +285,13 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     finally:
         if scalars is not None:
             scalars.close()
-    if dist.is_main:
-        write_text_atomic(json.dumps(summarize(out), indent=2, allow_nan=False) + "\n", out / "summary.json")
-    dist.barrier()
-    return json.loads((out / "summary.json").read_text())
+    summary = out / "summary.json"
+
+    def write_summary() -> None:
+        write_text_atomic(json.dumps(summarize(out), indent=2, allow_nan=False) + "\n", summary)
+
+    dist.on_main(write_summary, rank0_stopped)
+    return json.loads(summary.read_text())
 
 
 def _train_step(run: Run) -> nn.Module:
