@@ -199,8 +199,19 @@ def test_import_agmax_to_safetensors_and_accord_eval(resnet50_3, imagefolder_dir
     # the same with a config file, as a user would pass one (here: no loader workers, for a quick test)
     (tmp_path / "r50.yaml").write_text("base: ResNet50-standard\nworkers: 0\n")
     assert (
-        main(["import-agmax", str(src), "--arch", "resnet50", "--out", str(pt), "--overwrite",
-              "--config", str(tmp_path / "r50.yaml")])
+        main(
+            [
+                "import-agmax",
+                str(src),
+                "--arch",
+                "resnet50",
+                "--out",
+                str(pt),
+                "--overwrite",
+                "--config",
+                str(tmp_path / "r50.yaml"),
+            ]
+        )
         == 0
     )
     assert load_checkpoint(pt)["config"]["image_size"] == 224

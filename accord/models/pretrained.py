@@ -67,9 +67,7 @@ def load_pretrained_file(model: nn.Module, path: str | Path) -> list[str]:
             for what, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", shapes))
             if keys
         ]
-        raise PretrainedError(
-            f"pretrained_file {path} does not match this model's architecture: {'; '.join(parts)}"
-        )
+        raise PretrainedError(f"pretrained_file {path} does not match this model's architecture: {'; '.join(parts)}")
     with torch.no_grad():
         model.load_state_dict({k: state[k] for k in own if k not in new_head}, strict=False)
     return new_head
