@@ -97,9 +97,11 @@ def run_grid(
     out.mkdir(parents=True, exist_ok=True)
     todo = [c for c in cells if not (out / c.folder / "summary.json").is_file()]
     log(f"grid: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run, {jobs} at a time")
+    record_path = out / GRID_FILE
+    if not todo and record_path.is_file():  # nothing trained: the record of the sessions that did stays as it is
+        return json.loads(record_path.read_text())
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    record_path = out / GRID_FILE
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})
     session = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}

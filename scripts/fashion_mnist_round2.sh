@@ -62,12 +62,13 @@ fi
 #    grid's 10,000 images x 6 epochs (epochs = 60 / 12 / 3), so a row differs in data, not in training
 #    length. Rows: the first grid's methods on crop-flip (ce@2x is the equal-compute baseline), and
 #    Tied-Augment's recipe on its asymmetric pair beside that pair's two-view CE.
-#    SIZES="500:12 100:60" picks sizes and their order (per_class:epochs); default all three.
+#    SIZES="500:12 100:60" picks sizes and their order (per_class:epochs), default all three; SIZE_SEEDS=3
+#    runs seeds 0-2 of every cell first (the same command with 5 then adds seeds 3-4).
 for size in ${SIZES:-100:60 500:12 2000:3}; do
   per_class=${size%%:*}
   epochs=${size##*:}
   sized=(--models FashionMNIST-ResNet8 --epochs "$epochs" --set val_fraction=0.05 --set "train_subset_per_class=$per_class"
-    --jobs 2 --seeds 5 --out "$out/size-$per_class")
+    --jobs 2 --seeds "${SIZE_SEEDS:-5}" --out "$out/size-$per_class")
   $accord grid "${sized[@]}" --augs standard --methods ce,ce2,agmax,tied,ce@2x --set tied:loss.weight=1 --set agmax:loss.dl_weight=1
   $accord grid "${sized[@]}" --augs randaug-vs-standard --methods ce,tied --set "tied:loss.weight=$tied_w"
   $accord report "$out/size-$per_class"
