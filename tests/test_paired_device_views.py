@@ -35,3 +35,10 @@ def test_device_minus_loader_paired_by_seed_with_a_t_interval(tmp_path: Path) ->
     assert lines[2] == (
         "| FashionMNIST-ResNet8 | auto_augment | tied | 0, 1 | 80.00 | 82.00 | +2.00 [-10.71, +14.71] |"
     )
+
+
+def test_the_committed_table_is_what_the_committed_cells_give() -> None:
+    results = SCRIPT.parent.parent / "docs/results/fashion-mnist"
+    table = _load().table(results / "device-views", results / "grid")
+    assert table.count("\n| FashionMNIST-ResNet8 | auto_augment |") == 2  # CE and Tied-Augment, 5 seeds each
+    assert table in (results / "device-views/README.md").read_text()
