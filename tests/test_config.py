@@ -48,6 +48,7 @@ def test_overrides_and_nested_loss_options():
     [
         ({"lrr": 1}, "did you mean 'lr'"),
         ({"lr": -0.1}, "must be positive"),
+        ({"eval_every": 0}, "must be positive"),
         ({"lr": "fast"}, "expected float"),
         ({"epochs": 1.5}, "expected int"),
         ({"schedule": "poly"}, "not one of cosine, multistep"),

@@ -76,6 +76,21 @@ def test_resume_matches_uninterrupted_run(name, fmnist_dir, tmp_path):
     assert all(torch.equal(full[k], cut[k]) for k in full)
 
 
+def test_eval_every_skips_epochs_without_changing_training_or_selection(fmnist_dir, tmp_path):
+    name = "FashionMNIST-ResNet8-standard-tied"
+    fit(tiny_config(name, fmnist_dir, epochs=3), tmp_path / "every", log=lambda _: None)
+    lines: list[str] = []
+    summary = fit(tiny_config(name, fmnist_dir, epochs=3, eval_every=2), tmp_path / "some", log=lines.append)
+    every, some = metrics(tmp_path / "every"), metrics(tmp_path / "some")
+    assert [r["train"] for r in some] == [r["train"] for r in every]  # evaluating draws nothing from training
+    assert all(some[0][k] != some[0][k] for k in ("val_top1", "test_top1"))  # epoch 1 skipped: NaN
+    assert [some[i]["val_top1"] for i in (1, 2)] == [every[i]["val_top1"] for i in (1, 2)]  # 2 and the last
+    assert any(line.startswith("epoch 1/3") and "not evaluated" in line for line in lines)
+    best = max(some[1:], key=lambda r: r["val_top1"])
+    assert (summary["best_epoch"], summary["test_top1"]) == (best["epoch"], best["test_top1"])
+    assert load_checkpoint(tmp_path / "some" / "checkpoint-best.pt")["epoch"] + 1 == best["epoch"]
+
+
 def test_refuses_to_train_over_another_run(fmnist_dir, tmp_path):
     cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1)
     fit(cfg, tmp_path, log=lambda _: None)

@@ -127,6 +127,9 @@ class RunConfig:
     channels_last: bool = key(False, "channels-last memory format")
     compile: bool = key(False, "torch.compile the model and the loss for training")
     eval_batch_size: int = key(500, "images per evaluation batch")
+    eval_every: int = key(
+        1, "evaluate the val and test sets every N epochs and after the last; selection sees only those epochs"
+    )
     log_interval: int = key(50, "updates between progress-bar refreshes")
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
     checkpoint_every_steps: int = key(0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)")

@@ -35,6 +35,8 @@ RUN_FILES = (
 )
 LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
+#: The val/test numbers of an epoch that ``eval_every`` skips: NaN, as for a split without images.
+NOT_EVALUATED: dict[str, Any] = {"top1": float("nan"), "top5": float("nan"), "n": 0}
 
 
 class RunFolderError(RuntimeError):
@@ -123,8 +125,10 @@ def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
     terms = " ".join(
         f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["train"].items() if k != "train_top1"
     )
+    evaluated = record["val_top1"] == record["val_top1"] or record["test_top1"] == record["test_top1"]
+    accuracy = f"val {record['val_top1']:.2f} test {record['test_top1']:.2f}" if evaluated else "not evaluated"
     return (
-        f"epoch {record['epoch']}/{epochs}: {terms} | val {record['val_top1']:.2f} test {record['test_top1']:.2f}"
+        f"epoch {record['epoch']}/{epochs}: {terms} | {accuracy}"
         + (f" (EMA; raw val {raw['val_top1']:.2f} test {raw['test_top1']:.2f})" if (raw := record.get("raw")) else "")
         + " | "
         f"{record['images_per_s']:.0f} img/s ({record['views_per_s']:.0f} views/s) {record['seconds']:.1f}s"
@@ -183,16 +187,18 @@ def summarize(out: Path) -> dict[str, Any]:
 
     Without a validation split (``val_fraction: 0``) ``test_top1`` is the last epoch's, and the epoch of the
     best test top-1 (what the AgMax authors report) is written too, as ``test_selected_epoch`` and
-    ``test_selected_top1``: selected on the test set, so optimistic."""
+    ``test_selected_top1``: selected on the test set, so optimistic. Epochs that ``eval_every`` skipped (NaN
+    numbers) are never selected; the last epoch is always evaluated."""
     cfg = load_saved_config(Path(out) / "config.yaml")
     records = read_metrics(out)
     skipped = read_skipped(out)
-    has_val = any(r["val_top1"] == r["val_top1"] for r in records)  # NaN when there is no val split
-    best = max(records, key=lambda r: r["val_top1"]) if has_val else records[-1]
+    with_val = [r for r in records if r["val_top1"] == r["val_top1"]]  # NaN: no val split, or not evaluated
+    best = max(with_val, key=lambda r: r["val_top1"]) if with_val else records[-1]
     last = records[-1]
     selected = {}
-    if not has_val:  # no validation split (the paper protocols): the primary number is the last epoch's
-        top = max(records, key=lambda r: r["test_top1"])  # the authors' number, chosen by the test set itself
+    if not with_val:  # no validation split (the paper protocols): the primary number is the last epoch's
+        with_test = [r for r in records if r["test_top1"] == r["test_top1"]] or [last]
+        top = max(with_test, key=lambda r: r["test_top1"])  # the authors' number, chosen by the test set itself
         selected = {
             "test_selected_epoch": top["epoch"],
             "test_selected_top1": top["test_top1"],

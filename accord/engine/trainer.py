@@ -53,6 +53,7 @@ from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoc
 from .optim import clip_gradients, create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
 from .runfiles import (
+    NOT_EVALUATED,
     RunFolderError,
     epoch_line,
     epoch_record,
@@ -263,10 +264,13 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             stats.pop("steps")
             state["global_step"] = stats.pop("global_step")
             checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
-            val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val")
-            test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test")
+            evaluated = (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.optim.epochs
+            val = test = NOT_EVALUATED
+            if evaluated:
+                val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val")
+                test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test")
             record = epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test)
-            if ema is not None:  # the EMA's numbers select and report; the raw weights' are kept next to them
+            if ema is not None and evaluated:  # the EMA's numbers select and report; the raw weights' beside them
                 val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val EMA")
                 test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test EMA")
                 record = with_raw(epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test), record)
@@ -275,7 +279,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
                 if scalars is not None:
                     scalars.write_epoch(record)
             state["epoch"] = epoch
-            improved = val["n"] == 0 or val["top1"] > state["best_val_top1"]
+            improved = evaluated and (val["n"] == 0 or val["top1"] > state["best_val_top1"])
             if improved:
                 state["best_val_top1"], state["best_epoch"] = (val["top1"] if val["n"] else -1.0), epoch
             checkpoints.save_epoch_end(improved)
