@@ -137,6 +137,23 @@ def gains_figure(results: list[Result], model: str) -> Any:
     )
 
 
+def gains_by_setting_figure(settings: dict[str, list[Result]], model: str, what: str) -> Any:
+    """The gains figure of several grids side by side, one group per (setting, augmentation), settings in
+    the order given (e.g. training-set sizes), each method's gain over its own grid's baseline."""
+    points = [
+        Point(f"{p.aug}\n{setting}", p.method, p.centre, p.low, p.high, p.seeds)
+        for setting, results in settings.items()
+        for p in gain_points(results, model)
+    ]
+    return _dot_figure(
+        points,
+        f"{model}: gain over the baseline by {what}, paired by seed, at the best-validation epoch\n"
+        "(dot and bar: mean and 95% t interval; small points: each seed's difference)",
+        "gain in test top-1 (points)",
+        zero_line=True,
+    )
+
+
 def save(figure: Any, path: Path) -> None:
     with _style():
         figure.savefig(path, dpi=DPI, bbox_inches="tight")

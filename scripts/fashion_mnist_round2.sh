@@ -76,3 +76,4 @@ for size in ${SIZES:-100:60 500:12 2000:3}; do
   $accord grid "${sized[@]}" --augs randaug-vs-standard --methods ce,tied --set "tied:loss.weight=$tied_w"
   $accord report "$out/size-$per_class"
 done
+.venv/bin/python scripts/plot_data_sizes.py "$out"

@@ -135,6 +135,26 @@ def test_gain_figure_data(tmp_path):
     )
 
 
+def test_data_size_figure_puts_each_grid_in_its_own_groups(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plot_data_sizes", ROOT / "scripts/plot_data_sizes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for per_class, gain in ((2000, 0.5), (100, 3.0)):  # written out of order: the figure sorts by size
+        for seed in range(3):
+            fake_run(tmp_path / f"size-{per_class}", "FashionMNIST-ResNet8-standard", seed, 80.0 + seed, 80.0)
+            value = 80.0 + seed + gain + (0.5 if seed == 1 else 0.0)
+            fake_run(tmp_path / f"size-{per_class}", "FashionMNIST-ResNet8-standard-tied", seed, value, value)
+    out = script.main(tmp_path)
+    assert out == tmp_path / "gains-by-size.png" and out.stat().st_size > 0
+    settings = {"1,000 images": collect(tmp_path / "size-100"), "20,000 images": collect(tmp_path / "size-2000")}
+    ax = script.gains_by_setting_figure(settings, script.MODEL, "training-set size").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["standard\n1,000 images", "standard\n20,000 images"]
+    dots = [(round(x), y) for c in ax.containers for x, y in zip(*c.lines[0].get_data(), strict=True)]
+    assert dots == [(0, pytest.approx(3.0 + 0.5 / 3)), (1, pytest.approx(0.5 + 0.5 / 3))]  # each over its own baseline
+
+
 def test_unfinished_cells_are_marked(tmp_path):
     for suffix in ("", "-agmax"):
         for seed in range(3):
@@ -239,6 +259,33 @@ def test_committed_results_reproduce(folder, readme, tmp_path):
         pytest.skip(f"figures drawn by {drawn_by}, not matplotlib {matplotlib.__version__}: bytes not compared")
     for name in figures:
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+def test_committed_data_size_figure_reproduces(tmp_path):
+    """scripts/plot_data_sizes.py on the committed size grids' summaries draws the committed figure byte for byte."""
+    import importlib.util
+
+    import matplotlib
+    from PIL import Image
+
+    recipe = ROOT / "docs/results/fashion-mnist/recipe"
+    committed = recipe / "gains-by-size.png"
+    if not committed.is_file():
+        pytest.skip("no data-size figure committed")
+    for path in recipe.glob("size-*/*/seed*/summary.json"):
+        copy = tmp_path / path.relative_to(recipe)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+    spec = importlib.util.spec_from_file_location("plot_data_sizes", ROOT / "scripts/plot_data_sizes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    drawn = script.main(tmp_path)
+    if (
+        Image.open(committed).info.get("Software")
+        != f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
+    ):
+        pytest.skip("the committed figure was drawn by another matplotlib: bytes not compared")
+    assert drawn.read_bytes() == committed.read_bytes()
 
 
 def test_grid_skips_finished_cells_and_resumes(fmnist_dir, tmp_path, capsys):
