@@ -145,13 +145,15 @@ def gains_by_setting_figure(settings: dict[str, list[Result]], model: str, what:
         for setting, results in settings.items()
         for p in gain_points(results, model)
     ]
-    return _dot_figure(
+    figure = _dot_figure(
         points,
         f"{model}: gain over the baseline by {what}, paired by seed, at the best-validation epoch\n"
         "(dot and bar: mean and 95% t interval; small points: each seed's difference)",
         "gain in test top-1 (points)",
         zero_line=True,
     )
+    figure.axes[0].get_legend().set_bbox_to_anchor((0.5, -0.17))  # below the two-line group labels
+    return figure
 
 
 def save(figure: Any, path: Path) -> None:
