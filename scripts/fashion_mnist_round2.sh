@@ -60,9 +60,10 @@ fi
 #    20,000 images), each drawn per seed from the training images outside the validation split (which
 #    stays 5% of the full set, 3,000 images). Every size gets the same number of updates as the first
 #    grid's 10,000 images x 6 epochs (epochs = 60 / 12 / 3), so a row differs in data, not in training
-#    length; val and test are evaluated every 10,000 training images as there (eval_every = 10 / 2 / 1),
-#    so selection sees as many candidate epochs and evaluation does not outweigh training. Rows: the first grid's methods on crop-flip (ce@2x is the equal-compute baseline), and
-#    Tied-Augment's recipe on its asymmetric pair beside that pair's two-view CE.
+#    length; val and test are evaluated every 10,000 training images as there (eval_every = 10 / 2; the
+#    20,000-image runs after each epoch), so evaluation does not outweigh training. Rows: the first
+#    grid's methods on crop-flip (ce@2x is the equal-compute baseline), and Tied-Augment's recipe on its
+#    asymmetric pair beside that pair's two-view CE.
 #    SIZES="500:12 100:60" picks sizes and their order (per_class:epochs), default all three; SIZE_SEEDS=3
 #    runs seeds 0-2 of every cell first (the same command with 5 then adds seeds 3-4).
 for size in ${SIZES:-100:60 500:12 2000:3}; do
