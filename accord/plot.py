@@ -7,6 +7,7 @@ so plotting never changes the caller's matplotlib backend and needs no display.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     for name in loss_terms(records):
         losses.plot(epochs, _series(records, ("train", name)), marker="o", label=name)
     for label, path in ACCURACY_SERIES:  # epochs without a number (eval_every skipped them) left out of the line
-        points = [(e, v) for e, v in zip(epochs, _series(records, path), strict=True) if v == v]
+        points = [(e, v) for e, v in zip(epochs, _series(records, path), strict=True) if not math.isnan(v)]
         accuracy.plot([e for e, _ in points], [v for _, v in points], marker="o", label=label)
     losses.set(title="training loss terms (epoch means)", xlabel="epoch", ylabel="value")
     accuracy.set(title="top-1 accuracy", xlabel="epoch", ylabel="top-1 (%)")

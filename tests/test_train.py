@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from accord.cli import main
 from accord.config import load_config
 from accord.engine import NonFiniteLossError, RunFolderError, fit, load_checkpoint
+from accord.engine.runfiles import epoch_line
 
 TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
 
@@ -83,12 +85,23 @@ def test_eval_every_skips_epochs_without_changing_training_or_selection(fmnist_d
     summary = fit(tiny_config(name, fmnist_dir, epochs=3, eval_every=2), tmp_path / "some", log=lines.append)
     every, some = metrics(tmp_path / "every"), metrics(tmp_path / "some")
     assert [r["train"] for r in some] == [r["train"] for r in every]  # evaluating draws nothing from training
-    assert all(some[0][k] != some[0][k] for k in ("val_top1", "test_top1"))  # epoch 1 skipped: NaN
+    assert all(math.isnan(some[0][k]) for k in ("val_top1", "test_top1"))  # epoch 1 skipped: NaN
     assert [some[i]["val_top1"] for i in (1, 2)] == [every[i]["val_top1"] for i in (1, 2)]  # 2 and the last
     assert any(line.startswith("epoch 1/3") and "not evaluated" in line for line in lines)
+    assert not any(line.startswith("epoch 2/3") and "not evaluated" in line for line in lines)
     best = max(some[1:], key=lambda r: r["val_top1"])
     assert (summary["best_epoch"], summary["test_top1"]) == (best["epoch"], best["test_top1"])
     assert load_checkpoint(tmp_path / "some" / "checkpoint-best.pt")["epoch"] + 1 == best["epoch"]
+
+
+def test_epoch_line_tells_a_skipped_evaluation_from_empty_splits():
+    nan = float("nan")
+    record = {
+        "epoch": 1, "train": {"loss": 0.5}, "val_top1": nan, "test_top1": nan,
+        "images_per_s": 10.0, "views_per_s": 20.0, "seconds": 1.0,
+    }  # fmt: skip
+    assert "not evaluated" in epoch_line(record, 3, False, evaluated=False)
+    assert "val nan test nan" in epoch_line(record, 3, False, evaluated=True)  # no val or test images
 
 
 def test_refuses_to_train_over_another_run(fmnist_dir, tmp_path):

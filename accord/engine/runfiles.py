@@ -121,11 +121,11 @@ def epoch_record(
     }
 
 
-def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
+def epoch_line(record: dict[str, Any], epochs: int, improved: bool, evaluated: bool = True) -> str:
+    """The log's line for one epoch; ``evaluated`` False for an epoch that ``eval_every`` skipped."""
     terms = " ".join(
         f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["train"].items() if k != "train_top1"
     )
-    evaluated = record["val_top1"] == record["val_top1"] or record["test_top1"] == record["test_top1"]
     accuracy = f"val {record['val_top1']:.2f} test {record['test_top1']:.2f}" if evaluated else "not evaluated"
     return (
         f"epoch {record['epoch']}/{epochs}: {terms} | {accuracy}"
@@ -192,12 +192,12 @@ def summarize(out: Path) -> dict[str, Any]:
     cfg = load_saved_config(Path(out) / "config.yaml")
     records = read_metrics(out)
     skipped = read_skipped(out)
-    with_val = [r for r in records if r["val_top1"] == r["val_top1"]]  # NaN: no val split, or not evaluated
+    with_val = [r for r in records if not math.isnan(r["val_top1"])]  # NaN: no val split, or not evaluated
     best = max(with_val, key=lambda r: r["val_top1"]) if with_val else records[-1]
     last = records[-1]
     selected = {}
     if not with_val:  # no validation split (the paper protocols): the primary number is the last epoch's
-        with_test = [r for r in records if r["test_top1"] == r["test_top1"]] or [last]
+        with_test = [r for r in records if not math.isnan(r["test_top1"])] or [last]
         top = max(with_test, key=lambda r: r["test_top1"])  # the authors' number, chosen by the test set itself
         selected = {
             "test_selected_epoch": top["epoch"],

@@ -283,7 +283,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             if improved:
                 state["best_val_top1"], state["best_epoch"] = (val["top1"] if val["n"] else -1.0), epoch
             checkpoints.save_epoch_end(improved)
-            log(epoch_line(record, cfg.optim.epochs, improved))
+            log(epoch_line(record, cfg.optim.epochs, improved, evaluated))
             if epoch + 1 < cfg.optim.epochs:
                 agreed_stop.raise_if_stopped(f"the end of epoch {epoch + 1}")
     finally:
