@@ -85,6 +85,24 @@ def cell_command(cell: Cell, out: Path, overrides: dict[str, Any]) -> list[str]:
     return [*cmd, "--config", cell.config, *sets, "--out", str(run_dir), "--overwrite"]
 
 
+SESSION_KEYS: dict[str, type | tuple[type, ...]] = {"argv": list, "cells_run": int, "wall_seconds": (int, float)}
+
+
+def read_grid_record(path: Path) -> dict[str, Any]:
+    """A grid folder's ``grid.json``: its sessions (argv, cells run, wall seconds); a ValueError that names
+    the file when it is not valid JSON or lacks those keys (a record edited by hand, a truncated copy)."""
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+    sessions = record.get("sessions") if isinstance(record, dict) else None
+    if not isinstance(sessions, list) or not all(
+        isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in SESSION_KEYS.items()) for s in sessions
+    ):
+        raise ValueError(f"{path}: not a grid record (a 'sessions' list, each with {', '.join(SESSION_KEYS)})")
+    return record
+
+
 def run_grid(
     cells: list[Cell],
     out: Path,
@@ -99,10 +117,10 @@ def run_grid(
     log(f"grid: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run, {jobs} at a time")
     record_path = out / GRID_FILE
     if not todo and record_path.is_file():  # nothing trained: the record of the sessions that did stays as it is
-        return json.loads(record_path.read_text())
+        return read_grid_record(record_path)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {"sessions": []}
+    record = read_grid_record(record_path) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})
     session = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
     record["sessions"].append(session)

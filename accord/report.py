@@ -20,7 +20,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from .config import split_name
-from .grid import GRID_FILE
+from .grid import GRID_FILE, read_grid_record
 from .losses import METHODS
 
 AUG_ORDER = (
@@ -297,7 +297,7 @@ def write_report(root: Path) -> str:
     results, unfinished = collect(root), collect_unfinished(root)
     if not results:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
-    grid = json.loads((root / GRID_FILE).read_text()) if (root / GRID_FILE).is_file() else {}
+    grid = read_grid_record(root / GRID_FILE) if (root / GRID_FILE).is_file() else {}
     parts = [f"# Results: {root.name}", ""]
     for model in sorted({r.model for r in results}):
         seeds = sorted({r.seed for r in results if r.model == model} | {u.seed for u in unfinished if u.model == model})

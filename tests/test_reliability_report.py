@@ -53,6 +53,19 @@ def test_an_empty_summary_json_is_one_line_naming_the_file(tmp_path, capsys):
     assert err.startswith(f"accord: error: {empty}: empty file") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"sessions": [{"cells_run": 1, "wall_seconds": 5}]}', '{"sessions": {}}', "[]", '{"sessions": [', ""],
+    ids=["session-without-argv", "sessions-not-a-list", "not-an-object", "truncated", "empty"],
+)
+def test_a_damaged_grid_json_is_one_line_naming_the_file(tmp_path, capsys, text):
+    fake_cell(tmp_path, "FashionMNIST-ResNet8-standard", 0, 80.0)
+    (tmp_path / "grid.json").write_text(text)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"accord: error: {tmp_path / 'grid.json'}: not ") and err.count("\n") == 1
+
+
 def test_an_interrupted_grid_names_the_grid_command_to_run_again(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
