@@ -599,6 +599,36 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "c.pt")
 
 
+class Foreign:  # a class of the user's, pickled into a checkpoint
+    pass
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"\n", "not a PyTorch checkpoint file: Unsupported operand 10"),
+        (b"hello, not a checkpoint", "not a PyTorch checkpoint file: KeyError"),
+        ("object", "it holds Python objects, which weights-only loading refuses: Unsupported global: GLOBAL "),
+        ("truncated", "truncated or damaged file: PytorchStreamReader failed reading zip archive"),
+    ],
+    ids=["empty", "newline", "text", "pickled-object", "truncated"],
+)
+def test_an_unloadable_checkpoint_says_why_in_one_line_without_suggesting_unsafe_loading(tmp_path, content, reason):
+    path = tmp_path / "c.pt"
+    if content in ("object", "truncated"):
+        torch.save({"model": Foreign(), "w": torch.ones(1000)}, path)
+        if content == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot load checkpoint ({reason}") and "\n" not in message
+    assert "weights_only" not in message  # torch's advice to load with weights_only=False is not passed on
+
+
 def test_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path):
     save_atomic({"v": 1}, tmp_path / "c.pt")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -139,11 +140,28 @@ def load_weights_only(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: cannot load checkpoint (empty file)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated, foreign or unsafe files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: cannot load checkpoint ({reason})") from None
+        raise CheckpointError(f"{path}: cannot load checkpoint ({_load_failure(e)})") from None
+
+
+def _load_failure(error: Exception) -> str:
+    """torch's reason in one line. Its weights-only message opens by suggesting ``weights_only=False``;
+    that is not a fix for a file of unknown origin, so only the unpickler's own reason is kept."""
+    text = str(error).strip()
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].strip()
+        if detail.startswith("Unsupported global"):  # a pickled object or function: refused, never run
+            return f"it holds Python objects, which weights-only loading refuses: {detail.split(' by default')[0]}"
+        return f"not a PyTorch checkpoint file: {detail}"
+    if isinstance(error, KeyError | EOFError | pickle.UnpicklingError):  # bytes that are no pickle at all
+        return f"not a PyTorch checkpoint file: {type(error).__name__} {text}".strip()
+    if text.startswith("PytorchStreamReader failed"):  # torch's zip reader: a cut or damaged file
+        return f"truncated or damaged file: {text.split('. ')[0]}"
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
