@@ -294,6 +294,8 @@ def write_report(root: Path) -> str:
     """Write ``report.md``, ``results.csv`` and the figures (``report_figures``) into ``root``; return the markdown."""
     from .report_figures import write_figures
 
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
     results, unfinished = collect(root), collect_unfinished(root)
     if not results:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")

@@ -53,6 +53,13 @@ def test_an_empty_summary_json_is_one_line_naming_the_file(tmp_path, capsys):
     assert err.startswith(f"accord: error: {empty}: empty file") and err.count("\n") == 1
 
 
+def test_a_missing_or_empty_grid_folder_is_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err == f"accord: error: {tmp_path / 'nothing'}: no such folder\n"
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"accord: error: {tmp_path}: no finished runs (*/seed*/summary.json)\n"
+
+
 @pytest.mark.parametrize(
     "text",
     ['{"sessions": [{"cells_run": 1, "wall_seconds": 5}]}', '{"sessions": {}}', "[]", '{"sessions": [', ""],
