@@ -30,3 +30,24 @@ def split_views(x: Tensor, num_views: int) -> tuple[Tensor, ...]:
     if x.shape[0] % num_views:
         raise ValueError(f"batch of {x.shape[0]} rows does not split into {num_views} views")
     return torch.chunk(x, num_views, dim=0)
+
+
+def check_views(loss: str, logits: Tensor, target: Tensor, num_views: int, features: Tensor | None = None) -> None:
+    """A ValueError (TypeError for a non-tensor) in one line when a loss's inputs are not a view-major batch
+    of ``num_views`` views: ``num_views * B`` logit rows for ``B`` targets (or one target per row, as timm's
+    collate and per-view mixing give), and features, when given, row for row with the logits. Without it a
+    wrong view count splits the batch at the wrong row and pairs views of different images without a word."""
+    for name, x in (("logits", logits), ("target", target), ("features", features)):
+        if x is not None and not isinstance(x, Tensor):
+            raise TypeError(
+                f"{loss}: {name} must be a tensor, got {type(x).__name__} "
+                "(with a MultiViewModel's output, pass out.logits and out.features)"
+            )
+    rows, images = logits.shape[0], target.shape[0]
+    if rows != num_views * images and not (rows == images and rows % num_views == 0):
+        raise ValueError(
+            f"{loss} takes {num_views} views: {rows} logit rows for {images} targets "
+            f"(expected {num_views} x {images} = {num_views * images} rows, view-major)"
+        )
+    if features is not None and features.shape[0] != rows:
+        raise ValueError(f"{loss}: {features.shape[0]} feature rows for {rows} logit rows (expected one per row)")

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..collectives import sum_over_processes
-from ._views import expand_target, split_views, upcast
+from ._views import check_views, expand_target, split_views, upcast
 
 #: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).
 MARGINAL_EPS = torch.finfo(torch.float64).eps
@@ -99,6 +99,9 @@ class AgMaxLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         # one log-softmax over both views serves the cross-entropy and their probabilities; the three marginal
         # entropies and the two L1 means are each one pass over stacked rows (the terms are unchanged)
+        check_views("AgMaxLoss", logits, target, 2)
+        if logits.shape[1] != (classes := self.q_head[-1].out_features):
+            raise ValueError(f"AgMaxLoss was built for {classes} classes; the logits have {logits.shape[1]}")
         logits = upcast(logits)
         z, zt = split_views(logits, 2)
         zq = self.q_head(torch.cat([z, zt], dim=1).to(self.q_head[0].weight.dtype))

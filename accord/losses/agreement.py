@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target, split_views, upcast
+from ._views import check_views, expand_target, split_views, upcast
 
 
 def logit_mse(z: Tensor, zt: Tensor) -> Tensor:
@@ -49,6 +49,7 @@ class AgreementLoss(nn.Module):
         self.term = term
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        check_views("AgreementLoss", logits, target, 2)
         logits = upcast(logits)
         z, zt = split_views(logits, 2)
         ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from timm.loss import JsdCrossEntropy
 from torch import Tensor, nn
 
-from ._views import upcast
+from ._views import check_views, upcast
 
 
 class JsdLoss(nn.Module):
@@ -29,6 +29,7 @@ class JsdLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         if target.dim() != 1:
             raise ValueError("the JSD loss takes class-index targets (mixed targets are not supported)")
+        check_views("JsdLoss", logits, target, self.num_views)
         logits = upcast(logits)
         batch = logits.shape[0] // self.num_views
         loss = self.jsd(logits, target)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target, split_views, upcast
+from ._views import check_views, expand_target, split_views, upcast
 
 WEIGHT_SCHEDULES = ("constant", "linear", "warmup")
 SIMILARITIES = ("mse", "l1", "cosine")
@@ -86,6 +86,7 @@ class TiedAugmentLoss(nn.Module):
         features: Tensor | None = None,
         feature_mix: Callable[[Tensor], Tensor] | None = None,
     ) -> dict[str, Tensor]:
+        check_views("TiedAugmentLoss", logits, target, 2, features)
         if features is None:
             raise ValueError("TiedAugmentLoss needs the pooled features of both views")
         logits, features = upcast(logits), upcast(features)
