@@ -11,10 +11,8 @@ import os
 from collections.abc import Callable, Sequence
 
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
-from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.datasets import DataInfo
 from .policies import build_policy, geometry_transforms, parse_policy
@@ -81,7 +79,6 @@ class ViewDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor | tuple[Tensor, ...], int]:
         image, label = self.dataset[index]
-        image = as_image_tensor(image, index)
         with torch.random.fork_rng(devices=[]):  # restores the CPU generator on exit
             torch.default_generator.manual_seed(self._sample_seed(index))  # the CPU generator only
             views = self.transform(image)
@@ -100,22 +97,6 @@ class ViewDataset(Dataset):
         worker = get_worker_info()
         self._draws += 1
         return sample_seed(worker.seed if worker is not None else self._fresh_base, self._draws, index)
-
-
-def as_image_tensor(image: object, index: int) -> Tensor:
-    """A dataset's image as the ``(C, H, W)`` tensor the view pipelines take. PIL images (what torchvision's and
-    timm's datasets return) become uint8 tensors, unscaled (modes other than L and RGB are converted to RGB
-    first, as timm's datasets do); an ``(H, W)`` tensor gets its channel axis; anything else is a TypeError
-    that names the item."""
-    if isinstance(image, Image.Image):
-        return pil_to_tensor(image if image.mode in ("L", "RGB") else image.convert("RGB"))
-    if isinstance(image, Tensor) and image.dim() in (2, 3):
-        return image.unsqueeze(0) if image.dim() == 2 else image
-    shape = f" of shape {tuple(image.shape)}" if isinstance(image, Tensor) else ""
-    raise TypeError(
-        f"ViewDataset: item {index}'s image is a {type(image).__name__}{shape}; "
-        "expected a (C, H, W) tensor (uint8, as accord's datasets give) or a PIL image"
-    )
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
