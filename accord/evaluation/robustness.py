@@ -29,9 +29,9 @@ def split_eval_transform(info: DataInfo) -> tuple[v2.Transform, v2.Compose]:
     """:func:`~accord.views.build_eval_transform` cut in two: its geometry (uint8 in, uint8 out) and the
     rest (conversion to float and normalisation), so a corruption can run between them."""
     from ..views import build_eval_transform
-    from ..views.policies import eval_geometry
+    from ..views.policies import TensorImagesOnly, eval_geometry
 
-    ops = list(build_eval_transform(info).transforms)
+    ops = [op for op in build_eval_transform(info).transforms if not isinstance(op, TensorImagesOnly)]
     n_geometry = len(eval_geometry(info))
     geometry = v2.Compose(ops[:n_geometry]) if n_geometry else v2.Identity()
     return geometry, v2.Compose(ops[n_geometry:])

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
@@ -182,12 +183,30 @@ def eval_geometry(info: DataInfo) -> list[Callable]:
     return [] if info.small else [v2.Resize(info.image_size + 32), v2.CenterCrop(info.image_size)]
 
 
+class TensorImagesOnly:
+    """The first step of accord's pipelines, which take uint8 ``(C, H, W)`` tensors: a PIL image (what
+    torchvision's and timm's datasets give) is a TypeError that says what to do, instead of one from
+    ``Normalize`` at the end of the pipeline. Tensors pass untouched."""
+
+    def __call__(self, image: object) -> object:
+        if isinstance(image, Image.Image):
+            raise TypeError(
+                "accord's view pipelines take uint8 (C, H, W) tensors, not PIL images: build the views with "
+                "accord.timm.policy_views(...), which converts them, or give the dataset a PILToTensor()"
+            )
+        return image
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
 def build_policy(spec: str, info: DataInfo, geometry: bool = True) -> v2.Compose:
     """The full training pipeline of ``spec`` (without its geometric part when ``geometry`` is off)."""
     policy = parse_policy(spec, info.image_size)
     ops = (geometry_transforms(policy, info) if geometry else []) + operation_transforms(policy, info)
-    return v2.Compose(ops + finishing_transforms(policy, info))
+    return v2.Compose([TensorImagesOnly(), *ops, *finishing_transforms(policy, info)])
 
 
 def build_eval_transform(info: DataInfo) -> v2.Compose:
-    return v2.Compose(eval_geometry(info) + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)])
+    finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
+    return v2.Compose([TensorImagesOnly(), *eval_geometry(info), *finish])
