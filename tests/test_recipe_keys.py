@@ -88,17 +88,17 @@ def test_cutout_clip_makes_every_cutout_token_the_clipped_one():
 def test_policy_tokens_build_the_authors_transforms():
     ops = build_policy("crop-flip-autoaug-jitter-lighting_0.2-ccutout_16", SMALL).transforms
     names = [type(t).__name__ for t in ops]
-    assert names == ["RandomCrop", "RandomHorizontalFlip", "AutoAugment", "ColorJitter", "ToDtype", "Lighting",
-                     "Normalize", "ClippedCutout"]  # fmt: skip
-    jitter, lighting, cutout = ops[3], ops[5], ops[7]
+    assert names == ["TensorImagesOnly", "RandomCrop", "RandomHorizontalFlip", "AutoAugment", "ColorJitter", "ToDtype",
+                     "Lighting", "Normalize", "ClippedCutout"]  # fmt: skip
+    jitter, lighting, cutout = ops[4], ops[6], ops[8]
     assert jitter.brightness == (0.6, 1.4) and jitter.contrast == (0.6, 1.4) and jitter.saturation == (0.6, 1.4)
     assert isinstance(lighting, Lighting) and lighting.std == 0.2
     assert isinstance(cutout, ClippedCutout) and cutout.length == 16
-    randaug = build_policy("crop-flip-randaug_2_14_p0.5_bilinear", SMALL).transforms[2]
+    randaug = build_policy("crop-flip-randaug_2_14_p0.5_bilinear", SMALL).transforms[3]
     assert isinstance(randaug, v2.RandomApply) and randaug.p == 0.5
     assert randaug.transforms[0].num_ops == 2 and randaug.transforms[0].magnitude == 14
     assert randaug.transforms[0].interpolation == v2.InterpolationMode.BILINEAR
-    plain = build_policy("crop-flip-randaug_2_14", SMALL).transforms[2]
+    plain = build_policy("crop-flip-randaug_2_14", SMALL).transforms[3]
     assert isinstance(plain, v2.RandAugment) and plain.interpolation == v2.InterpolationMode.NEAREST
 
 
