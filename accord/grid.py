@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
-from .engine.checkpoint import write_text_atomic
+from .engine.checkpoint import read_json, write_text_atomic
 
 GRID_FILE = "grid.json"
 
@@ -91,10 +91,7 @@ SESSION_KEYS: dict[str, type | tuple[type, ...]] = {"argv": list, "cells_run": i
 def read_grid_record(path: Path) -> dict[str, Any]:
     """A grid folder's ``grid.json``: its sessions (argv, cells run, wall seconds); a ValueError that names
     the file when it is not valid JSON or lacks those keys (a record edited by hand, a truncated copy)."""
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+    record = read_json(path)
     sessions = record.get("sessions") if isinstance(record, dict) else None
     if not isinstance(sessions, list) or not all(
         isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in SESSION_KEYS.items()) for s in sessions

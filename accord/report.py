@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from .config import split_name
+from .engine.checkpoint import read_json
 from .grid import GRID_FILE, read_grid_record
 from .losses import METHODS
 
@@ -77,13 +77,9 @@ def _cell_of(folder: Path) -> tuple[str, str, str]:
 
 def read_summary(path: Path) -> dict[str, float]:
     """The numbers of a run's ``summary.json``; a ValueError that names the file when it is empty or invalid."""
-    text = path.read_text()
-    if not text.strip():
+    if not path.read_text().strip():
         raise ValueError(f"{path}: empty file, not a run summary")
-    try:
-        summary = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+    summary = read_json(path)
     missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
     if missing:
         raise ValueError(f"{path}: not a run summary (no {', '.join(missing)})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import json
 import os
 import pickle
 import shutil
@@ -112,6 +113,14 @@ def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`save_atomic` does."""
     data = text.encode()
     replace_atomic(path, lambda f: f.write(data))
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON value in ``path``; a ValueError that names the file and the place when it is not valid JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
 
 
 def append_line_atomic(line: str, path: str | Path) -> None:

@@ -121,7 +121,7 @@ def epoch_record(
     }
 
 
-def epoch_line(record: dict[str, Any], epochs: int, improved: bool, evaluated: bool = True) -> str:
+def epoch_line(record: dict[str, Any], epochs: int, improved: bool, evaluated: bool) -> str:
     """The log's line for one epoch; ``evaluated`` False for an epoch that ``eval_every`` skipped."""
     terms = " ".join(
         f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["train"].items() if k != "train_top1"
