@@ -187,9 +187,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .report import environment_section, run_environments, write_report
 
     print(write_report(Path(args.dir)), end="")
+    _, warning = environment_section(run_environments(Path(args.dir)))
+    if warning:
+        print(f"accord: warning: {warning}", file=sys.stderr)
     return 0
 
 

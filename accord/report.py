@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import split_name
 from .engine.checkpoint import read_json
+from .engine.environment import environment_line
 from .grid import GRID_FILE, read_grid_record
 from .losses import METHODS
 
@@ -114,6 +115,41 @@ def collect_unfinished(root: Path) -> list[Unfinished]:
         if p.is_dir() and (not (p / "summary.json").is_file() or not read_summary(p / "summary.json"))
     )  # fmt: skip
     return [Unfinished(*_cell_of(p.parent), int(p.name.removeprefix("seed"))) for p in folders if p.name[4:].isdigit()]
+
+
+UNRECORDED = "not recorded (runs from before accord recorded it in summary.json)"
+
+
+def run_environments(root: Path) -> dict[str, list[dict[str, Any]]]:
+    """Where each finished run under ``root`` trained, by run folder (``<config>/seed<k>``): its summary's
+    ``earlier_environments`` and ``environment``; an empty list for a run from before accord recorded them."""
+    found = {}
+    for path in sorted(root.glob("*/seed*/summary.json")):
+        summary = read_json(path)
+        envs = [*summary.get("earlier_environments", []), summary["environment"]] if "environment" in summary else []
+        if not all(isinstance(env, dict) for env in envs):
+            raise ValueError(f"{path}: environment must be an object of names and values")
+        found[str(path.parent.relative_to(root))] = envs
+    return found
+
+
+def environment_section(runs: dict[str, list[dict[str, Any]]]) -> tuple[list[str], str]:
+    """The report's lines on where the runs trained, and a one-line warning when they come from more than one
+    environment (empty when they do not): numbers from different environments differ by more than method."""
+    distinct: dict[str, list[str]] = {}
+    for folder, envs in runs.items():
+        lines = dict.fromkeys(environment_line(env) for env in envs) or [UNRECORDED]
+        for line in lines:
+            distinct.setdefault(line, []).append(folder)
+    if len(distinct) == 1:
+        return [f"Environment of every run: {next(iter(distinct))}.", ""], ""
+    warning = (
+        f"the {len(runs)} runs come from {len(distinct)} environments, so cells may differ by where they trained "
+        "as well as by method (see report.md)"
+    )
+    lines = [f"**Warning**: {warning}:", ""]
+    lines += [f"- {line}: {len(folders)} run(s), e.g. `{folders[0]}`" for line, folders in distinct.items()]
+    return [*lines, ""], warning
 
 
 def _layout(
@@ -314,6 +350,8 @@ def write_report(root: Path) -> str:
             accuracy_table(results, model, "last_test_top1", unfinished), "",
         ]  # fmt: skip
         parts += [line for alt, name in write_figures(results, model, root) for line in (f"![{alt}]({name})", "")]
+    environments, _ = environment_section(run_environments(root))
+    parts += environments
     runs = len(results)
     hours = sum(r.train_seconds for r in results) / 3600
     parts.append(f"{runs} runs, {hours:.2f} h of training time in all (evaluation not included).")

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +182,10 @@ def read_metrics(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def summarize(out: Path) -> dict[str, Any]:
-    """Test accuracy at the best-validation epoch (the selected model) and at the last epoch.
+def summarize(out: Path, environments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Test accuracy at the best-validation epoch (the selected model) and at the last epoch, and where the run
+    trained: ``environment`` (the last of ``environments``, :mod:`.environment`), and ``earlier_environments``
+    when a resume moved it.
 
     Without a validation split (``val_fraction: 0``) ``test_top1`` is the last epoch's, and the epoch of the
     best test top-1 (what the AgMax authors report) is written too, as ``test_selected_epoch`` and
@@ -224,6 +226,8 @@ def summarize(out: Path) -> dict[str, Any]:
             "train_seconds": sum(r["seconds"] for r in records),
             "images_per_s": sorted(r["images_per_s"] for r in records)[len(records) // 2],
             "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
+            **({"environment": environments[-1]} if environments else {}),
+            **({"earlier_environments": list(environments[:-1])} if len(environments) > 1 else {}),
         }
     )
 

@@ -47,6 +47,7 @@ from .checkpoint import (
 )
 from .distributed import process_group
 from .ema import create_ema, with_raw
+from .environment import describe_environment, environments_after_resume
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
 from .lock import RunLock
 from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
@@ -216,9 +217,12 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
 
     state = {"epoch": -1, "global_step": 0, "best_val_top1": -1.0, "best_epoch": -1}
+    environment = describe_environment(device, dist.world_size)
+    state["environments"] = [environment]  # where the run has trained, in order: in every checkpoint
     partial = None
     if resume:
         partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log, ema)
+        state["environments"] = environments_after_resume(state["environments"], environment)
     elif dist.is_main:
         write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
     record_skipped((run.train_set, run.val_set, run.test_set), run.skipped if dist.is_main else [], out, log)
@@ -292,7 +296,8 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     summary = out / "summary.json"
 
     def write_summary() -> None:
-        write_text_atomic(json.dumps(summarize(out), indent=2, allow_nan=False) + "\n", summary)
+        text = json.dumps(summarize(out, state["environments"]), indent=2, allow_nan=False)
+        write_text_atomic(text + "\n", summary)
 
     dist.on_main(write_summary, rank0_stopped)
     return json.loads(summary.read_text())
@@ -333,7 +338,8 @@ def _load_last_checkpoint(
         load_state_checked(ema.module, ckpt.get("ema"), path, "this run's weight EMA")
     if scaler is not None and ckpt.get("scaler") is not None:
         scaler.load_state_dict(ckpt["scaler"])
-    state.update({k: ckpt[k] for k in state})
+    state.update({k: ckpt[k] for k in state if k != "environments"})
+    state["environments"] = list(ckpt.get("environments", []))  # none in checkpoints from before they were kept
     partial = ckpt.get("partial")
     if run.dist.is_main:
         truncate_metrics(out / "metrics.jsonl", state["epoch"])
