@@ -99,9 +99,25 @@ class ViewDataset(Dataset):
         return sample_seed(worker.seed if worker is not None else self._fresh_base, self._draws, index)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(x: int) -> int:
+    """SplitMix64's step (Steele et al., 2014): a fixed bijection of 64-bit integers in which every input bit
+    moves every output bit. Written out so that views do not depend on how a Python version hashes tuples."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
 def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed that differs for every (seed, epoch, index)."""
-    return hash((seed, epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF
+    """A 63-bit seed for every (seed, epoch, index): each part (taken modulo 2**64) mixed in turn by SplitMix64,
+    the same integers on every Python version and processor."""
+    x = 0
+    for part in (seed, epoch, index):
+        x = _mix64(x ^ (part & _MASK64))
+    return x & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def collate_views(batch: Sequence[tuple[Sequence[Tensor] | Tensor, int]]) -> tuple[Tensor, Tensor]:
