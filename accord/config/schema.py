@@ -96,7 +96,7 @@ class OptimConfig:
     momentum: float = key(0.9, "SGD momentum")
     nesterov: bool = key(True, "Nesterov momentum")
     weight_decay: float = key(5e-4, "L2 weight decay")
-    weight_decay_on: Literal["all", "weights"] = key(
+    weight_decay_on: WeightDecayOn = key(
         "all", "all parameters, or weights only: no decay on biases and normalisation parameters"
     )
     schedule: LrSchedule = key("cosine", "learning-rate schedule")
@@ -113,7 +113,6 @@ class OptimConfig:
     warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr")
     warmup_lr: float = key(1e-4, "lr at the start of warmup")
     optimizer: str = key("sgd", "sgd (torch's, with momentum/nesterov) or any timm.optim.list_optimizers() name")
-    weight_decay_on: WeightDecayOn = key("all", "all parameters, or weights only (not biases and norm layers)")
     clip_grad: float | None = key(None, "clip gradients to this norm (timm's dispatch_clip_grad); null: off")
     clip_mode: ClipMode = key("norm", "norm: global L2 norm; value: each element; agc: adaptive (timm)")
     ema: bool = key(False, "keep an EMA of the weights (timm's ModelEmaV3); evaluate, select and export it")
