@@ -1,10 +1,10 @@
-"""Tests for accord.engine.milestones: fractions of training, and the AgMax authors' table."""
+"""Tests for accord.config.milestones: fractions of training, and the AgMax authors' table."""
 
 from __future__ import annotations
 
 import pytest
 
-from accord.engine.milestones import agmax_milestones, milestones_from_fractions
+from accord.config.milestones import agmax_milestones, milestones_from_fractions
 
 
 def test_fractions_scale_with_the_epoch_count():

@@ -142,7 +142,7 @@ def _check_ranges(v: dict[str, Any]) -> None:
 
 def _check_training_options(v: dict[str, Any]) -> None:
     """The options taken from timm: optimizer name, EMA decay, gradient clipping, drop-path."""
-    from ..engine.optim import optimizer_class, optimizer_names  # deferred: timm imports torch
+    from .optimizers import optimizer_class, optimizer_names  # deferred: timm imports torch
 
     names = optimizer_names()
     if v["optimizer"] not in names:
@@ -252,8 +252,8 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
 
 def _resolve_recipe_keys(v: dict[str, Any]) -> None:
     """Check ``init`` and the normalisation; fill ``milestones`` from the fractions or the AgMax table."""
-    from ..engine.milestones import agmax_milestones, milestones_from_fractions
     from ..models.init import parse_scheme
+    from .milestones import agmax_milestones, milestones_from_fractions
 
     try:
         parse_scheme(v["init"])

@@ -3,30 +3,17 @@ learning-rate schedules (timm's schedulers, stepped once per optimizer update)."
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Any
 
 import torch
-from timm.optim import create_optimizer_v2, get_optimizer_class, list_optimizers, param_groups_weight_decay
+from timm.optim import create_optimizer_v2, param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
 from timm.scheduler.scheduler import Scheduler
 from timm.utils import dispatch_clip_grad
 from torch import nn
 
 from ..config import OptimConfig
-
-
-@functools.cache
-def optimizer_names() -> tuple[str, ...]:
-    """The valid ``optimizer`` values: every name ``timm.optim.list_optimizers()`` knows (``sgd`` among them)."""
-    return tuple(sorted({"sgd", *list_optimizers()}))
-
-
-def optimizer_class(name: str) -> type:
-    """The class ``name`` builds; raises (``AssertionError``/``ImportError``) where timm cannot build it here
-    (bitsandbytes and APEX optimizers need CUDA and their package)."""
-    return torch.optim.SGD if name == "sgd" else get_optimizer_class(name)
 
 
 def scaled_lr(optim: OptimConfig) -> float:

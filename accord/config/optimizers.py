@@ -1,0 +1,20 @@
+"""The optimizer names a config may give: torch's SGD and every optimizer timm's registry knows."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from timm.optim import get_optimizer_class, list_optimizers
+
+
+@functools.cache
+def optimizer_names() -> tuple[str, ...]:
+    """The valid ``optimizer`` values: every name ``timm.optim.list_optimizers()`` knows (``sgd`` among them)."""
+    return tuple(sorted({"sgd", *list_optimizers()}))
+
+
+def optimizer_class(name: str) -> type:
+    """The class ``name`` builds; raises (``AssertionError``/``ImportError``) where timm cannot build it here
+    (bitsandbytes and APEX optimizers need CUDA and their package)."""
+    return torch.optim.SGD if name == "sgd" else get_optimizer_class(name)
