@@ -65,6 +65,7 @@ def test_none_views_are_normalized_copies_in_collate_layout() -> None:
     assert torch.allclose(views, torch.cat([expected, expected]), atol=1e-6)
 
 
+@pytest.mark.numerics
 def test_float_input_in_unit_range_gives_the_same_views() -> None:
     images = _images(RGB, 6)
     module = BatchedViews(["crop-flip", "crop-flip-cutout"], RGB)
@@ -78,6 +79,7 @@ def test_float_input_in_unit_range_gives_the_same_views() -> None:
 # ---------------------------------------------------------------------------------------- content
 
 
+@pytest.mark.numerics
 def test_crop_and_flip_shift_and_mirror_the_image_over_zero_padding() -> None:
     torch.manual_seed(0)
     images = _images(RGB, 48)

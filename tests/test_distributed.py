@@ -110,6 +110,7 @@ def two_process_step(tmp_path: Path, method: str, global_marginals: bool = True,
     return torch.load(out, weights_only=True)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("method", ["ce", "agmax", "tied"])
 def test_two_processes_give_the_one_process_loss_and_gradients(method, tmp_path, one_thread):
     """DDP over two halves of a batch (gradients averaged by DDP, BatchNorm synchronised, AgMax's marginals
@@ -117,8 +118,10 @@ def test_two_processes_give_the_one_process_loss_and_gradients(method, tmp_path,
     single = step_gradients(method)
     double = two_process_step(tmp_path, method)
     assert single.keys() == double.keys()
-    for key in single:
-        torch.testing.assert_close(double[key], single[key], rtol=1e-4, atol=1e-6, msg=key)
+    for key in single:  # summation orders differ (gloo's all-reduce, the float64 BatchNorm merge): a bound scaled to
+        # the tensor (measured drift at most 1.1e-6 of its largest entry, on AVX-512, AVX2 and the default path)
+        atol = 1e-5 * float(single[key].abs().max())
+        torch.testing.assert_close(double[key], single[key], rtol=1e-4, atol=atol, msg=key)
 
 
 def test_agmax_marginals_of_each_process_alone_differ(tmp_path, one_thread):

@@ -30,6 +30,8 @@ from accord.losses import (
 
 Matrix = list[list[float]]
 
+pytestmark = pytest.mark.numerics  # float32 losses against hand-computed float64 values, with tolerances
+
 # ---------------------------------------------------------------------------------------------------
 # Literal inputs: B = 2 images, C = 3 classes, D = 4 feature dimensions.
 # ---------------------------------------------------------------------------------------------------
