@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from reliability_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
