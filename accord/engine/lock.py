@@ -38,7 +38,7 @@ class RunLock:
         try:
             dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as e:
-            raise RunFolderError(f"{self.folder}: cannot open this folder ({e.strerror})") from None
+            raise RunFolderError(f"{self.folder}: cannot write in this folder ({e.strerror})") from None
         try:
             fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

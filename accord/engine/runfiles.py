@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ RUN_FILES = (
     "summary.json",
     SKIP_REPORT,
 )
+RUN_MARKER = ".accord-run.json"  # the run's id, written first: proof that the folder's run files are accord's
 LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
 #: The val/test numbers of an epoch that ``eval_every`` skips: NaN, as for a split without images.
@@ -50,10 +50,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
     check_folder_path(out)
     if resume:
         if not (out / "checkpoint-last.pt").is_file():
-            raise RunFolderError(
-                f"{out}: nothing to resume (no checkpoint-last.pt: the run stopped before its first checkpoint); "
-                "start it again with --overwrite"
-            )
+            raise RunFolderError(nothing_to_resume(out))
         if write:
             remove_stale_temps(out, RUN_FILES)
         return
@@ -63,15 +60,42 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
             f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
             "or --overwrite to replace it"
         )
+    if existing and not (out / RUN_MARKER).is_file():
+        raise RunFolderError(
+            f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its "
+            "own wrote them and --overwrite leaves them; move them away or delete them yourself"
+        )
     if not write:
         return
     make_folder(out)
     for name in existing:
         (out / name).unlink()
-    if overwrite and existing:
-        shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
-    if existing:  # a run was here: its writes may have been cut short
+    if existing:  # a run of accord was here: its own TensorBoard events go, any other file stays
+        remove_event_files(out / TENSORBOARD_DIR)
         remove_stale_temps(out, RUN_FILES)
+        (out / RUN_MARKER).unlink()
+
+
+def nothing_to_resume(out: Path) -> str:
+    """Why ``out`` cannot be resumed: it has no ``checkpoint-last.pt``."""
+    if (out / "checkpoint-best.pt").is_file():
+        return (
+            f"{out}: nothing to resume (no checkpoint-last.pt; checkpoint-best.pt alone cannot continue training, "
+            "but `accord eval` and `accord export` take it); --overwrite would delete it, so use another --out"
+        )
+    return (
+        f"{out}: nothing to resume (no checkpoint-last.pt: the run stopped before its first checkpoint); "
+        "start it again with --overwrite"
+    )
+
+
+def remove_event_files(folder: Path) -> None:
+    """Delete the TensorBoard event files a run wrote directly in ``folder``; sub-folders are never touched."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for path in folder.glob("events.out.tfevents.*"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
 
 
 def nearest_existing_parent(path: Path) -> Path:
