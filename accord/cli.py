@@ -162,7 +162,7 @@ def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Train every model x augmentation x method x seed cell that is not finished yet."""
-    from .grid import cell_overrides, make_cells, run_grid
+    from .grid import cell_overrides, make_cells, parse_method, run_grid
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: the number of cells trained at once must be at least 1")
@@ -175,6 +175,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
             scoped.setdefault(method, []).append(rest)
     overrides = parse_overrides(common)
     per_method = {method: parse_overrides(items) for method, items in scoped.items()}
+    methods = sorted({parse_method(m)[0] for m in _split(args.methods)})
+    for method in per_method.keys() - set(methods):
+        raise ConfigError(f"--set {method}:...: {method!r} is not one of --methods ({', '.join(methods)})")
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.train_subset is not None:
