@@ -335,6 +335,8 @@ def _load_last_checkpoint(
     folder_config = load_saved_config(out / "config.yaml").as_flat()
     check_identity(path, ckpt, run_id, folder_config)
     _check_best_identity(out / "checkpoint-best.pt", run_id, folder_config)
+    if run.dist.is_main and cfg.optim.epochs != folder_config["epochs"]:
+        _extend(out, cfg, folder_config["epochs"], log)
     load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg.model.model}")
     load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg.method.method} loss")
     load_state_checked(optimizer, ckpt.get("optimizer"), path, "this run's optimizer")
@@ -361,6 +363,17 @@ def _load_last_checkpoint(
         where = f"in epoch {partial['epoch'] + 1}/{epochs} after step {partial['progress']['steps']}"
     log(f"resuming {out} {where} (global step {state['global_step']})")
     return partial
+
+
+def _extend(out: Path, cfg: Config, epochs: int, log: Callable[[str], None]) -> None:
+    """Make the run in ``out`` one of ``cfg.optim.epochs`` (more than its ``epochs``): its config says so and
+    its summary, of the shorter run, goes (the extended run writes its own when it ends)."""
+    write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
+    (out / "summary.json").unlink(missing_ok=True)
+    log(
+        f"extending {out} from {epochs} to {cfg.optim.epochs} epochs: the lr and loss-weight schedules now span "
+        f"{cfg.optim.epochs} epochs from the checkpoint on (the epochs trained keep the numbers they had)"
+    )
 
 
 def _check_best_identity(best: Path, run_id: str | None, folder_config: dict[str, Any]) -> None:
