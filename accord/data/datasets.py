@@ -22,7 +22,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from .files import directory_keys, regular_files
+from .files import directory_keys, escape_path, regular_files
 from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
 DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
@@ -153,12 +153,25 @@ def decode_rgb(path: str) -> torch.Tensor:
                     str(path),
                     f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes",
                 )
-            return pil_to_tensor(image.convert("RGB"))
+            return pil_to_tensor(_to_rgb(image, str(path)))
     except UnreadableImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         reason = str(e).replace(str(path), "").strip(" '\"") or type(e).__name__
         raise UnreadableImageError(str(path), reason) from None
+
+
+def _to_rgb(image: Image.Image, path: str) -> Image.Image:
+    """``image`` as 8-bit RGB. PIL's ``convert`` clips 16-bit grey (``I;16``) to 255 instead of scaling it
+    (0-20000 becomes a mean of 252), so those are scaled here to 8 bits (the high byte); 32-bit integer or
+    float pixels have no known range and are refused as unreadable."""
+    if image.mode.startswith("I;16"):
+        grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode in ("I", "F"):
+        raise UnreadableImageError(path, f"32-bit {'integer' if image.mode == 'I' else 'float'} pixels (mode "
+                                   f"{image.mode}) have no known range; save it with 8 or 16 bits")  # fmt: skip
+    return image.convert("RGB")
 
 
 class CheckedImageFolder(ImageFolder):
@@ -246,8 +259,10 @@ class CheckedImageFolder(ImageFolder):
         if self.report is None:
             return
         try:
-            with open(self.report, "a") as f:  # one short O_APPEND write: whole lines even from many workers
-                f.write(f"{error.path}\t{error.reason}\n")
+            with open(
+                self.report, "a", encoding="utf-8"
+            ) as f:  # one short O_APPEND write: whole lines even from many workers
+                f.write(f"{escape_path(error.path)}\t{escape_path(error.reason)}\n")
         except OSError:
             pass  # the warning above was printed; losing the report line must not stop the run
 

@@ -10,6 +10,7 @@ inode), keeps only regular files and counts each of them once, however many path
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 
@@ -49,3 +50,38 @@ def _first_visit(path: str, seen: set[tuple[int, int]], kind: Callable[[int], bo
         return False
     seen.add(key)
     return True
+
+
+_NAMED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNNAMED = {v[1]: k for k, v in _NAMED.items()}
+_ESCAPE = re.compile(r"\\(?:([\\tnr])|x([0-9a-f]{2})|u([0-9a-f]{4}))")
+
+
+def escape_path(path: str) -> str:
+    """``path`` on one line with no tab, for a ``path<TAB>reason`` list: backslash, tab, newline and carriage
+    return as ``\\\\ \\t \\n \\r``, other control characters as ``\\uXXXX`` and bytes that are not UTF-8 (Python's
+    surrogate escapes) as ``\\xNN``. :func:`unescape_path` gives back the exact name."""
+    out = []
+    for c in path:
+        code = ord(c)
+        if c in _NAMED:
+            out.append(_NAMED[c])
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def unescape_path(text: str) -> str:
+    """The inverse of :func:`escape_path`."""
+
+    def one(match: re.Match[str]) -> str:
+        named, byte, code = match.groups()
+        if named:
+            return _UNNAMED[named]
+        return chr(0xDC00 + int(byte, 16)) if byte else chr(int(code, 16))
+
+    return _ESCAPE.sub(one, text)

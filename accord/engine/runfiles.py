@@ -19,10 +19,11 @@ from torch.utils.data import Dataset
 
 from ..config import load_saved_config
 from ..data.datasets import image_folders
+from ..data.files import escape_path, unescape_path
 from .checkpoint import remove_stale_temps, write_text_atomic
 from .tensorboard import TENSORBOARD_DIR
 
-SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image
+SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
 
 RUN_FILES = (
     "config.yaml",
@@ -172,7 +173,7 @@ def record_skipped(
         return
     known = read_skipped(out)
     lines = dict(known) | dict(skipped)
-    write_text_atomic("".join(f"{p}\t{r}\n" for p, r in lines.items()), out / SKIP_REPORT)
+    write_text_atomic("".join(f"{escape_path(p)}\t{escape_path(r)}\n" for p, r in lines.items()), out / SKIP_REPORT)
     first = "; ".join(f"{p} ({r})" for p, r in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     log(f"skipping {len(skipped)} unreadable images (listed in {out / SKIP_REPORT}): {first}{more}")
@@ -182,8 +183,8 @@ def read_skipped(out: Path) -> list[tuple[str, str]]:
     path = Path(out) / SKIP_REPORT
     if not path.is_file():
         return []
-    pairs = (line.partition("\t") for line in path.read_text().splitlines() if line.strip())
-    return list({p: r for p, _, r in pairs}.items())
+    pairs = (line.partition("\t") for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
+    return list({unescape_path(p): unescape_path(r) for p, _, r in pairs}.items())
 
 
 def truncate_metrics(path: Path, last_epoch: int) -> None:
