@@ -38,6 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_saved_config(out / "config.yaml")
         if args.config or args.set or args.out:
             raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
+        cfg = _resume_config(args, cfg)
         summary = fit(cfg, out, resume=True, log=human(args))
         if args.json:
             print_json(summary)
@@ -53,6 +54,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
     return 0
+
+
+def _resume_config(args: argparse.Namespace, cfg: Any) -> Any:
+    """The config a ``--resume`` continues: the run's own, extended to ``--epochs N`` when given; an option
+    that would change what the run is (its seed, data) is refused, naming it."""
+    for flag, key in (("--seed", "seed"), ("--train-subset", "train_subset"), ("--data-dir", "data_dir"),
+                      ("--dataset", "dataset")):  # fmt: skip
+        if getattr(args, key, None) is not None:
+            raise ConfigError(f"--resume continues the run as it was; {flag} would change it (drop {flag})")
+    if args.epochs is None or args.epochs == cfg.optim.epochs:
+        return cfg
+    if args.epochs < cfg.optim.epochs:
+        raise ConfigError(f"--epochs {args.epochs}: the run has {cfg.optim.epochs} epochs; --resume only extends one")
+    from .config import config_from_saved
+
+    return config_from_saved({**cfg.as_flat(), "epochs": args.epochs}, f"{args.resume}/config.yaml")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -162,7 +179,7 @@ def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Train every model x augmentation x method x seed cell that is not finished yet."""
-    from .grid import cell_overrides, make_cells, run_grid
+    from .grid import cell_overrides, make_cells, parse_method, run_grid
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: the number of cells trained at once must be at least 1")
@@ -175,6 +192,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
             scoped.setdefault(method, []).append(rest)
     overrides = parse_overrides(common)
     per_method = {method: parse_overrides(items) for method, items in scoped.items()}
+    methods = sorted({parse_method(m)[0] for m in _split(args.methods)})
+    for method in per_method.keys() - set(methods):
+        raise ConfigError(f"--set {method}:...: {method!r} is not one of --methods ({', '.join(methods)})")
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.train_subset is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, load_saved_config
 from .engine.checkpoint import read_json, write_text_atomic
+from .engine.lock import RunLock
 
 GRID_FILE = "grid.json"
+GRID_LOCK = ".accord-grid.lock"  # one grid process per folder (a flock on the folder; see engine.lock)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,12 @@ def parse_method(method: str) -> tuple[str, int]:
 
 
 def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: int) -> list[Cell]:
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: the number of seeds of each cell must be at least 1")
+    for items, option in ((models, "--models"), (augs, "--augs"), (methods, "--methods")):
+        twice = sorted({item for item in items if items.count(item) > 1})
+        if twice:
+            raise ConfigError(f"{option}: {', '.join(twice)} listed twice (each cell is trained once)")
     cells = []
     for model in models:
         for aug in augs:
@@ -73,6 +82,27 @@ def cell_overrides(
     epochs = overrides.get("epochs") or load_config(cell.config).optim.epochs
     overrides["epochs"] = epochs * cell.epoch_factor
     return overrides
+
+
+def check_cells(cells: list[Cell], out: Path, overrides: dict[str, Any], per_method: dict[str, Any]) -> None:
+    """Refuse, before anything trains, a cell folder that is a file, or one that holds a run trained with
+    other settings than this grid's (other ``--epochs``, ``--set``...): it is neither finished nor resumed
+    as if it were this grid's cell."""
+    for cell in cells:
+        run_dir = out / cell.folder
+        if run_dir.exists() and not run_dir.is_dir() or any(p.is_file() for p in run_dir.parents if out in p.parents):
+            raise ConfigError(f"{run_dir}: a grid cell's folder, but it (or a folder above it) is a file")
+        if not (run_dir / "config.yaml").is_file():
+            continue
+        want = load_config(cell.config, cell_overrides(cell, overrides, per_method)).as_flat()
+        have = load_saved_config(run_dir / "config.yaml").as_flat()
+        keys = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if keys:
+            shown = ", ".join(f"{k} {have.get(k)!r} there, {want.get(k)!r} now" for k in keys[:3])
+            raise ConfigError(
+                f"{run_dir}: trained with other settings than this grid's ({shown}); "
+                "use another --out, or delete that cell's folder to train it again"
+            )
 
 
 def cell_command(cell: Cell, out: Path, overrides: dict[str, Any]) -> list[str]:
@@ -108,8 +138,66 @@ def run_grid(
     per_method: dict[str, dict[str, Any]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train every unfinished cell, ``jobs`` at a time, each in its own process; return the grid record."""
+    """Train every unfinished cell, ``jobs`` at a time, each in its own process; return the grid record.
+
+    One grid process per folder (a second is refused). SIGINT, SIGTERM or SIGHUP to the grid is passed on
+    to the running cells, which checkpoint and stop at their next step; no further cell starts."""
     out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out, GRID_LOCK, "is running a grid in this folder"), CellProcesses() as running:
+        check_cells(cells, out, overrides, per_method or {})
+        return _run_cells(cells, out, overrides, jobs, per_method, log, running)
+
+
+class CellProcesses:
+    """The cells' processes; a stop signal to the grid is sent on to each of them, and stops new ones."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.procs: set[subprocess.Popen] = set()
+        self.signum = 0
+        self._lock = threading.Lock()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> CellProcesses:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._forward) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def _forward(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        with self._lock:
+            for proc in self.procs:
+                proc.send_signal(signum)
+
+    def call(self, cmd: list[str], logfile: Any, env: dict[str, str]) -> int | None:
+        """Run ``cmd`` to its end; None if the grid was stopped before it started."""
+        with self._lock:
+            if self.signum:
+                return None
+            # its own process group: a Ctrl-C in the terminal reaches it once, through the grid, not twice
+            proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, process_group=0)
+            self.procs.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with self._lock:
+                self.procs.discard(proc)
+
+
+def _run_cells(
+    cells: list[Cell],
+    out: Path,
+    overrides: dict[str, Any],
+    jobs: int,
+    per_method: dict[str, dict[str, Any]] | None,
+    log: Callable[[str], None],
+    running: CellProcesses,
+) -> dict[str, Any]:
     todo = [c for c in cells if not (out / c.folder / "summary.json").is_file()]
     log(f"grid: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run, {jobs} at a time")
     record_path = out / GRID_FILE
@@ -136,9 +224,13 @@ def run_grid(
         cmd = cell_command(cell, out, cell_overrides(cell, overrides, per_method))
         t0 = time.time()
         with open(run_dir / "train.log", "a") as logfile:
-            code = subprocess.call(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
+            code = running.call(cmd, logfile, env)
+        if code is None:  # the grid was stopped before this cell started
+            return
         status = "done" if code == 0 else f"FAILED (exit {code}, see {run_dir / 'train.log'})"
-        if code:
+        if running.signum and code == 128 + running.signum:
+            status = f"stopped ({signal.Signals(running.signum).name}; checkpoint saved)"
+        elif code:
             failures.append(cell.folder)
         session["cells_run"] += 1
         save_record()
@@ -150,4 +242,6 @@ def run_grid(
     save_record()
     if failures:
         log(f"grid: {len(failures)} cells failed: {', '.join(failures)}")
+    if running.signum:
+        raise KeyboardInterrupt  # the command line's hint: run the same grid command again
     return record

@@ -7,6 +7,8 @@ over by these commands, ``--overwrite`` or not: only ``accord train`` writes the
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from .engine.runfiles import LOCK_FILE, RUN_FILES, RunFolderError, nearest_existing_parent
@@ -32,9 +34,31 @@ def check_output(path: str | Path, overwrite: bool, option: str = "--out") -> Pa
             f"{option} {path}: is a file of the run in {path.parent}; write the output elsewhere "
             "(only `accord train` writes a run's own files)"
         )
+    kind = _not_a_regular_file(path)
+    if kind:  # --overwrite replaces a regular file only: never a device, FIFO, socket or a link's target
+        raise OutputExistsError(f"{option} {path}: is {kind}, not a regular file; name a file to write")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{option} {path}: already exists; use --overwrite to replace it")
     parent = nearest_existing_parent(path)
     if not parent.is_dir():
         raise OutputExistsError(f"{option} {path}: {parent} is a file, not a folder")
     return path
+
+
+def _not_a_regular_file(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a plain file (``a symlink``, ``a device``...), else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"

@@ -18,7 +18,7 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from .config import split_name
+from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
 from .grid import GRID_FILE, read_grid_record
@@ -54,6 +54,7 @@ class Result:
     test_top1: float  # at the best-validation epoch
     last_test_top1: float
     train_seconds: float
+    epochs: float | None = None  # of summary.json; None in a summary that does not say
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,13 @@ SUMMARY_KEYS = ("seed", "test_top1", "last_test_top1", "train_seconds")
 def _cell_of(folder: Path) -> tuple[str, str, str]:
     """(model, augmentation, method label) of a ``<config>[@Kx]`` folder."""
     config, _, factor = folder.name.partition("@")
-    model, aug, method = split_name(config)
+    try:
+        model, aug, method = split_name(config)
+    except ConfigError:
+        raise ValueError(
+            f"{folder}: not a grid cell folder (<config>[@Kx]/seed<k>, {config!r} is no config); move it "
+            "out of the grid folder"
+        ) from None
     return model, aug, (method or BASELINE) + (f"@{factor}" if factor else "")
 
 
@@ -86,10 +93,18 @@ def read_summary(path: Path) -> dict[str, float]:
         raise ValueError(f"{path}: not a run summary (no {', '.join(missing)})")
     if summary["test_top1"] is None:  # a run without test images: no result, listed as unfinished
         return {}
-    try:
-        return {k: float(summary[k]) for k in SUMMARY_KEYS}
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: not a run summary ({', '.join(SUMMARY_KEYS)} must be numbers)") from None
+    bad = [k for k in (*SUMMARY_KEYS, "epochs") if k in summary and not _finite_number(summary[k])]
+    if bad or not float(summary["seed"]).is_integer():
+        raise ValueError(
+            f"{path}: not a run summary ({', '.join(bad or ['seed'])} must be finite numbers"
+            f"{'' if bad else ', the seed a whole one'}; was it edited by hand?)"
+        )
+    return {k: float(summary[k]) for k in (*SUMMARY_KEYS, "epochs") if k in summary}
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number (not ``true``, a string, ``NaN`` or ``Infinity``)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def collect(root: Path) -> list[Result]:
@@ -102,7 +117,7 @@ def collect(root: Path) -> list[Result]:
         results.append(
             Result(
                 *_cell_of(path.parent.parent), int(summary["seed"]),
-                summary["test_top1"], summary["last_test_top1"], summary["train_seconds"],
+                summary["test_top1"], summary["last_test_top1"], summary["train_seconds"], summary.get("epochs"),
             )
         )  # fmt: skip
     return results
@@ -322,6 +337,22 @@ def grid_commands(grid: dict[str, Any]) -> list[str]:
     return ["accord " + argv for argv in dict.fromkeys(ran)]
 
 
+def check_budgets(root: Path, results: list[Result]) -> None:
+    """Refuse to set runs of different budgets side by side: every run of a model must have trained the same
+    epochs (``NAME@Kx`` runs K times as many), or a method would be compared at 2 epochs with one at 1."""
+    for model in sorted({r.model for r in results}):
+        budgets: dict[float, str] = {}
+        for r in results:
+            if r.model == model and r.epochs is not None:
+                factor = int(r.method.partition("@")[2].removesuffix("x") or 1)
+                budgets.setdefault(r.epochs / factor, f"{r.aug}/{r.method} seed {r.seed}: {r.epochs:g} epochs")
+        if len(budgets) > 1:
+            raise ValueError(
+                f"{root}: {model}'s runs trained different numbers of epochs ({'; '.join(budgets.values())}); "
+                "a report compares runs of one budget - retrain the odd ones or report them from separate folders"
+            )
+
+
 def write_report(root: Path) -> str:
     """Write ``report.md``, ``results.csv`` and the figures (``report_figures``) into ``root``; return the markdown."""
     from .report_figures import write_figures
@@ -331,6 +362,7 @@ def write_report(root: Path) -> str:
     results, unfinished = collect(root), collect_unfinished(root)
     if not results:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
+    check_budgets(root, results)
     grid = read_grid_record(root / GRID_FILE) if (root / GRID_FILE).is_file() else {}
     parts = [f"# Results: {root.name}", ""]
     for model in sorted({r.model for r in results}):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -87,4 +88,7 @@ def test_a_grid_killed_and_run_again_does_not_start_a_second_writer(fmnist_dir, 
         epochs = [json.loads(line)["epoch"] for line in (cell / "metrics.jsonl").read_text().splitlines()]
         assert epochs == sorted(set(epochs))
     finally:
-        os.killpg(grid.pid, signal.SIGKILL)  # the orphaned cell is in the grid's process group
+        for pid in (grid.pid, orphan):  # the cell runs in its own process group, so each is ended by its pid
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)

@@ -100,6 +100,7 @@ def test_train_keeps_the_users_temp_files_and_validates_first(fmnist_dir, tmp_pa
 
     (out / ".checkpoint-last.pt.k3j2.tmp").write_bytes(b"half of accord's own write")
     (out / "config.yaml").write_text("a run was here\n")
+    (out / ".accord-run.json").write_text('{"run_id": "0"}\n')  # accord's mark: the run files are its own
     assert main([*train_args(fmnist_dir, out), "--overwrite"]) == 0
     assert (out / ".thesis.tmp").read_text() == "three years of work"
     assert not (out / ".checkpoint-last.pt.k3j2.tmp").exists()  # accord's own orphan of a killed write

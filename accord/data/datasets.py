@@ -6,8 +6,10 @@ augmentation pipelines of :mod:`accord.views` take it from there.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple, get_args
@@ -20,6 +22,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from .files import directory_keys, escape_path, regular_files
 from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
 DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
@@ -150,12 +153,25 @@ def decode_rgb(path: str) -> torch.Tensor:
                     str(path),
                     f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes",
                 )
-            return pil_to_tensor(image.convert("RGB"))
+            return pil_to_tensor(_to_rgb(image, str(path)))
     except UnreadableImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         reason = str(e).replace(str(path), "").strip(" '\"") or type(e).__name__
         raise UnreadableImageError(str(path), reason) from None
+
+
+def _to_rgb(image: Image.Image, path: str) -> Image.Image:
+    """``image`` as 8-bit RGB. PIL's ``convert`` clips 16-bit grey (``I;16``) to 255 instead of scaling it
+    (0-20000 becomes a mean of 252), so those are scaled here to 8 bits (the high byte); 32-bit integer or
+    float pixels have no known range and are refused as unreadable."""
+    if image.mode.startswith("I;16"):
+        grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode in ("I", "F"):
+        raise UnreadableImageError(path, f"32-bit {'integer' if image.mode == 'I' else 'float'} pixels (mode "
+                                   f"{image.mode}) have no known range; save it with 8 or 16 bits")  # fmt: skip
+    return image.convert("RGB")
 
 
 class CheckedImageFolder(ImageFolder):
@@ -169,11 +185,31 @@ class CheckedImageFolder(ImageFolder):
     """
 
     def __init__(self, root: str) -> None:
-        super().__init__(root, loader=decode_rgb)
+        super().__init__(root, loader=decode_rgb)  # calls make_dataset below
         self.skipped: list[tuple[str, str]] = []
         self.report: Path | None = None
         self._successor: list[int] | None = None
         self._seen: set[str] = set()
+
+    @staticmethod
+    def make_dataset(
+        directory: str | Path,
+        class_to_idx: dict[str, int],
+        extensions: tuple[str, ...] | None = None,
+        is_valid_file: Callable[[str], bool] | None = None,
+        allow_empty: bool = False,
+    ) -> list[tuple[str, int]]:
+        """torchvision's samples, found by :func:`~.files.regular_files`: no loops, no FIFOs, no duplicates."""
+        keep = is_valid_file or (lambda path: is_image_file(path))
+        seen = directory_keys(str(directory), *(os.path.join(directory, name) for name in class_to_idx))
+        samples = [
+            (path, index)
+            for name, index in sorted(class_to_idx.items())
+            for path in regular_files(os.path.join(directory, name), keep, seen)
+        ]
+        if not allow_empty and {i for _, i in samples} != set(class_to_idx.values()):
+            raise FileNotFoundError(f"{directory}: a class folder without image files")  # explained by _open_split
+        return samples
 
     def scan(self) -> list[tuple[str, str]]:
         """Decode every file; drop the unreadable ones from the samples. Returns ``(path, reason)`` pairs."""
@@ -223,8 +259,10 @@ class CheckedImageFolder(ImageFolder):
         if self.report is None:
             return
         try:
-            with open(self.report, "a") as f:  # one short O_APPEND write: whole lines even from many workers
-                f.write(f"{error.path}\t{error.reason}\n")
+            with open(
+                self.report, "a", encoding="utf-8"
+            ) as f:  # one short O_APPEND write: whole lines even from many workers
+                f.write(f"{escape_path(error.path)}\t{escape_path(error.reason)}\n")
         except OSError:
             pass  # the warning above was printed; losing the report line must not stop the run
 
@@ -263,7 +301,7 @@ def _explain_no_files(path: Path) -> str:
     classes = sorted(p for p in path.iterdir() if p.is_dir())
     if not classes:
         return f"{path}: no class folders (expected {path}/<class>/<image files>)"
-    empty = [c for c in classes if not any(f.is_file() and is_image_file(str(f)) for f in c.rglob("*"))]
+    empty = [c for c in classes if next(regular_files(str(c), is_image_file, directory_keys(str(c))), None) is None]
     names = ", ".join(str(c) for c in empty) or str(path)
     return f"{names}: empty class folder (no {'/'.join(IMG_EXTENSIONS)} files); add images or remove it"
 

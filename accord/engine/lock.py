@@ -1,14 +1,18 @@
 """One writer per run folder: an OS file lock (``fcntl.flock``) held while a process trains in it.
 
-The lock is taken on ``.accord.lock`` in the run folder, which records the holder's pid. The kernel
-releases it when the holder exits in any way (SIGKILL included), so a stale lock never blocks a resume.
-A second process that tries to train in the folder meanwhile is refused with one line naming the pid.
+The lock is taken on the run folder itself (a file descriptor of the directory), so deleting or replacing
+the ``.accord.lock`` file that records the holder's pid cannot let a second writer in. The pid file is
+opened with ``O_NOFOLLOW`` and must be a regular file: a symlink there never leads accord to write into
+another file. The kernel releases the lock when the holder exits in any way (SIGKILL included), so a
+stale lock never blocks a resume. A second process that tries to train in the folder meanwhile is refused
+with one line naming the pid.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from .runfiles import LOCK_FILE, RunFolderError
@@ -19,36 +23,70 @@ class RunLocked(RunFolderError):
 
 
 class RunLock:
-    """``with RunLock(folder):`` holds the folder's lock; :class:`RunLocked` if another process holds it."""
+    """``with RunLock(folder):`` holds the folder's lock; :class:`RunLocked` if another process holds it.
 
-    def __init__(self, folder: str | Path) -> None:
+    ``doing`` names what the holder does there, for the refusal (``training in this folder``)."""
+
+    def __init__(self, folder: str | Path, name: str = LOCK_FILE, doing: str = "is training in this folder") -> None:
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_FILE
+        self.path = self.folder / name
+        self.doing = doing
+        self._dir_fd: int | None = None
         self._fd: int | None = None
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as e:
             raise RunFolderError(f"{self.folder}: cannot write in this folder ({e.strerror})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            os.close(dir_fd)
             raise RunLocked(
-                f"{self.folder}: another accord process (pid {holder}) is training in this folder; "
+                f"{self.folder}: another accord process (pid {self._holder()}) {self.doing}; "
                 "wait for it to finish or stop it first"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        try:
+            self._fd = self._open_pid_file()
+        except BaseException:
+            os.close(dir_fd)  # closing the descriptor releases its lock
+            raise
+        self._dir_fd = dir_fd
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _open_pid_file(self) -> int:
+        """The pid file, created if missing; never through a symlink, and only a regular file."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if os.path.islink(self.path):
+                raise RunFolderError(f"{self.path}: is a symlink; accord's lock file must be a regular file") from None
+            raise RunFolderError(f"{self.folder}: cannot write in this folder ({e.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunFolderError(f"{self.path}: is not a regular file; accord's lock file must be one")
+        return fd
+
+    def _holder(self) -> str:
+        """The pid recorded by the holder, or ``unknown`` (its pid file deleted or unreadable)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return "unknown"
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return "unknown"
+            return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._dir_fd):
+            if fd is not None:
+                os.close(fd)  # the directory's lock goes with its descriptor
+        self._fd = self._dir_fd = None
 
     def __enter__(self) -> RunLock:
         self.acquire()

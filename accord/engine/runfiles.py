@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from torch.utils.data import Dataset
 
 from ..config import load_saved_config
 from ..data.datasets import image_folders
+from ..data.files import escape_path, unescape_path
 from .checkpoint import remove_stale_temps, write_text_atomic
 from .tensorboard import TENSORBOARD_DIR
 
-SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image
+SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
 
 RUN_FILES = (
     "config.yaml",
@@ -33,6 +33,7 @@ RUN_FILES = (
     "summary.json",
     SKIP_REPORT,
 )
+RUN_MARKER = ".accord-run.json"  # the run's id, written first: proof that the folder's run files are accord's
 LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
 #: The val/test numbers of an epoch that ``eval_every`` skips: NaN, as for a split without images.
@@ -50,10 +51,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
     check_folder_path(out)
     if resume:
         if not (out / "checkpoint-last.pt").is_file():
-            raise RunFolderError(
-                f"{out}: nothing to resume (no checkpoint-last.pt: the run stopped before its first checkpoint); "
-                "start it again with --overwrite"
-            )
+            raise RunFolderError(nothing_to_resume(out))
         if write:
             remove_stale_temps(out, RUN_FILES)
         return
@@ -63,15 +61,42 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
             f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
             "or --overwrite to replace it"
         )
+    if existing and not (out / RUN_MARKER).is_file():
+        raise RunFolderError(
+            f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its "
+            "own wrote them and --overwrite leaves them; move them away or delete them yourself"
+        )
     if not write:
         return
     make_folder(out)
     for name in existing:
         (out / name).unlink()
-    if overwrite and existing:
-        shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
-    if existing:  # a run was here: its writes may have been cut short
+    if existing:  # a run of accord was here: its own TensorBoard events go, any other file stays
+        remove_event_files(out / TENSORBOARD_DIR)
         remove_stale_temps(out, RUN_FILES)
+        (out / RUN_MARKER).unlink()
+
+
+def nothing_to_resume(out: Path) -> str:
+    """Why ``out`` cannot be resumed: it has no ``checkpoint-last.pt``."""
+    if (out / "checkpoint-best.pt").is_file():
+        return (
+            f"{out}: nothing to resume (no checkpoint-last.pt; checkpoint-best.pt alone cannot continue training, "
+            "but `accord eval` and `accord export` take it); --overwrite would delete it, so use another --out"
+        )
+    return (
+        f"{out}: nothing to resume (no checkpoint-last.pt: the run stopped before its first checkpoint); "
+        "start it again with --overwrite"
+    )
+
+
+def remove_event_files(folder: Path) -> None:
+    """Delete the TensorBoard event files a run wrote directly in ``folder``; sub-folders are never touched."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for path in folder.glob("events.out.tfevents.*"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
 
 
 def nearest_existing_parent(path: Path) -> Path:
@@ -148,7 +173,7 @@ def record_skipped(
         return
     known = read_skipped(out)
     lines = dict(known) | dict(skipped)
-    write_text_atomic("".join(f"{p}\t{r}\n" for p, r in lines.items()), out / SKIP_REPORT)
+    write_text_atomic("".join(f"{escape_path(p)}\t{escape_path(r)}\n" for p, r in lines.items()), out / SKIP_REPORT)
     first = "; ".join(f"{p} ({r})" for p, r in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     log(f"skipping {len(skipped)} unreadable images (listed in {out / SKIP_REPORT}): {first}{more}")
@@ -158,8 +183,8 @@ def read_skipped(out: Path) -> list[tuple[str, str]]:
     path = Path(out) / SKIP_REPORT
     if not path.is_file():
         return []
-    pairs = (line.partition("\t") for line in path.read_text().splitlines() if line.strip())
-    return list({p: r for p, _, r in pairs}.items())
+    pairs = (line.partition("\t") for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
+    return list({unescape_path(p): unescape_path(r) for p, _, r in pairs}.items())
 
 
 def truncate_metrics(path: Path, last_epoch: int) -> None:

@@ -1,4 +1,6 @@
-"""Stop a run cleanly on SIGINT/SIGTERM: finish the step, write a checkpoint, exit with the shell's code."""
+"""Stop a run cleanly on SIGINT/SIGTERM/SIGHUP: finish the step, write a checkpoint, exit with the shell's code.
+
+SIGHUP (the terminal closed) is treated as SIGTERM: the progress since the last checkpoint is saved."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .distributed import Distributed
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class TrainingInterrupted(Exception):

@@ -33,7 +33,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, load_saved_config
 from .checkpoint import (
     CheckpointError,
     append_line_atomic,
@@ -49,6 +49,7 @@ from .distributed import process_group
 from .ema import create_ema, with_raw
 from .environment import describe_environment, environments_after_resume
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
+from .identity import check_identity, new_run_id, read_run_id, write_marker
 from .lock import RunLock
 from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
 from .optim import clip_gradients, create_optimizer, create_scheduler
@@ -103,8 +104,9 @@ class Checkpointer:
         state: dict[str, Any],
         stop: AgreedStop,
         ema: nn.Module | None = None,
+        run_id: str | None = None,
     ) -> None:
-        self.run, self.optimizer, self.scaler, self.ema = run, optimizer, scaler, ema
+        self.run, self.optimizer, self.scaler, self.ema, self.run_id = run, optimizer, scaler, ema, run_id
         self.out, self.state, self.stop = out, state, stop
         self.every = run.cfg.run.checkpoint_every_steps
         self.epoch = 0
@@ -118,6 +120,7 @@ class Checkpointer:
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "ema": None if self.ema is None else self.ema.module.state_dict(),
             "config": self.run.cfg.as_flat(),
+            "run_id": self.run_id,
             **self.state,
             **state,
             "partial": partial,
@@ -220,10 +223,12 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     environment = describe_environment(device, dist.world_size)
     state["environments"] = [environment]  # where the run has trained, in order: in every checkpoint
     partial = None
+    run_id = read_run_id(out) if resume else new_run_id()
     if resume:
-        partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log, ema)
+        partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log, ema, run_id)
         state["environments"] = environments_after_resume(state["environments"], environment)
     elif dist.is_main:
+        write_marker(out, run_id)  # first: the proof that what follows in the folder is accord's
         write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
     record_skipped((run.train_set, run.val_set, run.test_set), run.skipped if dist.is_main else [], out, log)
 
@@ -242,7 +247,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     )  # fmt: skip
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
-    checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema)
+    checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema, run_id)
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
@@ -325,12 +330,18 @@ def _load_last_checkpoint(
     state: dict[str, Any],
     log: Callable[[str], None],
     ema: nn.Module | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any] | None:
     """Load ``checkpoint-last.pt`` into the run, the optimizer and ``state``; returns this process's
-    mid-epoch part (None at an epoch's end)."""
+    mid-epoch part (None at an epoch's end). Both checkpoints must be this run's (:func:`check_identity`)."""
     path = out / "checkpoint-last.pt"
     ckpt = load_checkpoint(path)
     cfg = run.cfg
+    folder_config = load_saved_config(out / "config.yaml").as_flat()
+    check_identity(path, ckpt, run_id, folder_config)
+    _check_best_identity(out / "checkpoint-best.pt", run_id, folder_config)
+    if run.dist.is_main and cfg.optim.epochs != folder_config["epochs"]:
+        _extend(out, cfg, folder_config["epochs"], log)
     load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg.model.model}")
     load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg.method.method} loss")
     load_state_checked(optimizer, ckpt.get("optimizer"), path, "this run's optimizer")
@@ -358,6 +369,28 @@ def _load_last_checkpoint(
         where = f"in epoch {partial['epoch'] + 1}/{epochs} after step {partial['progress']['steps']}"
     log(f"resuming {out} {where} (global step {state['global_step']})")
     return partial
+
+
+def _extend(out: Path, cfg: Config, epochs: int, log: Callable[[str], None]) -> None:
+    """Make the run in ``out`` one of ``cfg.optim.epochs`` (more than its ``epochs``): its config says so and
+    its summary, of the shorter run, goes (the extended run writes its own when it ends)."""
+    write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
+    (out / "summary.json").unlink(missing_ok=True)
+    log(
+        f"extending {out} from {epochs} to {cfg.optim.epochs} epochs: the lr and loss-weight schedules now span "
+        f"{cfg.optim.epochs} epochs from the checkpoint on (the epochs trained keep the numbers they had)"
+    )
+
+
+def _check_best_identity(best: Path, run_id: str | None, folder_config: dict[str, Any]) -> None:
+    """Refuse a ``checkpoint-best.pt`` of another run; a damaged one passes (it is rewritten when needed)."""
+    if not best.is_file():
+        return
+    try:
+        ckpt = load_checkpoint(best)
+    except CheckpointError:
+        return
+    check_identity(best, ckpt, run_id, folder_config)
 
 
 def _start_epoch(run: Run, epoch: int, partial: dict[str, Any] | None) -> EpochProgress | None:

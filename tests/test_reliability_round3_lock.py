@@ -1,0 +1,59 @@
+"""Round three, data loss: the run folder's lock holds whatever happens to its pid file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from reliability_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
+
+from accord.cli import main
+from accord.engine import fit
+from accord.engine.lock import RunLock, RunLocked
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_untouched(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    fit(tiny_config(fmnist_dir), out, log=QUIET)
+    users = tmp_path / "notes.txt"
+    users.write_text("my notes\n")
+    (out / ".accord.lock").unlink()
+    (out / ".accord.lock").symlink_to(users)
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert ".accord.lock: is a symlink" in err and err.count("\n") == 1
+    assert users.read_text() == "my notes\n"
+
+
+def test_the_lock_holds_when_its_file_is_deleted(tmp_path):
+    with RunLock(tmp_path):
+        (tmp_path / ".accord.lock").unlink()
+        with pytest.raises(RunLocked, match="pid unknown"):
+            RunLock(tmp_path).acquire()
+
+
+def test_deleting_the_lock_file_of_a_training_process_lets_no_second_writer_in(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "cell"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "accord", *train_args(fmnist_dir, out, epochs=500)],
+        cwd=REPO, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint-last.pt").is_file():
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        (out / ".accord.lock").unlink()
+        assert main(["train", "--resume", str(out)]) == 2
+        assert "another accord process" in capsys.readouterr().err
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == sorted(set(epochs))
