@@ -74,7 +74,7 @@ def autocontrast(x: Tensor, magnitude: Tensor, interpolation: str = "nearest") -
     lo = x.amin(dim=(2, 3), keepdim=True).double()
     hi = x.amax(dim=(2, 3), keepdim=True).double()
     flat = hi <= lo
-    scale = 255.0 / torch.where(flat, torch.ones_like(hi), hi - lo)
+    scale = torch.full_like(hi, 255.0).div(torch.where(flat, torch.ones_like(hi), hi - lo))  # not 255 * (1 / d)
     offset = -lo * scale
     out = (x.double() * scale + offset).trunc_().clamp_(0, 255).to(torch.uint8)
     return torch.where(flat, x, out)

@@ -66,7 +66,7 @@ def sharpness(x: Tensor, factor: Tensor, interpolation: str = "") -> Tensor:
     blurred = x.clone()
     if x.shape[-2] > 2 and x.shape[-1] > 2:
         v = x.float()
-        one, five = torch.tensor(1.0) / 13.0, torch.tensor(5.0) / 13.0
+        one, five = torch.tensor(1.0 / 13.0), torch.tensor(5.0 / 13.0)  # float32 of the double: f32(1) / f32(13)
         height, width = x.shape[-2:]
         total = None
         for dy in range(3):
@@ -81,7 +81,7 @@ def autocontrast(x: Tensor, magnitude: Tensor, interpolation: str = "") -> Tenso
     lo = x.amin(dim=(2, 3), keepdim=True).float()
     hi = x.amax(dim=(2, 3), keepdim=True).float()
     flat = hi <= lo
-    scale = 255.0 / torch.where(flat, torch.ones_like(hi), hi - lo)
+    scale = torch.full_like(hi, 255.0).div(torch.where(flat, torch.ones_like(hi), hi - lo))  # not 255 * (1 / d)
     offset = -lo * scale
     out = (x.float() * scale + offset).clamp_(0, 255).to(torch.uint8)
     return torch.where(flat, x, out)
