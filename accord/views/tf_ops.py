@@ -120,7 +120,12 @@ def warp(x: Tensor, transform: Tensor, interpolation: str) -> Tensor:
     else:
         x0, y0 = in_x.floor(), in_y.floor()
         x1, y1 = x0 + 1, y0 + 1
-        wx0, wx1, wy0, wy1 = (x1 - in_x).unsqueeze(1), (in_x - x0).unsqueeze(1), (y1 - in_y).unsqueeze(1), (in_y - y0).unsqueeze(1)
+        wx0, wx1, wy0, wy1 = (
+            (x1 - in_x).unsqueeze(1),
+            (in_x - x0).unsqueeze(1),
+            (y1 - in_y).unsqueeze(1),
+            (in_y - y0).unsqueeze(1),
+        )
 
         def bilinear(image: Tensor) -> Tensor:
             top = wx0 * read(image, y0, x0) + wx1 * read(image, y0, x1)
