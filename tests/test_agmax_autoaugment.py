@@ -140,3 +140,21 @@ def test_the_sub_policies_are_torchvisions_and_the_policy_runs_per_image():
     batch = AgMaxAutoAugment("imagenet")(x)
     assert batch.shape == x.shape and batch.dtype == torch.uint8
     assert PerImage(AgMaxAutoAugment("cifar10"))(x[0]).shape == x[0].shape
+
+
+def test_the_token_is_in_the_loader_and_on_the_device():
+    from accord.data.datasets import DataInfo
+    from accord.views.batched import BatchedViews
+    from accord.views.policies import build_policy
+
+    imagenet = DataInfo("imagefolder", 1000, 3, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False)
+    pipeline = build_policy("crop-flip-autoaug_agmax-jitter-lighting", imagenet)
+    (step,) = [t for t in pipeline.transforms if isinstance(t, PerImage)]
+    assert step.policy.policy == "imagenet"
+    assert pipeline(torch.randint(0, 256, (3, 240, 300), dtype=torch.uint8)).shape == (3, 224, 224)
+    cifar = DataInfo("cifar10", 10, 3, 32, (0.5,) * 3, (0.25,) * 3, True)
+    views = BatchedViews(["crop-flip-autoaug_agmax-cutout"] * 2, cifar)
+    assert repr(views.operations[0][0]) == "AgMaxAutoAugment(policy='cifar10')"
+    assert views(torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)).shape == (16, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"autoaug\[_agmax\]"):
+        build_policy("crop-autoaug_agmax_mnist", imagenet)

@@ -234,3 +234,22 @@ def test_the_policy_applies_n_layers_per_image_and_runs_in_the_loader():
     assert PerImage(TFRandAugment(2, 14))(x[0]).shape == x[0].shape
     with pytest.raises(ValueError, match="RGB"):
         TFRandAugment(2, 14)(x[:, :1])
+
+
+def test_the_token_is_in_the_loader_and_on_the_device_and_refused_where_it_cannot_run():
+    from accord.config import ConfigError, load_config
+    from accord.data.datasets import DataInfo
+    from accord.views.batched import BatchedViews
+    from accord.views.policies import build_policy
+
+    imagenet = DataInfo("imagefolder", 1000, 3, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False)
+    pipeline = build_policy("crop-flip-tfrandaug_2_14", imagenet)
+    assert any(isinstance(t, PerImage) for t in pipeline.transforms)
+    assert pipeline(torch.randint(0, 256, (3, 240, 300), dtype=torch.uint8)).shape == (3, 224, 224)
+    cifar = DataInfo("cifar10", 10, 3, 32, (0.5,) * 3, (0.25,) * 3, True)
+    views = BatchedViews(["crop-flip-tfrandaug_2_14_p0.5", "crop-flip"], cifar)
+    assert views(torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)).shape == (16, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"tfrandaug\[_N_M\[_pP\]\]"):
+        build_policy("crop-tfrandaug_2_14_bilinear", imagenet)
+    with pytest.raises(ConfigError, match="tfrandaug needs colour"):
+        load_config("FashionMNIST-ResNet8-standard", {"policy": "crop-flip-tfrandaug_2_14"})
