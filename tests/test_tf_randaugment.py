@@ -253,3 +253,16 @@ def test_the_token_is_in_the_loader_and_on_the_device_and_refused_where_it_canno
         build_policy("crop-tfrandaug_2_14_bilinear", imagenet)
     with pytest.raises(ConfigError, match="tfrandaug needs colour"):
         load_config("FashionMNIST-ResNet8-standard", {"policy": "crop-flip-tfrandaug_2_14"})
+
+
+def test_loader_views_repeat_from_the_sample_seed():
+    from accord.data.datasets import DataInfo, TensorImageDataset
+    from accord.views.multiview import ViewDataset
+    from accord.views.policies import build_policy
+
+    cifar = DataInfo("cifar10", 10, 3, 32, (0.5,) * 3, (0.25,) * 3, True)
+    data = TensorImageDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.zeros(4).long())
+    transform = build_policy("crop-flip-tfrandaug_2_14-autoaug_agmax", cifar)
+    first, second = ViewDataset(data, transform, seed=3), ViewDataset(data, transform, seed=3)
+    assert all(torch.equal(first[i][0], second[i][0]) for i in range(4))
+    assert not torch.equal(first[0][0], ViewDataset(data, transform, seed=4)[0][0])
