@@ -30,8 +30,10 @@ extrapolated by the same formulas, as the reference does):
     Posterize    int(4 M/10) bits kept                Solarize     threshold int(256 M/10) as a uint8 constant
     AutoContrast, Equalize: no magnitude
 
-The Solarize threshold is a Python int that TensorFlow turns into a uint8 constant when it builds the graph; numpy
-wraps it modulo 256 (M = 10 gives 0: every pixel inverted; M = 14 gives 358 - 256 = 102). Fill is 128.
+The Solarize threshold is a Python int that TensorFlow turns into a uint8 constant when it builds the graph, which
+wraps it modulo 256 (M = 10 gives 0: every pixel inverted; M = 14 gives 358 - 256 = 102; the wrap is reported in
+google-research/big_vision issue 110 for the same code). Below M = 3 Posterize keeps 0 bits, a shift by 8, which
+TensorFlow's shift kernels clamp to 7 (no paper config goes that low). Fill is 128.
 The ops are :mod:`accord.views.tf_ops`.
 """
 
