@@ -13,7 +13,16 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, format_keys, list_configs, load_config, load_saved_config, parse_overrides, split_name
+from .config import (
+    ConfigError,
+    config_notes,
+    format_keys,
+    list_configs,
+    load_config,
+    load_saved_config,
+    parse_overrides,
+    split_name,
+)
 from .console import auto_run_folder, human, json_arg, package_version, print_json
 from .outputs import check_output
 
@@ -120,7 +129,10 @@ def cmd_configs(args: argparse.Namespace) -> int:
     if args.help_keys:
         print(format_keys(load_config(args.name) if args.name else None), end="")
     elif args.name:
-        print(yaml.safe_dump(load_config(args.name).as_flat(), sort_keys=False), end="")
+        cfg = load_config(args.name)
+        print(yaml.safe_dump(cfg.as_flat(), sort_keys=False), end="")
+        for note in config_notes(cfg):  # YAML comments: the output stays a loadable config
+            print(f"# note: {note}")
     else:
         print("\n".join(list_configs()))
     return 0

@@ -68,10 +68,15 @@ def main() -> None:
     test_loader = DataLoader(ViewDataset(splits.test, build_eval_transform(info)), 500, collate_fn=collate_views)
 
     model = timm.create_model(args.model, num_classes=info.num_classes, in_chans=info.in_chans)
-    task = create_task(args.method, model)
+    # Tied-Augment: one forward pass per view, the authors' step (the task's default is one pass over both views)
+    task = create_task(args.method, model, **({"bn_mode": "separate"} if args.method == "tied" else {}))
     if args.model_ema:
         task.setup_ema(decay=args.model_ema_decay)
-    optimizer = create_optimizer_v2(task.get_trainable_module(), "sgd", lr=args.lr, weight_decay=5e-4, momentum=0.9)
+    # weight decay on every parameter, BatchNorm and biases included, as the AgMax and Tied-Augment CIFAR code do
+    # (timm's default filter_bias_and_bn=True leaves them undecayed)
+    optimizer = create_optimizer_v2(
+        task.get_trainable_module(), "sgd", lr=args.lr, weight_decay=5e-4, momentum=0.9, filter_bias_and_bn=False
+    )
     epochs = math.ceil(args.steps / len(loader))
     scheduler, _ = create_scheduler_v2(
         optimizer, "cosine", num_epochs=epochs, step_on_epochs=False, updates_per_epoch=len(loader)

@@ -78,3 +78,38 @@ def test_the_tied_view_pairs_compose_with_the_small_family():
     # the small family keeps its own protocol: validation selection, its cutout, its init
     cfg = load_config("FashionMNIST-ResNet8-randaug-vs-standard-tied")
     assert cfg.data.val_fraction == 0.1 and cfg.model.bn == "concat" and not cfg.views.cutout_clip
+
+
+def test_paper_configs_use_the_authors_own_augmentations():
+    # AgMax: their AutoAugment (roatienza/agmax dataset/auto_augment.py), on ImageNet and CIFAR, every AA row
+    for name in ("ResNet50-auto_augment-agmax", "ResNet101-auto_augment-cutmix", "WRN28-10-CIFAR100-auto_augment"):
+        assert all("-autoaug_agmax-" in view + "-" for view in load_config(name).views.views), name
+    # Tied-Augment ImageNet: flip + TF RandAugment(2, 14), no CutOut (flax/supervised/transforms/*.pkl)
+    cfg = load_config("ResNet50-Tied-randaug-vs-standard-tied")
+    assert cfg.views.views == ("crop-flip-tfrandaug_2_14", "crop-flip")
+    assert not any("cutout" in view for view in load_config("ResNet50-Tied-randaug-mixup-tied").views.views)
+    # their PyTorch CIFAR code uses torchvision's RandAugment, so the CIFAR Tied rows keep it
+    assert load_config("WRN28-10-TiedCIFAR10-randaug-tied").views.views[0] == "crop-flip-randaug_2_14_bilinear-ccutout"
+
+
+def test_torchvisions_versions_stay_available_by_name():
+    cfg = load_config("ResNet50-auto_augment-agmax", {"policy": "crop-flip-autoaug-jitter-lighting"})
+    assert cfg.views.views[0] == "crop-flip-autoaug-jitter-lighting"
+    assert load_config("FashionMNIST-ResNet8-auto_augment").views.views[0] == "crop-flip-autoaug"
+
+
+def test_the_q_head_and_epochs_follow_the_released_weights():
+    assert load_config("ResNet50-auto_augment-cutmix-agmax").as_flat()["loss"]["hidden_units"] == 2048  # -mlp-2048
+    resnet101 = load_config("ResNet101-auto_augment-cutmix-agmax").as_flat()
+    assert resnet101["loss"]["hidden_units"] is None and resnet101["epochs"] == 270  # -mlp-4096, 270 epochs
+
+
+def test_policy_swap_replaces_whole_token_runs_only():
+    from accord.config.files import swap_tokens
+
+    swap = {"randaug_2_14_bilinear-cutout": "tfrandaug_2_14", "autoaug": "autoaug_agmax"}
+    assert swap_tokens("crop-flip-randaug_2_14_bilinear-cutout", swap) == "crop-flip-tfrandaug_2_14"
+    assert swap_tokens("crop-flip-cutout", swap) == "crop-flip-cutout"  # a CutOut row keeps its CutOut
+    assert swap_tokens("crop-flip-autoaug_cifar10", swap) == "crop-flip-autoaug_cifar10"  # whole tokens only
+    assert swap_tokens("crop-flip-autoaug-cutout", swap) == "crop-flip-autoaug_agmax-cutout"
+    assert load_config("ResNet50-Tied-cutout-tied").views.views[0].endswith("ccutout")

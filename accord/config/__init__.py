@@ -15,6 +15,7 @@ from .files import (
     parse_yaml,
     split_name,
 )
+from .notes import config_notes
 from .resolve import resolve
 from .schema import (
     DEFAULTS,
@@ -33,6 +34,7 @@ from .schema import (
 )
 
 __all__ = [
+    "config_notes",
     "CONFIG_DIR",
     "DEFAULTS",
     "KEYS",

@@ -6,7 +6,9 @@ A built-in config is named ``<Model>-<augmentation>[-<method>]`` (``ResNet50-sta
 (training policy) and ``methods/<method>.yaml`` (loss and views; no suffix is the CE baseline).
 A model fragment may also hold ``by_method`` (keys set for one method only, e.g. the AgMax authors'
 init on the ``-agmax`` rows: ``{agmax: {init: agmax}}``; ``ce`` is the baseline) and ``policy_add``
-(tokens added to every view's policy before its CutOut, e.g. ImageNet's ``jitter-lighting``).
+(tokens added to every view's policy before its CutOut, e.g. ImageNet's ``jitter-lighting``) and
+``policy_swap`` (``{token: replacement}`` applied to every view's tokens, ``""`` removing one: the papers' own
+augmentations in place of torchvision's, e.g. ``{autoaug: autoaug_agmax}``).
 A config file given by path holds any subset of the keys and may start from a built-in config or
 another file with ``base: NAME``. Every layer is merged into the flat form and resolved once
 (:func:`.resolve.resolve`).
@@ -139,6 +141,7 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
     model_path = CONFIG_DIR / "models" / f"{model}.yaml"
     model_layer = _load_yaml(model_path)
     policy_add = model_layer.pop("policy_add", None)
+    policy_swap = model_layer.pop("policy_swap", {})
     by_method = model_layer.pop("by_method", {})
     _merge(flat, model_layer, str(model_path))
     for fragment in (
@@ -151,7 +154,21 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
         flat["policy"] = add_tokens(flat["policy"], policy_add)
         if flat["views"] is not None:
             flat["views"] = [add_tokens(view, policy_add) for view in flat["views"]]
+    if policy_swap:
+        flat["policy"] = swap_tokens(flat["policy"], policy_swap)
+        if flat["views"] is not None:
+            flat["views"] = [swap_tokens(view, policy_swap) for view in flat["views"]]
     return flat
+
+
+def swap_tokens(spec: str, swap: dict[str, str]) -> str:
+    """``spec`` with each run of whole tokens found in ``swap`` replaced by its value (removed when the value is
+    ``""``): ``crop-flip-autoaug`` with ``{autoaug: autoaug_agmax}`` is ``crop-flip-autoaug_agmax``, and
+    ``{randaug_2_14_bilinear-cutout: tfrandaug_2_14}`` replaces the two tokens together, leaving other CutOuts."""
+    padded = f"-{spec}-"
+    for tokens, replacement in swap.items():
+        padded = padded.replace(f"-{tokens}-", f"-{replacement}-" if replacement else "-")
+    return padded.strip("-")
 
 
 def add_tokens(spec: str, tokens: str) -> str:

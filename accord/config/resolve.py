@@ -246,8 +246,11 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
             policy = parse_policy(spec, size)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        if policy.lighting is not None and len(DATASET_FACTS[v["dataset"]].mean) != 3:
+        grey = len(DATASET_FACTS[v["dataset"]].mean) != 3
+        if policy.lighting is not None and grey:
             raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")
+        if grey and any(op.startswith("tfrandaug") for op in policy.operations):
+            raise ConfigError(f"policy {spec!r}: tfrandaug needs colour (3-channel) images; {v['dataset']} has 1")
 
 
 def _resolve_recipe_keys(v: dict[str, Any]) -> None:

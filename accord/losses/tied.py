@@ -37,6 +37,13 @@ SIMILARITIES = ("mse", "l1", "cosine")
 class TiedAugmentLoss(nn.Module):
     """Tied-Augment loss for two views; needs the model's pooled features.
 
+    The loss takes the views' logits and features however the model made them. The authors make them with one
+    forward pass per view (ekurtulus/tied-augment ``pytorch/supervised/train.py#L20-L30``, ``flax/supervised/
+    train.py#L279-L300``): in accord ``bn: separate`` (``MultiViewModel(..., bn_mode="separate")``). accord's
+    default ``bn: concat`` (one pass over both views, shared BatchNorm statistics) is not their step.
+    The ``warmup`` schedule ramps over the first ``warmup`` of training; the authors' ``warmup`` as written
+    (``losses.py#L316-L323``) ramps over all of it, which is ``linear`` here.
+
     Args:
         weight: weight ``w`` of the similarity term (1 in the paper's ImageNet runs).
         both_views_ce: average the CE of both views (True) or use view 1 only.

@@ -170,6 +170,10 @@ class TiedAugmentTask(ViewTask):
     (``similarity``: ``mse``, the paper's, ``l1`` or ``cosine``).
 
     With the ``linear`` or ``warmup`` weight schedule, call :meth:`set_progress` (``step / total_steps``).
+
+    ``bn_mode="concat"`` (the default) runs both views in one pass, so BatchNorm normalises them with shared batch
+    statistics: that is **not** the authors' step. Their code runs one forward pass per view (each view its own
+    statistics): ``bn_mode="separate"`` (``bn: separate`` in a config, as accord's Tied-Augment paper configs set).
     """
 
     def __init__(

@@ -13,6 +13,7 @@ per sample. Each token does what it does in :mod:`accord.views.policies`:
     standard alias of crop-flip; ``none`` adds nothing
 
 The image operations ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]``, ``trivialaug`` and ``augmix[_S]``
+(and the authors' own ``tfrandaug[_N_M[_pP]]`` and ``autoaug_agmax[_POLICY]``, :mod:`accord.views.author_policies`)
 run after the geometry on the uint8 batch, through :mod:`accord.views.batched_policies`: every image draws its own
 operations and magnitudes, as torchvision's per-image transforms do (kornia's RandAugment, TrivialAugment and
 AutoAugment choose their operations once per call, and kornia has no AugMix). Float input is quantised to uint8
@@ -39,18 +40,20 @@ from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo, TensorImageDataset
+from .author_policies import build_author_operation, is_author_token
 from .batched_geometry import RandomFlip, RandomPadCrop
 from .batched_policies import BatchedPolicy, build_batched_operation
 from .policies import Policy, parse_policy
 
 SUPPORTED_TOKENS = (
-    "crop, flip, cutout[_L], standard, none, randaug[_N_M], autoaug[_imagenet|_cifar10|_svhn], trivialaug, augmix[_S]"
+    "crop, flip, cutout[_L], standard, none, randaug[_N_M], tfrandaug[_N_M[_pP]], "
+    "autoaug[_agmax][_imagenet|_cifar10|_svhn], trivialaug, augmix[_S]"
 )
-OPERATIONS = ("randaug", "autoaug", "trivialaug", "augmix")  # per image, by accord.views.batched_policies
+OPERATIONS = ("randaug", "tfrandaug", "autoaug", "trivialaug", "augmix")  # per image, by batched/author_policies
 # the exact forms made on the device; a loader token outside them (a new one, or a new option) is refused
 _BATCHED_TOKEN = re.compile(
-    r"crop|flip|standard|none|cutout(_\d+)?|randaug(_\d+_\d+)?|autoaug(_imagenet|_cifar10|_svhn)?|trivialaug"
-    r"|augmix(_\d+)?"
+    r"crop|flip|standard|none|cutout(_\d+)?|randaug(_\d+_\d+)?|tfrandaug(_\d+_\d+(_p[0-9.]+)?)?"
+    r"|autoaug(_agmax)?(_imagenet|_cifar10|_svhn)?|trivialaug|augmix(_\d+)?"
 )
 
 
@@ -89,6 +92,11 @@ class Uint8Images:
             return None
         images = dataset.images.index_select(0, index)
         return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
+
+
+def _operation(token: str, small: bool) -> BatchedPolicy:
+    """The batched policy of an image-operation token: the authors' own (author_policies) or torchvision's."""
+    return build_author_operation(token, small) if is_author_token(token) else build_batched_operation(token, small)
 
 
 def loader_transform() -> Uint8Images:
@@ -133,7 +141,7 @@ class BatchedViews(nn.Module):
         self.geometry = nn.ModuleList(nn.Identity() if same_crop else self._geometry(p) for p in distinct)
         self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
         self.operations: list[list[BatchedPolicy]] = [
-            [build_batched_operation(token, info.small) for token in p.operations] for p in distinct
+            [_operation(token, info.small) for token in p.operations] for p in distinct
         ]
 
     def _geometry(self, policy: Policy) -> nn.Module:

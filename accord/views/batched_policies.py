@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms.v2 import _auto_augment as tv_auto
 
-from .batched_ops import OPS
+from .batched_ops import OPS, Op
 
 _POLICY_TABLES = {
     name: tv_auto.AutoAugment(policy)._policies for name, policy in tv_auto.AutoAugmentPolicy.__members__.items()
@@ -84,6 +84,7 @@ class BatchedPolicy:
     interpolation = "nearest"
     augmentation_space: dict = {}
     bins = 31
+    ops: dict[str, Op] = OPS  # the functions the policy's operation names stand for
 
     def __init__(self) -> None:
         self._spaces: dict[tuple[int, int], _Space] = {}
@@ -102,14 +103,16 @@ class BatchedPolicy:
         return self.apply(x, self.sample(x.shape[0], x.shape[2], x.shape[3], generator))
 
     def apply(self, x: Tensor, plan: Plan) -> Tensor:
-        return apply_steps(x, plan.steps, self.space(x.shape[2], x.shape[3]).names, self.interpolation)
+        return apply_steps(x, plan.steps, self.space(x.shape[2], x.shape[3]).names, self.interpolation, self.ops)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-def apply_steps(x: Tensor, steps: list[Step], names: list[str], interpolation: str) -> Tensor:
-    """Carry out ``steps`` on ``x`` (a new tensor; ``x`` is left alone).
+def apply_steps(
+    x: Tensor, steps: list[Step], names: list[str], interpolation: str, functions: dict[str, Op] = OPS
+) -> Tensor:
+    """Carry out ``steps`` on ``x`` (a new tensor; ``x`` is left alone), ``functions[name]`` doing each operation.
 
     Before each step the rows are sorted by the operation they drew (a stable sort on the CPU, so the device never
     waits), then each operation runs once on its contiguous block of rows; the rows go back to the images' order
@@ -127,7 +130,7 @@ def apply_steps(x: Tensor, steps: list[Step], names: list[str], interpolation: s
             if count:
                 block, drawn = work[start : start + count], magnitudes[start : start + count]
                 skip = k == 0 or names[k - 1] == "Identity"  # k = op + 1; 0: nothing drawn
-                blocks.append(block if skip else OPS[names[k - 1]](block, drawn, interpolation))
+                blocks.append(block if skip else functions[names[k - 1]](block, drawn, interpolation))
                 start += count
         work = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
     if order is None:

@@ -7,6 +7,10 @@ then one or more image operations, then conversion to float and normalisation, t
     crop-flip-randaug_2_14-cutout RandAugment(num_ops=2, magnitude=14) and a half-side CutOut
     crop-flip-autoaug             AutoAugment (CIFAR-10 policy for small images, ImageNet otherwise;
                                   autoaug_imagenet / autoaug_cifar10 / autoaug_svhn pick one)
+    crop-flip-autoaug_agmax       the AgMax authors' own AutoAugment: the same sub-policies, their magnitude mapping
+                                  and PIL's colour ops (:mod:`~.author_policies`); autoaug_agmax_imagenet etc.
+    flip-tfrandaug_2_14           TensorFlow's reference RandAugment(N=2, M=14) on TF's 0-10 level scale, the
+                                  Tied-Augment ImageNet views (tfrandaug_N_M_pP: each layer with probability P)
     crop-flip-trivialaug          TrivialAugmentWide
     crop-flip-augmix              AugMix (augmix_S sets the severity, default 3)
     crop-flip-randaug_2_14_p0.5_bilinear RandAugment applied as a whole with probability 0.5, bilinear
@@ -33,6 +37,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
+from .author_policies import PerImage, autoaug_args, build_author_operation, is_author_token, tfrandaug_args
 from .cutout import ClippedCutout
 from .lighting import Lighting
 
@@ -43,8 +48,9 @@ AUTOAUGMENT_POLICIES = {
     "svhn": v2.AutoAugmentPolicy.SVHN,
 }
 TOKENS = (
-    "crop, flip, standard, none, randaug[_N_M[_pP][_bilinear]], autoaug[_imagenet|_cifar10|_svhn], trivialaug, "
-    "augmix[_S], jitter[_B_C_S], lighting[_STD], cutout[_L], ccutout[_L]"
+    "crop, flip, standard, none, randaug[_N_M[_pP][_bilinear]], tfrandaug[_N_M[_pP]], "
+    "autoaug[_agmax][_imagenet|_cifar10|_svhn], trivialaug, augmix[_S], jitter[_B_C_S], lighting[_STD], cutout[_L], "
+    "ccutout[_L]"
 )
 
 
@@ -66,7 +72,7 @@ def parse_policy(spec: str, image_size: int) -> Policy:
         head, *args = token.split("_")
         if token in GEOMETRY:
             geometry.append(token)
-        elif head in ("randaug", "autoaug", "trivialaug", "augmix", "jitter"):
+        elif head in ("randaug", "tfrandaug", "autoaug", "trivialaug", "augmix", "jitter"):
             _check_args(token, head, args)
             operations.append(token)
         elif head == "lighting":
@@ -122,8 +128,10 @@ def _check_args(token: str, head: str, args: list[str]) -> None:
         _numbers(token, args, (0, 3))
         return
     if head == "autoaug":
-        if len(args) > 1 or (args and args[0] not in AUTOAUGMENT_POLICIES):
-            raise ValueError(f"{token!r}: AutoAugment policy must be one of {', '.join(AUTOAUGMENT_POLICIES)}")
+        autoaug_args(token)
+        return
+    if head == "tfrandaug":
+        tfrandaug_args(token)
         return
     allowed = {"trivialaug": (0,), "augmix": (0, 1)}[head]
     if len(args) not in allowed or not all(a.isdigit() for a in args):
@@ -148,7 +156,9 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     ops: list[Callable] = []
     for token in policy.operations:
         head, *args = token.split("_")
-        if head == "randaug":
+        if is_author_token(token):
+            ops.append(PerImage(build_author_operation(token, info.small)))
+        elif head == "randaug":
             n, m, p, bilinear = randaug_args(token)
             mode = v2.InterpolationMode.BILINEAR if bilinear else v2.InterpolationMode.NEAREST
             randaug = v2.RandAugment(num_ops=n, magnitude=m, interpolation=mode)
