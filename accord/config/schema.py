@@ -47,7 +47,9 @@ class ModelConfig:
     )
     drop_path_rate: float = key(0.0, "stochastic depth of timm models that have it (timm's drop_path_rate)")
     pretrained_file: str | None = key(
-        None, "start from a local .safetensors/.pth/.pt file (nothing is downloaded); a new head if classes differ"
+        None,
+        "start from a local .safetensors/.pth/.pt/.pth.tar file, e.g. timm's last.pth.tar (nothing is downloaded); "
+        "a new head if classes differ",
     )
 
 
