@@ -39,7 +39,8 @@ class MethodSpec:
     (Tied-Augment: view 1 only, view 2's features mixed alike, so the loss takes ``feature_mix=``) or
     ``None`` (MixUp/CutMix refused). ``progress``: the loss has ``set_progress(t)`` (a weight schedule over
     training, ``t`` in [0, 1]). ``smoothing``: the name of the loss's label-smoothing option (``None``: it has
-    none), which timm's ``--smoothing`` sets.
+    none), which timm's ``--smoothing`` sets. ``clean_first``: view 1 is the clean image and the others its
+    augmentations (AugMix's JSD, timm's ``AugMixDataset`` layout); otherwise every view is its own draw.
     """
 
     name: str
@@ -51,6 +52,7 @@ class MethodSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # option defaults that differ from the class's
     progress: bool = False
     smoothing: str | None = "label_smoothing"
+    clean_first: bool = False
 
     @property
     def takes_feature_mix(self) -> bool:
@@ -123,6 +125,6 @@ for _spec in (
     MethodSpec("agmax-kl", AgreementLoss, "agmax-kl", views=2, fixed={"term": "kl"}),
     MethodSpec("agmax-ce", AgreementLoss, "agmax-ce", views=2, fixed={"term": "ce"}),
     MethodSpec("tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first", progress=True),
-    MethodSpec("jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None, smoothing="smoothing"),
+    MethodSpec("jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None, smoothing="smoothing", clean_first=True),
 ):
     register(_spec)

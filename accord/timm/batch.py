@@ -11,6 +11,17 @@ from __future__ import annotations
 from torch import Tensor
 
 
+def view_major(method: str, input: Tensor, num_views: int) -> Tensor:
+    """A ``(B, V, C, H, W)`` batch (torch's default collate of :class:`~accord.timm.MultiViewDataset`'s stacked views,
+    timm's ``--no-prefetcher`` path) as the ``(V*B, C, H, W)`` view-major batch; a 4-D batch is returned as is."""
+    if input.dim() != 5:
+        return input
+    if input.shape[1] != num_views:
+        hint = f"(timm: --aug-splits {num_views})" if num_views > 1 else "(timm: no --aug-splits)"
+        raise ValueError(f"{method} takes {num_views} views per image: the batch has {input.shape[1]} {hint}")
+    return input.transpose(0, 1).flatten(0, 1)
+
+
 def check_view_batch(method: str, input: Tensor, target: Tensor, num_views: int, mixed: bool = False) -> None:
     """Raise ``ValueError`` in one line unless ``input`` is ``num_views`` views of ``B`` images and ``target`` holds
     ``B`` rows, or ``num_views * B`` rows whose view blocks are the same targets.

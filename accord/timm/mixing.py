@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..views.mixing import ViewMixer
-from .batch import check_view_batch
+from .batch import check_view_batch, view_major
 from .tasks import ViewTask
 
 
@@ -40,8 +40,9 @@ class LoopMixer:
         cutmix_minmax, mode, correct_lam: only timm's defaults (``None``, ``batch``, ``True``) are supported.
         seed: seeds the draws; ``None`` takes torch's initial seed (timm's ``--seed`` plus the rank).
 
-    ``target``: ``B`` class indices, or ``V*B`` (the labels repeated per view, ``fast_collate``'s layout), which
-    must repeat the first view's labels. Set ``mixup_enabled = False`` to stop mixing (timm's
+    ``input``: view-major ``(V*B, C, H, W)`` or ``(B, V, C, H, W)`` (returned view-major). ``target``: ``B`` class
+    indices, or ``V*B`` (the labels repeated per view, ``fast_collate``'s layout), which must repeat the first view's
+    labels. Set ``mixup_enabled = False`` to stop mixing (timm's
     ``--mixup-off-epoch``). A method that refuses mixing (JSD) is refused here, at construction.
     """
 
@@ -92,6 +93,7 @@ class LoopMixer:
             return input, target
         if target.dim() != 1:
             raise ValueError("LoopMixer takes class-index targets, as timm's Mixup does")
+        input = view_major(self.task.method, input, self.task.num_views)
         check_view_batch(self.task.method, input, target, self.task.num_views)
         labels = target[: input.shape[0] // self.task.num_views]
         mixed = self.mixer(input, labels)

@@ -13,7 +13,8 @@ from its :class:`~accord.losses.MethodSpec`: the loss with its own defaults, the
 The input is a view-major batch, timm's ``fast_collate`` layout for augmentation splits: with ``V`` views of ``B``
 images, rows ``[j*B, (j+1)*B)`` are view ``j``. Targets are class indices or class probabilities, one row per image
 (``B``) or one per row (``V*B``, as ``fast_collate`` repeats them); a batch that is not ``V`` views of the same
-images is refused before any row is paired (:func:`~accord.timm.batch.check_view_batch`).
+images is refused before any row is paired (:func:`~accord.timm.batch.check_view_batch`). A ``(B, V, C, H, W)`` batch
+(torch's default collate of :class:`~accord.timm.MultiViewDataset`, timm's ``--no-prefetcher``) is taken as well.
 The result is timm's dict: ``loss``, ``output`` (the ``V*B`` view-major logits, as timm's ``ClassificationTask``
 returns them under augmentation splits) and every term of accord's loss (e.g. ``ce``, ``entropy``, ``l1`` for AgMax).
 """
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 from ..losses import MethodSpec, method_spec
 from ..models.multiview import BnMode, MultiViewModel
 from ..views.mixing import MixedBatch
-from .batch import check_view_batch
+from .batch import check_view_batch, view_major
 
 
 class ViewTrainable(nn.Module):
@@ -178,6 +179,7 @@ class ViewTask(TrainingTask):
     ) -> dict[str, Tensor]:
         """Loss terms of a view-major batch; see the module docstring for the layout."""
         mixed, self._mixed = self._mixed, None
+        input = view_major(self.method, input, self.num_views)
         from_mixer = mixed is not None and _same(target, mixed.target)
         if mixed is not None and not from_mixer:
             raise ValueError(f"{self.method}: the target is not the one LoopMixer returned for this step")
