@@ -159,3 +159,14 @@ def test_a_clean_first_method_gets_augmix_layout(imagefolder_dir):
     assert views.shared is not None and len(views.views) == 3 and views.views[1] is views.views[2]
     images, target = next(iter(loader))
     assert images.shape == (4, 3, 3, 32, 32) and target.shape == (4,)  # torch's default collate: (B, V, C, H, W)
+
+
+def test_the_documented_patch_is_at_most_twelve_lines():
+    """docs/api.md's lines for timm's train.py: the count it states, and no more than a dozen."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    block = doc.split("```diff\n", 1)[1].split("```", 1)[0].splitlines()
+    added = [line for line in block if line.startswith("+")]
+    changed = [line for line in block if line.startswith("-")]
+    assert (len(added), len(changed)) == (10, 2)
+    assert "Ten lines (eight added, two changed)" in doc
+    assert any("LoopMixer(task, **mixup_args)" in line for line in added)

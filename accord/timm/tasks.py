@@ -72,7 +72,8 @@ class ViewTask(TrainingTask):
     Args:
         model: a timm model (``forward_features``/``forward_head``; any ``timm.create_model`` name).
         method: a method name of :data:`accord.losses.METHODS` or its :class:`~accord.losses.MethodSpec`.
-        num_views: views per image (timm's ``--aug-splits``); ``None``: the method's own (one for CE and LS).
+        num_views: views per image (timm's ``--aug-splits``, whose 0 is one view); ``None``: the method's own (one
+            for CE and LS).
             A method with a fixed view count refuses another one here, before the first step.
         smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing``); ``None`` keeps the
             loss's default (0.1 for ``ls``, 0 for the others).
@@ -101,7 +102,7 @@ class ViewTask(TrainingTask):
     ) -> None:
         super().__init__(device=device, dtype=dtype, verbose=verbose)
         self.spec = method if isinstance(method, MethodSpec) else method_spec(method)
-        self.num_views = self.spec.default_views() if num_views is None else num_views
+        self.num_views = self.spec.default_views() if num_views is None else max(num_views, 1)
         if self.spec.views is not None and self.num_views != self.spec.views:
             raise ValueError(
                 f"method {self.spec.name!r} takes {self.spec.views} views per image, got num_views={self.num_views} "
