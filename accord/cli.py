@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .cli_flags import HintingParser, add_timm_flags, timm_overrides
 from .config import ConfigError, format_keys, list_configs, load_config, load_saved_config, parse_overrides, split_name
 from .console import auto_run_folder, human, json_arg, package_version, print_json
 from .outputs import check_output
@@ -25,7 +26,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("dataset", "data_dir", "epochs", "seed", "train_subset"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
-    return overrides
+    return timm_overrides(args, overrides, getattr(args, "config", None) or DEFAULT_CONFIG)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -263,7 +264,7 @@ def _split(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__, allow_abbrev=False)
+    parser = HintingParser(prog="accord", description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"accord {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -282,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_arg(train, "the summary")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    add_timm_flags(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="test top-1/top-5 and ECE of a checkpoint; robustness to corruptions")
