@@ -86,3 +86,23 @@ def test_b_lr_model_trains(fmnist_dir, tmp_path, one_thread):
     assert main(argv) == 0
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["model"], saved["batch_size"], saved["lr"], saved["lr_batch"]) == ("resnet10t", 8, 0.05, 8)
+
+
+def test_an_image_folder_run_can_select_on_val_as_timm_does(imagefolder_dir, tmp_path, one_thread):
+    from accord.config import ConfigError
+    from accord.data import build_splits
+
+    split = build_splits("imagefolder", imagefolder_dir, val_fraction=0.25, image_size=32)
+    folder = build_splits("imagefolder", imagefolder_dir, val_fraction=0.25, image_size=32, val_source="folder")
+    assert (len(split.train), len(split.val), len(split.test)) == (18, 6, 9)
+    assert (len(folder.train), len(folder.val)) == (24, 9) and folder.val is folder.test  # all of train/ trains
+    with pytest.raises(ConfigError, match="val_source: folder selects on an image folder's val/"):
+        load_config(CONFIG, {"val_source": "folder"})
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "imagefolder", "--data-dir", str(imagefolder_dir), "--img-size", "32", "-b", "8"]
+    argv += ["--epochs", "1", "-j", "0", "--set", "val_source=folder", "--set", "eval_batch_size=16", "--out", str(out)]
+    assert main(argv) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    summary = yaml.safe_load((out / "summary.json").read_text())
+    assert saved["val_source"] == "folder" and summary["name"] == "ImageFolder-ResNet8-standard"
+    assert summary["best_val_top1"] == summary["test_top1"]  # val/ selects and is reported

@@ -201,6 +201,8 @@ def _check_combinations(v: dict[str, Any]) -> None:
 
     if v["bn"] == "split" and v["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
+    if v["val_source"] == "folder" and v["dataset"] != "imagefolder":
+        raise ConfigError(f"val_source: folder selects on an image folder's val/; {v['dataset']} has none (use split)")
     if v["bn"] == "split" and v["sync_bn"]:
         raise ConfigError("sync_bn does not combine with bn: split (timm's split BatchNorm has no synchronised form)")
     if v["mix"] != "none" and method_spec(v["method"]).mixing is None:
