@@ -101,9 +101,9 @@ def _with_config_derived(args: argparse.Namespace, out: dict[str, Any], config: 
         out["lr"], out["lr_batch"] = args.timm_lr, cfg.optim.batch_size
     if args.timm_smoothing is not None:
         spec = method_spec(cfg.method.method)
-        if spec.smoothing is None:
+        if (name := spec.smoothing_option()) is None:
             raise ConfigError(f"--smoothing: method {spec.name!r}'s loss takes no label smoothing")
-        out["loss"] = {**out.get("loss", {}), spec.smoothing: args.timm_smoothing}
+        out["loss"] = {**out.get("loss", {}), name: args.timm_smoothing}
     return out
 
 

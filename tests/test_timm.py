@@ -259,8 +259,19 @@ def test_every_registered_method_has_a_task_with_the_loss_own_defaults():
         task = create_task("ce-runtime", tiny_model(), num_views=2, verbose=False)
         task.train()
         assert torch.isfinite(task(*view_batch(2))["loss"])
+        register(MethodSpec("no-smoothing", _PlainCE, "a loss without label smoothing"))
+        assert create_task("no-smoothing", tiny_model(), smoothing=0.0, verbose=False)
+        with pytest.raises(ValueError, match="'no-smoothing''s loss takes no label smoothing"):
+            create_task("no-smoothing", tiny_model(), smoothing=0.1)
     finally:
         METHODS.pop("ce-runtime", None)
+        METHODS.pop("no-smoothing", None)
+
+
+class _PlainCE(torch.nn.Module):
+    def forward(self, logits, target, features=None):
+        loss = torch.nn.functional.cross_entropy(logits, target.repeat(logits.shape[0] // target.shape[0]))
+        return {"loss": loss}
 
 
 def test_the_task_smooths_each_view_as_timm_losses_do():

@@ -59,6 +59,10 @@ class MethodSpec:
         """Whether the loss takes ``feature_mix=`` (the mixed-feature target of ``first`` mixing)."""
         return self.mixing == "first"
 
+    def smoothing_option(self) -> str | None:
+        """The loss option that takes label smoothing (timm's ``--smoothing``), if the loss has it."""
+        return self.smoothing if self.smoothing in self.options() else None
+
     def default_views(self) -> int:
         """The number of views when none is asked for: the method's own, else one."""
         return self.views or 1

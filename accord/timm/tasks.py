@@ -200,8 +200,8 @@ def _same(target: Tensor, mixed: Tensor) -> bool:
 
 def _smoothing_option(spec: MethodSpec, smoothing: float) -> dict[str, float]:
     """The loss option that takes timm's ``--smoothing`` for ``spec``'s loss."""
-    if spec.smoothing is not None:
-        return {spec.smoothing: smoothing}
+    if (name := spec.smoothing_option()) is not None:
+        return {name: smoothing}
     if smoothing:
         raise ValueError(f"method {spec.name!r}'s loss takes no label smoothing; use smoothing=None or 0")
     return {}
