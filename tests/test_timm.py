@@ -212,6 +212,20 @@ def test_a_two_view_task_refuses_a_three_split_prefetcher_batch():
         create_task("agmax", timm.create_model("resnet10t", num_classes=8), num_views=3)
     with pytest.raises(ValueError, match="do not split"):
         task(images[:9], target[:9])
+    loader = create_loader(  # --no-prefetcher: torch's default collate of the stacked views, (B, 3, C, H, W)
+        labelled,
+        (3, 32, 32),
+        4,
+        is_training=True,
+        num_aug_splits=3,
+        use_prefetcher=False,
+        num_workers=0,
+        persistent_workers=False,
+    )
+    images, target = next(iter(loader))
+    assert images.shape == (4, 3, 3, 32, 32) and target.shape == (4,)
+    with pytest.raises(ValueError, match=r"agmax takes 2 views per image: the batch has 3 \(timm: --aug-splits 2\)"):
+        task(images, target)
 
 
 class _Relabelled(torch.utils.data.Dataset):
