@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .cli_flags import HintingParser, add_timm_flags, timm_overrides
 from .config import (
     ConfigError,
     config_notes,
@@ -34,7 +35,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("dataset", "data_dir", "epochs", "seed", "train_subset"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
-    return overrides
+    return timm_overrides(args, overrides, getattr(args, "config", None) or DEFAULT_CONFIG)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -298,7 +299,7 @@ def _split(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__, allow_abbrev=False)
+    parser = HintingParser(prog="accord", description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"accord {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -317,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_arg(train, "the summary")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    add_timm_flags(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="test top-1/top-5 and ECE of a checkpoint; robustness to corruptions")

@@ -1,6 +1,7 @@
-"""AgMax, Tied-Augment, AugMix-JSD or two-view CE inside a training loop made of timm's own parts.
+"""Any accord method (AgMax, Tied-Augment, AugMix-JSD, the CE and LS controls, the AgMax ablations) inside a training
+loop made of timm's own parts.
 
-    python examples/timm_train.py --method agmax --steps 300 [--data-dir DIR_WITH_IDX_FILES] [--model-ema]
+    python examples/timm_train.py --method agmax --steps 300 [--mix cutmix] [--data-dir IDX_DIR] [--model-ema]
 
 The loop has the shape of timm's ``train.py``: ``timm.create_model``, ``create_optimizer_v2`` on the task's trainable
 module (so AgMax's Q head is trained), ``create_scheduler_v2`` stepped per update, the task's ``ModelEmaV3``
@@ -22,17 +23,17 @@ from torch.utils.data import DataLoader
 
 import accord.models.cifar  # noqa: F401  (registers cifar_resnet8, ... with timm)
 from accord.data import build_splits
+from accord.losses import METHODS
 from accord.timm import LoopMixer, MultiViewDataset, create_task, policy_views
 from accord.views import ViewDataset, build_eval_transform, collate_views
 
-# The views of each method (accord's policy specs). JSD: a clean view and two AugMix views sharing one crop.
+# The views of a method (accord's policy specs): two crop-flip views, except for these two.
+# JSD: a clean view and two AugMix views sharing one crop; Tied-Augment: a light and a RandAugment view.
 VIEWS = {
-    "agmax": ["crop-flip", "crop-flip"],
     "tied": ["crop-flip", "crop-flip-randaug_2_14-cutout"],
     "jsd": ["crop-flip", "crop-flip-augmix", "crop-flip-augmix"],
-    "ce": ["crop-flip", "crop-flip"],
 }
-MIXING = {"agmax": "each", "tied": "first", "ce": "each"}  # JSD refuses mixing, as timm does
+MIX = {"none": (0.0, 0.0), "mixup": (1.0, 0.0), "cutmix": (0.0, 1.0), "mixup-cutmix": (1.0, 1.0)}  # timm's alphas
 
 
 @torch.no_grad()
@@ -47,12 +48,13 @@ def validate(model: torch.nn.Module, loader: DataLoader) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="Fashion-MNIST idx files (default: Debian's dataset-fashion-mnist)")
-    parser.add_argument("--method", choices=sorted(VIEWS), default="agmax")
+    parser.add_argument("--method", choices=list(METHODS), default="agmax")
     parser.add_argument("--model", default="cifar_resnet8", help="any timm.create_model name")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--mix", choices=["none", "mixup", "cutmix"], default="none")
+    parser.add_argument("--mix", choices=list(MIX), default="none")
+    parser.add_argument("--smoothing", type=float, default=None, help="label smoothing (default: the method's)")
     parser.add_argument("--model-ema", action="store_true", help="keep an EMA of the weights and evaluate it")
     parser.add_argument("--model-ema-decay", type=float, default=0.998)
     parser.add_argument("--output", default="", help="folder for timm checkpoints (none if empty)")
@@ -61,7 +63,8 @@ def main() -> None:
 
     splits = build_splits("fashion_mnist", args.data_dir, val_fraction=0.0)
     info = splits.info
-    views = policy_views(VIEWS[args.method], info, same_crop=args.method == "jsd")
+    specs = VIEWS.get(args.method, ["crop-flip", "crop-flip"])
+    views = policy_views(specs, info, same_crop=args.method == "jsd")
     loader = DataLoader(
         MultiViewDataset(splits.train, views), args.batch_size, shuffle=True, drop_last=True, collate_fn=collate_views
     )
@@ -69,7 +72,15 @@ def main() -> None:
 
     model = timm.create_model(args.model, num_classes=info.num_classes, in_chans=info.in_chans)
     # Tied-Augment: one forward pass per view, the authors' step (the task's default is one pass over both views)
-    task = create_task(args.method, model, **({"bn_mode": "separate"} if args.method == "tied" else {}))
+    options = {"bn_mode": "separate"} if args.method == "tied" else {}
+    task = create_task(args.method, model, num_views=len(specs), smoothing=args.smoothing, **options)
+    mixer = None
+    if args.mix != "none":
+        mixup_alpha, cutmix_alpha = MIX[args.mix]
+        try:  # a method that refuses mixing (JSD) stops here, before any step
+            mixer = LoopMixer(task, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha)
+        except ValueError as e:
+            parser.error(str(e))
     if args.model_ema:
         task.setup_ema(decay=args.model_ema_decay)
     # weight decay on every parameter, BatchNorm and biases included, as the AgMax and Tied-Augment CIFAR code do
@@ -87,22 +98,15 @@ def main() -> None:
         saver = CheckpointSaver(
             task.get_trainable_module(), optimizer, checkpoint_dir=args.output, recovery_dir=args.output, task=task
         )
-    mixer = None
-    if args.mix != "none":
-        mixer = LoopMixer(info.num_classes, len(VIEWS[args.method]), args.mix, views=MIXING[args.method])
 
     step = 0
     for epoch in range(epochs):
         loader.dataset.set_epoch(epoch)
-        if mixer is not None:
-            mixer.set_epoch(seed=0, epoch=epoch)
         task.train()
         for input, target in loader:  # input: (V*B, C, H, W), view j in rows [j*B, (j+1)*B)
-            if mixer is not None:
-                batch = mixer(input, target)
-                result = task(batch.images, batch.target, batch.feature_mix)
-            else:
-                result = task(input, target)
+            if mixer is not None:  # where timm's mixup_fn sits; Tied-Augment's feature target goes to the task
+                input, target = mixer(input, target)
+            result = task(input, target)
             optimizer.zero_grad()
             result["loss"].backward()
             optimizer.step()

@@ -4,10 +4,6 @@ create_scheduler_v2, the task's ModelEmaV3, CheckpointSaver)."""
 
 from __future__ import annotations
 
-import os
-import re
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
@@ -154,20 +150,162 @@ def test_agmax_q_head_is_in_the_optimizer_and_clip_parameters():
     assert q_head <= set(map(id, task.get_clip_parameters()))
 
 
-def test_tied_task_with_view_aware_mixing_in_the_loop_layout():
-    """fast_collate repeats the labels over the views; LoopMixer takes that layout and Tied-Augment gets
-    view 1 mixed and the matching mixed-feature target."""
+def test_tied_mixing_reaches_the_task_without_an_extra_argument():
+    """LoopMixer sits where timm's mixup_fn does (same call, same return); fast_collate's repeated labels are taken,
+    view 2 stays clean, and the task gets the mixed-feature target itself: the loss equals the explicit call's."""
     torch.manual_seed(0)
     images, labels = view_batch(2)
-    mixer = LoopMixer(10, 2, "cutmix", views="first")
-    batch = mixer(images, labels.repeat(2))
-    assert batch.target.shape == (16, 10) and batch.feature_mix is not None and len(batch.lams) == 1
-    assert torch.equal(batch.images[8:], images[8:])  # view 2 stays clean
     task = TiedAugmentTask(tiny_model(), verbose=False)
-    result = task(batch.images, batch.target, batch.feature_mix)
+    mixer = LoopMixer(task, mixup_alpha=0.0, cutmix_alpha=1.0, seed=0)
+    input, target = mixer(images, labels.repeat(2))
+    assert target.shape == (16, 10) and torch.equal(input[8:], images[8:])  # view 2 stays clean
+    feature_mix = task._mixed.feature_mix
+    assert feature_mix is not None
+    result = task(input, target)
     assert set(result) == {"loss", "output", "ce", "mse"}
-    with pytest.raises(ValueError, match="repeat"):
+    explicit = task(input, target, feature_mix)
+    assert torch.allclose(result["mse"], explicit["mse"])
+    with pytest.raises(ValueError, match="blocks of 8 targets differ.*LoopMixer"):
+        task(input, target)  # per-view targets that no view-aware mixer handed over
+    with pytest.raises(ValueError, match="repeat|differ"):
         mixer(images, torch.arange(16) % 10)
+
+
+def test_jsd_with_mixing_is_refused_when_the_mixer_is_built():
+    task = JsdTask(tiny_model(), verbose=False)
+    with pytest.raises(ValueError, match="'jsd' refuses MixUp/CutMix"):
+        LoopMixer(task, mixup_alpha=0.8, cutmix_alpha=1.0)
+
+
+def test_loop_mixer_takes_timm_mixup_args_and_agrees_with_the_task_on_smoothing():
+    task = create_task("agmax", tiny_model(), smoothing=0.1, verbose=False)
+    timm_args = dict(mixup_alpha=0.8, cutmix_alpha=1.0, cutmix_minmax=None, prob=1.0, switch_prob=0.5)
+    LoopMixer(task, **timm_args, mode="batch", label_smoothing=0.1, num_classes=10)
+    with pytest.raises(ValueError, match="label smoothing is the task's"):
+        LoopMixer(task, **timm_args, label_smoothing=0.2)
+    with pytest.raises(ValueError, match="mode='batch'"):
+        LoopMixer(task, **timm_args, mode="pair")
+
+
+def test_a_two_view_task_refuses_a_three_split_prefetcher_batch():
+    """timm's --aug-splits 3 with a two-view method: fast_collate repeats the labels three times; the 12 rows split
+    in two evenly, so only the targets show the batch is not two views of the same images."""
+    data = MultiViewDataset(FakeData(8, (3, 40, 40), 8), num_views=3)
+    data.dataset.targets = None
+    labelled = _Relabelled(data)  # eight images, eight different labels
+    loader = create_loader(
+        labelled,
+        (3, 32, 32),
+        4,
+        is_training=True,
+        num_aug_splits=3,
+        device=torch.device("cpu"),
+        num_workers=0,
+        persistent_workers=False,
+    )
+    images, target = next(iter(loader))
+    assert images.shape == (12, 3, 32, 32) and target.shape == (12,)
+    task = create_task("agmax", timm.create_model("resnet10t", num_classes=8), verbose=False)
+    with pytest.raises(ValueError, match="agmax takes 2 views per image.*--aug-splits 2"):
+        task(images, target)
+    with pytest.raises(ValueError, match="'agmax' takes 2 views per image, got num_views=3"):
+        create_task("agmax", timm.create_model("resnet10t", num_classes=8), num_views=3)
+    with pytest.raises(ValueError, match="do not split"):
+        task(images[:9], target[:9])
+    loader = create_loader(  # --no-prefetcher: torch's default collate of the stacked views, (B, 3, C, H, W)
+        labelled,
+        (3, 32, 32),
+        4,
+        is_training=True,
+        num_aug_splits=3,
+        use_prefetcher=False,
+        num_workers=0,
+        persistent_workers=False,
+    )
+    images, target = next(iter(loader))
+    assert images.shape == (4, 3, 3, 32, 32) and target.shape == (4,)
+    with pytest.raises(ValueError, match=r"agmax takes 2 views per image: the batch has 3 \(timm: --aug-splits 2\)"):
+        task(images, target)
+
+
+class _Relabelled(torch.utils.data.Dataset):
+    """A MultiViewDataset whose item ``i`` has label ``i`` (create_loader sets the views through ``transform``)."""
+
+    def __init__(self, views: MultiViewDataset) -> None:
+        self.views = views
+
+    @property
+    def transform(self):
+        return self.views.transform
+
+    @transform.setter
+    def transform(self, value) -> None:
+        self.views.transform = value
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, index: int):
+        return self.views[index][0], index
+
+
+def test_every_registered_method_has_a_task_with_the_loss_own_defaults():
+    """create_task builds ls and a method registered at run time; options are the loss's, by keyword."""
+    import inspect
+
+    from accord.losses import METHODS, AgMaxLoss, MethodSpec, ViewCrossEntropy, register
+
+    for name in METHODS:
+        task = create_task(name, tiny_model(), verbose=False)
+        assert task.num_views == (METHODS[name].views or 1)
+    agmax = create_task("agmax", tiny_model(), verbose=False).get_trainable_module().criterion
+    assert agmax.dl_weight == inspect.signature(AgMaxLoss).parameters["dl_weight"].default
+    assert create_task("ls", tiny_model(), verbose=False).get_trainable_module().criterion.label_smoothing == 0.1
+    tied = create_task("tied", tiny_model(), verbose=False, weight=2.0, similarity="l1", smoothing=0.1)
+    assert (tied.get_trainable_module().criterion.weight, tied.get_trainable_module().criterion.label_smoothing) == (
+        2.0,
+        0.1,
+    )
+    with pytest.raises(ValueError, match="no loss option 'dl_wieght'.*did you mean 'dl_weight'"):
+        create_task("agmax", tiny_model(), dl_wieght=2.0)
+    try:
+        register(MethodSpec("ce-runtime", ViewCrossEntropy, "CE (registered at run time)"))
+        task = create_task("ce-runtime", tiny_model(), num_views=2, verbose=False)
+        task.train()
+        assert torch.isfinite(task(*view_batch(2))["loss"])
+        register(MethodSpec("no-smoothing", _PlainCE, "a loss without label smoothing"))
+        assert create_task("no-smoothing", tiny_model(), smoothing=0.0, verbose=False)
+        with pytest.raises(ValueError, match="'no-smoothing''s loss takes no label smoothing"):
+            create_task("no-smoothing", tiny_model(), smoothing=0.1)
+    finally:
+        METHODS.pop("ce-runtime", None)
+        METHODS.pop("no-smoothing", None)
+
+
+class _PlainCE(torch.nn.Module):
+    def forward(self, logits, target, features=None):
+        loss = torch.nn.functional.cross_entropy(logits, target.repeat(logits.shape[0] // target.shape[0]))
+        return {"loss": loss}
+
+
+def test_the_task_smooths_each_view_as_timm_losses_do():
+    """--smoothing on the tasks: labels as timm's LabelSmoothingCrossEntropy, mixed targets as timm's
+    SoftTargetCrossEntropy on Mixup's smoothed targets."""
+    from timm.data.mixup import mixup_target
+    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(8, 10, dtype=torch.float64), torch.arange(4)
+    for method in ("agmax", "tied", "agmax-kl", "ce"):
+        spec_loss = create_task(method, tiny_model(), num_views=2, smoothing=0.1, verbose=False)
+        criterion = spec_loss.get_trainable_module().criterion.double()
+        features = torch.randn(8, 6, dtype=torch.float64)
+        ce = criterion(logits, labels, features)["ce"]
+        assert torch.allclose(ce, LabelSmoothingCrossEntropy(0.1)(logits, labels.repeat(2))), method
+        soft = mixup_target(labels.repeat(2), 10, lam=0.7, smoothing=0.0).double()
+        smoothed = mixup_target(labels.repeat(2), 10, lam=0.7, smoothing=0.1).double()
+        ce = criterion(logits, soft, features)["ce"]
+        assert torch.allclose(ce, SoftTargetCrossEntropy()(logits, smoothed)), method
 
 
 def test_jsd_task_takes_timm_augmix_layout():
@@ -175,19 +313,6 @@ def test_jsd_task_takes_timm_augmix_layout():
     images, labels = view_batch(3)
     result = task(images, labels.repeat(3))
     assert set(result) == {"loss", "output", "ce", "jsd"} and result["output"].shape == (24, 10)
-
-
-@pytest.mark.parametrize("method", ["agmax", "tied", "jsd", "ce"])
-def test_timm_train_example(method, fmnist_dir, tmp_path, monkeypatch, capsys, one_thread):
-    """examples/timm_train.py for a few steps per method, with EMA and timm checkpoints."""
-    argv = ["timm_train.py", "--data-dir", str(fmnist_dir), "--steps", "2", "--method", method, "--batch-size", "16"]
-    argv += ["--model-ema", "--output", str(tmp_path)] + (["--mix", "cutmix"] if method == "tied" else [])
-    monkeypatch.setattr(sys, "argv", argv)
-    runpy.run_path(str(ROOT / "examples" / "timm_train.py"), run_name="__main__")
-    out = capsys.readouterr().out
-    assert "step 2: loss" in out
-    assert re.search(rf"{method}: test top-1 \d+\.\d\d, EMA test top-1 \d+\.\d\d after 2 steps", out), out
-    assert {"last.pth.tar", "model_best.pth.tar"} <= set(os.listdir(tmp_path))
 
 
 def _ddp_worker(rank: int, init: str, out: str) -> None:
@@ -222,7 +347,7 @@ def test_prepare_distributed_averages_the_q_head_too(tmp_path, one_thread):
 
 
 def test_a_task_in_eval_mode_points_to_the_eval_model():
-    task = create_task("ce", tiny_model(), verbose=False).eval()
+    task = create_task("ce", tiny_model(), num_views=2, verbose=False).eval()
     with pytest.raises(RuntimeError, match="get_eval_model"):
         task(*view_batch(2))
 

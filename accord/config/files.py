@@ -184,11 +184,35 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     """Resolve a built-in name or a YAML file onto the defaults, apply overrides (``--set``), resolve."""
     flat = _layers(name_or_path)
     overrides = overrides or {}
-    model = flat.get("model")
+    model, dataset = flat.get("model"), flat.get("dataset", DEFAULTS["dataset"])
     _merge(flat, overrides, "--set")
     if "name" not in overrides and overrides.get("model", model) != model:
         flat["name"] = renamed(str(flat["name"]), str(model), str(flat["model"]))
+    if "name" not in overrides and overrides.get("dataset", dataset) != dataset:
+        flat["name"] = renamed_dataset(str(flat["name"]), str(dataset), str(flat["dataset"]))
     return resolve(flat)
+
+
+#: How a run's name writes each data set (the built-in configs' names start with it).
+DATASET_LABELS = {
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+    "imagefolder": "ImageFolder",
+}
+
+
+def renamed_dataset(name: str, old: str, new: str) -> str:
+    """The config's name once ``--dataset``/``--set dataset=`` changed its data set, so runs and their folders say
+    what they train on: ``FashionMNIST-ResNet8-standard`` on an image folder is ``ImageFolder-ResNet8-standard``,
+    ``WRN28-10-CIFAR10-standard`` on CIFAR-100 ``WRN28-10-CIFAR100-standard``; a name without the old label gets the
+    new one in front (``ResNet50-standard`` on CIFAR-10: ``CIFAR10-ResNet50-standard``)."""
+    old_label, new_label = DATASET_LABELS.get(old, old), DATASET_LABELS.get(new, new)
+    parts = name.split("-")
+    if old_label in parts:
+        parts[parts.index(old_label)] = new_label
+        return "-".join(parts)
+    return f"{new_label}-{name}"
 
 
 def renamed(name: str, old_model: str, new_model: str) -> str:

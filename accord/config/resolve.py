@@ -24,7 +24,7 @@ from .schema import DEFAULTS, SECTIONS, Config, check_keys
 POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "eval_every", "log_interval", "cutmix_alpha")
 NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
 FRACTIONS = ("mix_prob", "switch_prob")  # in [0, 1]
-PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".pth.tar")  # .pth.tar: timm's train.py checkpoints
 
 
 def resolve(flat: dict[str, Any]) -> Config:
@@ -201,6 +201,8 @@ def _check_combinations(v: dict[str, Any]) -> None:
 
     if v["bn"] == "split" and v["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
+    if v["val_source"] == "folder" and v["dataset"] != "imagefolder":
+        raise ConfigError(f"val_source: folder selects on an image folder's val/; {v['dataset']} has none (use split)")
     if v["bn"] == "split" and v["sync_bn"]:
         raise ConfigError("sync_bn does not combine with bn: split (timm's split BatchNorm has no synchronised form)")
     if v["mix"] != "none" and method_spec(v["method"]).mixing is None:

@@ -14,7 +14,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
-from ..data.datasets import DatasetName
+from ..data.datasets import DatasetName, ValSource
 from ..models.multiview import BnMode
 from ..views.mixing import MixKind
 from .errors import ConfigError
@@ -47,7 +47,9 @@ class ModelConfig:
     )
     drop_path_rate: float = key(0.0, "stochastic depth of timm models that have it (timm's drop_path_rate)")
     pretrained_file: str | None = key(
-        None, "start from a local .safetensors/.pth/.pt file (nothing is downloaded); a new head if classes differ"
+        None,
+        "start from a local .safetensors/.pth/.pt/.pth.tar file, e.g. timm's last.pth.tar (nothing is downloaded); "
+        "a new head if classes differ",
     )
 
 
@@ -57,6 +59,11 @@ class DataConfig:
     data_dir: str | None = key(None, "where the data set lies (null: its default place)")
     image_size: int | None = key(None, "image side in pixels (null: the data set's own, 224 for image folders)")
     val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model")
+    val_source: ValSource = key(
+        "split",
+        "what selects the model: split (val_fraction of the training set) or folder (an image folder's val/, as "
+        "timm's train.py; val/ is then also the reported test set, no longer held out)",
+    )
     train_subset: int | None = key(None, "keep this many training images (seeded); null: all")
     train_subset_per_class: int | None = key(
         None, "keep this many training images of every class (seeded, class-balanced); null: all"

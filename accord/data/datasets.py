@@ -26,6 +26,8 @@ from .files import directory_keys, escape_path, regular_files
 from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
 DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
+#: What selects the model: a held-out ``split`` of the training set, or an image folder's ``val/`` folder.
+ValSource = Literal["split", "folder"]
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
@@ -349,11 +351,14 @@ def build_splits(
     seed: int = 0,
     image_size: int | None = None,
     train_subset_per_class: int | None = None,
+    val_source: ValSource = "split",
 ) -> Splits:
     """Load ``name`` and hold out a seeded validation split from its training set.
 
     The validation split selects models; the test set (the official test or ``val/`` split) is only
-    reported. ``train_subset`` keeps that many training images (seeded), for small-budget runs;
+    reported. With ``val_source="folder"`` (image folders only) nothing is held out: ``val/`` selects the model,
+    as timm's ``train.py`` does, and is the reported test set too, so that number is no longer held out.
+    ``train_subset`` keeps that many training images (seeded), for small-budget runs;
     ``train_subset_per_class`` that many of every class (:func:`~.subsets.class_balanced_indices`).
     """
     data_dir = Path(data_dir) if data_dir else None
@@ -367,7 +372,11 @@ def build_splits(
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
     if image_size and info.small and image_size != info.image_size:
         raise ValueError(f"{name} images are {info.image_size} px; image_size={image_size} is not supported")
-    train_idx, val_idx = split_indices(len(train), val_fraction, seed)
+    if val_source not in ("split", "folder"):
+        raise ValueError(f"unknown val_source {val_source!r}; valid: split, folder")
+    if val_source == "folder" and name != "imagefolder":
+        raise ValueError(f"val_source=folder selects on an image folder's val/; {name} has none (use split)")
+    train_idx, val_idx = split_indices(len(train), 0.0 if val_source == "folder" else val_fraction, seed)
     if train_subset is not None:
         if train_subset < 1:
             raise ValueError(f"train_subset must be positive, got {train_subset}")
@@ -382,4 +391,5 @@ def build_splits(
     if isinstance(train, CheckedImageFolder) and isinstance(test, CheckedImageFolder):
         train.link_splits([train_idx, val_idx])
         skipped = train.skipped + test.skipped
-    return Splits(Subset(train, train_idx), Subset(train, val_idx), test, info, skipped)
+    val = test if val_source == "folder" else Subset(train, val_idx)
+    return Splits(Subset(train, train_idx), val, test, info, skipped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -18,6 +19,25 @@ def expand_target(target: Tensor, num_rows: int) -> Tensor:
         raise ValueError(f"{num_rows} logit rows cannot be split into views of {target.shape[0]} targets")
     repeats = (num_rows // target.shape[0],) + (1,) * (target.dim() - 1)
     return target.repeat(*repeats)
+
+
+def check_smoothing(label_smoothing: float) -> None:
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+
+
+def smoothed_nll(log_probs: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy from log-probabilities, as ``F.cross_entropy(..., label_smoothing=s)`` computes it:
+    the target (class indices or probabilities) becomes ``(1 - s) * target + s / C``. Mixing smoothed one-hot
+    targets equals smoothing mixed ones, so this is timm's ``LabelSmoothingCrossEntropy`` on labels and its
+    ``SoftTargetCrossEntropy`` on Mixup's smoothed targets."""
+    if target.dim() == 1:
+        nll = F.nll_loss(log_probs, target)
+    else:
+        nll = -(target * log_probs).sum(dim=1).mean()
+    if not label_smoothing:
+        return nll
+    return (1.0 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=1).mean()
 
 
 def upcast(x: Tensor) -> Tensor:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..collectives import sum_over_processes
-from ._views import check_views, expand_target, split_views, upcast
+from ._views import check_smoothing, check_views, expand_target, smoothed_nll, split_views, upcast
 
 #: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).
 MARGINAL_EPS = torch.finfo(torch.float64).eps
@@ -86,12 +86,21 @@ class AgMaxLoss(nn.Module):
         global_marginals: under torch.distributed, compute the batch marginals over all processes
             (the single-process loss on the global batch); False uses each process's own rows. Every
             process must then call the loss at each step, as DDP training does.
+        label_smoothing: label smoothing of the cross-entropy on each view (timm's ``--smoothing``); 0 as in
+            the paper.
     """
 
     def __init__(
-        self, num_classes: int, hidden_units: int | None = None, dl_weight: float = 4.0, global_marginals: bool = True
+        self,
+        num_classes: int,
+        hidden_units: int | None = None,
+        dl_weight: float = 4.0,
+        global_marginals: bool = True,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        check_smoothing(label_smoothing)
+        self.label_smoothing = label_smoothing
         self.q_head = QHead(num_classes, hidden_units)
         self.dl_weight = dl_weight
         self.global_marginals = global_marginals
@@ -110,7 +119,7 @@ class AgMaxLoss(nn.Module):
         pq = F.softmax(zq, dim=1)
 
         target = expand_target(target, logits.shape[0])
-        ce = F.nll_loss(log_p, target) if target.dim() == 1 else -(target * log_p).sum(dim=1).mean()
+        ce = smoothed_nll(log_p, target, self.label_smoothing)
         batch, classes = zq.shape
         views = torch.cat([p, pq]).view(3, batch, classes)
         entropy = mean_negative_marginal_entropy(views, global_batch=self.global_marginals)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import check_views, expand_target, split_views, upcast
+from ._views import check_smoothing, check_views, expand_target, split_views, upcast
 
 
 def logit_mse(z: Tensor, zt: Tensor) -> Tensor:
@@ -40,10 +40,13 @@ AGREEMENT_TERMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 
 
 class AgreementLoss(nn.Module):
-    """CE on both views plus one of :data:`AGREEMENT_TERMS` between the views' logits."""
+    """CE on both views (with ``label_smoothing``, timm's ``--smoothing``) plus one of :data:`AGREEMENT_TERMS`
+    between the views' logits."""
 
-    def __init__(self, term: str) -> None:
+    def __init__(self, term: str, label_smoothing: float = 0.0) -> None:
         super().__init__()
+        check_smoothing(label_smoothing)
+        self.label_smoothing = label_smoothing
         if term not in AGREEMENT_TERMS:
             raise ValueError(f"unknown agreement term {term!r}; valid: {', '.join(AGREEMENT_TERMS)}")
         self.term = term
@@ -52,6 +55,6 @@ class AgreementLoss(nn.Module):
         check_views("AgreementLoss", logits, target, 2)
         logits = upcast(logits)
         z, zt = split_views(logits, 2)
-        ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]))
+        ce = F.cross_entropy(logits, expand_target(target, logits.shape[0]), label_smoothing=self.label_smoothing)
         agreement = AGREEMENT_TERMS[self.term](z, zt)
         return {"loss": ce + agreement, "ce": ce, "agreement": agreement}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import expand_target, upcast
+from ._views import check_smoothing, expand_target, upcast
 
 
 class ViewCrossEntropy(nn.Module):
@@ -19,8 +19,7 @@ class ViewCrossEntropy(nn.Module):
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        check_smoothing(label_smoothing)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:

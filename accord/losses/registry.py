@@ -36,7 +36,11 @@ class MethodSpec:
     :data:`RUN_ARGUMENTS` its constructor takes (``num_splits`` is the number of views, as in timm's
     ``JsdCrossEntropy``). ``views`` is the number of views the method needs (``None``: any, one by
     default); ``mixing`` is ``each`` (every view mixed with its own lambda and partner), ``first``
-    (Tied-Augment: view 1 only, view 2's features mixed alike) or ``None`` (MixUp/CutMix refused).
+    (Tied-Augment: view 1 only, view 2's features mixed alike, so the loss takes ``feature_mix=``) or
+    ``None`` (MixUp/CutMix refused). ``progress``: the loss has ``set_progress(t)`` (a weight schedule over
+    training, ``t`` in [0, 1]). ``smoothing``: the name of the loss's label-smoothing option (``None``: it has
+    none), which timm's ``--smoothing`` sets. ``clean_first``: view 1 is the clean image and the others its
+    augmentations (AugMix's JSD, timm's ``AugMixDataset`` layout); otherwise every view is its own draw.
     """
 
     name: str
@@ -46,6 +50,22 @@ class MethodSpec:
     mixing: ViewMixing | None = "each"
     fixed: Mapping[str, Any] = field(default_factory=dict)  # constructor arguments that define the method
     defaults: Mapping[str, Any] = field(default_factory=dict)  # option defaults that differ from the class's
+    progress: bool = False
+    smoothing: str | None = "label_smoothing"
+    clean_first: bool = False
+
+    @property
+    def takes_feature_mix(self) -> bool:
+        """Whether the loss takes ``feature_mix=`` (the mixed-feature target of ``first`` mixing)."""
+        return self.mixing == "first"
+
+    def smoothing_option(self) -> str | None:
+        """The loss option that takes label smoothing (timm's ``--smoothing``), if the loss has it."""
+        return self.smoothing if self.smoothing in self.options() else None
+
+    def default_views(self) -> int:
+        """The number of views when none is asked for: the method's own, else one."""
+        return self.views or 1
 
     def options(self) -> list[str]:
         """The loss options a config may set (``loss: {...}``)."""
@@ -108,7 +128,7 @@ for _spec in (
     MethodSpec("agmax-mse", AgreementLoss, "agmax-mse", views=2, fixed={"term": "mse"}),
     MethodSpec("agmax-kl", AgreementLoss, "agmax-kl", views=2, fixed={"term": "kl"}),
     MethodSpec("agmax-ce", AgreementLoss, "agmax-ce", views=2, fixed={"term": "ce"}),
-    MethodSpec("tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first"),
-    MethodSpec("jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None),
+    MethodSpec("tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first", progress=True),
+    MethodSpec("jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None, smoothing="smoothing", clean_first=True),
 ):
     register(_spec)

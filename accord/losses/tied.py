@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._views import check_views, expand_target, split_views, upcast
+from ._views import check_smoothing, check_views, expand_target, split_views, upcast
 
 WEIGHT_SCHEDULES = ("constant", "linear", "warmup")
 SIMILARITIES = ("mse", "l1", "cosine")
@@ -51,6 +51,7 @@ class TiedAugmentLoss(nn.Module):
         warmup: fraction of training over which ``warmup`` ramps the weight up.
         similarity: the term between the views' features, one of :data:`SIMILARITIES`; its value is
             returned under its own name (``mse``, ``l1`` or ``cosine``).
+        label_smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing``).
     """
 
     def __init__(
@@ -60,8 +61,10 @@ class TiedAugmentLoss(nn.Module):
         schedule: str = "constant",
         warmup: float = 0.1,
         similarity: str = "mse",
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        check_smoothing(label_smoothing)
         if similarity not in SIMILARITIES:
             raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
         if schedule not in WEIGHT_SCHEDULES:
@@ -73,6 +76,7 @@ class TiedAugmentLoss(nn.Module):
         self.schedule = schedule
         self.warmup = warmup
         self.similarity = similarity
+        self.label_smoothing = label_smoothing
         self.progress = 1.0
 
     def set_progress(self, progress: float) -> None:
@@ -99,9 +103,10 @@ class TiedAugmentLoss(nn.Module):
         logits, features = upcast(logits), upcast(features)
         target = expand_target(target, logits.shape[0])
         if self.both_views_ce:
-            ce = F.cross_entropy(logits, target)
+            ce = F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
         else:
-            ce = F.cross_entropy(split_views(logits, 2)[0], split_views(target, 2)[0])
+            view1, target1 = split_views(logits, 2)[0], split_views(target, 2)[0]
+            ce = F.cross_entropy(view1, target1, label_smoothing=self.label_smoothing)
         f1, f2 = split_views(features, 2)
         target = feature_mix(f2) if feature_mix is not None else f2
         if self.similarity == "mse":

@@ -1,15 +1,19 @@
 """Start a model from local weights (``pretrained_file``): timm's loader, a new head when the classes differ.
 
-The file is read with timm's ``load_state_dict`` (``.safetensors``, or a ``.pth``/``.pt`` holding a state dict,
-or a checkpoint with ``state_dict``/``model``/``state_dict_ema`` in it: accord's own checkpoints and exports and
-timm's ``train.py`` checkpoints all load). As timm does for ``pretrained_cfg_overlay=dict(file=...)`` with another
-``num_classes``, the classifier's weights are dropped when their shape differs and the head stays freshly
-initialised (fine-tuning). Any other key that is missing, unexpected or of another shape is refused in one line
-naming the keys: nothing is downloaded and nothing is loaded partly.
+The file is read with timm's ``load_state_dict`` (``.safetensors``, or a ``.pth``/``.pt``/``.pth.tar`` holding a
+state dict, or a checkpoint with ``state_dict``/``model``/``state_dict_ema`` in it: accord's own checkpoints and
+exports and timm's ``train.py`` checkpoints — ``last.pth.tar``, ``model_best.pth.tar``, ``checkpoint-N.pth.tar``, the
+EMA weights first — all load). Pickles are read with ``weights_only=True``, allowing only the one class timm's
+checkpoints add, ``argparse.Namespace`` (its ``args``): nothing else is unpickled. As timm does for
+``pretrained_cfg_overlay=dict(file=...)`` with another ``num_classes``, the classifier's weights are dropped when
+their shape differs and the head stays freshly initialised (fine-tuning). Any other key that is missing, unexpected
+or of another shape is refused in one line naming the keys: nothing is downloaded and nothing is loaded partly.
 """
 
 from __future__ import annotations
 
+import argparse
+import pickle
 from pathlib import Path
 
 import torch
@@ -38,7 +42,8 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """The state dict in ``path``: timm's ``load_state_dict`` (EMA weights first), or the ``ema`` weights of an
     accord checkpoint trained with ``ema: true`` (the ones it selected with)."""
     if path.suffix != ".safetensors":
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):  # timm's checkpoints store their args
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(ckpt, dict) and isinstance(ckpt.get("ema"), dict):
             return clean_state_dict(ckpt["ema"])
     return load_state_dict(str(path), use_ema=True)
@@ -51,8 +56,15 @@ def load_pretrained_file(model: nn.Module, path: str | Path) -> list[str]:
         raise PretrainedError(f"pretrained_file {path}: no such file")
     try:
         state = read_weights(path)
+    except pickle.UnpicklingError:
+        unsafe = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+        raise PretrainedError(
+            f"pretrained_file {path}: cannot read it safely: it pickles {unsafe}, which weights_only=True refuses "
+            "(save the state dict alone)"
+        ) from None
     except Exception as e:  # noqa: BLE001 - a torn file or a pickle that is not a checkpoint: one line
-        raise PretrainedError(f"pretrained_file {path}: cannot read it ({type(e).__name__}: {e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise PretrainedError(f"pretrained_file {path}: cannot read it ({type(e).__name__}: {first})") from None
     own = model.state_dict()
     head = classifier_prefixes(model)
     new_head = [k for k in own if k.startswith(head) and k in state and state[k].shape != own[k].shape]

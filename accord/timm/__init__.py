@@ -1,12 +1,12 @@
 """accord inside timm's own training loop: tasks (``timm.task.TrainingTask``), a multi-view dataset wrapper and
 a view-aware mixer. Needs timm >= 1.0.27 (the task API with trainable modules, EMA and task checkpoint state)."""
 
+from .batch import check_view_batch
 from .dataset import MultiViewDataset, policy_views
 from .mixing import LoopMixer
-from .tasks import TASKS, AgMaxTask, JsdTask, TiedAugmentTask, ViewCETask, ViewTask, ViewTrainable, create_task
+from .tasks import AgMaxTask, JsdTask, TiedAugmentTask, ViewCETask, ViewTask, ViewTrainable, create_task
 
 __all__ = [
-    "TASKS",
     "AgMaxTask",
     "JsdTask",
     "LoopMixer",
@@ -15,6 +15,7 @@ __all__ = [
     "ViewCETask",
     "ViewTask",
     "ViewTrainable",
+    "check_view_batch",
     "create_task",
     "policy_views",
 ]

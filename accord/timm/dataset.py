@@ -4,18 +4,24 @@
 The wrapped dataset may yield PIL images (torchvision's datasets, ``ImageFolder``, timm's ``create_dataset``) or
 uint8 tensors (``accord.data``). Each view's transform is a timm or torchvision pipeline (e.g. timm's
 ``create_transform``) or accord's policies made PIL-ready by :func:`policy_views`. Batched by accord's
-``collate_views`` or by timm's ``fast_collate`` (``create_loader``), the views come out view-major: rows
-``[j*B, (j+1)*B)`` are view ``j``.
+``collate_views`` or by timm's ``fast_collate`` (``create_loader`` with the prefetcher), the views come out
+view-major: rows ``[j*B, (j+1)*B)`` are view ``j``. Views that are float tensors of one shape (timm's pipelines without
+the prefetcher, accord's policies) are one ``(V, C, H, W)`` tensor, so torch's default collate (timm's
+``--no-prefetcher``) gives a ``(B, V, C, H, W)`` batch, which the tasks and ``LoopMixer`` take as it is; uint8 views
+(the prefetcher's) stay a tuple, as ``fast_collate`` needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
+from ..losses import method_spec
 from ..views.multiview import MultiViewTransform, ViewDataset, build_multiview_transform
 
 
@@ -25,26 +31,42 @@ class MultiViewDataset(ViewDataset):
     Args:
         dataset: any map-style ``(image, label)`` dataset (PIL images or tensors).
         views: one transform per view, or a :class:`~accord.views.MultiViewTransform` (e.g. from
-            :func:`policy_views`). ``None``: ``num_views`` draws of the pipeline timm's ``create_loader`` sets.
+            :func:`policy_views`). ``None`` or a number of views (timm's ``num_aug_splits``): the views are set
+            from the pipeline timm's ``create_loader`` assigns.
         num_views: number of views when ``views`` is ``None``.
         seed: torch's generator is seeded by ``(seed, epoch, index)`` before each sample (call ``set_epoch``),
             so torch-drawn augmentations repeat whatever the number of workers; timm's PIL transforms draw from
             Python's ``random``, which timm's loader seeds per worker.
+        method: a registered method (timm's ``--view-loss``): its view count is checked against the views here,
+            before any batch, and a method whose first view is the clean image (``MethodSpec.clean_first``, JSD)
+            gets timm's ``AugMixDataset`` layout.
 
     ``create_loader(dataset, ..., num_aug_splits=V)`` assigns ``dataset.transform``: a single pipeline, or timm's
-    ``(primary, secondary, final)`` triple, becomes ``V`` independent draws of that pipeline (AgMax's views).
+    ``(primary, secondary, final)`` triple, becomes ``V`` independent draws of that pipeline (AgMax's views); with
+    a ``clean_first`` method, one ``primary`` crop shared by the views, view 1 only ``final`` (normalised), the others
+    ``secondary`` then ``final``, as ``AugMixDataset`` does.
     """
 
     def __init__(
         self,
         dataset: Dataset,
-        views: Sequence[Callable] | MultiViewTransform | None = None,
+        views: Sequence[Callable] | MultiViewTransform | int | None = None,
         num_views: int = 2,
         seed: int = 0,
+        method: str | None = None,
     ) -> None:
+        if isinstance(views, int):
+            views, num_views = None, views
         if views is not None and not isinstance(views, MultiViewTransform):
             views = MultiViewTransform(list(views))
         self.num_views = len(views.views) if views is not None else num_views
+        spec = method_spec(method) if method is not None else None
+        if spec is not None and spec.views is not None and spec.views != self.num_views:
+            raise ValueError(
+                f"method {spec.name!r} takes {spec.views} views per image, got {self.num_views} "
+                f"(timm: --aug-splits {spec.views})"
+            )
+        self.clean_first = spec is not None and spec.clean_first
         super().__init__(dataset, views, seed)
 
     @property
@@ -59,13 +81,29 @@ class MultiViewDataset(ViewDataset):
         if isinstance(transform, (list, tuple)):  # timm's create_transform(separate=True)
             if len(transform) != 3:
                 raise ValueError(f"expected one transform or timm's (primary, secondary, final), got {len(transform)}")
+            if self.clean_first:
+                primary, secondary, final = transform
+                augmented = v2.Compose([t for t in (secondary, final) if t is not None])
+                self._transform = MultiViewTransform([final] + [augmented] * (self.num_views - 1), shared=primary)
+                return
             transform = v2.Compose([t for t in transform if t is not None])
+        elif self.clean_first:
+            raise ValueError("a clean first view needs timm's (primary, secondary, final) transforms")
         self._transform = MultiViewTransform([transform] * self.num_views)
 
     def __getitem__(self, index: int):
         if self._transform is None:
             raise RuntimeError("MultiViewDataset has no view transforms: pass views= or use timm's create_loader")
-        return super().__getitem__(index)
+        views, label = super().__getitem__(index)
+        return _stacked(views), label
+
+
+def _stacked(views: tuple) -> tuple | Tensor:
+    """Float tensor views of one shape as one ``(V, C, H, W)`` tensor; anything else as it is."""
+    first = views[0]
+    if all(isinstance(v, Tensor) and v.is_floating_point() and v.shape == first.shape for v in views):
+        return torch.stack(views)
+    return views
 
 
 def policy_views(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:

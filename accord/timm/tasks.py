@@ -8,11 +8,15 @@ inside the wrapped forward), kept in the EMA copy and saved in the checkpoint's 
 model (``task.get_eval_model()``) is the plain timm model, so ``state_dict`` keeps timm's key names (with
 ``bn_mode="split"`` it also holds timm's auxiliary BatchNorm layers, which ``accord.export`` drops).
 
+A task is built for any registered method (:data:`accord.losses.METHODS`, a method registered at run time included)
+from its :class:`~accord.losses.MethodSpec`: the loss with its own defaults, the number of views, the mixing rule.
 The input is a view-major batch, timm's ``fast_collate`` layout for augmentation splits: with ``V`` views of ``B``
 images, rows ``[j*B, (j+1)*B)`` are view ``j``. Targets are class indices or class probabilities, one row per image
-(``B``) or one per row (``V*B``, as ``fast_collate`` repeats them). The result is timm's dict: ``loss``, ``output``
-(the ``V*B`` view-major logits, as timm's ``ClassificationTask`` returns them under augmentation splits) and every
-term of accord's loss (e.g. ``ce``, ``entropy``, ``l1`` for AgMax).
+(``B``) or one per row (``V*B``, as ``fast_collate`` repeats them); a batch that is not ``V`` views of the same
+images is refused before any row is paired (:func:`~accord.timm.batch.check_view_batch`). A ``(B, V, C, H, W)`` batch
+(torch's default collate of :class:`~accord.timm.MultiViewDataset`, timm's ``--no-prefetcher``) is taken as well.
+The result is timm's dict: ``loss``, ``output`` (the ``V*B`` view-major logits, as timm's ``ClassificationTask``
+returns them under augmentation splits) and every term of accord's loss (e.g. ``ce``, ``entropy``, ``l1`` for AgMax).
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from timm.task import TrainingTask
 from timm.utils import unwrap_model
 from torch import Tensor, nn
 
-from ..losses import AgMaxLoss, JsdLoss, TiedAugmentLoss, ViewCrossEntropy
+from ..losses import MethodSpec, method_spec
 from ..models.multiview import BnMode, MultiViewModel
+from ..views.mixing import MixedBatch
+from .batch import check_view_batch, view_major
 
 
 class ViewTrainable(nn.Module):
@@ -61,32 +67,58 @@ class ViewTrainable(nn.Module):
 
 
 class ViewTask(TrainingTask):
-    """A timm training task for any accord loss on ``num_views`` views per image.
+    """A timm training task for a registered accord method on ``num_views`` views per image.
 
     Args:
         model: a timm model (``forward_features``/``forward_head``; any ``timm.create_model`` name).
-        criterion: an accord loss (``accord.losses``), called as ``criterion(logits, target, features)``.
-        num_views: views per image in each batch.
+        method: a method name of :data:`accord.losses.METHODS` or its :class:`~accord.losses.MethodSpec`.
+        num_views: views per image (timm's ``--aug-splits``, whose 0 is one view); ``None``: the method's own (one
+            for CE and LS).
+            A method with a fixed view count refuses another one here, before the first step.
+        smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing``); ``None`` keeps the
+            loss's default (0.1 for ``ls``, 0 for the others).
+        num_classes: classes of the loss (AgMax's Q head); ``None`` reads ``model.num_classes``.
         bn_mode: how BatchNorm sees the views (``concat``, ``split`` or ``separate``, see ``MultiViewModel``).
         device, dtype, verbose: as timm's ``TrainingTask``.
+        **loss_options: the loss's options by keyword (e.g. ``dl_weight=2.0``, ``similarity="l1"``); an unknown
+            one is refused naming the valid ones.
 
-    ``forward(input, target, feature_mix=None)``: ``feature_mix`` is Tied-Augment's mixed-feature target from a
-    view-aware mixer (:class:`accord.timm.LoopMixer`); the other losses take none.
+    ``forward(input, target, feature_mix=None)``: a view-aware mixer (:class:`accord.timm.LoopMixer`) hands the
+    task Tied-Augment's mixed-feature target itself, so the loop calls ``task(input, target)`` as timm's does.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        criterion: nn.Module,
-        num_views: int,
+        method: str | MethodSpec,
+        num_views: int | None = None,
+        smoothing: float | None = None,
+        num_classes: int | None = None,
         bn_mode: BnMode = "concat",
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
         verbose: bool = True,
+        **loss_options: Any,
     ) -> None:
         super().__init__(device=device, dtype=dtype, verbose=verbose)
-        self.num_views = num_views
-        self.trainable_module = ViewTrainable(model, criterion.to(device=self.device), num_views, bn_mode)
+        self.spec = method if isinstance(method, MethodSpec) else method_spec(method)
+        self.num_views = self.spec.default_views() if num_views is None else max(num_views, 1)
+        if self.spec.views is not None and self.num_views != self.spec.views:
+            raise ValueError(
+                f"method {self.spec.name!r} takes {self.spec.views} views per image, got num_views={self.num_views} "
+                f"(timm: --aug-splits {self.spec.views})"
+            )
+        if smoothing is not None:
+            loss_options = {**_smoothing_option(self.spec, smoothing), **loss_options}
+        classes = num_classes or _num_classes(model)
+        criterion = self.spec.build_loss(classes, self.num_views, **loss_options)
+        self.num_classes = classes
+        self.trainable_module = ViewTrainable(model, criterion.to(device=self.device), self.num_views, bn_mode)
+        self._mixed: MixedBatch | None = None
+
+    @property
+    def method(self) -> str:
+        return self.spec.name
 
     def prepare_distributed(self, device_ids: list | None = None, **ddp_kwargs: Any) -> ViewTask:
         """Wrap the model and the loss together in DDP, so the loss's own parameters are averaged too."""
@@ -132,11 +164,47 @@ class ViewTask(TrainingTask):
         params = list(trainable.model.parameters())
         return (params[:-2] if exclude_head else params) + list(trainable.criterion.parameters())
 
+    def set_progress(self, progress: float) -> None:
+        """Training progress in [0, 1] for a loss whose weights follow a schedule (Tied-Augment's ``linear`` and
+        ``warmup``); a no-op for a method without one (``MethodSpec.progress``)."""
+        if self.spec.progress:
+            self._trainable(self.trainable_module).criterion.set_progress(progress)
+
+    def set_mixed_batch(self, mixed: MixedBatch | None) -> None:
+        """The batch a view-aware mixer returned for the next step (``None``: it mixed nothing): the next forward
+        takes its mixed-feature target and accepts its per-view targets."""
+        self._mixed = mixed
+
     def forward(
         self, input: Tensor, target: Tensor, feature_mix: Callable[[Tensor], Tensor] | None = None
     ) -> dict[str, Tensor]:
         """Loss terms of a view-major batch; see the module docstring for the layout."""
+        mixed, self._mixed = self._mixed, None
+        input = view_major(self.method, input, self.num_views)
+        from_mixer = mixed is not None and _same(target, mixed.target)
+        if mixed is not None and not from_mixer:
+            raise ValueError(f"{self.method}: the target is not the one LoopMixer returned for this step")
+        check_view_batch(self.method, input, target, self.num_views, mixed=from_mixer or feature_mix is not None)
+        if feature_mix is None and from_mixer:
+            feature_mix = mixed.feature_mix
+        if feature_mix is not None and not self.spec.takes_feature_mix:
+            raise ValueError(f"{self.method}'s loss takes no feature_mix (only 'first' mixing, e.g. tied, has one)")
         return self.trainable_module(input, target, feature_mix)
+
+
+def _same(target: Tensor, mixed: Tensor) -> bool:
+    if target is mixed:
+        return True
+    return target.shape == mixed.shape and torch.equal(target, mixed.to(target.device))
+
+
+def _smoothing_option(spec: MethodSpec, smoothing: float) -> dict[str, float]:
+    """The loss option that takes timm's ``--smoothing`` for ``spec``'s loss."""
+    if (name := spec.smoothing_option()) is not None:
+        return {name: smoothing}
+    if smoothing:
+        raise ValueError(f"method {spec.name!r}'s loss takes no label smoothing; use smoothing=None or 0")
+    return {}
 
 
 def _num_classes(model: nn.Module) -> int:
@@ -150,88 +218,47 @@ class AgMaxTask(ViewTask):
     """AgMax (Atienza, WACV 2022) on two views: CE on both + marginal entropy + ``dl_weight`` * L1 to a Q head.
 
     The Q head (``Linear(2C, n) -> ReLU -> Linear(n, C)`` on both views' logits) lives in the trainable module.
+    Options as :class:`accord.losses.AgMaxLoss`.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        num_classes: int | None = None,
-        hidden_units: int | None = None,
-        dl_weight: float = 4.0,
-        bn_mode: BnMode = "concat",
-        **task_kwargs: Any,
-    ) -> None:
-        loss = AgMaxLoss(num_classes or _num_classes(model), hidden_units=hidden_units, dl_weight=dl_weight)
-        super().__init__(model, loss, num_views=2, bn_mode=bn_mode, **task_kwargs)
+    def __init__(self, model: nn.Module, **options: Any) -> None:
+        super().__init__(model, "agmax", **options)
 
 
 class TiedAugmentTask(ViewTask):
-    """Tied-Augment (Kurtulus et al., ICML 2023): ``(CE(z1) + CE(z2)) / 2 + w(t) * sim(f1, f2)`` on pooled features
-    (``similarity``: ``mse``, the paper's, ``l1`` or ``cosine``).
+    """Tied-Augment (Kurtulus et al., ICML 2023): ``(CE(z1) + CE(z2)) / 2 + w(t) * sim(f1, f2)`` on pooled features.
 
-    With the ``linear`` or ``warmup`` weight schedule, call :meth:`set_progress` (``step / total_steps``).
+    Options as :class:`accord.losses.TiedAugmentLoss`; with the ``linear`` or ``warmup`` weight schedule, call
+    :meth:`set_progress` (``step / total_steps``).
 
     ``bn_mode="concat"`` (the default) runs both views in one pass, so BatchNorm normalises them with shared batch
     statistics: that is **not** the authors' step. Their code runs one forward pass per view (each view its own
     statistics): ``bn_mode="separate"`` (``bn: separate`` in a config, as accord's Tied-Augment paper configs set).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        weight: float = 1.0,
-        both_views_ce: bool = True,
-        schedule: str = "constant",
-        warmup: float = 0.1,
-        similarity: str = "mse",
-        bn_mode: BnMode = "concat",
-        **task_kwargs: Any,
-    ) -> None:
-        loss = TiedAugmentLoss(weight, both_views_ce, schedule, warmup, similarity)
-        super().__init__(model, loss, num_views=2, bn_mode=bn_mode, **task_kwargs)
-
-    def set_progress(self, progress: float) -> None:
-        self._trainable(self.trainable_module).criterion.set_progress(progress)
+    def __init__(self, model: nn.Module, **options: Any) -> None:
+        super().__init__(model, "tied", **options)
 
 
 class JsdTask(ViewTask):
-    """AugMix's JSD (Hendrycks et al., ICLR 2020): CE on the clean view + ``alpha`` * JSD over ``num_splits`` views.
+    """AugMix's JSD (Hendrycks et al., ICLR 2020): CE on the clean view + ``alpha`` * JSD over the views.
 
-    The batch is timm's ``AugMixDataset`` layout: view 0 clean, views 1.. AugMix'ed.
+    The batch is timm's ``AugMixDataset`` layout: view 0 clean, views 1.. AugMix'ed. Options as
+    :class:`accord.losses.JsdLoss`.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        num_splits: int = 3,
-        alpha: float = 12.0,
-        smoothing: float = 0.0,
-        bn_mode: BnMode = "concat",
-        **task_kwargs: Any,
-    ) -> None:
-        loss = JsdLoss(num_splits=num_splits, alpha=alpha, smoothing=smoothing)
-        super().__init__(model, loss, num_views=num_splits, bn_mode=bn_mode, **task_kwargs)
+    def __init__(self, model: nn.Module, **options: Any) -> None:
+        super().__init__(model, "jsd", **options)
 
 
 class ViewCETask(ViewTask):
     """Cross-entropy over every view (the two-view CE control: as many images as AgMax, no agreement term)."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        num_views: int = 2,
-        label_smoothing: float = 0.0,
-        bn_mode: BnMode = "concat",
-        **task_kwargs: Any,
-    ) -> None:
-        super().__init__(model, ViewCrossEntropy(label_smoothing), num_views=num_views, bn_mode=bn_mode, **task_kwargs)
+    def __init__(self, model: nn.Module, num_views: int = 2, **options: Any) -> None:
+        super().__init__(model, "ce", num_views=num_views, **options)
 
 
-TASKS: dict[str, type[ViewTask]] = {"agmax": AgMaxTask, "tied": TiedAugmentTask, "jsd": JsdTask, "ce": ViewCETask}
-
-
-def create_task(method: str, model: nn.Module, **options: Any) -> ViewTask:
-    """The task of ``method`` (``agmax``, ``tied``, ``jsd`` or ``ce``); ``options`` go to its constructor."""
-    if method not in TASKS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(TASKS)}")
-    return TASKS[method](model, **options)
+def create_task(method: str | MethodSpec, model: nn.Module, **options: Any) -> ViewTask:
+    """The task of any registered method (``accord.losses.METHODS``: ``ce``, ``ls``, ``agmax``, ``tied``, ``jsd``,
+    the AgMax ablations, or one registered at run time); ``options`` as :class:`ViewTask`."""
+    return ViewTask(model, method, **options)

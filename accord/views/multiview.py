@@ -121,10 +121,12 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 def collate_views(batch: Sequence[tuple[Sequence[Tensor] | Tensor, int]]) -> tuple[Tensor, Tensor]:
-    """``[(views, label)] * B`` -> images ``(V*B, C, H, W)`` view-major, labels ``(B,)``."""
+    """``[(views, label)] * B`` -> images ``(V*B, C, H, W)`` view-major, labels ``(B,)``; ``views`` is one image, a
+    sequence of views, or the views stacked in one ``(V, C, H, W)`` tensor."""
     first = batch[0][0]
-    num_views = 1 if isinstance(first, Tensor) else len(first)
-    if num_views == 1 and isinstance(first, Tensor):
+    single = isinstance(first, Tensor) and first.dim() == 3
+    num_views = 1 if single else len(first)
+    if single:
         images = torch.stack([item[0] for item in batch])
     else:
         images = torch.stack([item[0][j] for j in range(num_views) for item in batch])

@@ -1,0 +1,128 @@
+"""timm's ``train.py`` flags on ``accord train``, as aliases of the config keys that mean the same thing, and the
+hint an unknown flag that names a config key gets (``use --set KEY=VALUE``).
+
+Only flags whose meaning is accord's key's are here: ``--lr`` is timm's learning rate at the batch size
+(accord's ``lr`` is per ``lr_batch`` images, so ``--lr`` sets both), ``--smoothing`` is the label smoothing of the
+method's cross-entropy (its loss option), ``--mixup``/``--cutmix`` are timm's Beta alphas (positive turns the mixing
+on). Everything else maps one flag to one key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from .config import KEYS, ConfigError, load_config
+
+#: (flags, config key, type, help) of the flags that set one key as they are.
+DIRECT: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
+    (("--model",), "model", str, "model (a timm name, or ResNet8/WRN28-10/...)"),
+    (("-b", "--batch-size"), "batch_size", int, "images per update (the global batch under several processes)"),
+    (("--weight-decay",), "weight_decay", float, "weight decay"),
+    (("--momentum",), "momentum", float, "SGD momentum"),
+    (("--opt",), "optimizer", str, "optimizer: sgd or any timm.optim name"),
+    (("--sched",), "schedule", str, "learning-rate schedule: cosine or multistep"),
+    (("--warmup-epochs",), "warmup_epochs", int, "epochs of linear warmup"),
+    (("--warmup-lr",), "warmup_lr", float, "learning rate at the start of warmup"),
+    (("--clip-grad",), "clip_grad", float, "clip gradients to this norm"),
+    (("--clip-mode",), "clip_mode", str, "norm, value or agc"),
+    (("--drop",), "drop_rate", float, "dropout before the classifier"),
+    (("--drop-path",), "drop_path_rate", float, "stochastic depth"),
+    (("--model-ema-decay",), "ema_decay", float, "EMA decay per update"),
+    (("--mixup-prob",), "mix_prob", float, "probability that a batch is mixed"),
+    (("--mixup-switch-prob",), "switch_prob", float, "probability that a mixed batch uses CutMix"),
+    (("-j", "--workers"), "workers", int, "data loader workers"),
+    (("--img-size",), "image_size", int, "image side in pixels"),
+    (("--pretrained-path",), "pretrained_file", str, "start from these weights (timm's .pth.tar included)"),
+)
+#: Flags whose value needs the config to be read (see the module docstring).
+DERIVED = ("lr", "smoothing", "mixup", "cutmix")
+
+
+class _Given(argparse.Action):
+    """Store the value and remember the flag was given (``--resume`` takes none of them)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+        namespace.timm_flags = [*getattr(namespace, "timm_flags", []), option_string]
+
+
+def add_timm_flags(parser: argparse.ArgumentParser) -> None:
+    """timm's flags on ``accord train`` (each an alias of ``--set KEY=VALUE``)."""
+    group = parser.add_argument_group("timm's train.py flags (aliases of --set KEY=VALUE)")
+    for flags, key, kind, text in DIRECT:
+        group.add_argument(
+            *flags, dest=f"timm_{key}", type=kind, action=_Given, metavar=key.upper(), help=f"{text} (--set {key}=)"
+        )
+    group.add_argument(
+        "--lr", dest="timm_lr", type=float, action=_Given, metavar="LR", help="learning rate at the batch size"
+    )
+    group.add_argument(
+        "--smoothing", dest="timm_smoothing", type=float, action=_Given, metavar="S", help="label smoothing"
+    )
+    group.add_argument(
+        "--mixup", dest="timm_mixup", type=float, action=_Given, metavar="ALPHA", help="MixUp alpha (> 0: on)"
+    )
+    group.add_argument(
+        "--cutmix", dest="timm_cutmix", type=float, action=_Given, metavar="ALPHA", help="CutMix alpha (> 0: on)"
+    )
+    group.add_argument("--model-ema", dest="timm_ema", nargs=0, action=_Given, help="keep an EMA (--set ema=true)")
+    group.add_argument(
+        "--channels-last", dest="timm_channels_last", nargs=0, action=_Given, help="(--set channels_last=true)"
+    )
+
+
+def timm_overrides(args: argparse.Namespace, overrides: dict[str, Any], config: str) -> dict[str, Any]:
+    """``overrides`` with the timm flags of ``args`` applied (a flag wins over ``--set`` of the same key)."""
+    out = dict(overrides)
+    for key in [k for _, k, _, _ in DIRECT] + ["ema", "channels_last"]:
+        if getattr(args, f"timm_{key}", None) is not None:
+            out[key] = getattr(args, f"timm_{key}")
+    mixing = {k: getattr(args, f"timm_{k}", None) for k in ("mixup", "cutmix")}
+    if any(v is not None for v in mixing.values()):
+        for kind, alpha in mixing.items():
+            if alpha is not None and alpha < 0:
+                raise ConfigError(f"--{kind} {alpha}: an alpha is positive (0: off)")
+        on = [k for k, v in mixing.items() if v]
+        out["mix"] = "-".join(on) or "none"
+        out.update({f"{k}_alpha": v for k, v in mixing.items() if v})
+    if getattr(args, "timm_lr", None) is not None or getattr(args, "timm_smoothing", None) is not None:
+        out = _with_config_derived(args, out, config)
+    return out
+
+
+def _with_config_derived(args: argparse.Namespace, out: dict[str, Any], config: str) -> dict[str, Any]:
+    """``--lr`` at the run's batch size and ``--smoothing`` as the method's loss option: both read the config."""
+    from .losses import method_spec  # deferred: the losses import torch
+
+    cfg = load_config(config, out)
+    if args.timm_lr is not None:
+        out["lr"], out["lr_batch"] = args.timm_lr, cfg.optim.batch_size
+    if args.timm_smoothing is not None:
+        spec = method_spec(cfg.method.method)
+        if (name := spec.smoothing_option()) is None:
+            raise ConfigError(f"--smoothing: method {spec.name!r}'s loss takes no label smoothing")
+        out["loss"] = {**out.get("loss", {}), name: args.timm_smoothing}
+    return out
+
+
+class HintingParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose "unrecognized arguments" error says ``use --set KEY=VALUE`` for a flag that
+    names a config key (``--ema-decay 0.9`` -> ``--set ema_decay=0.9``)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        hints = []
+        if message.startswith("unrecognized arguments:"):
+            for flag in re.findall(r"(?:^|\s)(--?[A-Za-z][\w-]*)", message.split(":", 1)[1]):
+                key = flag.lstrip("-").replace("-", "_")
+                if key in KEYS:
+                    hints.append(f"{flag} is config key {key!r}: use --set {key}=VALUE")
+        super().error("; ".join([message, *hints]))
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        given = getattr(parsed, "timm_flags", [])
+        if getattr(parsed, "resume", None) and given:
+            self.error(f"--resume takes the run's own config; drop {' '.join(given)}")
+        return parsed
