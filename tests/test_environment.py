@@ -29,6 +29,18 @@ class Stop(Exception):
     pass
 
 
+def _stopped_after_epoch_1(cfg, out: Path) -> dict:
+    """Train ``cfg`` into ``out`` and stop it once epoch 1 is logged; its last checkpoint."""
+
+    def stop_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/2"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(cfg, out, log=stop_after_first_epoch)
+    return load_checkpoint(out / "checkpoint-last.pt")
+
+
 def test_the_environment_names_versions_vector_path_threads_and_processes():
     env = describe_environment(torch.device("cpu"), 3)
     import timm
@@ -56,14 +68,7 @@ def test_a_run_records_its_environment_in_the_summary_and_every_checkpoint(fmnis
 def test_a_run_resumed_elsewhere_records_both_environments_in_order(fmnist_dir, tmp_path):
     cfg = load_config(NAME, {**TINY, "data_dir": str(fmnist_dir)})
     out = tmp_path / "run"
-
-    def stop_after_first_epoch(line: str) -> None:
-        if line.startswith("epoch 1/2"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit(cfg, out, log=stop_after_first_epoch)
-    ckpt = load_checkpoint(out / "checkpoint-last.pt")
+    ckpt = _stopped_after_epoch_1(cfg, out)
     save_atomic({**ckpt, "environments": [ELSEWHERE]}, out / "checkpoint-last.pt")  # as if epoch 1 ran elsewhere
     summary = fit(cfg, out, resume=True, log=lambda _: None)
     here = describe_environment(torch.device("cpu"), 1)
@@ -74,14 +79,7 @@ def test_a_run_resumed_elsewhere_records_both_environments_in_order(fmnist_dir, 
 def test_a_checkpoint_from_before_environments_were_kept_still_resumes(fmnist_dir, tmp_path):
     cfg = load_config(NAME, {**TINY, "data_dir": str(fmnist_dir)})
     out = tmp_path / "run"
-
-    def stop_after_first_epoch(line: str) -> None:
-        if line.startswith("epoch 1/2"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit(cfg, out, log=stop_after_first_epoch)
-    ckpt = load_checkpoint(out / "checkpoint-last.pt")
+    ckpt = _stopped_after_epoch_1(cfg, out)
     save_atomic({k: v for k, v in ckpt.items() if k != "environments"}, out / "checkpoint-last.pt")
     summary = fit(cfg, out, resume=True, log=lambda _: None)
     assert summary["environment"] == describe_environment(torch.device("cpu"), 1)
