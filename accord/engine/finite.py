@@ -3,9 +3,9 @@
 A finite loss does not mean finite weights: an enormous learning rate can turn BatchNorm's
 ``running_var`` infinite in a forward pass whose loss is still a number, and that state would be saved
 as the "last good" checkpoint. :func:`check_finite_state` reads every floating-point parameter and buffer
-of the given modules in one fused reduction (``torch._foreach_norm`` with ``ord=inf``, which propagates
-NaN and Inf, then one ``isfinite`` over the stacked norms: one host sync) and names the bad tensors only
-when there are some.
+of the given modules as one infinity norm each (``torch.linalg.vector_norm``, which propagates NaN and Inf;
+measured as fast as the private fused ``_foreach_norm`` on ResNet-50's tensors on the CPU), then one ``isfinite``
+over the stacked norms (one host sync), and names the bad tensors only when there are some.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def nonfinite_tensors(modules: Mapping[str, nn.Module]) -> list[str]:
     tensors = _float_tensors(modules)
     if not tensors:
         return []
-    norms = torch._foreach_norm(list(tensors.values()), float("inf"))
-    finite = torch.isfinite(torch.stack([n.float() for n in norms]))
+    norms = [torch.linalg.vector_norm(t, float("inf")).float() for t in tensors.values()]
+    finite = torch.isfinite(torch.stack(norms))
     if bool(finite.all()):
         return []
     return [name for name, ok in zip(tensors, finite.tolist(), strict=True) if not ok]

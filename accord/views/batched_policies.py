@@ -7,10 +7,10 @@ each policy first draws a :class:`Plan` for ``n`` images on the CPU, from a ``to
 generator by default, which checkpoints already save with ``torch.get_rng_state()``), then applies it: for every
 step, each operation runs once, through :data:`~accord.views.batched_ops.OPS`, on the images that drew it.
 
-What matches torchvision's per-image transform (``torchvision.transforms.v2._auto_augment``, defaults as
+What matches torchvision's per-image transform (``torchvision.transforms.v2``'s AutoAugment family, defaults as
 :mod:`accord.views.policies` builds them):
 
-- the operation sets and magnitude bins (the ``_AUGMENTATION_SPACE`` tables, read from torchvision itself, with the
+- the operation sets and magnitude bins (torchvision's tables, stated in :mod:`.augmentation_spaces`, with the
   translation bins of each image size), the random sign of the signed operations (negative when a uniform draw is
   ``<= 0.5``), the interpolation (nearest; bilinear for AugMix) and the fill (zeros);
 - RandAugment(N, M, 31 bins): N steps, each a uniform operation at bin M;
@@ -31,13 +31,16 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from torchvision.transforms.v2 import _auto_augment as tv_auto
+from torch.distributions import Dirichlet
 
+from .augmentation_spaces import (
+    AUGMIX_SPACE,
+    AUTOAUGMENT_POLICIES,
+    AUTOAUGMENT_SPACE,
+    RANDAUGMENT_SPACE,
+    TRIVIALAUGMENT_SPACE,
+)
 from .batched_ops import OPS, Op
-
-_POLICY_TABLES = {
-    name: tv_auto.AutoAugment(policy)._policies for name, policy in tv_auto.AutoAugmentPolicy.__members__.items()
-}
 
 
 @dataclass
@@ -75,6 +78,17 @@ class _Space:
         values = self.table[ops.clamp_min(0), bins]
         negative = (torch.rand(ops.shape, generator=generator) <= 0.5) & self.signed[ops.clamp_min(0)]
         return torch.where(negative, -values, values)
+
+
+def sample_dirichlet(concentration: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Dirichlet draws, one per row of ``concentration``, from ``generator``: torch.distributions draws from the global
+    generator only, so with a generator it runs under a seed drawn from that generator (the global state is kept)."""
+    if generator is None:
+        return Dirichlet(concentration).sample()
+    seed = int(torch.randint(2**63 - 1, (), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Dirichlet(concentration).sample()
 
 
 class BatchedPolicy:
@@ -143,7 +157,7 @@ def apply_steps(
 class BatchedRandAugment(BatchedPolicy):
     """RandAugment(num_ops, magnitude) of torchvision, per image."""
 
-    augmentation_space = tv_auto.RandAugment._AUGMENTATION_SPACE
+    augmentation_space = RANDAUGMENT_SPACE
 
     def __init__(self, num_ops: int = 2, magnitude: int = 9) -> None:
         super().__init__()
@@ -166,7 +180,7 @@ class BatchedRandAugment(BatchedPolicy):
 class BatchedTrivialAugment(BatchedPolicy):
     """TrivialAugmentWide of torchvision, per image."""
 
-    augmentation_space = tv_auto.TrivialAugmentWide._AUGMENTATION_SPACE
+    augmentation_space = TRIVIALAUGMENT_SPACE
 
     def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None) -> Plan:
         space = self.space(height, width)
@@ -178,15 +192,15 @@ class BatchedTrivialAugment(BatchedPolicy):
 class BatchedAutoAugment(BatchedPolicy):
     """AutoAugment(policy) of torchvision (``imagenet``, ``cifar10`` or ``svhn``), per image."""
 
-    augmentation_space = tv_auto.AutoAugment._AUGMENTATION_SPACE
+    augmentation_space = AUTOAUGMENT_SPACE
     bins = 10
 
     def __init__(self, policy: str = "imagenet") -> None:
         super().__init__()
-        if policy.upper() not in _POLICY_TABLES:
+        if policy.lower() not in AUTOAUGMENT_POLICIES:
             raise ValueError(f"AutoAugment policy must be one of imagenet, cifar10, svhn, got {policy!r}")
         self.policy = policy.lower()
-        self.table = _POLICY_TABLES[policy.upper()]
+        self.table = AUTOAUGMENT_POLICIES[self.policy]
         names = list(self.augmentation_space)
         self.sub_ops = torch.tensor([[names.index(op) for op, _, _ in sub] for sub in self.table])
         self.sub_probs = torch.tensor([[p for _, p, _ in sub] for sub in self.table], dtype=torch.float32)
@@ -209,7 +223,7 @@ class BatchedAutoAugment(BatchedPolicy):
 class BatchedAugMix(BatchedPolicy):
     """AugMix(severity) of torchvision (mixture width 3, depth 1-3, alpha 1, all operations), per image."""
 
-    augmentation_space = tv_auto.AugMix._AUGMENTATION_SPACE
+    augmentation_space = AUGMIX_SPACE
     interpolation = "bilinear"
     bins = 10  # torchvision's _PARAMETER_MAX
 
@@ -221,8 +235,8 @@ class BatchedAugMix(BatchedPolicy):
 
     def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None) -> Plan:
         space, plan = self.space(height, width), Plan()
-        m = torch._sample_dirichlet(torch.full((n, 2), float(self.alpha)), generator=generator)
-        mixing = torch._sample_dirichlet(torch.full((n, self.mixture_width), float(self.alpha)), generator=generator)
+        m = sample_dirichlet(torch.full((n, 2), float(self.alpha)), generator)
+        mixing = sample_dirichlet(torch.full((n, self.mixture_width), float(self.alpha)), generator)
         plan.weights = torch.cat([m[:, :1], mixing * m[:, 1:]], dim=1)
         longest = self.chain_depth if self.chain_depth > 0 else 3
         for _ in range(self.mixture_width):
