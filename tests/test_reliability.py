@@ -312,10 +312,18 @@ def kill_at_random(proc: subprocess.Popen, out: Path, before: int | None, delay:
 
 def kill_while_saving(proc: subprocess.Popen, out: Path) -> str:
     """SIGKILL while a checkpoint's temporary file holds half its bytes."""
-    if not wait_for(lambda: any(p.stat().st_size > 0 for p in out.glob(".checkpoint-*.tmp")), proc):
+    if not wait_for(lambda: any(_size(p) > 0 for p in out.glob(".checkpoint-*.tmp")), proc):
         return "finished"
     proc.kill()
     return "killed"
+
+
+def _size(path: Path) -> int:
+    """The file's size, 0 once it is gone: the child renames its temporary file between our listing and stat."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def run_with_kills(
