@@ -8,7 +8,8 @@
 # It installs accord into the machine's own Python and torch without replacing them (pip install --no-deps -e .;
 # what else is missing comes from the wheels in device/wheels, and torch/torchvision must already be inside
 # pyproject.toml's ranges, which this also tests), then runs the `cuda` tests, `accord bench --device cuda` at 32 px
-# (ResNet-8, resnet18) and at 224 px (resnet50, batch 128), and 2 epochs of real Fashion-MNIST per method.
+# (ResNet-8, resnet18) and at 224 px (resnet50, batch 128, amp bf16, end to end over a generated folder of JPEGs,
+# views made in the loader with a worker per core and on the device), and 2 epochs of real Fashion-MNIST per method.
 # PYTHON picks the interpreter (default python3); DEVICE_DATA the folder of wheels and data (default device/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,8 +51,9 @@ steps=(
 --workers $cores --out $out/bench-resnet8-32px.json"
   "bench_resnet18_32px|$python -m accord bench --device cuda --model resnet18 --batch 128 --repeats 5 --e2e-steps 30 \
 --workers $cores --out $out/bench-resnet18-32px.json"
+  "jpegs|$python scripts/device_report.py jpegs $out 1408"
   "bench_resnet50_224px|$python -m accord bench --device cuda --model resnet50 --image-size 224 --batch 128 \
---repeats 3 --e2e-steps 10 --workers $cores --out $out/bench-resnet50-224px.json"
+--amp bf16 --repeats 3 --e2e-steps 10 --e2e-data $out/jpegs --workers $cores --out $out/bench-resnet50-224px.json"
 )
 for m in "${methods[@]}"; do
   steps+=("fmnist_$m|$python -m accord train --config FashionMNIST-ResNet8-$m --data-dir $fmnist --set epochs=2 \

@@ -2,6 +2,8 @@
 
 ``versions OUT``: the machine's Python, torch, torchvision, timm and GPU into ``OUT/versions.json``, failing (exit 1)
 when torch or torchvision is outside the range pyproject.toml declares (the check also tests that range).
+``jpegs OUT N``: ``N`` generated JPEGs of 256-320 px in an image folder ``OUT/jpegs`` (train/ of 4 classes, val/)
+for the 224 px end-to-end comparison.
 ``collect OUT``: every figure the check wrote under ``OUT`` (versions, step times and exit codes, the cuda tests'
 counts, the bench JSONs, each Fashion-MNIST run's summary) into ``OUT/device_check.json``.
 """
@@ -76,7 +78,26 @@ def collect(out: Path) -> int:
     return 0
 
 
+def jpegs(out: Path, count: int) -> int:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", count), ("val", 8)):
+        for i in range(n):
+            folder = out / "jpegs" / split / f"class{i % 4}"
+            folder.mkdir(parents=True, exist_ok=True)
+            height, width = (int(v) for v in rng.integers(256, 321, 2))
+            ramp = np.linspace(0, 200, width, dtype=np.float32)[None, :, None]
+            pixels = (ramp + rng.integers(0, 56, (height, width, 3))).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
+    print(f"wrote {count} + 8 JPEGs under {out / 'jpegs'}")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "jpegs":
+        sys.exit(jpegs(Path(sys.argv[2]), int(sys.argv[3])))
     if len(sys.argv) != 3 or sys.argv[1] not in ("versions", "collect"):
-        sys.exit("usage: device_report.py versions|collect OUT_DIR")
+        sys.exit("usage: device_report.py versions|collect OUT_DIR, or jpegs OUT_DIR COUNT")
     sys.exit({"versions": versions, "collect": collect}[sys.argv[1]](Path(sys.argv[2])))

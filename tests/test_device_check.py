@@ -17,7 +17,9 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path):
     done = subprocess.run(["bash", str(SCRIPT), "--dry-run", str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines()]
-    assert names[:5] == ["install", "cuda_tests", "bench_resnet8_32px", "bench_resnet18_32px", "bench_resnet50_224px"]
+    assert names[:6] == ["install", "cuda_tests", "bench_resnet8_32px", "bench_resnet18_32px", "jpegs",
+                         "bench_resnet50_224px"]  # fmt: skip
+    assert "--amp bf16" in done.stdout and f"--e2e-data {out}/jpegs" in done.stdout
     assert names[-1] == "collect"
     for method in ("", "-ls", "-agmax", "-agmax-mse", "-agmax-kl", "-agmax-ce", "-tied", "-jsd", "-ce2"):
         assert f"fmnist_standard{method}" in names  # 2 epochs of real Fashion-MNIST per method
@@ -28,6 +30,14 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path):
 def test_bad_arguments_are_one_usage_line():
     done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.startswith("usage:")
+
+
+def test_report_writes_a_folder_of_jpegs(tmp_path):
+    script = ROOT / "scripts" / "device_report.py"
+    done = subprocess.run([sys.executable, str(script), "jpegs", str(tmp_path), "6"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "jpegs" / "train").glob("*/*.jpg"))) == 6
+    assert len(list((tmp_path / "jpegs" / "val").glob("*/*.jpg"))) == 8
 
 
 def test_report_gathers_the_checks_files_into_one_json(tmp_path):
