@@ -4,6 +4,7 @@ with ResNet-50's recipe views that trains and resumes exactly."""
 
 from __future__ import annotations
 
+import math
 import signal
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from accord.views.cutout import ClippedCutout
 from accord.views.lighting import Lighting
 from accord.views.loader_crops import ViewCrops
 
-pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.numerics]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 IMAGENET = DataInfo("imagefolder", 3, 3, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), small=False)
 P_MIN = 1e-3  # a two-sample test's p-value below this fails: a wrong distribution, not chance
@@ -62,8 +63,11 @@ def _torchvision_jitter_of_plan(image: torch.Tensor, plan, i: int, jitter: v2.Co
     return jitter.transform(image, params)
 
 
+@pytest.mark.numerics
 def test_jitter_of_each_image_is_torchvisions_with_its_draws_at_224_px():
-    """Each image's order and factors, replayed through torchvision's ColorJitter: within the blends' bound."""
+    """Each image's order and factors, replayed through torchvision's ColorJitter: within the blends' bound, carried
+    through the chain (a blend with factor f moves an earlier difference e to at most (f + |1 - f|) e, brightness to
+    f e, and a blend adds its own BLEND_LEVELS on a processor where torchvision's blend is not fused)."""
     images = torch.stack([_photo(s, 224, 224) for s in range(12)])
     policy = BatchedColorJitter(0.4, 0.4, 0.4)
     plan = policy.sample(len(images), 224, 224, torch.Generator().manual_seed(0))
@@ -71,7 +75,18 @@ def test_jitter_of_each_image_is_torchvisions_with_its_draws_at_224_px():
     jitter = v2.ColorJitter(0.4, 0.4, 0.4)
     for i, image in enumerate(images):
         worst = int((out[i].int() - _torchvision_jitter_of_plan(image, plan, i, jitter).int()).abs().max())
-        assert worst <= BLEND_LEVELS, f"image {i}: {worst} levels from torchvision"
+        assert worst <= _chain_bound(plan, i), f"image {i}: {worst} levels from torchvision"
+
+
+def _chain_bound(plan, i: int) -> int:
+    bound = 0
+    for step in plan.steps:
+        k, factor = int(step.ops[i]), 1.0 + float(step.magnitudes[i])
+        if k == 0:  # brightness: one correctly rounded product, exact on every processor
+            bound = math.ceil(factor * bound)
+        elif k > 0:
+            bound = math.ceil((factor + abs(1 - factor)) * bound) + BLEND_LEVELS
+    return bound
 
 
 def test_jitter_draws_uniform_factors_and_orders():
