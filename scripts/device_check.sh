@@ -10,7 +10,9 @@
 # pyproject.toml's ranges, which this also tests), then runs the `cuda` tests, `accord bench --device cuda` at 32 px
 # (ResNet-8, resnet18) and at 224 px (resnet50, batch 128, amp bf16, end to end over a generated folder of JPEGs,
 # views made in the loader with a worker per core and on the device), and 2 epochs of real Fashion-MNIST per method.
-# PYTHON picks the interpreter (default python3); DEVICE_DATA the folder of wheels and data (default device/).
+# PYTHON picks the interpreter (default python3); DEVICE_DATA the folder of wheels and data (default device/, not
+# committed: it travels to the GPU machine with the working tree). The wheels are for the Python that --prepare runs
+# (binary ones: kornia_rs, PyYAML, safetensors, scipy), so prepare with the GPU machine's Python version.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,8 @@ usage() { echo "usage: $0 [--dry-run] OUT_DIR | --prepare" >&2; exit 2; }
 prepare() {  # run where the network is: the pure-Python dependencies as wheels, and Debian's Fashion-MNIST files
   mkdir -p "$wheels" "$fmnist"
   "$python" -m pip download -q --no-deps --only-binary=:all: -d "$wheels" \
-    "timm>=1.0.27" kornia kornia_rs safetensors PyYAML tqdm pytest pluggy iniconfig packaging scipy huggingface_hub
+    "setuptools>=68" "timm>=1.0.27" kornia kornia_rs safetensors PyYAML tqdm pytest pluggy iniconfig packaging scipy \
+    huggingface_hub
   cp -n /usr/share/datasets/fashion-mnist/*-ubyte.gz "$fmnist"/ 2>/dev/null \
     || echo "prepare: no Fashion-MNIST in /usr/share/datasets/fashion-mnist; put its four idx files in $fmnist" >&2
   ls "$wheels" "$fmnist"
