@@ -243,7 +243,8 @@ def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_
 
     gen = torch.Generator().manual_seed(0)
     base = TensorImageDataset(torch.randint(0, 256, (20, 1, 5, 5), dtype=torch.uint8, generator=gen), torch.arange(20))
-    data = ViewDataset(Subset(Subset(base, list(range(19, -1, -1))), [0, 3, 5, 7, 11]), loader_transform(["crop"], GRAY), seed=0)
+    uint8 = loader_transform(["crop"], GRAY)
+    data = ViewDataset(Subset(Subset(base, list(range(19, -1, -1))), [0, 3, 5, 7, 11]), uint8, seed=0)
     fetched = data.__getitems__([4, 0, 2])
     assert [label for _, label in fetched] == [8, 19, 14]
     for (image, label), index in zip(fetched, [4, 0, 2], strict=True):
@@ -251,7 +252,7 @@ def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_
     images, labels = next(iter(DataLoader(data, batch_size=5, collate_fn=collate_views)))
     assert torch.equal(images, base.images[[19, 16, 14, 12, 8]]) and labels.tolist() == [19, 16, 14, 12, 8]
     assert Uint8Images.fetch_batch([(torch.zeros(1, 2, 2, dtype=torch.uint8), 0)], [0]) is None  # other datasets
-    assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], loader_transform(["crop"], GRAY)).__getitems__([0])) == 1
+    assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], uint8).__getitems__([0])) == 1
 
 
 def test_pad_crop_takes_every_window_of_the_padded_image_and_flip_mirrors_half() -> None:
