@@ -50,9 +50,9 @@ steps=(
   "install|$python -m pip install -q --no-deps --no-index --find-links $wheels -r scripts/device_requirements.txt \
 && $python -m pip install -q --no-deps --no-build-isolation -e . && $python scripts/device_report.py versions $out"
   "cuda_tests|$python -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py --junitxml=$out/cuda-tests.xml"
-  "bench_resnet8_32px|$python -m accord bench --device cuda --model ResNet8 --batch 128 --repeats 5 --e2e-steps 30 \
+  "bench_resnet8_32px|$python -m accord bench --device cuda --model ResNet8 --batch 128 --repeats 3 --e2e-steps 20 \
 --workers $cores --out $out/bench-resnet8-32px.json"
-  "bench_resnet18_32px|$python -m accord bench --device cuda --model resnet18 --batch 128 --repeats 5 --e2e-steps 30 \
+  "bench_resnet18_32px|$python -m accord bench --device cuda --model resnet18 --batch 128 --repeats 3 --e2e-steps 20 \
 --workers $cores --out $out/bench-resnet18-32px.json"
   "jpegs|$python scripts/device_report.py jpegs $out 1408"
   "bench_resnet50_224px|$python -m accord bench --device cuda --model resnet50 --image-size 224 --batch 128 \
