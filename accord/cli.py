@@ -286,6 +286,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         e2e_steps=args.e2e_steps,
         e2e_workers=args.workers,
         compile=args.compile,
+        amp=args.amp,
+        e2e_data=args.e2e_data,
     )
     result = run_benchmark(cfg, log=lambda msg: print(msg, file=sys.stderr))
     print(format_table(result))
@@ -413,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--e2e-steps", dest="e2e_steps", type=int, default=20, help="timed steps per end-to-end epoch")
     bench.add_argument("--workers", type=int, default=2, help="loader workers of the end-to-end runs (default 2)")
     bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps (model and loss together)")
+    bench.add_argument("--amp", choices=("none", "bf16"), default="none", help="autocast of the timed steps")
+    bench.add_argument("--e2e-data", dest="e2e_data", help="an image folder: time end to end on it at --image-size")
     bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
     bench.set_defaults(func=cmd_bench)
     for command in sub.choices.values():  # `--epoch 1` must not pass for --epochs (argparse's prefixes)

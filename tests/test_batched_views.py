@@ -158,7 +158,7 @@ def test_global_seed_and_saved_rng_state_repeat_the_views() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["crop-blur", "crop_3", "crop-flip-jitter", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting"]
+    "spec", ["crop-blur", "crop_3", "crop-flip-jitter_1", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting_x"]
 )
 def test_unsupported_tokens_are_refused_naming_the_supported_ones(spec: str) -> None:
     token = spec.split("-")[-1]
@@ -166,7 +166,7 @@ def test_unsupported_tokens_are_refused_naming_the_supported_ones(spec: str) -> 
         BatchedViews(["crop-flip", spec], RGB)
 
 
-@pytest.mark.parametrize("policy", ["crop-flip-jitter", "crop-flip-randaug_2_14_p50"])
+@pytest.mark.parametrize("policy", ["crop-flip-jitter_1", "crop-flip-randaug_2_14_p50"])
 def test_config_refuses_a_token_not_made_on_the_device_in_one_line(policy: str) -> None:
     """Whatever the loader accepts, a token the device path does not make is one line naming it."""
     from accord.config import ConfigError, load_config
@@ -187,8 +187,8 @@ def test_image_operations_are_drawn_per_image_on_the_device(spec: str) -> None:
 def test_bad_cutout_large_images_and_wrong_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="cutout side"):
         BatchedViews(["cutout_32"], RGB)
-    with pytest.raises(ValueError, match="small"):
-        BatchedViews(["crop-flip"], LARGE)
+    with pytest.raises(ValueError, match=r"expected the loader's crops \(2 views x B"):  # large: the loader crops
+        BatchedViews(["crop-flip", "crop-flip"], LARGE)(_images(LARGE, 3))
     with pytest.raises(ValueError, match="at least one"):
         BatchedViews([], RGB)
     module = BatchedViews(["crop-flip"], RGB)
@@ -243,7 +243,8 @@ def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_
 
     gen = torch.Generator().manual_seed(0)
     base = TensorImageDataset(torch.randint(0, 256, (20, 1, 5, 5), dtype=torch.uint8, generator=gen), torch.arange(20))
-    data = ViewDataset(Subset(Subset(base, list(range(19, -1, -1))), [0, 3, 5, 7, 11]), loader_transform(), seed=0)
+    uint8 = loader_transform(["crop"], GRAY)
+    data = ViewDataset(Subset(Subset(base, list(range(19, -1, -1))), [0, 3, 5, 7, 11]), uint8, seed=0)
     fetched = data.__getitems__([4, 0, 2])
     assert [label for _, label in fetched] == [8, 19, 14]
     for (image, label), index in zip(fetched, [4, 0, 2], strict=True):
@@ -251,7 +252,7 @@ def test_loader_of_device_views_gathers_a_batch_in_one_index_with_the_per_image_
     images, labels = next(iter(DataLoader(data, batch_size=5, collate_fn=collate_views)))
     assert torch.equal(images, base.images[[19, 16, 14, 12, 8]]) and labels.tolist() == [19, 16, 14, 12, 8]
     assert Uint8Images.fetch_batch([(torch.zeros(1, 2, 2, dtype=torch.uint8), 0)], [0]) is None  # other datasets
-    assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], loader_transform()).__getitems__([0])) == 1
+    assert len(ViewDataset([(torch.zeros(1, 2, 2, dtype=torch.uint8), 3)], uint8).__getitems__([0])) == 1
 
 
 def test_pad_crop_takes_every_window_of_the_padded_image_and_flip_mirrors_half() -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from .end_to_end import AUGMENT_ON, E2E_POLICIES, format_end_to_end, measure_end_to_end
+from .end_to_end import AUGMENT_ON, E2E_POLICIES, FolderRun, format_end_to_end, measure_end_to_end
 from .steps import (
     MEASURED_METHODS,
     BenchConfig,
@@ -50,7 +51,11 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None)
     log("augmentation on one core ...")
     augment = measure_augment(cfg)
     log("end to end: the training loop with its loader vs the same steps on ready tensors ...")
-    e2e = measure_end_to_end(cfg.model, cfg.batch, cfg.e2e_steps, cfg.repeats, cfg.device, cfg.e2e_workers)
+    folder = FolderRun(cfg.image_size, cfg.amp) if cfg.e2e_data else None
+    data = Path(cfg.e2e_data) if cfg.e2e_data else None
+    e2e = measure_end_to_end(
+        cfg.model, cfg.batch, cfg.e2e_steps, cfg.repeats, cfg.device, cfg.e2e_workers, data, folder=folder
+    )
     model_rate = steps["model_views_per_s"]
     return {
         "config": asdict(cfg),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,17 @@ def synthetic_fashion_mnist(root: Path, images: int) -> Path:
 
 
 def e2e_config(
-    model: str, policy: str, augment_on: str, batch: int, steps: int, workers: int, data_dir: Path | None
+    model: str,
+    policy: str,
+    augment_on: str,
+    batch: int,
+    steps: int,
+    workers: int,
+    data_dir: Path | None,
+    folder: FolderRun | None = None,
 ) -> Config:
-    """A two-view run of ``E2E_METHOD`` on Fashion-MNIST with ``steps + 1`` batches per epoch."""
+    """A two-view run of ``E2E_METHOD`` with ``steps + 1`` batches per epoch: on Fashion-MNIST, or with ``folder``
+    on an image folder at its image size (ResNet-50's recipe: its optimiser and evaluation, the views named)."""
     overrides = {
         "model": model,
         "method": E2E_METHOD,
@@ -68,7 +77,18 @@ def e2e_config(
         "workers": workers,
         "data_dir": str(data_dir) if data_dir else None,
     }
+    if folder is not None:
+        overrides |= {"image_size": folder.image_size, "amp": folder.amp}
+        return load_config("ResNet50-standard", overrides)
     return load_config("FashionMNIST-ResNet8-standard", overrides)
+
+
+@dataclass(frozen=True)
+class FolderRun:
+    """What an image-folder end-to-end run changes: the image size and the precision of its steps."""
+
+    image_size: int = 224
+    amp: str = "none"
 
 
 class Measured:
@@ -113,14 +133,16 @@ def measure_end_to_end(
     workers: int = 2,
     data_dir: Path | None = None,
     policies: tuple[str, ...] = E2E_POLICIES,
+    folder: FolderRun | None = None,
 ) -> dict[str, Any]:
-    """End-to-end and step-only views/s and their paired ratio, per policy and ``augment_on``."""
+    """End-to-end and step-only views/s and their paired ratio, per policy and ``augment_on``; with ``folder``,
+    ``data_dir`` is an image folder (its train/ has ``steps + 1`` batches or more)."""
     with tempfile.TemporaryDirectory() as tmp:
-        source = "fashion_mnist"
+        source = f"image folder {data_dir}" if folder is not None else "fashion_mnist"
         if data_dir is None and not DEBIAN_FASHION_MNIST.is_dir():
             data_dir, source = synthetic_fashion_mnist(Path(tmp), (steps + 1) * batch), "synthetic 28 px"
         runs = {
-            (p, on): Measured(e2e_config(model, p, on, batch, steps, workers, data_dir), torch.device(device))
+            (p, on): Measured(e2e_config(model, p, on, batch, steps, workers, data_dir, folder), torch.device(device))
             for p in policies
             for on in AUGMENT_ON
         }

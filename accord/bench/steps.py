@@ -48,6 +48,8 @@ class BenchConfig:
     e2e_steps: int = 20  # timed steps per end-to-end epoch (Fashion-MNIST, 28 px, 1 channel)
     e2e_workers: int = 2
     compile: bool = False  # torch.compile each training step's model and loss together (the trainer's compile: true)
+    amp: str = "none"  # "bf16": the trainer's amp: bf16 autocast (fp16 needs a grad scaler and is not timed here)
+    e2e_data: str | None = None  # an image folder: the end-to-end runs read its images at image_size
 
 
 @dataclass
@@ -89,7 +91,7 @@ def make_train_step(cfg: BenchConfig, method: str, num_views: int, batch: int, b
     y = torch.randint(0, cfg.num_classes, (batch,), generator=gen).to(device)
     if cfg.compile:  # as the trainer's compile: true does (a loss with a weight schedule stays eager there)
         model, criterion = torch.compile(model), torch.compile(criterion)
-    forward = TrainStep(model, criterion)  # what the trainer calls
+    forward = TrainStep(model, criterion, cfg.amp)  # what the trainer calls
 
     def run() -> None:
         terms, _ = forward(x, y)

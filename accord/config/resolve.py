@@ -208,10 +208,6 @@ def _check_combinations(v: dict[str, Any]) -> None:
     if v["mix"] != "none" and method_spec(v["method"]).mixing is None:
         raise ConfigError(f"method {v['method']!r} does not support mix: {v['mix']} (as in timm's AugMix-JSD)")
     if v["augment_on"] == "device":
-        if v["cutout_clip"]:
-            raise ConfigError("augment_on: device has no clipped CutOut (cutout_clip: true); use augment_on: loader")
-        if not DATASET_FACTS[v["dataset"]].small:
-            raise ConfigError("augment_on: device supports 28-32 px datasets only; image folders augment in the loader")
         try:
             from ..views.batched import check_batched_spec
         except ImportError:

@@ -80,7 +80,7 @@ class ViewsConfig:
     views: tuple[str, ...] | None = key(None, "one policy per view ('{policy}' stands for policy); overrides num_views")
     same_crop: bool = key(False, "every view shares view 1's crop and flip")
     cutout_clip: bool = key(False, "every cutout token is the authors' CutOut, clipped at the border (ccutout)")
-    augment_on: AugmentOn = key("loader", "loader: per image in the workers; device: per image in batches (28-32 px)")
+    augment_on: AugmentOn = key("loader", "loader: per image in workers; device: batch-wise (folders: crops in loader)")
     mix: MixKind = key("none", "batch mixing (accord.views.mixing)")
     mixup_alpha: float | None = key(None, "MixUp Beta(alpha, alpha); null: 1.0 for 28-32 px images, 0.2 else")
     cutmix_alpha: float = key(1.0, "CutMix Beta(alpha, alpha)")

@@ -104,7 +104,7 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
         from ..views.batched import BatchedViews, loader_transform
 
         device_views = BatchedViews(cfg.views.views, info, cfg.views.same_crop).to(device)
-        views = loader_transform()
+        views = loader_transform(cfg.views.views, info, cfg.views.same_crop)
     else:
         views = build_multiview_transform(cfg.views.views, info, cfg.views.same_crop)
     evaluation = build_eval_transform(info)

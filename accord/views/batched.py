@@ -9,7 +9,10 @@ per sample. Each token does what it does in :mod:`accord.views.policies`:
 
     crop     pad 4 px of zeros, then a random crop back to the image size (28-32 px images)
     flip     horizontal flip with probability 1/2
+    jitter   colour jitter (brightness, contrast, saturation) per image, in its own order (uint8)
+    lighting PCA lighting on the float image before normalisation
     cutout   after normalisation, one square of zeros of side ``cutout_L`` or half the image side
+    ccutout  the authors' CutOut, centre anywhere, clipped at the border
     standard alias of crop-flip; ``none`` adds nothing
 
 The image operations ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]``, ``trivialaug`` and ``augmix[_S]``
@@ -17,8 +20,13 @@ The image operations ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]``, `
 run after the geometry on the uint8 batch, through :mod:`accord.views.batched_policies`: every image draws its own
 operations and magnitudes, as torchvision's per-image transforms do (kornia's RandAugment, TrivialAugment and
 AutoAugment choose their operations once per call, and kornia has no AugMix). Float input is quantised to uint8
-levels first, as those operations work on uint8. ImageNet-size datasets are refused: their images come in
-different sizes, so there is no un-augmented batch, and RandomResizedCrop needs each full image.
+levels first, as those operations work on uint8. Jitter, lighting and clipped CutOut are
+:mod:`accord.views.batched_photometric`'s.
+
+ImageNet-size datasets (image folders) come in different sizes, so there is no un-augmented batch, and
+RandomResizedCrop needs each whole image: there the loader makes every view's crop and flip as uint8
+(:class:`~accord.views.loader_crops.ViewCrops`) and the module takes the view-major ``(V*B, C, S, S)`` crops and
+makes the rest of each view.
 
 Randomness comes from torch's global generator of the batch's device (crop, flip; kornia samples CutOut's
 parameters there too, ``.to(device)`` moving its sampler with the module) and, for the image operations, from
@@ -42,17 +50,19 @@ from torchvision.transforms import v2
 from ..data.datasets import DataInfo, TensorImageDataset
 from .author_policies import build_author_operation, is_author_token
 from .batched_geometry import RandomFlip, RandomPadCrop
+from .batched_photometric import BatchedClippedCutout, BatchedColorJitter, BatchedLighting
 from .batched_policies import BatchedPolicy, build_batched_operation
+from .loader_crops import ViewCrops
 from .policies import Policy, parse_policy
 
 SUPPORTED_TOKENS = (
-    "crop, flip, cutout[_L], standard, none, randaug[_N_M], tfrandaug[_N_M[_pP]], "
-    "autoaug[_agmax][_imagenet|_cifar10|_svhn], trivialaug, augmix[_S]"
+    "crop, flip, cutout[_L], ccutout[_L], standard, none, randaug[_N_M], tfrandaug[_N_M[_pP]], "
+    "autoaug[_agmax][_imagenet|_cifar10|_svhn], trivialaug, augmix[_S], jitter[_B_C_S], lighting[_STD]"
 )
 OPERATIONS = ("randaug", "tfrandaug", "autoaug", "trivialaug", "augmix")  # per image, by batched/author_policies
 # the exact forms made on the device; a loader token outside them (a new one, or a new option) is refused
 _BATCHED_TOKEN = re.compile(
-    r"crop|flip|standard|none|cutout(_\d+)?|randaug(_\d+_\d+)?|tfrandaug(_\d+_\d+(_p[0-9.]+)?)?"
+    r"crop|flip|standard|none|c?cutout(_\d+)?|jitter(_[0-9.]+_[0-9.]+_[0-9.]+)?|lighting(_[0-9.]+)?|randaug(_\d+_\d+)?|tfrandaug(_\d+_\d+(_p[0-9.]+)?)?"
     r"|autoaug(_agmax)?(_imagenet|_cifar10|_svhn)?|trivialaug|augmix(_\d+)?"
 )
 
@@ -96,12 +106,16 @@ class Uint8Images:
 
 def _operation(token: str, small: bool) -> BatchedPolicy:
     """The batched policy of an image-operation token: the authors' own (author_policies) or torchvision's."""
+    head, *args = token.split("_")
+    if head == "jitter":
+        return BatchedColorJitter(*(float(a) for a in args))
     return build_author_operation(token, small) if is_author_token(token) else build_batched_operation(token, small)
 
 
-def loader_transform() -> Uint8Images:
-    """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor."""
-    return Uint8Images()
+def loader_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
+    """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor (28-32 px datasets),
+    or each view's crop and flip as uint8 (ImageNet-size image folders, :mod:`~accord.views.loader_crops`)."""
+    return Uint8Images() if info.small else ViewCrops(specs, info, same_crop)
 
 
 class BatchedViews(nn.Module):
@@ -109,36 +123,38 @@ class BatchedViews(nn.Module):
 
     Args:
         specs: one policy spec per view, as in the config's ``views`` (e.g. ``["crop-flip", "crop-flip-cutout"]``).
-        info: the dataset's size, channels, mean and std; only small (28-32 px) datasets are supported.
+        info: the dataset's size, channels, mean and std. Small (28-32 px) datasets: the module crops and flips;
+            larger ones: the loader did (:class:`~accord.views.loader_crops.ViewCrops`).
         same_crop: draw one crop and flip per image and share it between the views (every view must then use
             the same crop/flip tokens), as :func:`~accord.views.multiview.build_multiview_transform` does.
 
-    Call it on ``(B, C, H, W)`` images, uint8 or float in ``[0, 1]``, on the module's device (move the module with
-    ``.to(device)``); it returns float32 ``(V*B, C, H, W)``, view-major.
+    Call it on ``(B, C, H, W)`` images (small datasets) or the loader's view-major ``(V*B, C, S, S)`` crops (larger
+    ones), uint8 or float in ``[0, 1]``, on the module's device (move the module with ``.to(device)``); it returns
+    float32 ``(V*B, C, H, W)``, view-major.
     """
 
     def __init__(self, specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> None:
         super().__init__()
         if not specs:
             raise ValueError("at least one view spec is needed")
-        if not info.small:
-            raise ValueError(
-                f"batched views support small (28-32 px) datasets only, not {info.name!r}: ImageNet-size images come"
-                " in different sizes and RandomResizedCrop needs each full image; use the per-image loader pipeline"
-            )
         for spec in specs:
             check_batched_spec(spec)
         policies = [parse_policy(spec, info.image_size) for spec in specs]
         if same_crop and any(p.geometry != policies[0].geometry for p in policies):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
         self.info, self.num_views, self.same_crop = info, len(specs), same_crop
+        self.cropped_in_loader = not info.small  # ViewCrops made each view's geometry
         self.register_buffer("mean", torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         # views with the same policy are augmented in one call; groups[k] lists the views of pipelines[k]
         distinct = list(dict.fromkeys(policies))
         self.groups = [[j for j, p in enumerate(policies) if p == policy] for policy in distinct]
-        self.shared_geometry = self._geometry(policies[0]) if same_crop else nn.Identity()
-        self.geometry = nn.ModuleList(nn.Identity() if same_crop else self._geometry(p) for p in distinct)
+        on_device = not (same_crop or self.cropped_in_loader)
+        self.shared_geometry = self._geometry(policies[0]) if same_crop and info.small else nn.Identity()
+        self.geometry = nn.ModuleList(self._geometry(p) if on_device else nn.Identity() for p in distinct)
+        self.lighting = nn.ModuleList(
+            nn.Identity() if p.lighting is None else BatchedLighting(p.lighting) for p in distinct
+        )
         self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
         self.operations: list[list[BatchedPolicy]] = [
             [_operation(token, info.small) for token in p.operations] for p in distinct
@@ -151,23 +167,31 @@ class BatchedViews(nn.Module):
     def _cutout(self, policy: Policy) -> nn.Module:
         if not policy.cutout:
             return nn.Identity()
+        if policy.clip_cutout:
+            return BatchedClippedCutout(policy.cutout)
         area = (policy.cutout / self.info.image_size) ** 2  # the square policies.py erases: side round(sqrt(area*H*W))
         return K.RandomErasing(scale=(area, area), ratio=(1.0, 1.0), value=0.0, p=1.0)
 
     def forward(self, images: Tensor) -> Tensor:
         size, chans = self.info.image_size, self.info.in_chans
+        rows = f"{self.num_views} views x B" if self.cropped_in_loader else "B"
         if images.dim() != 4 or tuple(images.shape[1:]) != (chans, size, size):
-            raise ValueError(f"expected images (B, {chans}, {size}, {size}), got {tuple(images.shape)}")
+            raise ValueError(f"expected images ({rows}, {chans}, {size}, {size}), got {tuple(images.shape)}")
+        if self.cropped_in_loader and images.shape[0] % self.num_views:
+            raise ValueError(f"expected the loader's crops ({rows}, ...), got {images.shape[0]} rows")
         if images.device != self.mean.device:
             raise ValueError(f"images are on {images.device} but BatchedViews on {self.mean.device}: call .to(device)")
-        batch = images.shape[0]
+        batch = images.shape[0] // self.num_views if self.cropped_in_loader else images.shape[0]
         # the geometry moves pixels, so it runs on the uint8 batch as it comes (float input stays float)
         x = self.shared_geometry(images if images.dtype == torch.uint8 else images.float())
         out = torch.empty(self.num_views * batch, chans, size, size, device=x.device)
-        for views, geometry, operations, cutout in zip(
-            self.groups, self.geometry, self.operations, self.cutout, strict=True
+        for views, geometry, operations, lighting, cutout in zip(
+            self.groups, self.geometry, self.operations, self.lighting, self.cutout, strict=True
         ):
-            group = geometry(x.repeat(len(views), 1, 1, 1))
+            if self.cropped_in_loader:  # the group's views, each its own crops
+                group = torch.cat([x[j * batch : (j + 1) * batch] for j in views])
+            else:
+                group = geometry(x.repeat(len(views), 1, 1, 1))
             if operations:  # uint8 in, uint8 out, as in the loader's pipeline; float input is quantised first
                 if group.dtype != torch.uint8:
                     group = group.mul(255.0).round_().to(torch.uint8)
@@ -175,7 +199,7 @@ class BatchedViews(nn.Module):
                     group = operation(group)
             if group.dtype == torch.uint8:
                 group = group.float().div_(255.0)
-            group = cutout((group - self.mean) / self.std)
+            group = cutout((lighting(group) - self.mean) / self.std)
             for k, j in enumerate(views):
                 out[j * batch : (j + 1) * batch] = group[k * batch : (k + 1) * batch]
         return out
