@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -160,13 +162,14 @@ def test_global_seed_and_saved_rng_state_repeat_the_views() -> None:
 @pytest.mark.parametrize(
     "spec", ["crop-blur", "crop_3", "crop-flip-jitter_1", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting_x"]
 )
-def test_unsupported_tokens_are_refused_naming_the_supported_ones(spec: str) -> None:
+def test_malformed_tokens_are_refused_naming_them(spec: str) -> None:
+    """The grammar's own one-line error, as the loader gives it."""
     token = spec.split("-")[-1]
-    with pytest.raises(ValueError, match=f"token '{token}' of view .*on the device: crop, flip, cutout.*augmix"):
+    with pytest.raises(ValueError, match=re.escape(repr(token))):
         BatchedViews(["crop-flip", spec], RGB)
 
 
-@pytest.mark.parametrize("policy", ["crop-flip-jitter_1", "crop-flip-randaug_2_14_p50"])
+@pytest.mark.parametrize("policy", ["crop-flip-randaug_2_14_p0.5", "crop-flip-randaug_2_14_bilinear"])
 def test_config_refuses_a_token_not_made_on_the_device_in_one_line(policy: str) -> None:
     """Whatever the loader accepts, a token the device path does not make is one line naming it."""
     from accord.config import ConfigError, load_config

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -18,6 +20,15 @@ from accord.views import (
     parse_policy,
 )
 from accord.views.multiview import sample_seed
+from accord.views.tokens import (
+    AugMix,
+    AutoAugment,
+    ColorJitter,
+    RandAugment,
+    TFRandAugment,
+    TrivialAugment,
+    parse_operation,
+)
 
 GRAY = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), small=True)
 RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), small=True)
@@ -280,12 +291,47 @@ def test_every_policy_runs(spec: str, info: DataInfo) -> None:
 
 def test_parse_policy_tokens() -> None:
     p = parse_policy("crop-flip-randaug_2_14-cutout", 32)
-    assert p.geometry == ("crop", "flip") and p.operations == ("randaug_2_14",) and p.cutout == 16
+    assert p.geometry == ("crop", "flip") and p.operations == (RandAugment(2, 14),) and p.cutout == 16
     assert parse_policy("standard", 32) == parse_policy("crop-flip", 32)
     none = parse_policy("none", 32)
     assert none.geometry == () and none.operations == () and none.cutout is None
     assert parse_policy("cutout", 28).cutout == 14
     assert parse_policy("crop-cutout_5", 32).cutout == 5
+
+
+@pytest.mark.parametrize(
+    ("token", "operation"),
+    [
+        ("randaug", RandAugment(2, 9)),
+        ("randaug_3_30_p0.5_bilinear", RandAugment(3, 30, 0.5, True)),
+        ("tfrandaug_2_14", TFRandAugment(2, 14)),
+        ("autoaug", AutoAugment(None)),
+        ("autoaug_agmax_svhn", AutoAugment("svhn", agmax=True)),
+        ("trivialaug", TrivialAugment()),
+        ("augmix_5", AugMix(5)),
+        ("jitter_0.1_0.2_0.3", ColorJitter(0.1, 0.2, 0.3)),
+    ],
+)
+def test_one_grammar_gives_each_token_its_typed_operation(token: str, operation: object) -> None:
+    """The loader, the device pipeline and config resolution all read these values, never the token's text."""
+    assert parse_operation(token) == operation
+    assert parse_policy(f"crop-{token}-cutout", 32).operations == (operation,)
+
+
+@pytest.mark.parametrize(
+    ("token", "form"),
+    [
+        ("randaug_2", "randaug[_N_M[_pP][_bilinear]]"),
+        ("tfrandaug_2_14_p2", "tfrandaug[_N_M[_pP]]"),
+        ("autoaug_mnist", "autoaug[_agmax][_imagenet|_cifar10|_svhn]"),
+        ("trivialaug_3", "trivialaug"),
+        ("augmix_x", "augmix[_S]"),
+        ("jitter_1_2", "jitter[_B_C_S]"),
+    ],
+)
+def test_a_malformed_operation_names_its_form(token: str, form: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(form)):
+        parse_operation(token)
 
 
 def test_none_policy_is_normalisation_only() -> None:

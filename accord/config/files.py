@@ -175,8 +175,10 @@ def add_tokens(spec: str, tokens: str) -> str:
     """``spec`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
     ``crop-flip-jitter-cutout``); a model fragment's ``policy_add`` adds its data set's own operations
     (the AgMax ImageNet colour jitter and lighting) to every augmentation row."""
+    from ..views.tokens import is_cutout  # deferred: the views import torch
+
     parts = spec.split("-")
-    at = next((i for i, t in enumerate(parts) if t.split("_")[0] in ("cutout", "ccutout")), len(parts))
+    at = next((i for i, t in enumerate(parts) if is_cutout(t)), len(parts))
     return "-".join([*parts[:at], tokens, *parts[at:]])
 
 

@@ -193,7 +193,9 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
 
 def _clipped(spec: str) -> str:
     """``spec`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
-    return "-".join("c" + t if t.split("_")[0] == "cutout" else t for t in spec.split("-"))
+    from ..views.tokens import clip_cutouts  # deferred: the views import torch
+
+    return clip_cutouts(spec)
 
 
 def _check_combinations(v: dict[str, Any]) -> None:
@@ -216,7 +218,7 @@ def _check_combinations(v: dict[str, Any]) -> None:
             ) from None
         for spec in v["views"]:
             try:
-                check_batched_spec(spec)
+                check_batched_spec(spec, v["image_size"] or DATASET_FACTS[v["dataset"]].image_size)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
 
@@ -232,7 +234,7 @@ def _resolve_mixing(v: dict[str, Any]) -> None:
 
 def _check_model_and_policies(v: dict[str, Any]) -> None:
     from ..models.factory import resolve_model_name
-    from ..views.policies import parse_policy
+    from ..views.tokens import TFRandAugment, parse_policy
 
     try:
         resolve_model_name(v["model"])
@@ -247,7 +249,7 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
         grey = len(DATASET_FACTS[v["dataset"]].mean) != 3
         if policy.lighting is not None and grey:
             raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")
-        if grey and any(op.startswith("tfrandaug") for op in policy.operations):
+        if grey and any(isinstance(op, TFRandAugment) for op in policy.operations):
             raise ConfigError(f"policy {spec!r}: tfrandaug needs colour (3-channel) images; {v['dataset']} has 1")
 
 

@@ -2,13 +2,15 @@
 
 from .mixing import FeatureMix, MixedBatch, ViewMixer
 from .multiview import MultiViewTransform, ViewDataset, build_multiview_transform, collate_views
-from .policies import build_eval_transform, build_policy, parse_policy
+from .policies import build_eval_transform, build_policy
+from .tokens import Policy, parse_policy
 
 __all__ = [
     "FeatureMix",
     "MixedBatch",
     "ViewMixer",
     "MultiViewTransform",
+    "Policy",
     "ViewDataset",
     "build_eval_transform",
     "build_multiview_transform",

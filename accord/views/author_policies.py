@@ -45,7 +45,7 @@ import math
 import torch
 from torch import Tensor
 
-from . import pil_ops
+from . import pil_ops, tokens
 from .batched_ops import OPS
 from .batched_policies import BatchedAutoAugment, BatchedPolicy, Plan, Step
 from .tf_ops import TF_OPS
@@ -183,48 +183,16 @@ class PerImage:
         return f"PerImage({self.policy!r})"
 
 
-AUTOAUGMENT_NAMES = ("imagenet", "cifar10", "svhn")
+def is_author_operation(op: tokens.Operation) -> bool:
+    """Whether ``op`` is one of this module's policies (``tfrandaug...`` or ``autoaug_agmax...``)."""
+    return isinstance(op, tokens.TFRandAugment) or (isinstance(op, tokens.AutoAugment) and op.agmax)
 
 
-def tfrandaug_args(token: str) -> tuple[int, int, float]:
-    """``tfrandaug[_N_M[_pP]]`` -> (N, M, P); (2, 9, 1.0) by default. M may exceed 10 (extrapolated)."""
-    _, *args = token.split("_")
-    p = 1.0
-    if len(args) == 3 and args[2].startswith("p"):
-        try:
-            p = float(args[2][1:])
-        except ValueError:
-            p = -1.0
-        args = args[:2]
-    if len(args) not in (0, 2) or not all(a.isdigit() for a in args) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{token!r}: expected tfrandaug[_N_M[_pP]] with N, M whole numbers and P in [0, 1]")
-    n, m = (int(a) for a in args) if args else (2, 9)
-    return n, m, p
-
-
-def autoaug_args(token: str) -> tuple[str | None, bool]:
-    """``autoaug[_agmax][_imagenet|_cifar10|_svhn]`` -> (policy name or None for the data set's default, agmax)."""
-    _, *args = token.split("_")
-    agmax = bool(args) and args[0] == "agmax"
-    args = args[1:] if agmax else args
-    if len(args) > 1 or (args and args[0] not in AUTOAUGMENT_NAMES):
-        raise ValueError(
-            f"{token!r}: expected autoaug[_agmax][_imagenet|_cifar10|_svhn] (AutoAugment policy one of"
-            f" {', '.join(AUTOAUGMENT_NAMES)})"
-        )
-    return (args[0] if args else None), agmax
-
-
-def is_author_token(token: str) -> bool:
-    """Whether ``token`` names one of this module's policies (``tfrandaug...`` or ``autoaug_agmax...``)."""
-    head, *args = token.split("_")
-    return head == "tfrandaug" or (head == "autoaug" and args[:1] == ["agmax"])
-
-
-def build_author_operation(token: str, small: bool) -> BatchedPolicy:
-    """The policy of a ``tfrandaug[_N_M[_pP]]`` or ``autoaug_agmax[_POLICY]`` token (AgMax's CIFAR-10 policy for
+def build_author_operation(op: tokens.Operation, small: bool) -> BatchedPolicy:
+    """The policy of a ``tfrandaug[_N_M[_pP]]`` or ``autoaug_agmax[_POLICY]`` operation (AgMax's CIFAR-10 policy for
     28-32 px images, as the authors use it for CIFAR-100 too; ImageNet's otherwise)."""
-    if token.split("_")[0] == "tfrandaug":
-        return TFRandAugment(*tfrandaug_args(token))
-    name, _ = autoaug_args(token)
-    return AgMaxAutoAugment(name or ("cifar10" if small else "imagenet"))
+    if isinstance(op, tokens.TFRandAugment):
+        return TFRandAugment(op.num_ops, op.magnitude, op.p)
+    if isinstance(op, tokens.AutoAugment) and op.agmax:
+        return AgMaxAutoAugment(op.policy_for(small))
+    raise ValueError(f"{op} is not one of the authors' own policies")

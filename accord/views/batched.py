@@ -37,7 +37,6 @@ and restores ``torch.get_rng_state()`` and ``torch.cuda.get_rng_state()`` resume
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,32 +47,30 @@ from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo, TensorImageDataset
-from .author_policies import build_author_operation, is_author_token
+from .author_policies import build_author_operation, is_author_operation
 from .batched_geometry import RandomFlip, RandomPadCrop
 from .batched_photometric import BatchedClippedCutout, BatchedColorJitter, BatchedLighting
 from .batched_policies import BatchedPolicy, build_batched_operation
 from .loader_crops import ViewCrops
-from .policies import Policy, parse_policy
-
-SUPPORTED_TOKENS = (
-    "crop, flip, cutout[_L], ccutout[_L], standard, none, randaug[_N_M], tfrandaug[_N_M[_pP]], "
-    "autoaug[_agmax][_imagenet|_cifar10|_svhn], trivialaug, augmix[_S], jitter[_B_C_S], lighting[_STD]"
-)
-OPERATIONS = ("randaug", "tfrandaug", "autoaug", "trivialaug", "augmix")  # per image, by batched/author_policies
-# the exact forms made on the device; a loader token outside them (a new one, or a new option) is refused
-_BATCHED_TOKEN = re.compile(
-    r"crop|flip|standard|none|c?cutout(_\d+)?|jitter(_[0-9.]+_[0-9.]+_[0-9.]+)?|lighting(_[0-9.]+)?|randaug(_\d+_\d+)?|tfrandaug(_\d+_\d+(_p[0-9.]+)?)?"
-    r"|autoaug(_agmax)?(_imagenet|_cifar10|_svhn)?|trivialaug|augmix(_\d+)?"
-)
+from .tokens import ColorJitter, Operation, Policy, RandAugment, is_operation, parse_operation, parse_policy
 
 
-def check_batched_spec(spec: str) -> None:
-    """Refuse, in one line naming it, a token of ``spec`` that :class:`BatchedViews` does not make per image."""
+def device_refusal(op: Operation) -> str:
+    """Why the device does not make ``op`` per image, or the empty string when it does."""
+    if isinstance(op, RandAugment) and (op.p != 1.0 or op.bilinear):
+        return "randaug's _pP and _bilinear forms are made in the loader only"
+    return ""
+
+
+def check_batched_spec(spec: str, image_size: int) -> None:
+    """Refuse, in one line naming it, an operation of ``spec`` that :class:`BatchedViews` does not make per image
+    (every token of :mod:`.tokens` is made on the device but the forms :func:`device_refusal` names)."""
+    parse_policy(spec, image_size)  # a malformed or unknown token: the grammar's own one-line error
     for token in spec.split("-"):
-        if not _BATCHED_TOKEN.fullmatch(token):
+        if is_operation(token) and (why := device_refusal(parse_operation(token))):
             raise ValueError(
-                f"augment_on: device does not support the token {token!r} of view {spec!r} (use augment_on: loader);"
-                f" on the device: {SUPPORTED_TOKENS}"
+                f"augment_on: device does not support the token {token!r} of view {spec!r} ({why}); "
+                "use augment_on: loader"
             )
 
 
@@ -104,12 +101,11 @@ class Uint8Images:
         return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
 
 
-def _operation(token: str, small: bool) -> BatchedPolicy:
-    """The batched policy of an image-operation token: the authors' own (author_policies) or torchvision's."""
-    head, *args = token.split("_")
-    if head == "jitter":
-        return BatchedColorJitter(*(float(a) for a in args))
-    return build_author_operation(token, small) if is_author_token(token) else build_batched_operation(token, small)
+def _operation(op: Operation, small: bool) -> BatchedPolicy:
+    """The batched policy of an image operation: colour jitter, the authors' own (author_policies) or torchvision's."""
+    if isinstance(op, ColorJitter):
+        return BatchedColorJitter(op.brightness, op.contrast, op.saturation)
+    return build_author_operation(op, small) if is_author_operation(op) else build_batched_operation(op, small)
 
 
 def loader_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
@@ -138,7 +134,7 @@ class BatchedViews(nn.Module):
         if not specs:
             raise ValueError("at least one view spec is needed")
         for spec in specs:
-            check_batched_spec(spec)
+            check_batched_spec(spec, info.image_size)
         policies = [parse_policy(spec, info.image_size) for spec in specs]
         if same_crop and any(p.geometry != policies[0].geometry for p in policies):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
@@ -157,7 +153,7 @@ class BatchedViews(nn.Module):
         )
         self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
         self.operations: list[list[BatchedPolicy]] = [
-            [_operation(token, info.small) for token in p.operations] for p in distinct
+            [_operation(op, info.small) for op in p.operations] for p in distinct
         ]
 
     def _geometry(self, policy: Policy) -> nn.Module:

@@ -41,6 +41,7 @@ from .augmentation_spaces import (
     TRIVIALAUGMENT_SPACE,
 )
 from .batched_ops import OPS, Op
+from .tokens import AugMix, AutoAugment, Operation, RandAugment, TrivialAugment, parse_operation
 
 
 @dataclass
@@ -266,18 +267,17 @@ class BatchedAugMix(BatchedPolicy):
         return f"BatchedAugMix(severity={self.severity})"
 
 
-def build_batched_operation(token: str, small: bool) -> BatchedPolicy:
-    """The batched policy of one image-operation token of a spec, with :mod:`accord.views.policies`'s defaults:
-    ``randaug[_N_M]`` (2, 9), ``autoaug[_imagenet|_cifar10|_svhn]`` (CIFAR-10 for 28-32 px, else ImageNet),
-    ``trivialaug``, ``augmix[_S]`` (severity 3)."""
-    head, *args = token.split("_")
-    if head == "randaug":
-        n, m = (int(a) for a in args) if args else (2, 9)
-        return BatchedRandAugment(n, m)
-    if head == "autoaug":
-        return BatchedAutoAugment(args[0] if args else ("cifar10" if small else "imagenet"))
-    if head == "trivialaug":
+def build_batched_operation(operation: Operation | str, small: bool) -> BatchedPolicy:
+    """The batched policy of one of torchvision's image operations (a parsed :mod:`.tokens` operation, or its token):
+    ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]`` (CIFAR-10's policy for 28-32 px, else ImageNet's),
+    ``trivialaug``, ``augmix[_S]``, with the loader's defaults."""
+    op = parse_operation(operation) if isinstance(operation, str) else operation
+    if isinstance(op, RandAugment) and op.p == 1.0 and not op.bilinear:
+        return BatchedRandAugment(op.num_ops, op.magnitude)
+    if isinstance(op, AutoAugment) and not op.agmax:
+        return BatchedAutoAugment(op.policy_for(small))
+    if isinstance(op, TrivialAugment):
         return BatchedTrivialAugment()
-    if head == "augmix":
-        return BatchedAugMix(int(args[0]) if args else 3)
-    raise ValueError(f"no batched policy for {token!r}")
+    if isinstance(op, AugMix):
+        return BatchedAugMix(op.severity)
+    raise ValueError(f"no batched policy for {op}")

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
-from .policies import geometry_transforms, parse_policy
+from .policies import geometry_transforms
+from .tokens import parse_policy
 
 
 class ViewCrops:

@@ -15,7 +15,8 @@ from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
 from ..data.datasets import DataInfo
-from .policies import build_policy, geometry_transforms, parse_policy
+from .policies import build_policy, geometry_transforms
+from .tokens import parse_policy
 
 
 class MultiViewTransform:

@@ -30,112 +30,30 @@ the centre uniform over the image and the square clipped at the border (:class:`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from PIL import Image
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
-from .author_policies import PerImage, autoaug_args, build_author_operation, is_author_token, tfrandaug_args
+from .author_policies import PerImage, build_author_operation, is_author_operation
 from .cutout import ClippedCutout
 from .lighting import Lighting
+from .tokens import (
+    AugMix,
+    AutoAugment,
+    ColorJitter,
+    Policy,
+    RandAugment,
+    TrivialAugment,
+    parse_policy,
+)
 
-GEOMETRY = ("crop", "flip")
 AUTOAUGMENT_POLICIES = {
     "imagenet": v2.AutoAugmentPolicy.IMAGENET,
     "cifar10": v2.AutoAugmentPolicy.CIFAR10,
     "svhn": v2.AutoAugmentPolicy.SVHN,
 }
-TOKENS = (
-    "crop, flip, standard, none, randaug[_N_M[_pP][_bilinear]], tfrandaug[_N_M[_pP]], "
-    "autoaug[_agmax][_imagenet|_cifar10|_svhn], trivialaug, augmix[_S], jitter[_B_C_S], lighting[_STD], cutout[_L], "
-    "ccutout[_L]"
-)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A parsed spec: its geometric part and the rest, kept apart so views can share a crop."""
-
-    geometry: tuple[str, ...]
-    operations: tuple[str, ...]
-    cutout: int | None  # side in px, or None
-    clip_cutout: bool = False  # the authors' CutOut, clipped at the border
-    lighting: float | None = None  # PCA lighting std, on the float image before normalisation
-
-
-def parse_policy(spec: str, image_size: int) -> Policy:
-    tokens = [t for t in spec.replace("standard", "crop-flip").split("-") if t and t != "none"]
-    geometry, operations, cutout, clip, lighting = [], [], None, False, None
-    for token in tokens:
-        head, *args = token.split("_")
-        if token in GEOMETRY:
-            geometry.append(token)
-        elif head in ("randaug", "tfrandaug", "autoaug", "trivialaug", "augmix", "jitter"):
-            _check_args(token, head, args)
-            operations.append(token)
-        elif head == "lighting":
-            values = _numbers(token, args, (0, 1))
-            lighting = values[0] if values else 0.1
-        elif head in ("cutout", "ccutout"):
-            if len(args) > 1 or (args and not args[0].isdigit()):
-                raise ValueError(f"policy {spec!r}: expected {head} or {head}_L with L a side in pixels, got {token!r}")
-            clip = head == "ccutout"
-            cutout = int(args[0]) if args else image_size // 2
-            if not 0 < cutout < image_size:  # RandomErasing cannot erase the whole image
-                raise ValueError(f"policy {spec!r}: cutout side must be in 1..{image_size - 1}, got {cutout}")
-        else:
-            raise ValueError(f"policy {spec!r}: unknown token {token!r}; valid tokens: {TOKENS}")
-    return Policy(tuple(geometry), tuple(operations), cutout, clip, lighting)
-
-
-def _numbers(token: str, args: list[str], counts: tuple[int, ...]) -> list[float]:
-    """The non-negative numbers of ``jitter_B_C_S`` / ``lighting_STD``; ValueError naming the token's form."""
-    form = {"jitter": "jitter[_B_C_S]", "lighting": "lighting[_STD]"}[token.split("_")[0]]
-    try:
-        values = [float(a) for a in args]
-    except ValueError:
-        values = [-1.0]
-    if len(args) not in counts or not all(0.0 <= v < float("inf") for v in values):
-        raise ValueError(f"{token!r}: expected {form} with non-negative numbers")
-    return values
-
-
-def randaug_args(token: str) -> tuple[int, int, float, bool]:
-    """``randaug[_N_M[_pP][_bilinear]]`` -> (N, M, P, bilinear); (2, 9, 1.0, False) by default."""
-    _, *args = token.split("_")
-    bilinear = bool(args) and args[-1] == "bilinear"
-    args = args[:-1] if bilinear else args
-    p = 1.0
-    if len(args) == 3 and args[2].startswith("p"):
-        try:
-            p = float(args[2][1:])
-        except ValueError:
-            p = -1.0
-        args = args[:2]
-    if len(args) not in (0, 2) or not all(a.isdigit() for a in args) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{token!r}: expected randaug[_N_M[_pP][_bilinear]] with P in [0, 1]")
-    n, m = (int(a) for a in args) if args else (2, 9)
-    return n, m, p, bilinear
-
-
-def _check_args(token: str, head: str, args: list[str]) -> None:
-    if head == "randaug":
-        randaug_args(token)
-        return
-    if head == "jitter":
-        _numbers(token, args, (0, 3))
-        return
-    if head == "autoaug":
-        autoaug_args(token)
-        return
-    if head == "tfrandaug":
-        tfrandaug_args(token)
-        return
-    allowed = {"trivialaug": (0,), "augmix": (0, 1)}[head]
-    if len(args) not in allowed or not all(a.isdigit() for a in args):
-        raise ValueError(f"{token!r}: expected {head}" + {"trivialaug": "", "augmix": "[_S]"}[head])
 
 
 def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
@@ -154,25 +72,23 @@ def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
 
 def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     ops: list[Callable] = []
-    for token in policy.operations:
-        head, *args = token.split("_")
-        if is_author_token(token):
-            ops.append(PerImage(build_author_operation(token, info.small)))
-        elif head == "randaug":
-            n, m, p, bilinear = randaug_args(token)
-            mode = v2.InterpolationMode.BILINEAR if bilinear else v2.InterpolationMode.NEAREST
-            randaug = v2.RandAugment(num_ops=n, magnitude=m, interpolation=mode)
-            ops.append(randaug if p == 1.0 else v2.RandomApply([randaug], p=p))
-        elif head == "jitter":
-            b, c, s = (float(a) for a in args) if args else (0.4, 0.4, 0.4)
-            ops.append(v2.ColorJitter(brightness=b, contrast=c, saturation=s))
-        elif head == "autoaug":
-            name = args[0] if args else ("cifar10" if info.small else "imagenet")
-            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[name]))
-        elif head == "trivialaug":
+    for op in policy.operations:
+        if is_author_operation(op):
+            ops.append(PerImage(build_author_operation(op, info.small)))
+        elif isinstance(op, RandAugment):
+            mode = v2.InterpolationMode.BILINEAR if op.bilinear else v2.InterpolationMode.NEAREST
+            randaug = v2.RandAugment(num_ops=op.num_ops, magnitude=op.magnitude, interpolation=mode)
+            ops.append(randaug if op.p == 1.0 else v2.RandomApply([randaug], p=op.p))
+        elif isinstance(op, ColorJitter):
+            ops.append(v2.ColorJitter(brightness=op.brightness, contrast=op.contrast, saturation=op.saturation))
+        elif isinstance(op, AutoAugment):
+            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[op.policy_for(info.small)]))
+        elif isinstance(op, TrivialAugment):
             ops.append(v2.TrivialAugmentWide())
+        elif isinstance(op, AugMix):
+            ops.append(v2.AugMix(severity=op.severity))
         else:
-            ops.append(v2.AugMix(severity=int(args[0]) if args else 3))
+            raise ValueError(f"no loader transform for {op}")
     return ops
 
 
