@@ -415,8 +415,12 @@ def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    from .engine import CheckpointError, NonFiniteLossError, RunFolderError
-    from .engine.trainer import TrainingInterrupted
+    try:  # torch is imported here: a Ctrl-C meanwhile is one line, not a traceback of the import
+        from .engine import CheckpointError, NonFiniteLossError, RunFolderError
+        from .engine.trainer import TrainingInterrupted
+    except KeyboardInterrupt:
+        print("accord: interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
 
     try:
         return args.func(args)
