@@ -92,6 +92,8 @@ class AgMaxLoss(nn.Module):
         self, num_classes: int, hidden_units: int | None = None, dl_weight: float = 4.0, global_marginals: bool = True
     ) -> None:
         super().__init__()
+        if num_classes < 2:  # one class: every softmax is 1, every term 0, nothing to learn
+            raise ValueError(f"AgMaxLoss needs at least 2 classes, got {num_classes}")
         self.q_head = QHead(num_classes, hidden_units)
         self.dl_weight = dl_weight
         self.global_marginals = global_marginals
