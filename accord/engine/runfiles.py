@@ -61,7 +61,8 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
             f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
             "or --overwrite to replace it"
         )
-    if existing and not (out / RUN_MARKER).is_file():
+    marker = out / RUN_MARKER
+    if existing and (marker.is_symlink() or not marker.is_file()):
         raise RunFolderError(
             f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its "
             "own wrote them and --overwrite leaves them; move them away or delete them yourself"
