@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -72,3 +73,11 @@ def test_only_the_best_checkpoint_left_never_advises_deleting_it(finished, tmp_p
     err = capsys.readouterr().err
     assert "checkpoint-best.pt alone cannot continue training" in err and "start it again" not in err
     assert err.count("\n") == 1
+
+
+def test_a_fifo_named_metrics_jsonl_is_named_not_read_on_resume(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path)
+    (run / "metrics.jsonl").unlink()
+    os.mkfifo(run / "metrics.jsonl")
+    assert main(["train", "--resume", str(run)]) == 2  # before: blocked forever in open()
+    one_line(capsys, "metrics.jsonl: missing or not a regular file")

@@ -220,6 +220,8 @@ def check_record(record: Any, path: Path, line: int) -> None:
 def read_metrics(out: Path) -> list[dict[str, Any]]:
     """The epoch records of ``out/metrics.jsonl``; a line that is not one is a ValueError naming it."""
     path = Path(out) / "metrics.jsonl"
+    if not path.is_file():  # missing, or a FIFO that would block the read
+        raise ValueError(f"{path}: missing or not a regular file, so the run's epochs cannot be read")
     records = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
