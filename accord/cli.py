@@ -24,7 +24,7 @@ from .config import (
     parse_overrides,
     split_name,
 )
-from .console import auto_run_folder, human, json_arg, package_version, print_json
+from .console import QuietOnFailure, auto_run_folder, human, json_arg, package_version, print_json
 from .outputs import check_output
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
@@ -434,10 +434,24 @@ def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stdout = sys.stdout
+    sys.stdout = QuietOnFailure(stdout)  # a closed or full stdout silences the console, never stops a run
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()  # a pipe's reader gone shows here at the latest, not in the interpreter's exit
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    from .engine import CheckpointError, NonFiniteLossError, RunFolderError
-    from .engine.trainer import TrainingInterrupted
+    try:  # torch is imported here: a Ctrl-C meanwhile is one line, not a traceback of the import
+        from .engine import CheckpointError, NonFiniteLossError, RunFolderError
+        from .engine.trainer import TrainingInterrupted
+    except KeyboardInterrupt:
+        print("accord: interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
 
     try:
         return args.func(args)

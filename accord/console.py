@@ -11,6 +11,45 @@ from pathlib import Path
 from typing import Any
 
 
+class QuietOnFailure:
+    """``sys.stdout`` that cannot stop a run: a write that fails (the reader of a pipe gone, ``| head -1``; a
+    full device, ``> /dev/full``) silences the console for good, with one line on stderr, and the command goes
+    on (a run's files are its record). The stream's descriptor is pointed at ``/dev/null`` so that the
+    interpreter's last flush fails no more."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.failed = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return self.stream.write(text)
+            except OSError as e:
+                self._fail(e)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                self._fail(e)
+
+    def _fail(self, error: OSError) -> None:
+        self.failed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # a stream without a descriptor (a test's capture): nothing is flushed to it later anyway
+        reason = error.strerror or type(error).__name__
+        print(f"accord: stdout failed ({reason}); going on without console output", file=sys.stderr, flush=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def auto_run_folder(name: str, root: str | Path = "runs") -> Path:
     """``runs/<config name>-<UTC timestamp>`` for a run started without ``--out`` (timm's and Lightning's
     habit); a second run in the same second gets ``-2``, ``-3``, ..."""

@@ -6,10 +6,11 @@ so plotting never changes the caller's matplotlib backend and needs no display.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
+
+from .engine.runfiles import read_metrics
 
 #: Accuracy series of the right-hand panel: (label, how to read it from a metrics record).
 ACCURACY_SERIES = (("train (view 1)", ("train", "train_top1")), ("val", ("val_top1",)), ("test", ("test_top1",)))
@@ -20,7 +21,7 @@ def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (is {run_dir} a run folder?)")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = read_metrics(Path(run_dir))  # every line an epoch record, or one line naming the bad one
     if not records:
         raise ValueError(f"{path}: no epochs recorded yet")
     return records

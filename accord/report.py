@@ -111,6 +111,8 @@ def collect(root: Path) -> list[Result]:
     """Every finished run under ``root`` (``<config>[@Kx]/seed<k>/summary.json``)."""
     results = []
     for path in sorted(root.glob("*/seed*/summary.json")):
+        if not path.is_file():  # a FIFO or a folder under that name would block or fail the read
+            raise ValueError(f"{path}: not a regular file, not a run summary")
         summary = read_summary(path)
         if not summary:
             continue

@@ -68,7 +68,8 @@ def test_plot_errors(tmp_path, capsys, monkeypatch):
     assert main(["plot", str(tmp_path)]) == 2
     assert "no epochs recorded yet" in capsys.readouterr().err
 
-    (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train": {"loss": 1.0}}) + "\n")
+    record = {"epoch": 1, "train": {"loss": 1.0}, "val_top1": 50.0, "test_top1": 50.0}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(record) + "\n")
     real_import = builtins.__import__
 
     def no_matplotlib(name, *args, **kwargs):

@@ -54,3 +54,17 @@ def test_a_newline_in_an_unreadable_files_name_is_counted_once(imagefolder_dir, 
     fit(cfg, out, log=QUIET)
     assert sorted(p for p, _ in read_skipped(out)) == sorted(str(p) for p in odd)
     assert (out / "skipped-images.txt").read_text().count("\n") == 2
+
+
+def test_a_fifo_or_symlink_as_the_skip_report_neither_blocks_nor_writes_through(imagefolder_dir, tmp_path):
+    from accord.data.datasets import CheckedImageFolder, UnreadableImageError
+
+    folder = CheckedImageFolder(str(imagefolder_dir / "train"))
+    users = tmp_path / "notes.txt"
+    users.write_text("mine\n")
+    for kind in ("fifo", "link"):
+        report = tmp_path / f"{kind}-skipped-images.txt"
+        os.mkfifo(report) if kind == "fifo" else report.symlink_to(users)
+        folder.report = report
+        folder._report_unreadable(UnreadableImageError(f"/x/{kind}.png", "broken"))  # before: blocked on the FIFO
+    assert users.read_text() == "mine\n"

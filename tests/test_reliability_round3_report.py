@@ -4,6 +4,7 @@ different budgets side by side."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -51,3 +52,12 @@ def test_runs_of_different_budgets_are_not_compared(tmp_path, capsys):
     one_line(capsys, "trained different numbers of epochs", "agmax seed 0: 2 epochs")
     shutil.rmtree(tmp_path / "FashionMNIST-ResNet8-standard-agmax")
     assert main(["report", str(tmp_path)]) == 0
+
+
+def test_a_fifo_named_summary_json_is_named_not_read(tmp_path, capsys):
+    cell(tmp_path, "FashionMNIST-ResNet8-standard", 0)
+    fifo = tmp_path / "FashionMNIST-ResNet8-standard-agmax" / "seed0" / "summary.json"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    assert main(["report", str(tmp_path)]) == 2  # before: blocked forever in open()
+    one_line(capsys, f"{fifo}: not a regular file")

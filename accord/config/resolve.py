@@ -117,6 +117,14 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in POSITIVE:
         if v[key] <= 0:
             raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
+    if not 0 <= v["seed"] < 2**32:  # torch, NumPy and the epoch seeds need it to fit in 64 bits with room
+        raise ConfigError(f"config key 'seed' must be in [0, 2**32), got {v['seed']}")
+    facts = DATASET_FACTS[v["dataset"]]
+    if facts.small and v["image_size"] not in (None, facts.image_size):
+        raise ConfigError(
+            f"config key 'image_size': {v['dataset']} images are {facts.image_size} px and are not resized; "
+            f"got {v['image_size']} (drop image_size or set it to {facts.image_size})"
+        )
     for key in NON_NEGATIVE:
         if v[key] < 0:
             raise ConfigError(f"config key {key!r} must not be negative, got {v[key]}")
@@ -171,8 +179,11 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
         spec = method_spec(v["method"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    asked = v["num_views"]
+    if v["views"] is None and spec.views is not None and asked is not None and asked != spec.views:
+        raise ConfigError(f"method {v['method']!r} needs {spec.views} views; num_views is {asked}")
     if v["views"] is None:
-        v["views"] = (v["policy"],) * (spec.views or v["num_views"])
+        v["views"] = (v["policy"],) * (spec.views or asked or 1)
     v["views"] = tuple(view.replace("{policy}", v["policy"]) for view in v["views"])
     if v["cutout_clip"]:
         v["policy"], *views = (_clipped(spec) for spec in (v["policy"], *v["views"]))

@@ -76,7 +76,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class ViewsConfig:
     policy: str = key("crop-flip", "training policy of every view (accord.views.policies)")
-    num_views: int = key(1, "views per image (filled from views, or from the method)")
+    num_views: int | None = key(None, "views per image (filled from views, or from the method; 1 for one-view methods)")
     views: tuple[str, ...] | None = key(None, "one policy per view ('{policy}' stands for policy); overrides num_views")
     same_crop: bool = key(False, "every view shares view 1's crop and flip")
     cutout_clip: bool = key(False, "every cutout token is the authors' CutOut, clipped at the border (ccutout)")

@@ -7,6 +7,7 @@ augmentation pipelines of :mod:`accord.views` take it from there.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import warnings
 from collections.abc import Callable
@@ -260,11 +261,15 @@ class CheckedImageFolder(ImageFolder):
         print(f"accord: warning: skipping {error}", file=sys.stderr, flush=True)
         if self.report is None:
             return
+        line = f"{escape_path(error.path)}\t{escape_path(error.reason)}\n".encode()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK  # never a link, never waits
         try:
-            with open(
-                self.report, "a", encoding="utf-8"
-            ) as f:  # one short O_APPEND write: whole lines even from many workers
-                f.write(f"{escape_path(error.path)}\t{escape_path(error.reason)}\n")
+            fd = os.open(self.report, flags, 0o644)
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.write(fd, line)  # one short O_APPEND write: whole lines even from many workers
+            finally:
+                os.close(fd)
         except OSError:
             pass  # the warning above was printed; losing the report line must not stop the run
 

@@ -128,14 +128,26 @@ class NonFiniteGuard:
         self.first = torch.where(new, step, self.first)
         self.values = torch.where(new, values, self.values)
 
-    def check(self, epoch: int | None = None) -> None:
+    def check(self, epoch: int | None = None, dist: Distributed | None = None) -> None:
+        """Raise :class:`NonFiniteLossError` if a term went non-finite; under several processes (``dist``)
+        every process raises when any one saw it, each with the message of the first such rank: a rank that
+        left alone would leave the others waiting in their next collective (gloo: a reset connection)."""
+        message = self._message(epoch)
+        if dist is not None and dist.enabled and dist.max(int(message is not None)):
+            messages = dist.gather(message)
+            rank = next(r for r, m in enumerate(messages) if m is not None)
+            message = f"{messages[rank]} (on rank {rank} of {dist.world_size})"
+        if message is not None:
+            raise NonFiniteLossError(message)
+
+    def _message(self, epoch: int | None) -> str | None:
         if self.first is None or not bool((self.first > 0).any()):
-            return
+            return None
         first, values = self.first.tolist(), self.values.tolist()
         step = min(s for s in first if s > 0)
         detail = ", ".join(f"{n}={v}" for n, s, v in zip(self.names, first, values, strict=True) if s == step)
         where = f" (epoch {epoch + 1})" if epoch is not None else ""
-        raise NonFiniteLossError(f"non-finite loss by step {step}{where}: {detail} first went non-finite there")
+        return f"non-finite loss by step {step}{where}: {detail} first went non-finite there"
 
 
 class Checkpointer(Protocol):
@@ -266,17 +278,17 @@ def train_one_epoch(
         progress.images += y.shape[0]
         progress.views += x.shape[0]
         if progress.steps % check_every == 0:
-            guard.check(epoch)
+            guard.check(epoch, dist)
         if progress.steps % log_interval == 0:
             means = _means(progress)
             bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
             if lines is not None:
                 lines.update(progress.steps, progress.images - images_before, means)
         if checkpointer is not None and checkpointer.due(global_step):
-            guard.check(epoch)
+            guard.check(epoch, dist)
             progress.seconds = seconds_before + time.perf_counter() - start
             checkpointer.save_mid_epoch(global_step, progress)
-    guard.check(epoch)
+    guard.check(epoch, dist)
     progress.seconds = seconds_before + time.perf_counter() - start
     total = _all_processes(progress, dist) if dist is not None and dist.enabled else progress
     stats = _means(total)

@@ -61,7 +61,8 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
             f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
             "or --overwrite to replace it"
         )
-    if existing and not (out / RUN_MARKER).is_file():
+    marker = out / RUN_MARKER
+    if existing and (marker.is_symlink() or not marker.is_file()):
         raise RunFolderError(
             f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its "
             "own wrote them and --overwrite leaves them; move them away or delete them yourself"
@@ -100,8 +101,8 @@ def remove_event_files(folder: Path) -> None:
 
 
 def nearest_existing_parent(path: Path) -> Path:
-    """The closest folder or file above ``path`` that exists (``/`` at the latest)."""
-    return next(parent for parent in path.parents if parent.exists())
+    """The closest folder or file above ``path`` that exists (``/`` at the latest; ``.`` has its own)."""
+    return next(parent for parent in path.absolute().parents if parent.exists())
 
 
 def check_folder_path(out: Path) -> None:
@@ -192,19 +193,46 @@ def truncate_metrics(path: Path, last_epoch: int) -> None:
     if not path.is_file():
         return
     kept = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        check_record(record, path, number)
         if record["epoch"] <= last_epoch + 1:
             kept.append(line)
     write_text_atomic("".join(line + "\n" for line in kept), path)
 
 
+#: What every line of ``metrics.jsonl`` holds (``epoch_record``); numbers may be NaN (not evaluated).
+RECORD_KEYS = {"epoch": int, "train": dict, "val_top1": (int, float), "test_top1": (int, float)}
+
+
+def check_record(record: Any, path: Path, line: int) -> None:
+    """Raise a ValueError naming the file and line when ``record`` is not an epoch record."""
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), t) for k, t in RECORD_KEYS.items()):
+        raise ValueError(
+            f"{path}, line {line}: not an epoch record (each line needs {', '.join(RECORD_KEYS)}); "
+            "was the file edited? remove that line"
+        )
+
+
 def read_metrics(out: Path) -> list[dict[str, Any]]:
+    """The epoch records of ``out/metrics.jsonl``; a line that is not one is a ValueError naming it."""
     path = Path(out) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not path.is_file():  # missing, or a FIFO that would block the read
+        raise ValueError(f"{path}: missing or not a regular file, so the run's epochs cannot be read")
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+        check_record(record, path, number)
+        records.append(record)
+    return records
 
 
 def summarize(out: Path, environments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -218,6 +246,8 @@ def summarize(out: Path, environments: Sequence[dict[str, Any]] = ()) -> dict[st
     numbers) are never selected; the last epoch is always evaluated."""
     cfg = load_saved_config(Path(out) / "config.yaml")
     records = read_metrics(out)
+    if not records:
+        raise ValueError(f"{Path(out) / 'metrics.jsonl'}: no epoch recorded, so there is nothing to summarize")
     skipped = read_skipped(out)
     with_val = [r for r in records if not math.isnan(r["val_top1"])]  # NaN: no val split, or not evaluated
     best = max(with_val, key=lambda r: r["val_top1"]) if with_val else records[-1]

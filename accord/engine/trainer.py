@@ -23,6 +23,7 @@ a mid-epoch one with the number that wrote it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -155,12 +156,15 @@ class Checkpointer:
         self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
 
     def save_epoch_end(self, improved: bool) -> None:
-        if not self.run.dist.is_main:
-            return
-        ckpt = self.payload()
-        if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
-            save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
-        save_atomic(ckpt, self.out / "checkpoint-last.pt")
+        """Rank 0 writes; a failed write there stops every process (``on_main``), none is left waiting."""
+
+        def save() -> None:
+            ckpt = self.payload()
+            if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
+                save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
+            save_atomic(ckpt, self.out / "checkpoint-last.pt")
+
+        self.run.dist.on_main(save, rank0_stopped)
 
 
 def fit(
@@ -283,10 +287,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
                 val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val EMA")
                 test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test EMA")
                 record = with_raw(epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test), record)
-            if dist.is_main:
-                append_line_atomic(json.dumps(record), out / "metrics.jsonl")
-                if scalars is not None:
-                    scalars.write_epoch(record)
+            dist.on_main(functools.partial(_write_record, record, out, scalars), rank0_stopped)
             state["epoch"] = epoch
             improved = evaluated and (val["n"] == 0 or val["top1"] > state["best_val_top1"])
             if improved:
@@ -306,6 +307,13 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
 
     dist.on_main(write_summary, rank0_stopped)
     return json.loads(summary.read_text())
+
+
+def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) -> None:
+    """The epoch's line in ``metrics.jsonl`` (and TensorBoard's scalars): rank 0's write."""
+    append_line_atomic(json.dumps(record), out / "metrics.jsonl")
+    if scalars is not None:
+        scalars.write_epoch(record)
 
 
 def _train_step(run: Run) -> nn.Module:

@@ -7,6 +7,7 @@ views' in ``aux_bn.*``, which evaluation never uses, so those keys are dropped).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,15 @@ def resolve_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         return path
-    for name in ("checkpoint-best.pt", "checkpoint-last.pt"):
-        if (path / name).is_file():
-            return path / name
+    if (path / "checkpoint-best.pt").is_file():
+        return path / "checkpoint-best.pt"
+    if (path / "checkpoint-last.pt").is_file():
+        print(
+            f"accord: note: {path} has no checkpoint-best.pt (no epoch was evaluated on a validation split yet); "
+            "using checkpoint-last.pt, the latest weights",
+            file=sys.stderr,
+        )
+        return path / "checkpoint-last.pt"
     raise FileNotFoundError(f"{path}: no checkpoint-best.pt or checkpoint-last.pt (not a run folder?)")
 
 

@@ -99,6 +99,8 @@ class AgMaxLoss(nn.Module):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        if num_classes < 2:  # one class: every softmax is 1, every term 0, nothing to learn
+            raise ValueError(f"AgMaxLoss needs at least 2 classes, got {num_classes}")
         check_smoothing(label_smoothing)
         self.label_smoothing = label_smoothing
         self.q_head = QHead(num_classes, hidden_units)

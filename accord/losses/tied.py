@@ -23,6 +23,7 @@ The similarity term is the MSE by default; the authors' code also offers (ekurtu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch.nn.functional as F
@@ -69,6 +70,8 @@ class TiedAugmentLoss(nn.Module):
             raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
         if schedule not in WEIGHT_SCHEDULES:
             raise ValueError(f"unknown weight schedule {schedule!r}; valid: {', '.join(WEIGHT_SCHEDULES)}")
+        if not (isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight must be a finite number >= 0, got {weight}")
         if schedule == "warmup" and not 0.0 < warmup <= 1.0:
             raise ValueError(f"warmup must be a fraction of training in (0, 1], got {warmup}")
         self.weight = weight

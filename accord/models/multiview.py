@@ -36,6 +36,8 @@ class MultiViewModel(nn.Module):
 
     def __init__(self, model: nn.Module, num_views: int = 1, bn_mode: BnMode = "concat") -> None:
         super().__init__()
+        if num_views < 1:
+            raise ValueError(f"num_views must be at least 1, got {num_views}")
         if bn_mode not in BN_MODES:
             raise ValueError(f"unknown bn mode {bn_mode!r}; valid: {', '.join(BN_MODES)}")
         if bn_mode == "split" and num_views < 2:
