@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,3 +40,20 @@ def train_args(data_dir: Path, out: Path, name: str = NAME, **extra) -> list[str
 
 
 PYTHON = sys.executable
+
+
+def start_long_run(data_dir: Path, out: Path) -> subprocess.Popen:
+    """A child ``accord train`` of the tiny run for 500 epochs (it trains until the test stops it)."""
+    return subprocess.Popen(
+        [PYTHON, "-m", "accord", *train_args(data_dir, out, epochs=500)],
+        cwd=REPO, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_until(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail if the child exits first or makes no progress in ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the child made no progress"
+        time.sleep(0.05)

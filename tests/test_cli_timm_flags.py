@@ -76,7 +76,9 @@ def test_run_names_say_the_data_set(imagefolder_dir):
     cfg = resolved("--dataset", "imagefolder", "--data-dir", str(imagefolder_dir))
     assert cfg.name == "ImageFolder-ResNet8-standard"
     assert load_config("WRN28-10-CIFAR10-standard", {"dataset": "cifar100"}).name == "WRN28-10-CIFAR100-standard"
-    assert load_config("ResNet50-standard", {"dataset": "cifar10", "image_size": 32}).name == "CIFAR10-ResNet50-standard"
+    assert (
+        load_config("ResNet50-standard", {"dataset": "cifar10", "image_size": 32}).name == "CIFAR10-ResNet50-standard"
+    )
 
 
 def test_b_lr_model_trains(fmnist_dir, tmp_path, one_thread):

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pixel_bounds import BLENDS, blend_mismatch, geometric_mismatch
-from test_batched_policies import GEOMETRIC, POLICIES, SPACES, _images, _reference
+from test_batched_policies import POLICIES, SPACES, _expect_matches, _images
 from test_reliability import assert_same_run, plant, send
 from test_train import metrics, tiny_config
 
@@ -96,15 +95,8 @@ def test_each_op_on_cuda_is_within_the_cpu_bounds_of_torchvision(space):
         magnitudes = torch.tensor(cases, dtype=torch.float32).repeat_interleave(len(x))
         batch = x.repeat(len(cases), 1, 1, 1)
         out = OPS[name](batch.cuda(), magnitudes.cuda(), interpolation).cpu()
-        for img, m, got in zip(batch, magnitudes.tolist(), out, strict=True):
-            ref = _reference(img, name, m, interpolation)
-            if name in GEOMETRIC:
-                problems.append(geometric_mismatch(img, got, ref, name, m, interpolation))
-            elif name in BLENDS:
-                problems.append(blend_mismatch(got, ref, name, m))
-            elif not torch.equal(got, ref):
-                problems.append(f"{name}({m:g}) differs on cuda")
-    assert not sorted({p for p in problems if p})
+        problems += _expect_matches(batch, magnitudes, out, name, interpolation)
+    assert not problems
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))

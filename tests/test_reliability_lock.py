@@ -8,10 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, train_args
+from reliability_runs import CHILD_ENV, REPO, start_long_run, train_args, wait_until
 
 from accord.cli import main
 from accord.engine.lock import RunLock, RunLocked
@@ -19,22 +18,11 @@ from accord.engine.lock import RunLock, RunLocked
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def wait_until(condition, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, "the child made no progress"
-        time.sleep(0.05)
-
-
 def test_a_second_writer_is_refused_naming_the_holder_and_the_lock_dies_with_it(fmnist_dir, tmp_path, capsys):
     """As when a killed `accord grid` is run again while its orphaned cell still trains: the second
     `train --resume` in the same folder is refused, and metrics.jsonl never gets an epoch twice."""
     out = tmp_path / "cell"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "accord", *train_args(fmnist_dir, out, epochs=500)],
-        cwd=REPO, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    child = start_long_run(fmnist_dir, out)
     try:
         wait_until(lambda: (out / "checkpoint-last.pt").is_file(), child)
         assert main(["train", "--resume", str(out)]) == 2

@@ -6,12 +6,9 @@ from __future__ import annotations
 import math
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from reliability_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
+from reliability_runs import QUIET, start_long_run, tiny_config, wait_until
 
 from accord.cli import main
 from accord.config import ConfigError, load_config
@@ -60,15 +57,9 @@ def test_export_says_when_it_takes_the_last_checkpoint(fmnist_dir, tmp_path, cap
 
 def test_sighup_saves_the_progress_as_sigterm_does(fmnist_dir, tmp_path):
     out = tmp_path / "run"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "accord", *train_args(fmnist_dir, out, epochs=500)],
-        cwd=REPO, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    child = start_long_run(fmnist_dir, out)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "checkpoint-last.pt").is_file():
-            assert child.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: (out / "checkpoint-last.pt").is_file(), child)
         child.send_signal(signal.SIGHUP)  # the terminal closed
         _, err = child.communicate(timeout=60)
     finally:

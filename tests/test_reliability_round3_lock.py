@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from reliability_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
+from reliability_runs import QUIET, start_long_run, tiny_config, wait_until
 
 from accord.cli import main
 from accord.engine import fit
@@ -40,15 +37,9 @@ def test_the_lock_holds_when_its_file_is_deleted(tmp_path):
 
 def test_deleting_the_lock_file_of_a_training_process_lets_no_second_writer_in(fmnist_dir, tmp_path, capsys):
     out = tmp_path / "cell"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "accord", *train_args(fmnist_dir, out, epochs=500)],
-        cwd=REPO, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    child = start_long_run(fmnist_dir, out)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "checkpoint-last.pt").is_file():
-            assert child.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: (out / "checkpoint-last.pt").is_file(), child)
         (out / ".accord.lock").unlink()
         assert main(["train", "--resume", str(out)]) == 2
         assert "another accord process" in capsys.readouterr().err
