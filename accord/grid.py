@@ -207,7 +207,7 @@ def _run_cells(
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     record = read_grid_record(record_path) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})
-    session = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
+    session: dict[str, Any] = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
     record["sessions"].append(session)
     start = time.time()
     failures: list[str] = []

@@ -13,7 +13,7 @@ import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from torch import nn
 
@@ -26,6 +26,12 @@ from .tied import TiedAugmentLoss
 
 #: Constructor arguments that accord fills from the run, never from the config's ``loss`` options.
 RUN_ARGUMENTS = ("num_classes", "num_views", "num_splits")
+
+
+class ScheduledLoss(Protocol):
+    """A loss whose weights follow a schedule over training (``MethodSpec.progress``)."""
+
+    def set_progress(self, progress: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,12 @@ class MethodSpec:
     def smoothing_option(self) -> str | None:
         """The loss option that takes label smoothing (timm's ``--smoothing``), if the loss has it."""
         return self.smoothing if self.smoothing in self.options() else None
+
+    def set_progress(self, loss: nn.Module, progress: float) -> None:
+        """Give this method's ``loss`` the training progress in [0, 1]; a no-op unless the method declares
+        ``progress``."""
+        if self.progress:
+            cast(ScheduledLoss, loss).set_progress(progress)
 
     def default_views(self) -> int:
         """The number of views when none is asked for: the method's own, else one."""
