@@ -31,6 +31,7 @@ from .schema import (
     check_keys,
     format_keys,
     key_help,
+    resolved,
 )
 
 __all__ = [
@@ -57,5 +58,6 @@ __all__ = [
     "parse_overrides",
     "parse_yaml",
     "resolve",
+    "resolved",
     "split_name",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import typing
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..data.datasets import DatasetName, ValSource
 from ..models.multiview import BnMode
@@ -25,6 +25,17 @@ LrSchedule = Literal["cosine", "multistep"]
 NonFiniteMode = Literal["stop", "skip"]  # what a NaN/Inf loss does
 WeightDecayOn = Literal["all", "weights"]  # weights: no decay on biases and norm layers (timm's filter_bias_and_bn)
 ClipMode = Literal["norm", "value", "agc"]  # timm's dispatch_clip_grad modes
+
+
+T = TypeVar("T")
+
+
+def resolved(value: T | None, name: str) -> T:
+    """The value of key ``name``, which resolution fills where the config left it null (a data set's own
+    normalisation, the views of ``num_views``, the mixing defaults); ConfigError if it is still null."""
+    if value is None:
+        raise ConfigError(f"{name} is null: resolve the config (accord.config.resolve) before reading it")
+    return value
 
 
 def key(default: Any, help: str) -> Any:

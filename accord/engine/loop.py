@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol, get_args
 
@@ -120,7 +120,7 @@ class NonFiniteGuard:
 
     def update(self, terms: dict[str, Tensor], step: int) -> None:
         values, bad = self.bad_terms(terms)
-        if self.first is None or self.names != list(terms):
+        if self.first is None or self.values is None or self.names != list(terms):
             self.names = list(terms)
             self.first = torch.zeros(len(values), dtype=torch.long, device=values.device)
             self.values = torch.zeros_like(values)
@@ -131,7 +131,7 @@ class NonFiniteGuard:
     def check(self, epoch: int | None = None) -> None:
         if self.first is None or not bool((self.first > 0).any()):
             return
-        first, values = self.first.tolist(), self.values.tolist()
+        first, values = self.first.tolist(), self.values.tolist() if self.values is not None else []
         step = min(s for s in first if s > 0)
         detail = ", ".join(f"{n}={v}" for n, s, v in zip(self.names, first, values, strict=True) if s == step)
         where = f" (epoch {epoch + 1})" if epoch is not None else ""
@@ -219,8 +219,8 @@ def train_one_epoch(
     bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
     lines = None  # off a terminal: a line every log_interval updates to the log (rank 0 only)
     if bar.disable and (dist is None or dist.is_main):
-        total = progress.steps + len(loader) if hasattr(loader, "__len__") else None
-        lines = ProgressLines(description, total, log_interval, first=progress.steps, write=log)
+        known = progress.steps + len(loader) if isinstance(loader, Sized) else None
+        lines = ProgressLines(description, known, log_interval, first=progress.steps, write=log)
     images_before = progress.images
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -282,8 +282,9 @@ def train_one_epoch(
     stats = _means(total)
     _check_finite(stats, global_step)
     seconds = max(total.seconds, 1e-9)
+    correct = float(total.correct) if total.correct is not None else 0.0
     stats.update(
-        train_top1=100.0 * float(total.correct) / max(total.scored, 1),
+        train_top1=100.0 * correct / max(total.scored, 1),
         images_per_s=total.images / seconds,
         views_per_s=total.views / seconds,
         seconds=total.seconds,
@@ -304,6 +305,8 @@ def _all_processes(progress: EpochProgress, dist: Distributed) -> EpochProgress:
     """The epoch's totals over every process: loss sums averaged (each process's terms are means over
     its equal share of the batch), images and hits summed, wall time of the slowest process."""
     names = sorted(progress.sums)
+    if progress.correct is None:
+        raise ValueError("the epoch's progress has no hit count (train_one_epoch sets one)")
     counts = (progress.correct, progress.scored, progress.images, progress.views)
     device = progress.correct.device
     values = (*(progress.sums[k] for k in names), *counts)
