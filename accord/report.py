@@ -22,27 +22,71 @@ from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
 from .grid import GRID_FILE, read_grid_record
-from .losses import METHODS
+from .losses import METHODS, baseline_method
 
 AUG_ORDER = (
     "standard", "cutout", "mixup", "cutmix", "auto_augment",
     "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
 )  # fmt: skip
-#: Grid arms that are not methods of their own (the registry names the methods, accord.losses.METHODS).
-CONTROL_LABELS = {"ce2": "two-view CE", "ce@2x": "baseline, 2x epochs"}
-BASELINE = "ce"
-AGREEMENT = ("agmax", "tied")  # methods compared with each control below
-CONTROLS = ("ls", "ce2", "ce@2x")
+
+
+@dataclass(frozen=True)
+class FragmentControl:
+    """A control arm that is a method fragment with other settings, not a method of its own."""
+
+    label: str
+    note: str  # what it stands for, in a report's sentence
+    colour: str
+
+
+#: Method fragments (accord/configs/methods) that are controls; the registry declares the methods' own
+#: (MethodSpec.kind, label, note, colour). ``ce2`` runs the baseline's loss on two views.
+FRAGMENT_CONTROLS = {
+    "ce2": FragmentControl("two-view CE", "two-view CE (as many augmented images, no agreement term)", "C4"),
+}
+EQUAL_COMPUTE = 2  # the baseline's NAME@Kx arm that is a control: as many image forward passes as two views
+EQUAL_COMPUTE_COLOUR = "C5"
+
+
+def equal_compute_arm() -> str:
+    """The baseline trained :data:`EQUAL_COMPUTE` times as long (``ce@2x``)."""
+    return f"{baseline_method()}@{EQUAL_COMPUTE}x"
 
 
 def method_order() -> tuple[str, ...]:
-    """The registry's methods in their order, then the controls."""
-    return (*METHODS, *CONTROL_LABELS)
+    """The registry's methods in their order, then the controls that are not methods."""
+    return (*METHODS, *FRAGMENT_CONTROLS, equal_compute_arm())
 
 
 def label(method: str) -> str:
-    """A grid arm's name in tables and figures."""
-    return METHODS[method].label if method in METHODS else CONTROL_LABELS.get(method, method)
+    """A grid arm's name in tables and figures (``NAME@Kx``: NAME's label and its epochs)."""
+    name, _, factor = method.partition("@")
+    if factor:
+        return f"{label(name)}, {factor} epochs"
+    if method in FRAGMENT_CONTROLS:
+        return FRAGMENT_CONTROLS[method].label
+    return METHODS[method].label if method in METHODS else method
+
+
+def control_arms() -> tuple[str, ...]:
+    """The arms every agreement method is compared with: the registry's controls, the fragment controls and
+    the equal-compute baseline."""
+    return (*(m for m, s in METHODS.items() if s.kind == "control"), *FRAGMENT_CONTROLS, equal_compute_arm())
+
+
+def control_note(arm: str) -> str:
+    """What a control arm stands for, in the report's sentence."""
+    if arm in FRAGMENT_CONTROLS:
+        return FRAGMENT_CONTROLS[arm].note
+    if arm == equal_compute_arm():
+        return f"the baseline with {EQUAL_COMPUTE}x epochs (as many image forward passes)"
+    return METHODS[arm].note
+
+
+def is_agreement(arm: str) -> bool:
+    """Whether a grid arm (``NAME`` or ``NAME@Kx``) is a registered method of kind ``agreement``."""
+    spec = METHODS.get(arm.partition("@")[0])
+    return spec is not None and spec.kind == "agreement"
 
 
 @dataclass(frozen=True)
@@ -80,7 +124,7 @@ def _cell_of(folder: Path) -> tuple[str, str, str]:
             f"{folder}: not a grid cell folder (<config>[@Kx]/seed<k>, {config!r} is no config); move it "
             "out of the grid folder"
         ) from None
-    return model, aug, (method or BASELINE) + (f"@{factor}" if factor else "")
+    return model, aug, (method or baseline_method()) + (f"@{factor}" if factor else "")
 
 
 def read_summary(path: Path) -> dict[str, float]:
@@ -235,11 +279,12 @@ def accuracy_table(results: list[Result], model: str, field: str, unfinished: Se
     rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     header = "| augmentation | " + " | ".join(label(m) for m in methods) + " |"
     lines = [header, "|---" * (len(methods) + 1) + "|"]
+    baseline = baseline_method()
     for aug in augs:
         runs = {m: _seeds(rows, aug, m, field) for m in methods}
-        base = runs.get(BASELINE, {})
+        base = runs.get(baseline, {})
         texts = [
-            _cell(list(runs[m].values()), m != BASELINE and clear_gain(paired_gain(runs[m], base)),
+            _cell(list(runs[m].values()), m != baseline and clear_gain(paired_gain(runs[m], base)),
                   _note((aug, m) in cells, len(runs[m]), seeds))
             for m in methods
         ]  # fmt: skip
@@ -257,7 +302,7 @@ def gain_table(
     """Paired gains per augmentation; ``columns`` are (method, reference) pairs, default every method - baseline."""
     rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     if columns is None:
-        columns = [(m, BASELINE) for m in methods if m != BASELINE]
+        columns = [(m, b) for b in [baseline_method()] for m in methods if m != b]
         header = [label(m) for m, _ in columns]
     else:
         header = [f"{label(m)} vs {label(ref)}" for m, ref in columns]
@@ -275,9 +320,10 @@ def gain_table(
 
 
 def control_columns(methods: set[str]) -> list[tuple[str, str]]:
-    """(agreement method, control) pairs present in a grid: label smoothing, two-view CE, 2x-epochs baseline."""
-    agreement = [m for m in _order(methods, method_order()) if m.startswith(AGREEMENT)]
-    return [(m, ref) for m in agreement for ref in CONTROLS if ref in methods]
+    """(agreement method, control) pairs present in a grid (:func:`control_arms`: label smoothing, two-view CE,
+    2x-epochs baseline)."""
+    agreement = [m for m in _order(methods, method_order()) if is_agreement(m)]
+    return [(m, ref) for m in agreement for ref in control_arms() if ref in methods]
 
 
 def results_csv(results: list[Result]) -> str:
@@ -285,11 +331,12 @@ def results_csv(results: list[Result]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "augmentation", "method", "n", "test_top1_mean", "test_top1_std",
                      "last_test_top1_mean", "last_test_top1_std", "gain", "gain_low", "gain_high"])  # fmt: skip
+    baseline = baseline_method()
     for model, aug, method in sorted({(r.model, r.aug, r.method) for r in results}):
         runs = [r for r in results if (r.model, r.aug, r.method) == (model, aug, method)]
         best, last = [r.test_top1 for r in runs], [r.last_test_top1 for r in runs]
-        base = {r.seed: r.test_top1 for r in results if (r.model, r.aug, r.method) == (model, aug, BASELINE)}
-        gain = paired_gain({r.seed: r.test_top1 for r in runs}, base) if method != BASELINE else None
+        base = {r.seed: r.test_top1 for r in results if (r.model, r.aug, r.method) == (model, aug, baseline)}
+        gain = paired_gain({r.seed: r.test_top1 for r in runs}, base) if method != baseline else None
         row = [model, aug, method, len(runs), f"{mean(best):.4f}", _std(best), f"{mean(last):.4f}", _std(last)]
         writer.writerow(row + ([f"{g:.4f}" for g in gain[:3]] if gain else ["", "", ""]))
     return buffer.getvalue()
@@ -299,18 +346,11 @@ def _std(values: list[float]) -> str:
     return f"{stdev(values):.4f}" if len(values) > 1 else ""
 
 
-CONTROL_NOTES = {
-    "ls": "label smoothing (another regulariser)",
-    "ce2": "two-view CE (as many augmented images, no agreement term)",
-    "ce@2x": "the baseline with 2x epochs (as many image forward passes)",
-}
-
-
 def _control_section(results: list[Result], model: str, unfinished: list[Unfinished]) -> list[str]:
     columns = control_columns({r.method for r in results if r.model == model} | {u.method for u in unfinished})
     if not columns:
         return []
-    notes = [CONTROL_NOTES[ref] for ref in CONTROLS if any(ref == c for _, c in columns)]
+    notes = [control_note(ref) for ref in control_arms() if any(ref == c for _, c in columns)]
     listed = notes[0] if len(notes) == 1 else ", ".join(notes[:-1]) + " and " + notes[-1]
     return [
         f"Agreement methods against the controls, in points (paired by seed, [95% t interval]): {listed}; "

@@ -18,9 +18,19 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from .report import AUG_ORDER, BASELINE, Result, _order, label, method_order, paired_gain
+from .losses import METHODS, baseline_method
+from .report import (
+    AUG_ORDER,
+    EQUAL_COMPUTE_COLOUR,
+    FRAGMENT_CONTROLS,
+    Result,
+    _order,
+    equal_compute_arm,
+    label,
+    method_order,
+    paired_gain,
+)
 
-COLOURS = ("ce", "ls", "agmax", "tied", "ce2", "ce@2x")  # matplotlib's C0..C5: one colour per method in every figure
 DPI = 120
 
 
@@ -55,21 +65,30 @@ def gain_points(results: list[Result], model: str, field: str = "test_top1") -> 
     rows = [r for r in results if r.model == model]
     points = []
     for aug in _order({r.aug for r in rows}, AUG_ORDER):
-        base = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, BASELINE)}
+        base = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, baseline_method())}
         for method in _order({r.method for r in rows}, method_order()):
             runs = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, method)}
-            gain = paired_gain(runs, base) if method != BASELINE else None
+            gain = paired_gain(runs, base) if method != baseline_method() else None
             if gain is not None:
                 diffs = tuple(runs[s] - base[s] for s in sorted(set(runs) & set(base)))
                 points.append(Point(aug, method, gain[0], gain[1], gain[2], diffs))
     return points
 
 
+def fixed_colours() -> dict[str, str]:
+    """The arms with a colour of their own in every figure (MethodSpec.colour, the controls')."""
+    colours = {name: spec.colour for name, spec in METHODS.items() if spec.colour is not None}
+    colours |= {name: control.colour for name, control in FRAGMENT_CONTROLS.items()}
+    return colours | {equal_compute_arm(): EQUAL_COMPUTE_COLOUR}
+
+
 def _colour(method: str, methods: list[str]) -> str:
-    if method in COLOURS:
-        return f"C{COLOURS.index(method)}"
-    others = [m for m in methods if m not in COLOURS]
-    return f"C{(len(COLOURS) + others.index(method)) % 10}"
+    """An arm's fixed colour, else the next of matplotlib's cycle after the fixed ones, in ``methods`` order."""
+    fixed = fixed_colours()
+    if method in fixed:
+        return fixed[method]
+    others = [m for m in methods if m not in fixed]
+    return f"C{(len(fixed) + others.index(method)) % 10}"
 
 
 def _style() -> Any:

@@ -8,6 +8,7 @@ from .errors import ConfigError
 from .files import (
     CONFIG_DIR,
     config_from_saved,
+    config_name,
     list_configs,
     load_config,
     load_saved_config,
@@ -50,6 +51,7 @@ __all__ = [
     "ViewsConfig",
     "check_keys",
     "config_from_saved",
+    "config_name",
     "format_keys",
     "key_help",
     "list_configs",

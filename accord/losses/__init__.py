@@ -8,7 +8,7 @@ from .agmax import AgMaxLoss, QHead, agmax_hidden_units
 from .agreement import AgreementLoss
 from .classification import ViewCrossEntropy
 from .jsd import JsdLoss
-from .registry import METHODS, MethodSpec, create_loss, method_spec, register
+from .registry import METHODS, MethodSpec, baseline_method, create_loss, method_spec, register
 from .tied import TiedAugmentLoss
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "TiedAugmentLoss",
     "ViewCrossEntropy",
     "agmax_hidden_units",
+    "baseline_method",
     "create_loss",
     "method_spec",
     "register",
