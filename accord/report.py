@@ -13,7 +13,6 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
@@ -22,94 +21,20 @@ from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
 from .grid import GRID_FILE, read_grid_record
-from .losses import METHODS, baseline_method
-
-AUG_ORDER = (
-    "standard", "cutout", "mixup", "cutmix", "auto_augment",
-    "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FragmentControl:
-    """A control arm that is a method fragment with other settings, not a method of its own."""
-
-    label: str
-    note: str  # what it stands for, in a report's sentence
-    colour: str
-
-
-#: Method fragments (accord/configs/methods) that are controls; the registry declares the methods' own
-#: (MethodSpec.kind, label, note, colour). ``ce2`` runs the baseline's loss on two views.
-FRAGMENT_CONTROLS = {
-    "ce2": FragmentControl("two-view CE", "two-view CE (as many augmented images, no agreement term)", "C4"),
-}
-EQUAL_COMPUTE = 2  # the baseline's NAME@Kx arm that is a control: as many image forward passes as two views
-EQUAL_COMPUTE_COLOUR = "C5"
-
-
-def equal_compute_arm() -> str:
-    """The baseline trained :data:`EQUAL_COMPUTE` times as long (``ce@2x``)."""
-    return f"{baseline_method()}@{EQUAL_COMPUTE}x"
-
-
-def method_order() -> tuple[str, ...]:
-    """The registry's methods in their order, then the controls that are not methods."""
-    return (*METHODS, *FRAGMENT_CONTROLS, equal_compute_arm())
-
-
-def label(method: str) -> str:
-    """A grid arm's name in tables and figures (``NAME@Kx``: NAME's label and its epochs)."""
-    name, _, factor = method.partition("@")
-    if factor:
-        return f"{label(name)}, {factor} epochs"
-    if method in FRAGMENT_CONTROLS:
-        return FRAGMENT_CONTROLS[method].label
-    return METHODS[method].label if method in METHODS else method
-
-
-def control_arms() -> tuple[str, ...]:
-    """The arms every agreement method is compared with: the registry's controls, the fragment controls and
-    the equal-compute baseline."""
-    return (*(m for m, s in METHODS.items() if s.kind == "control"), *FRAGMENT_CONTROLS, equal_compute_arm())
-
-
-def control_note(arm: str) -> str:
-    """What a control arm stands for, in the report's sentence."""
-    if arm in FRAGMENT_CONTROLS:
-        return FRAGMENT_CONTROLS[arm].note
-    if arm == equal_compute_arm():
-        return f"the baseline with {EQUAL_COMPUTE}x epochs (as many image forward passes)"
-    return METHODS[arm].note
-
-
-def is_agreement(arm: str) -> bool:
-    """Whether a grid arm (``NAME`` or ``NAME@Kx``) is a registered method of kind ``agreement``."""
-    spec = METHODS.get(arm.partition("@")[0])
-    return spec is not None and spec.kind == "agreement"
-
-
-@dataclass(frozen=True)
-class Result:
-    model: str
-    aug: str
-    method: str
-    seed: int
-    test_top1: float  # at the best-validation epoch
-    last_test_top1: float
-    train_seconds: float
-    epochs: float | None = None  # of summary.json; None in a summary that does not say
-
-
-@dataclass(frozen=True)
-class Unfinished:
-    """A run folder of the grid without a ``summary.json``: still running, stopped or failed."""
-
-    model: str
-    aug: str
-    method: str
-    seed: int
-
+from .losses import baseline_method
+from .results import (
+    AUG_ORDER,
+    Result,
+    Unfinished,
+    clear_gain,
+    control_arms,
+    control_note,
+    in_order,
+    is_agreement,
+    label,
+    method_order,
+    paired_gain,
+)
 
 SUMMARY_KEYS = ("seed", "test_top1", "last_test_top1", "train_seconds")
 
@@ -218,8 +143,8 @@ def _layout(
     rows = [r for r in results if r.model == model]
     waiting = [u for u in unfinished if u.model == model]
     cells = {(r.aug, r.method) for r in rows} | {(u.aug, u.method) for u in waiting}
-    augs = _order({a for a, _ in cells}, AUG_ORDER)
-    methods = _order({m for _, m in cells}, method_order())
+    augs = in_order({a for a, _ in cells}, AUG_ORDER)
+    methods = in_order({m for _, m in cells}, method_order())
     return rows, augs, methods, cells, len({r.seed for r in rows} | {u.seed for u in waiting})
 
 
@@ -228,32 +153,6 @@ def short_cells(results: list[Result], unfinished: list[Unfinished], model: str)
     rows, augs, methods, cells, seeds = _layout(results, unfinished, model)
     counts = {(a, m): len([r for r in rows if (r.aug, r.method) == (a, m)]) for a, m in cells}
     return [(a, m, counts[a, m]) for a in augs for m in methods if (a, m) in cells and counts[a, m] < seeds]
-
-
-def _order(values: set[str], order: tuple[str, ...]) -> list[str]:
-    return [v for v in order if v in values] + sorted(values - set(order))
-
-
-def t_critical(df: int) -> float:
-    """Two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df))
-
-
-def paired_gain(method: dict[int, float], baseline: dict[int, float]) -> tuple[float, float, float, int] | None:
-    """Mean of per-seed differences and its 95% t interval: (mean, low, high, n); None under 2 pairs."""
-    seeds = sorted(set(method) & set(baseline))
-    if len(seeds) < 2:
-        return None
-    diffs = [method[s] - baseline[s] for s in seeds]
-    half = t_critical(len(diffs) - 1) * stdev(diffs) / math.sqrt(len(diffs))
-    return mean(diffs), mean(diffs) - half, mean(diffs) + half, len(diffs)
-
-
-def clear_gain(gain: tuple[float, float, float, int] | None) -> bool:
-    """The bolding rule: a paired 95% interval that lies entirely above zero."""
-    return gain is not None and gain[1] > 0
 
 
 def _bold(text: str, bold: bool) -> str:
@@ -322,7 +221,7 @@ def gain_table(
 def control_columns(methods: set[str]) -> list[tuple[str, str]]:
     """(agreement method, control) pairs present in a grid (:func:`control_arms`: label smoothing, two-view CE,
     2x-epochs baseline)."""
-    agreement = [m for m in _order(methods, method_order()) if is_agreement(m)]
+    agreement = [m for m in in_order(methods, method_order()) if is_agreement(m)]
     return [(m, ref) for m in agreement for ref in control_arms() if ref in methods]
 
 

@@ -19,13 +19,13 @@ from statistics import mean, stdev
 from typing import Any
 
 from .losses import METHODS, baseline_method
-from .report import (
+from .results import (
     AUG_ORDER,
     EQUAL_COMPUTE_COLOUR,
     FRAGMENT_CONTROLS,
     Result,
-    _order,
     equal_compute_arm,
+    in_order,
     label,
     method_order,
     paired_gain,
@@ -50,8 +50,8 @@ def level_points(results: list[Result], model: str, field: str = "test_top1") ->
     """Mean ± std over seeds of every (augmentation, method) with a finished run."""
     rows = [r for r in results if r.model == model]
     points = []
-    for aug in _order({r.aug for r in rows}, AUG_ORDER):
-        for method in _order({r.method for r in rows}, method_order()):
+    for aug in in_order({r.aug for r in rows}, AUG_ORDER):
+        for method in in_order({r.method for r in rows}, method_order()):
             runs = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, method)}
             seeds = tuple(runs[s] for s in sorted(runs))
             if seeds:
@@ -64,9 +64,9 @@ def gain_points(results: list[Result], model: str, field: str = "test_top1") -> 
     """Paired gain over the baseline (mean, 95% t interval, per-seed differences) of every method and augmentation."""
     rows = [r for r in results if r.model == model]
     points = []
-    for aug in _order({r.aug for r in rows}, AUG_ORDER):
+    for aug in in_order({r.aug for r in rows}, AUG_ORDER):
         base = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, baseline_method())}
-        for method in _order({r.method for r in rows}, method_order()):
+        for method in in_order({r.method for r in rows}, method_order()):
             runs = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, method)}
             gain = paired_gain(runs, base) if method != baseline_method() else None
             if gain is not None:
@@ -103,7 +103,7 @@ def _dot_figure(points: list[Point], title: str, ylabel: str, zero_line: bool) -
     from matplotlib.figure import Figure
 
     augs = list(dict.fromkeys(p.aug for p in points))
-    methods = _order({p.method for p in points}, method_order())
+    methods = in_order({p.method for p in points}, method_order())
     width = 0.8 / len(methods)
     with _style():
         figure = Figure(figsize=(max(7.0, 1.4 * len(augs) + 2), 4.4))

@@ -6,7 +6,8 @@ import pytest
 
 from accord.config import DEFAULTS, config_name, list_configs, split_name
 from accord.losses import METHODS, MethodSpec, ViewCrossEntropy, baseline_method
-from accord.report import control_arms, control_columns, control_note, label, method_order
+from accord.report import control_columns
+from accord.results import control_arms, control_note, label, method_order
 
 
 @pytest.fixture
