@@ -4,6 +4,7 @@ Every loss takes ``(logits, target, features=None)`` for a view-major batch (row
 are view ``j``) and returns a dict of scalar terms whose ``"loss"`` entry is the total to minimise.
 """
 
+from ._views import expand_target, split_views
 from .agmax import AgMaxLoss, QHead, agmax_hidden_units
 from .agreement import AgreementLoss
 from .classification import ViewCrossEntropy
@@ -23,6 +24,8 @@ __all__ = [
     "agmax_hidden_units",
     "baseline_method",
     "create_loss",
+    "expand_target",
     "method_spec",
     "register",
+    "split_views",
 ]
