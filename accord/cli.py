@@ -16,6 +16,7 @@ import yaml
 from .cli_flags import HintingParser, add_timm_flags, timm_overrides
 from .config import (
     ConfigError,
+    config_name,
     config_notes,
     format_keys,
     list_configs,
@@ -25,6 +26,8 @@ from .config import (
     split_name,
 )
 from .console import QuietOnFailure, auto_run_folder, human, json_arg, package_version, print_json
+from .data.datasets import DATASETS
+from .export.agmax import AGMAX_ARCHS
 from .outputs import check_output
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
@@ -144,7 +147,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .engine import fit
 
     model, aug, _ = split_name(args.config)
-    names = [f"{model}-{aug}" + (f"-{m}" if m != "ce" else "") for m in args.methods.split(",")]
+    names = [config_name(model, aug, m) for m in args.methods.split(",")]
     overrides = _train_overrides(args)
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
     if args.out is None:  # a fresh folder each time, so the quick start runs again without --overwrite
@@ -306,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", help="fashion_mnist, cifar10, cifar100 or imagefolder")
+        p.add_argument("--dataset", help=f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}")
         p.add_argument("--data-dir", dest="data_dir", help="folder of the dataset's files")
 
     train = sub.add_parser("train", help="train a config into an output folder, or resume one")
@@ -393,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")
     agmax.add_argument("checkpoint", metavar="CKPT.pth")
-    agmax.add_argument("--arch", required=True, choices=("resnet50", "resnet101"))
+    agmax.add_argument("--arch", required=True, choices=tuple(AGMAX_ARCHS))
     agmax.add_argument("--out", required=True, help=".safetensors (timm) or .pt (accord checkpoint for accord eval)")
     agmax.add_argument("--config", help="accord config stored in a .pt output (default <Model>-standard)")
     agmax.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

@@ -120,7 +120,7 @@ class HintingParser(argparse.ArgumentParser):
                     hints.append(f"{flag} is config key {key!r}: use --set {key}=VALUE")
         super().error("; ".join([message, *hints]))
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
         given = getattr(parsed, "timm_flags", [])
         if getattr(parsed, "resume", None) and given:

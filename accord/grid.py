@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, load_config, load_saved_config
+from .config import ConfigError, config_name, load_config, load_saved_config
 from .engine.checkpoint import read_json, write_text_atomic
 from .engine.lock import RunLock
 
@@ -66,7 +66,7 @@ def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: in
         for aug in augs:
             for method in methods:
                 name, factor = parse_method(method)
-                config = f"{model}-{aug}" + ("" if name == "ce" else f"-{name}")
+                config = config_name(model, aug, name)
                 load_config(config)  # every name is checked before anything runs
                 cells += [Cell(config, method, aug, seed, factor) for seed in range(seeds)]
     return cells
@@ -207,7 +207,7 @@ def _run_cells(
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     record = read_grid_record(record_path) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})
-    session = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
+    session: dict[str, Any] = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
     record["sessions"].append(session)
     start = time.time()
     failures: list[str] = []

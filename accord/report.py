@@ -13,7 +13,6 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
@@ -22,50 +21,20 @@ from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
 from .grid import GRID_FILE, read_grid_record
-from .losses import METHODS
-
-AUG_ORDER = (
-    "standard", "cutout", "mixup", "cutmix", "auto_augment",
-    "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
-)  # fmt: skip
-#: Grid arms that are not methods of their own (the registry names the methods, accord.losses.METHODS).
-CONTROL_LABELS = {"ce2": "two-view CE", "ce@2x": "baseline, 2x epochs"}
-BASELINE = "ce"
-AGREEMENT = ("agmax", "tied")  # methods compared with each control below
-CONTROLS = ("ls", "ce2", "ce@2x")
-
-
-def method_order() -> tuple[str, ...]:
-    """The registry's methods in their order, then the controls."""
-    return (*METHODS, *CONTROL_LABELS)
-
-
-def label(method: str) -> str:
-    """A grid arm's name in tables and figures."""
-    return METHODS[method].label if method in METHODS else CONTROL_LABELS.get(method, method)
-
-
-@dataclass(frozen=True)
-class Result:
-    model: str
-    aug: str
-    method: str
-    seed: int
-    test_top1: float  # at the best-validation epoch
-    last_test_top1: float
-    train_seconds: float
-    epochs: float | None = None  # of summary.json; None in a summary that does not say
-
-
-@dataclass(frozen=True)
-class Unfinished:
-    """A run folder of the grid without a ``summary.json``: still running, stopped or failed."""
-
-    model: str
-    aug: str
-    method: str
-    seed: int
-
+from .losses import baseline_method
+from .results import (
+    AUG_ORDER,
+    Result,
+    Unfinished,
+    clear_gain,
+    control_arms,
+    control_note,
+    in_order,
+    is_agreement,
+    label,
+    method_order,
+    paired_gain,
+)
 
 SUMMARY_KEYS = ("seed", "test_top1", "last_test_top1", "train_seconds")
 
@@ -80,7 +49,7 @@ def _cell_of(folder: Path) -> tuple[str, str, str]:
             f"{folder}: not a grid cell folder (<config>[@Kx]/seed<k>, {config!r} is no config); move it "
             "out of the grid folder"
         ) from None
-    return model, aug, (method or BASELINE) + (f"@{factor}" if factor else "")
+    return model, aug, (method or baseline_method()) + (f"@{factor}" if factor else "")
 
 
 def read_summary(path: Path) -> dict[str, float]:
@@ -176,8 +145,8 @@ def _layout(
     rows = [r for r in results if r.model == model]
     waiting = [u for u in unfinished if u.model == model]
     cells = {(r.aug, r.method) for r in rows} | {(u.aug, u.method) for u in waiting}
-    augs = _order({a for a, _ in cells}, AUG_ORDER)
-    methods = _order({m for _, m in cells}, method_order())
+    augs = in_order({a for a, _ in cells}, AUG_ORDER)
+    methods = in_order({m for _, m in cells}, method_order())
     return rows, augs, methods, cells, len({r.seed for r in rows} | {u.seed for u in waiting})
 
 
@@ -186,32 +155,6 @@ def short_cells(results: list[Result], unfinished: list[Unfinished], model: str)
     rows, augs, methods, cells, seeds = _layout(results, unfinished, model)
     counts = {(a, m): len([r for r in rows if (r.aug, r.method) == (a, m)]) for a, m in cells}
     return [(a, m, counts[a, m]) for a in augs for m in methods if (a, m) in cells and counts[a, m] < seeds]
-
-
-def _order(values: set[str], order: tuple[str, ...]) -> list[str]:
-    return [v for v in order if v in values] + sorted(values - set(order))
-
-
-def t_critical(df: int) -> float:
-    """Two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df))
-
-
-def paired_gain(method: dict[int, float], baseline: dict[int, float]) -> tuple[float, float, float, int] | None:
-    """Mean of per-seed differences and its 95% t interval: (mean, low, high, n); None under 2 pairs."""
-    seeds = sorted(set(method) & set(baseline))
-    if len(seeds) < 2:
-        return None
-    diffs = [method[s] - baseline[s] for s in seeds]
-    half = t_critical(len(diffs) - 1) * stdev(diffs) / math.sqrt(len(diffs))
-    return mean(diffs), mean(diffs) - half, mean(diffs) + half, len(diffs)
-
-
-def clear_gain(gain: tuple[float, float, float, int] | None) -> bool:
-    """The bolding rule: a paired 95% interval that lies entirely above zero."""
-    return gain is not None and gain[1] > 0
 
 
 def _bold(text: str, bold: bool) -> str:
@@ -237,11 +180,12 @@ def accuracy_table(results: list[Result], model: str, field: str, unfinished: Se
     rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     header = "| augmentation | " + " | ".join(label(m) for m in methods) + " |"
     lines = [header, "|---" * (len(methods) + 1) + "|"]
+    baseline = baseline_method()
     for aug in augs:
         runs = {m: _seeds(rows, aug, m, field) for m in methods}
-        base = runs.get(BASELINE, {})
+        base = runs.get(baseline, {})
         texts = [
-            _cell(list(runs[m].values()), m != BASELINE and clear_gain(paired_gain(runs[m], base)),
+            _cell(list(runs[m].values()), m != baseline and clear_gain(paired_gain(runs[m], base)),
                   _note((aug, m) in cells, len(runs[m]), seeds))
             for m in methods
         ]  # fmt: skip
@@ -259,7 +203,7 @@ def gain_table(
     """Paired gains per augmentation; ``columns`` are (method, reference) pairs, default every method - baseline."""
     rows, augs, methods, cells, seeds = _layout(results, list(unfinished), model)
     if columns is None:
-        columns = [(m, BASELINE) for m in methods if m != BASELINE]
+        columns = [(m, b) for b in [baseline_method()] for m in methods if m != b]
         header = [label(m) for m, _ in columns]
     else:
         header = [f"{label(m)} vs {label(ref)}" for m, ref in columns]
@@ -277,9 +221,10 @@ def gain_table(
 
 
 def control_columns(methods: set[str]) -> list[tuple[str, str]]:
-    """(agreement method, control) pairs present in a grid: label smoothing, two-view CE, 2x-epochs baseline."""
-    agreement = [m for m in _order(methods, method_order()) if m.startswith(AGREEMENT)]
-    return [(m, ref) for m in agreement for ref in CONTROLS if ref in methods]
+    """(agreement method, control) pairs present in a grid (:func:`control_arms`: label smoothing, two-view CE,
+    2x-epochs baseline)."""
+    agreement = [m for m in in_order(methods, method_order()) if is_agreement(m)]
+    return [(m, ref) for m in agreement for ref in control_arms() if ref in methods]
 
 
 def results_csv(results: list[Result]) -> str:
@@ -287,11 +232,12 @@ def results_csv(results: list[Result]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "augmentation", "method", "n", "test_top1_mean", "test_top1_std",
                      "last_test_top1_mean", "last_test_top1_std", "gain", "gain_low", "gain_high"])  # fmt: skip
+    baseline = baseline_method()
     for model, aug, method in sorted({(r.model, r.aug, r.method) for r in results}):
         runs = [r for r in results if (r.model, r.aug, r.method) == (model, aug, method)]
         best, last = [r.test_top1 for r in runs], [r.last_test_top1 for r in runs]
-        base = {r.seed: r.test_top1 for r in results if (r.model, r.aug, r.method) == (model, aug, BASELINE)}
-        gain = paired_gain({r.seed: r.test_top1 for r in runs}, base) if method != BASELINE else None
+        base = {r.seed: r.test_top1 for r in results if (r.model, r.aug, r.method) == (model, aug, baseline)}
+        gain = paired_gain({r.seed: r.test_top1 for r in runs}, base) if method != baseline else None
         row = [model, aug, method, len(runs), f"{mean(best):.4f}", _std(best), f"{mean(last):.4f}", _std(last)]
         writer.writerow(row + ([f"{g:.4f}" for g in gain[:3]] if gain else ["", "", ""]))
     return buffer.getvalue()
@@ -301,18 +247,11 @@ def _std(values: list[float]) -> str:
     return f"{stdev(values):.4f}" if len(values) > 1 else ""
 
 
-CONTROL_NOTES = {
-    "ls": "label smoothing (another regulariser)",
-    "ce2": "two-view CE (as many augmented images, no agreement term)",
-    "ce@2x": "the baseline with 2x epochs (as many image forward passes)",
-}
-
-
 def _control_section(results: list[Result], model: str, unfinished: list[Unfinished]) -> list[str]:
     columns = control_columns({r.method for r in results if r.model == model} | {u.method for u in unfinished})
     if not columns:
         return []
-    notes = [CONTROL_NOTES[ref] for ref in CONTROLS if any(ref == c for _, c in columns)]
+    notes = [control_note(ref) for ref in control_arms() if any(ref == c for _, c in columns)]
     listed = notes[0] if len(notes) == 1 else ", ".join(notes[:-1]) + " and " + notes[-1]
     return [
         f"Agreement methods against the controls, in points (paired by seed, [95% t interval]): {listed}; "

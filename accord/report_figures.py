@@ -18,9 +18,19 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from .report import AUG_ORDER, BASELINE, Result, _order, label, method_order, paired_gain
+from .losses import METHODS, baseline_method
+from .results import (
+    AUG_ORDER,
+    EQUAL_COMPUTE_COLOUR,
+    FRAGMENT_CONTROLS,
+    Result,
+    equal_compute_arm,
+    in_order,
+    label,
+    method_order,
+    paired_gain,
+)
 
-COLOURS = ("ce", "ls", "agmax", "tied", "ce2", "ce@2x")  # matplotlib's C0..C5: one colour per method in every figure
 DPI = 120
 
 
@@ -40,8 +50,8 @@ def level_points(results: list[Result], model: str, field: str = "test_top1") ->
     """Mean ± std over seeds of every (augmentation, method) with a finished run."""
     rows = [r for r in results if r.model == model]
     points = []
-    for aug in _order({r.aug for r in rows}, AUG_ORDER):
-        for method in _order({r.method for r in rows}, method_order()):
+    for aug in in_order({r.aug for r in rows}, AUG_ORDER):
+        for method in in_order({r.method for r in rows}, method_order()):
             runs = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, method)}
             seeds = tuple(runs[s] for s in sorted(runs))
             if seeds:
@@ -54,22 +64,31 @@ def gain_points(results: list[Result], model: str, field: str = "test_top1") -> 
     """Paired gain over the baseline (mean, 95% t interval, per-seed differences) of every method and augmentation."""
     rows = [r for r in results if r.model == model]
     points = []
-    for aug in _order({r.aug for r in rows}, AUG_ORDER):
-        base = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, BASELINE)}
-        for method in _order({r.method for r in rows}, method_order()):
+    for aug in in_order({r.aug for r in rows}, AUG_ORDER):
+        base = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, baseline_method())}
+        for method in in_order({r.method for r in rows}, method_order()):
             runs = {r.seed: getattr(r, field) for r in rows if (r.aug, r.method) == (aug, method)}
-            gain = paired_gain(runs, base) if method != BASELINE else None
+            gain = paired_gain(runs, base) if method != baseline_method() else None
             if gain is not None:
                 diffs = tuple(runs[s] - base[s] for s in sorted(set(runs) & set(base)))
                 points.append(Point(aug, method, gain[0], gain[1], gain[2], diffs))
     return points
 
 
+def fixed_colours() -> dict[str, str]:
+    """The arms with a colour of their own in every figure (MethodSpec.colour, the controls')."""
+    colours = {name: spec.colour for name, spec in METHODS.items() if spec.colour is not None}
+    colours |= {name: control.colour for name, control in FRAGMENT_CONTROLS.items()}
+    return colours | {equal_compute_arm(): EQUAL_COMPUTE_COLOUR}
+
+
 def _colour(method: str, methods: list[str]) -> str:
-    if method in COLOURS:
-        return f"C{COLOURS.index(method)}"
-    others = [m for m in methods if m not in COLOURS]
-    return f"C{(len(COLOURS) + others.index(method)) % 10}"
+    """An arm's fixed colour, else the next of matplotlib's cycle after the fixed ones, in ``methods`` order."""
+    fixed = fixed_colours()
+    if method in fixed:
+        return fixed[method]
+    others = [m for m in methods if m not in fixed]
+    return f"C{(len(fixed) + others.index(method)) % 10}"
 
 
 def _style() -> Any:
@@ -84,7 +103,7 @@ def _dot_figure(points: list[Point], title: str, ylabel: str, zero_line: bool) -
     from matplotlib.figure import Figure
 
     augs = list(dict.fromkeys(p.aug for p in points))
-    methods = _order({p.method for p in points}, method_order())
+    methods = in_order({p.method for p in points}, method_order())
     width = 0.8 / len(methods)
     with _style():
         figure = Figure(figsize=(max(7.0, 1.4 * len(augs) + 2), 4.4))

@@ -107,12 +107,12 @@ def find_local(name: str, folders: Iterable[str | Path] = (".",)) -> Path:
     Raises FileNotFoundError with :func:`fetch_hint` (naming the first folder) when no folder has it.
     """
     weights = released_weights(name)
-    folders = [Path(f) for f in folders] or [Path(".")]
-    for folder in folders:
+    paths = [Path(f) for f in folders] or [Path(".")]
+    for folder in paths:
         path = folder / weights.filename
         if path.is_file():
             return path
-    raise FileNotFoundError(fetch_hint(weights, folders[0]))
+    raise FileNotFoundError(fetch_hint(weights, paths[0]))
 
 
 #: Where ``accord eval --weights NAME`` looks for the file, in order, unless ``--weights-dir`` is given.

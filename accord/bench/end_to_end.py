@@ -151,7 +151,7 @@ def measure_end_to_end(
             for key, measured in runs.items():
                 rates[key]["step"].append(measured.step_only())
                 rates[key]["e2e"].append(measured.end_to_end())
-    ratio = {p: {} for p in policies}
+    ratio: dict[str, dict[str, float]] = {p: {} for p in policies}
     views_per_s: dict[str, dict[str, dict[str, float]]] = {p: {} for p in policies}
     for (policy, on), r in rates.items():
         e2e, step = r["e2e"][1:], r["step"][1:]

@@ -8,6 +8,7 @@ from .errors import ConfigError
 from .files import (
     CONFIG_DIR,
     config_from_saved,
+    config_name,
     list_configs,
     load_config,
     load_saved_config,
@@ -31,6 +32,7 @@ from .schema import (
     check_keys,
     format_keys,
     key_help,
+    resolved,
 )
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "ViewsConfig",
     "check_keys",
     "config_from_saved",
+    "config_name",
     "format_keys",
     "key_help",
     "list_configs",
@@ -57,5 +60,6 @@ __all__ = [
     "parse_overrides",
     "parse_yaml",
     "resolve",
+    "resolved",
     "split_name",
 ]

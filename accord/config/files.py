@@ -85,6 +85,12 @@ def list_configs() -> list[str]:
     ]
 
 
+def config_name(model: str, aug: str, method: str | None = None) -> str:
+    """The built-in config ``<model>-<augmentation>[-<method>]`` (the inverse of :func:`split_name`): a method
+    fragment's name is the suffix; the default method (``method``'s default, the baseline) has none."""
+    return f"{model}-{aug}" + ("" if method in (None, DEFAULTS["method"]) else f"-{method}")
+
+
 def split_name(name: str) -> tuple[str, str, str | None]:
     """``ResNet50-auto_augment-cutout-agmax`` -> (``ResNet50``, ``auto_augment-cutout``, ``agmax``)."""
     models, augs, methods = _fragments("models"), _fragments("augs"), _fragments("methods")
@@ -149,7 +155,7 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
         *([CONFIG_DIR / "methods" / f"{method}.yaml"] if method else []),
     ):
         _merge(flat, _load_yaml(fragment), str(fragment))
-    _merge(flat, by_method.get(method or "ce", {}), f"{model_path}: by_method")
+    _merge(flat, by_method.get(method or DEFAULTS["method"], {}), f"{model_path}: by_method")
     if policy_add:
         flat["policy"] = add_tokens(flat["policy"], policy_add)
         if flat["views"] is not None:

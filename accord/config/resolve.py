@@ -19,7 +19,7 @@ from typing import Any, Literal, Union
 
 from ..data.datasets import DATASET_FACTS
 from .errors import ConfigError
-from .schema import DEFAULTS, SECTIONS, Config, check_keys
+from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
 
 POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "eval_every", "log_interval", "cutmix_alpha")
 NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
@@ -53,20 +53,6 @@ def resolve(flat: dict[str, Any]) -> Config:
 @functools.cache
 def _hints() -> dict[str, Any]:
     return {k: v for cls in SECTIONS.values() for k, v in typing.get_type_hints(cls).items()}
-
-
-def describe(hint: Any) -> str:
-    """A type as the user reads it: ``float``, ``int or null``, ``list of int``, ``one of a, b``."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        return " or ".join("null" if a is type(None) else describe(a) for a in args)
-    if origin is Literal:
-        return "one of " + ", ".join(map(str, args))
-    if origin is tuple:
-        return f"list of {describe(args[0])}"
-    if origin is dict:
-        return "mapping"
-    return getattr(hint, "__name__", str(hint))
 
 
 def _checked(key: str, value: Any, hint: Any) -> Any:

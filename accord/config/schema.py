@@ -10,9 +10,10 @@ and saved ``config.yaml`` files pick it up, and a saved config that lacks it tak
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, Union
 
 from ..data.datasets import DatasetName, ValSource
 from ..models.multiview import BnMode
@@ -25,6 +26,17 @@ LrSchedule = Literal["cosine", "multistep"]
 NonFiniteMode = Literal["stop", "skip"]  # what a NaN/Inf loss does
 WeightDecayOn = Literal["all", "weights"]  # weights: no decay on biases and norm layers (timm's filter_bias_and_bn)
 ClipMode = Literal["norm", "value", "agc"]  # timm's dispatch_clip_grad modes
+
+
+T = TypeVar("T")
+
+
+def resolved(value: T | None, name: str) -> T:
+    """The value of key ``name``, which resolution fills where the config left it null (a data set's own
+    normalisation, the views of ``num_views``, the mixing defaults); ConfigError if it is still null."""
+    if value is None:
+        raise ConfigError(f"{name} is null: resolve the config (accord.config.resolve) before reading it")
+    return value
 
 
 def key(default: Any, help: str) -> Any:
@@ -214,10 +226,22 @@ def check_keys(layer: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown config key {name!r}{hint}; valid keys: {', '.join(KEYS)}")
 
 
+def describe(hint: Any) -> str:
+    """A type as the user reads it: ``float``, ``int or null``, ``list of int``, ``one of a, b``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is tuple:
+        return f"list of {describe(args[0])}"
+    if origin is dict:
+        return "mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
 def format_keys(cfg: Config | None = None) -> str:
     """Every key with its type, default (or its value in ``cfg``) and description, grouped by section."""
-    from .resolve import describe
-
     hints = {k: v for cls in SECTIONS.values() for k, v in typing.get_type_hints(cls).items()}
     values = cfg.as_flat() if cfg is not None else DEFAULTS
     lines, section_now = [], None

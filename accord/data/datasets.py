@@ -10,10 +10,10 @@ import os
 import stat
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, cast, get_args
 
 import numpy as np
 import torch
@@ -187,6 +187,8 @@ class CheckedImageFolder(ImageFolder):
     with its own label, is returned in its place.
     """
 
+    samples: list[tuple[str, int]]  # ImageFolder's (path, class index) pairs
+
     def __init__(self, root: str) -> None:
         super().__init__(root, loader=decode_rgb)  # calls make_dataset below
         self.skipped: list[tuple[str, str]] = []
@@ -332,11 +334,12 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
 
 def image_folders(dataset: Dataset) -> list[CheckedImageFolder]:
     """The :class:`CheckedImageFolder` under ``dataset`` (through ``.dataset`` wrappers), if any."""
-    while not isinstance(dataset, CheckedImageFolder):
-        dataset = getattr(dataset, "dataset", None)
-        if dataset is None:
+    inner: object = dataset
+    while not isinstance(inner, CheckedImageFolder):
+        inner = getattr(inner, "dataset", None)
+        if inner is None:
             return []
-    return [dataset]
+    return [inner]
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -381,7 +384,8 @@ def build_splits(
         raise ValueError(f"unknown val_source {val_source!r}; valid: split, folder")
     if val_source == "folder" and name != "imagefolder":
         raise ValueError(f"val_source=folder selects on an image folder's val/; {name} has none (use split)")
-    train_idx, val_idx = split_indices(len(train), 0.0 if val_source == "folder" else val_fraction, seed)
+    n_train = len(cast(Sized, train))  # every built-in data set has a length; torch's Dataset does not declare it
+    train_idx, val_idx = split_indices(n_train, 0.0 if val_source == "folder" else val_fraction, seed)
     if train_subset is not None:
         if train_subset < 1:
             raise ValueError(f"train_subset must be positive, got {train_subset}")

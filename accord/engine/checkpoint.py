@@ -72,7 +72,7 @@ def current_umask() -> int:
     return mask
 
 
-def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(f)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
     The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask), so run files
@@ -187,7 +187,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_state_checked(module: torch.nn.Module, state: Any, path: str | Path, what: str) -> None:
+def load_state_checked(
+    module: torch.nn.Module | torch.optim.Optimizer, state: Any, path: str | Path, what: str
+) -> None:
     """``module.load_state_dict(state)``; a state of another model or method is one line naming the file,
     what it is (``what``: ``this run's ResNet8``) and how the keys differ."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol, get_args
 
@@ -120,7 +120,7 @@ class NonFiniteGuard:
 
     def update(self, terms: dict[str, Tensor], step: int) -> None:
         values, bad = self.bad_terms(terms)
-        if self.first is None or self.names != list(terms):
+        if self.first is None or self.values is None or self.names != list(terms):
             self.names = list(terms)
             self.first = torch.zeros(len(values), dtype=torch.long, device=values.device)
             self.values = torch.zeros_like(values)
@@ -143,23 +143,11 @@ class NonFiniteGuard:
     def _message(self, epoch: int | None) -> str | None:
         if self.first is None or not bool((self.first > 0).any()):
             return None
-        first, values = self.first.tolist(), self.values.tolist()
+        first, values = self.first.tolist(), self.values.tolist() if self.values is not None else []
         step = min(s for s in first if s > 0)
         detail = ", ".join(f"{n}={v}" for n, s, v in zip(self.names, first, values, strict=True) if s == step)
         where = f" (epoch {epoch + 1})" if epoch is not None else ""
         return f"non-finite loss by step {step}{where}: {detail} first went non-finite there"
-
-
-class Checkpointer(Protocol):
-    """What the loop asks of a checkpoint writer inside an epoch."""
-
-    def due(self, global_step: int) -> bool:
-        """Is a checkpoint due after update ``global_step``?"""
-        ...
-
-    def save_mid_epoch(self, global_step: int, progress: EpochProgress) -> None:
-        """Write it; may raise to stop the run (a stop signal)."""
-        ...
 
 
 @dataclass
@@ -196,7 +184,7 @@ def train_one_epoch(
     *,
     global_step: int = 0,
     progress: EpochProgress | None = None,
-    checkpointer: Checkpointer | None = None,
+    checkpointer: MidEpochSaver | None = None,
     epoch: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
@@ -217,92 +205,174 @@ def train_one_epoch(
     the optimizer and the BatchNorm statistics as they were before that step (one host sync per step on
     a GPU) and counts it in ``skipped_steps``.
     """
-    device, mixer, views, scaler, dist = setup.device, setup.mixer, setup.views, setup.scaler, setup.dist
-    log_interval, nonfinite = setup.log_interval, setup.nonfinite
-    description = f"epoch {epoch + 1}" if epoch is not None else "train"
     step.train()
     progress = progress or EpochProgress()
     if progress.correct is None:
-        progress.correct = torch.zeros((), device=device)
+        progress.correct = torch.zeros((), device=setup.device)
     guard = NonFiniteGuard()
-    check_every = 1 if device.type == "cpu" else log_interval
-    seconds_before = progress.seconds
-    start = time.perf_counter()
-    bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
-    lines = None  # off a terminal: a line every log_interval updates to the log (rank 0 only)
-    if bar.disable and (dist is None or dist.is_main):
-        total = progress.steps + len(loader) if hasattr(loader, "__len__") else None
-        lines = ProgressLines(description, total, log_interval, first=progress.steps, write=log)
-    images_before = progress.images
-    for x, y in bar:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if views is not None:
-            x = views(x)
-        target, extra = y, {}
-        if mixer is not None:
-            mixed = mixer(x, y)
-            x, target = mixed.images, mixed.target
-            if mixed.feature_mix is not None:
-                extra["feature_mix"] = mixed.feature_mix
-        if setup.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if setup.schedule is not None:
-            setup.schedule(global_step)
-        buffers = [b.detach().clone() for b in step.buffers()] if nonfinite == "skip" else None
-        terms, logits = step(x, target, **extra)
+    check_every = 1 if setup.device.type == "cpu" else setup.log_interval
+    clock = _EpochClock(progress)
+    display = _EpochDisplay(loader, progress, setup, epoch, log)
+    for x, y in display.bar:
+        x, y = x.to(setup.device, non_blocking=True), y.to(setup.device, non_blocking=True)
+        x, target, extra = _model_input(x, y, setup)
+        update = _update(step, optimizer, setup, guard, global_step, (x, target, extra), log)
         global_step += 1
         progress.steps += 1
-        if buffers is not None and _skip_if_nonfinite(terms, step, buffers, global_step, log):
+        if update is None:
             progress.skipped += 1
         else:
-            guard.update(terms, global_step)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                terms["loss"].backward()
-                if setup.clip is not None:
-                    setup.clip()
-                optimizer.step()
-            else:
-                scaler.scale(terms["loss"]).backward()
-                if setup.clip is not None:
-                    scaler.unscale_(optimizer)
-                    setup.clip()
-                scaler.step(optimizer)
-                scaler.update()
-            if setup.after_update is not None:
-                setup.after_update(global_step)
-            for name, value in terms.items():
-                progress.sums[name] = progress.sums.get(name, 0) + value.detach()
-            progress.correct += (logits[: y.shape[0]].argmax(1) == y).sum()  # view 1 against unmixed labels
-            progress.scored += y.shape[0]
+            _count_update(progress, *update, y)
         progress.images += y.shape[0]
         progress.views += x.shape[0]
         if progress.steps % check_every == 0:
-            guard.check(epoch, dist)
-        if progress.steps % log_interval == 0:
-            means = _means(progress)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-            if lines is not None:
-                lines.update(progress.steps, progress.images - images_before, means)
+            guard.check(epoch, setup.dist)
+        display.show(progress)
         if checkpointer is not None and checkpointer.due(global_step):
-            guard.check(epoch, dist)
-            progress.seconds = seconds_before + time.perf_counter() - start
+            guard.check(epoch, setup.dist)
+            clock.stamp(progress)
             checkpointer.save_mid_epoch(global_step, progress)
-    guard.check(epoch, dist)
-    progress.seconds = seconds_before + time.perf_counter() - start
+    guard.check(epoch, setup.dist)
+    clock.stamp(progress)
+    return _epoch_stats(progress, setup, global_step)
+
+
+class MidEpochSaver(Protocol):
+    """What the loop asks of the run's checkpoint writer inside an epoch."""
+
+    def due(self, global_step: int) -> bool:
+        """Is a checkpoint due after update ``global_step``?"""
+        ...
+
+    def save_mid_epoch(self, global_step: int, progress: EpochProgress) -> None:
+        """Write it; may raise to stop the run (a stop signal)."""
+        ...
+
+
+class _EpochClock:
+    """The epoch's training seconds: those before a resume plus this call's."""
+
+    def __init__(self, progress: EpochProgress) -> None:
+        self.before, self.start = progress.seconds, time.perf_counter()
+
+    def stamp(self, progress: EpochProgress) -> None:
+        progress.seconds = self.before + time.perf_counter() - self.start
+
+
+class _EpochDisplay:
+    """The running loss means: a tqdm bar on a terminal, else a line every ``log_interval`` updates (rank 0)."""
+
+    def __init__(
+        self,
+        loader: Iterable[tuple[Tensor, Tensor]],
+        progress: EpochProgress,
+        setup: EpochSetup,
+        epoch: int | None,
+        log: Callable[[str], None],
+    ) -> None:
+        description = f"epoch {epoch + 1}" if epoch is not None else "train"
+        self.interval = setup.log_interval
+        self.bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
+        self.lines = None
+        if self.bar.disable and (setup.dist is None or setup.dist.is_main):
+            known = progress.steps + len(loader) if isinstance(loader, Sized) else None
+            self.lines = ProgressLines(description, known, self.interval, first=progress.steps, write=log)
+        self.images_before = progress.images
+
+    def show(self, progress: EpochProgress) -> None:
+        if progress.steps % self.interval == 0:
+            means = _means(progress)
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
+            if self.lines is not None:
+                self.lines.update(progress.steps, progress.images - self.images_before, means)
+
+
+def _model_input(x: Tensor, y: Tensor, setup: EpochSetup) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """The step's input, target and extra arguments: device views, then MixUp/CutMix, then the memory format."""
+    if setup.views is not None:
+        x = setup.views(x)
+    target, extra = y, {}
+    if setup.mixer is not None:
+        mixed = setup.mixer(x, y)
+        x, target = mixed.images, mixed.target
+        if mixed.feature_mix is not None:
+            extra["feature_mix"] = mixed.feature_mix
+    if setup.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, target, extra
+
+
+def _update(
+    step: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    setup: EpochSetup,
+    guard: NonFiniteGuard,
+    done: int,
+    batch: tuple[Tensor, Tensor, dict[str, Any]],
+    log: Callable[[str], None],
+) -> tuple[dict[str, Tensor], Tensor] | None:
+    """Update ``done + 1``: schedules, forward, then backward and the optimizer step. Returns the loss terms
+    and logits; ``None`` when ``nonfinite: skip`` skipped it (weights, optimizer and buffers untouched)."""
+    x, target, extra = batch
+    if setup.schedule is not None:
+        setup.schedule(done)
+    buffers = [b.detach().clone() for b in step.buffers()] if setup.nonfinite == "skip" else None
+    terms, logits = step(x, target, **extra)
+    if buffers is not None and _skip_if_nonfinite(terms, step, buffers, done + 1, log):
+        return None
+    guard.update(terms, done + 1)
+    _optimizer_step(terms["loss"], optimizer, setup)
+    if setup.after_update is not None:
+        setup.after_update(done + 1)
+    return terms, logits
+
+
+def _optimizer_step(loss: Tensor, optimizer: torch.optim.Optimizer, setup: EpochSetup) -> None:
+    """Backward, gradient clipping (on unscaled gradients under fp16) and the optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler = setup.scaler
+    if scaler is None:
+        loss.backward()
+        if setup.clip is not None:
+            setup.clip()
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    if setup.clip is not None:
+        scaler.unscale_(optimizer)
+        setup.clip()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def _count_update(progress: EpochProgress, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:
+    """Add an update's loss terms and view 1's hits (against the unmixed labels) to the epoch's sums."""
+    for name, value in terms.items():
+        progress.sums[name] = progress.sums.get(name, 0) + value.detach()
+    correct = progress.correct
+    if correct is None:
+        raise ValueError("the epoch's progress has no hit count (train_one_epoch sets one)")
+    correct += (logits[: y.shape[0]].argmax(1) == y).sum()  # in place: progress.correct is this tensor
+    progress.scored += y.shape[0]
+
+
+def _epoch_stats(progress: EpochProgress, setup: EpochSetup, global_step: int) -> dict[str, float]:
+    """The epoch's numbers (over every process under ``setup.dist``); NonFiniteLossError if a mean is not finite."""
+    dist = setup.dist
     total = _all_processes(progress, dist) if dist is not None and dist.enabled else progress
     stats = _means(total)
     _check_finite(stats, global_step)
     seconds = max(total.seconds, 1e-9)
+    correct = float(total.correct) if total.correct is not None else 0.0
     stats.update(
-        train_top1=100.0 * float(total.correct) / max(total.scored, 1),
+        train_top1=100.0 * correct / max(total.scored, 1),
         images_per_s=total.images / seconds,
         views_per_s=total.views / seconds,
         seconds=total.seconds,
         steps=progress.steps,
         global_step=global_step,
     )
-    if nonfinite == "skip":
+    if setup.nonfinite == "skip":
         stats["skipped_steps"] = progress.skipped
     return stats
 
@@ -316,6 +386,8 @@ def _all_processes(progress: EpochProgress, dist: Distributed) -> EpochProgress:
     """The epoch's totals over every process: loss sums averaged (each process's terms are means over
     its equal share of the batch), images and hits summed, wall time of the slowest process."""
     names = sorted(progress.sums)
+    if progress.correct is None:
+        raise ValueError("the epoch's progress has no hit count (train_one_epoch sets one)")
     counts = (progress.correct, progress.scored, progress.images, progress.views)
     device = progress.correct.device
     values = (*(progress.sums[k] for k in names), *counts)

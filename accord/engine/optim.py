@@ -62,7 +62,7 @@ def clip_gradients(params: Iterable[nn.Parameter], optim: OptimConfig) -> None:
 def create_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, steps_per_epoch: int) -> Scheduler:
     """A per-step schedule: linear warm-up for ``warmup_epochs``, then cosine to 0 or multistep decay."""
     warmup = optim.warmup_epochs * steps_per_epoch
-    common = dict(warmup_t=warmup, warmup_lr_init=optim.warmup_lr, t_in_epochs=False)
+    common: dict[str, Any] = dict(warmup_t=warmup, warmup_lr_init=optim.warmup_lr, t_in_epochs=False)
     if optim.schedule == "multistep":
         # timm decays once t + 1 reaches a milestone; +1 makes the first update of epoch m the first decayed one,
         # as torch's MultiStepLR (and the AgMax reference) do.

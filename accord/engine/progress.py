@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -72,7 +72,7 @@ def eval_progress(batches: Iterable[T], description: str, write: Callable[[str],
     if on_terminal():
         yield from tqdm(batches, desc=description, leave=False, dynamic_ncols=True)
         return
-    total = len(batches) if hasattr(batches, "__len__") else 0
+    total = len(batches) if isinstance(batches, Sized) else 0
     marks = {max(1, round(total * k / 10)) for k in range(1, 11)} if total else set()
     start = time.perf_counter()
     for i, batch in enumerate(batches, 1):

@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, resolved
 from ..data import DataInfo, build_splits
 from ..losses import create_loss, method_spec
 from ..models import MultiViewModel, create_model
@@ -36,8 +38,8 @@ class Run:
     model: MultiViewModel
     criterion: nn.Module
     train_set: ViewDataset
-    val_set: Dataset
-    test_set: Dataset
+    val_set: ViewDataset
+    test_set: ViewDataset
     device: torch.device
     mixer: ViewMixer | None
     views: nn.Module | None = None  # augment_on: device - makes the views of a uint8 batch on the device
@@ -52,14 +54,15 @@ def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
     except ValueError as e:  # a pretrained file that does not fit, a model without drop-path
         raise ConfigError(str(e)) from None
     init_weights(net, m.init)
-    return MultiViewModel(net, cfg.views.num_views, cfg.model.bn)
+    return MultiViewModel(net, resolved(cfg.views.num_views, "num_views"), cfg.model.bn)
 
 
 def data_info(cfg: Config, info: DataInfo) -> DataInfo:
     """``info`` with the config's own normalisation (``normalize_mean``/``normalize_std``) when it sets one."""
     if cfg.data.normalize_mean is None:
         return info
-    return dataclasses.replace(info, mean=cfg.data.normalize_mean, std=cfg.data.normalize_std)
+    std = resolved(cfg.data.normalize_std, "normalize_std")  # resolution sets both or neither
+    return dataclasses.replace(info, mean=cfg.data.normalize_mean, std=std)
 
 
 def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed | None = None) -> Run:
@@ -75,38 +78,45 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
     )  # fmt: skip
     info = data_info(cfg, splits.info)
     model = build_model(cfg, info)
-    criterion = create_loss(cfg.method.method, info.num_classes, cfg.views.num_views, **cfg.method.loss)
+    criterion = create_loss(
+        cfg.method.method, info.num_classes, resolved(cfg.views.num_views, "num_views"), **cfg.method.loss
+    )
     init_weights(criterion, cfg.model.init)  # the AgMax authors re-draw the Q head with the backbone
     device = device or (dist.device if dist.enabled else None)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if cfg.run.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp: fp16 needs a CUDA device (it trains with a grad scaler); use amp: bf16 on the CPU")
     if cfg.model.sync_bn and dist.enabled:
-        model = convert_sync_batchnorm(model, device)
+        model = cast(MultiViewModel, convert_sync_batchnorm(model, device))  # a wrapper stays itself
     model.to(device)
     criterion.to(device)
     if cfg.run.channels_last:
         model.to(memory_format=torch.channels_last)
     mixer = None
     if cfg.views.mix != "none":
+        spec = method_spec(cfg.method.method)
+        if spec.mixing is None:  # resolution refuses this; checked here too for a config built by hand
+            raise ConfigError(f"method {spec.name!r} takes no MixUp/CutMix; use mix: none")
         mixer = ViewMixer(
             info.num_classes,
-            cfg.views.num_views,
+            resolved(cfg.views.num_views, "num_views"),
             cfg.views.mix,
-            method_spec(cfg.method.method).mixing,
-            cfg.views.mixup_alpha,
+            spec.mixing,
+            resolved(cfg.views.mixup_alpha, "mixup_alpha"),
             cfg.views.cutmix_alpha,
-            cfg.views.mix_prob,
+            resolved(cfg.views.mix_prob, "mix_prob"),
             cfg.views.switch_prob,
         )
     device_views = None
+    policies = resolved(cfg.views.views, "views")
+    views: Callable
     if cfg.views.augment_on == "device":
         from ..views.batched import BatchedViews, loader_transform
 
-        device_views = BatchedViews(cfg.views.views, info, cfg.views.same_crop).to(device)
-        views = loader_transform(cfg.views.views, info, cfg.views.same_crop)
+        device_views = BatchedViews(policies, info, cfg.views.same_crop).to(device)
+        views = loader_transform(policies, info, cfg.views.same_crop)
     else:
-        views = build_multiview_transform(cfg.views.views, info, cfg.views.same_crop)
+        views = build_multiview_transform(policies, info, cfg.views.same_crop)
     evaluation = build_eval_transform(info)
     return Run(
         cfg=cfg,
@@ -155,7 +165,7 @@ def loader_workers(workers: int) -> int:
 def eval_loader(dataset: Dataset, cfg: Config, dist: Distributed | None = None) -> DataLoader:
     """Evaluation batches; under ``dist`` this process's share (every ``world_size``-th image)."""
     if dist is not None and dist.enabled:
-        dataset = Subset(dataset, range(dist.rank, len(dataset), dist.world_size))
+        dataset = Subset(dataset, range(dist.rank, len(cast(Sized, dataset)), dist.world_size))
     batch, workers = cfg.run.eval_batch_size, cfg.data.workers
     return DataLoader(dataset, batch_size=batch, num_workers=loader_workers(workers), collate_fn=collate_views)
 

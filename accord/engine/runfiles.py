@@ -205,7 +205,12 @@ def truncate_metrics(path: Path, last_epoch: int) -> None:
 
 
 #: What every line of ``metrics.jsonl`` holds (``epoch_record``); numbers may be NaN (not evaluated).
-RECORD_KEYS = {"epoch": int, "train": dict, "val_top1": (int, float), "test_top1": (int, float)}
+RECORD_KEYS: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "train": dict,
+    "val_top1": (int, float),
+    "test_top1": (int, float),
+}
 
 
 def check_record(record: Any, path: Path, line: int) -> None:

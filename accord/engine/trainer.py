@@ -31,10 +31,12 @@ from typing import Any
 
 import torch
 import yaml
+from timm.utils import ModelEmaV3
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import Config, ConfigError, load_saved_config
+from ..config import Config, ConfigError, load_saved_config, resolved
+from ..losses import method_spec
 from .checkpoint import (
     CheckpointError,
     append_line_atomic,
@@ -104,7 +106,7 @@ class Checkpointer:
         out: Path,
         state: dict[str, Any],
         stop: AgreedStop,
-        ema: nn.Module | None = None,
+        ema: ModelEmaV3 | None = None,
         run_id: str | None = None,
     ) -> None:
         self.run, self.optimizer, self.scaler, self.ema, self.run_id = run, optimizer, scaler, ema, run_id
@@ -223,23 +225,27 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     scheduler = create_scheduler(optimizer, cfg.optim, steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
 
-    state = {"epoch": -1, "global_step": 0, "best_val_top1": -1.0, "best_epoch": -1}
+    state: dict[str, Any] = {"epoch": -1, "global_step": 0, "best_val_top1": -1.0, "best_epoch": -1}
     environment = describe_environment(device, dist.world_size)
     state["environments"] = [environment]  # where the run has trained, in order: in every checkpoint
     partial = None
-    run_id = read_run_id(out) if resume else new_run_id()
+    run_id: str | None
     if resume:
+        run_id = read_run_id(out)
         partial = _load_last_checkpoint(run, optimizer, scaler, out, state, log, ema, run_id)
         state["environments"] = environments_after_resume(state["environments"], environment)
-    elif dist.is_main:
-        write_marker(out, run_id)  # first: the proof that what follows in the folder is accord's
-        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
+    else:
+        run_id = new_run_id()
+        if dist.is_main:
+            write_marker(out, run_id)  # first: the proof that what follows in the folder is accord's
+            write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
     record_skipped((run.train_set, run.val_set, run.test_set), run.skipped if dist.is_main else [], out, log)
+
+    spec = method_spec(cfg.method.method)
 
     def schedule(step: int) -> None:
         scheduler.step_update(step)
-        if hasattr(criterion, "set_progress"):
-            criterion.set_progress(step / total_steps)
+        spec.set_progress(criterion, step / total_steps)
 
     train_step = _train_step(run)
     params = [*model.parameters(), *criterion.parameters()]
@@ -258,7 +264,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     log(
         f"{cfg.name}: {cfg.model.model} ({n_params:.2f}M params) on {run.info.name} "
         f"({len(run.train_set)} train / {len(run.val_set)} val / {len(run.test_set)} test), "
-        f"method {cfg.method.method}, views {list(cfg.views.views)}, "
+        f"method {cfg.method.method}, views {list(resolved(cfg.views.views, 'views'))}, "
         f"{cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{device}{processes}"
     )
@@ -318,12 +324,14 @@ def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) 
 
 def _train_step(run: Run) -> nn.Module:
     """The module each update calls: model + loss, compiled if asked, in DDP under several processes."""
-    model, criterion = run.model, run.criterion
+    model: nn.Module = run.model
+    criterion = run.criterion
     if run.cfg.run.compile:
-        model = torch.compile(model)  # the parameters stay run.model's: checkpoints keep timm's key names
-        if not hasattr(criterion, "set_progress"):  # a weight schedule's float changes every step: stays eager
-            criterion = torch.compile(criterion)  # the loss terms' small kernels fused (AgMax: 2x, performance.md)
-    step = TrainStep(model, criterion, run.cfg.run.amp)
+        # torch.compile of a Module returns a Module (OptimizedModule); torch's annotation says Callable
+        model = torch.compile(model)  # type: ignore[assignment]  # parameters stay run.model's: timm's key names
+        if not method_spec(run.cfg.method.method).progress:  # a weight schedule's float changes every step: eager
+            criterion = torch.compile(criterion)  # type: ignore[assignment]  # the loss's small kernels fused
+    step: nn.Module = TrainStep(model, criterion, run.cfg.run.amp)
     if run.dist.enabled:
         device_ids = [run.device.index] if run.device.type == "cuda" else None
         step = DistributedDataParallel(step, device_ids=device_ids)
@@ -337,7 +345,7 @@ def _load_last_checkpoint(
     out: Path,
     state: dict[str, Any],
     log: Callable[[str], None],
-    ema: nn.Module | None = None,
+    ema: ModelEmaV3 | None = None,
     run_id: str | None = None,
 ) -> dict[str, Any] | None:
     """Load ``checkpoint-last.pt`` into the run, the optimizer and ``state``; returns this process's

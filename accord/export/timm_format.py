@@ -40,7 +40,7 @@ def _meta_model(arch: str, num_classes: int = 1000, in_chans: int = 3) -> nn.Mod
 
 def infer_head(arch: str, state: Mapping[str, Tensor]) -> tuple[int, int]:
     """``(num_classes, in_chans)`` of ``state`` from timm's ``classifier`` and ``first_conv`` layer names."""
-    cfg = _meta_model(arch).pretrained_cfg
+    cfg: dict = getattr(_meta_model(arch), "pretrained_cfg", None) or {}  # every timm model has one
     classifier, first_conv = cfg.get("classifier"), cfg.get("first_conv")
     if not isinstance(classifier, str) or not isinstance(first_conv, str):
         raise ExportError(f"{arch}: timm does not name a single classifier and first conv layer")

@@ -4,11 +4,12 @@ Every loss takes ``(logits, target, features=None)`` for a view-major batch (row
 are view ``j``) and returns a dict of scalar terms whose ``"loss"`` entry is the total to minimise.
 """
 
+from ._views import expand_target, split_views
 from .agmax import AgMaxLoss, QHead, agmax_hidden_units
 from .agreement import AgreementLoss
 from .classification import ViewCrossEntropy
 from .jsd import JsdLoss
-from .registry import METHODS, MethodSpec, create_loss, method_spec, register
+from .registry import METHODS, MethodSpec, baseline_method, create_loss, method_spec, register
 from .tied import TiedAugmentLoss
 
 __all__ = [
@@ -21,7 +22,10 @@ __all__ = [
     "TiedAugmentLoss",
     "ViewCrossEntropy",
     "agmax_hidden_units",
+    "baseline_method",
     "create_loss",
+    "expand_target",
     "method_spec",
     "register",
+    "split_views",
 ]

@@ -115,7 +115,7 @@ class AgMaxLoss(nn.Module):
             raise ValueError(f"AgMaxLoss was built for {classes} classes; the logits have {logits.shape[1]}")
         logits = upcast(logits)
         z, zt = split_views(logits, 2)
-        zq = self.q_head(torch.cat([z, zt], dim=1).to(self.q_head[0].weight.dtype))
+        zq = self.q_head(torch.cat([z, zt], dim=1).to(next(self.q_head.parameters()).dtype))
         log_p = F.log_softmax(logits, dim=1)
         p = log_p.exp()  # [P(z); P(zt)]
         pq = F.softmax(zq, dim=1)

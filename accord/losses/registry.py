@@ -13,7 +13,7 @@ import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol, cast, get_args
 
 from torch import nn
 
@@ -24,8 +24,17 @@ from .classification import ViewCrossEntropy
 from .jsd import JsdLoss
 from .tied import TiedAugmentLoss
 
+MethodKind = Literal["baseline", "agreement", "control"]
+METHOD_KINDS: tuple[str, ...] = get_args(MethodKind)
+
 #: Constructor arguments that accord fills from the run, never from the config's ``loss`` options.
 RUN_ARGUMENTS = ("num_classes", "num_views", "num_splits")
+
+
+class ScheduledLoss(Protocol):
+    """A loss whose weights follow a schedule over training (``MethodSpec.progress``)."""
+
+    def set_progress(self, progress: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,13 @@ class MethodSpec:
     training, ``t`` in [0, 1]). ``smoothing``: the name of the loss's label-smoothing option (``None``: it has
     none), which timm's ``--smoothing`` sets. ``clean_first``: view 1 is the clean image and the others its
     augmentations (AugMix's JSD, timm's ``AugMixDataset`` layout); otherwise every view is its own draw.
+
+    How reports treat it: ``kind`` is ``baseline`` (the one method every other is measured against, the
+    config's default), ``agreement`` (a method with an agreement term between views: compared with each
+    control as well) or ``control`` (another way to spend the same budget, e.g. label smoothing); ``note``
+    says what a control stands for; ``colour`` is its matplotlib colour in every figure (``None``: the next
+    free one of matplotlib's cycle). ``bench``: ``accord bench`` times its training step against the
+    baseline's (one method per loss family, so the ablations are left out).
     """
 
     name: str
@@ -53,6 +69,14 @@ class MethodSpec:
     progress: bool = False
     smoothing: str | None = "label_smoothing"
     clean_first: bool = False
+    kind: MethodKind = "agreement"
+    note: str = ""  # what a control stands for, in a report's sentence
+    colour: str | None = None
+    bench: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in METHOD_KINDS:
+            raise ValueError(f"method {self.name!r}: unknown kind {self.kind!r}; valid: {', '.join(METHOD_KINDS)}")
 
     @property
     def takes_feature_mix(self) -> bool:
@@ -62,6 +86,12 @@ class MethodSpec:
     def smoothing_option(self) -> str | None:
         """The loss option that takes label smoothing (timm's ``--smoothing``), if the loss has it."""
         return self.smoothing if self.smoothing in self.options() else None
+
+    def set_progress(self, loss: nn.Module, progress: float) -> None:
+        """Give this method's ``loss`` the training progress in [0, 1]; a no-op unless the method declares
+        ``progress``."""
+        if self.progress:
+            cast(ScheduledLoss, loss).set_progress(progress)
 
     def default_views(self) -> int:
         """The number of views when none is asked for: the method's own, else one."""
@@ -116,19 +146,34 @@ def method_spec(name: str) -> MethodSpec:
     return METHODS[name]
 
 
+def baseline_method() -> str:
+    """The name of the registered ``baseline`` method (the one the reports measure gains against)."""
+    names = [s.name for s in METHODS.values() if s.kind == "baseline"]
+    if len(names) != 1:
+        raise RuntimeError(f"the registry needs exactly one baseline method, has {names or 'none'}")
+    return names[0]
+
+
 def create_loss(method: str, num_classes: int, num_views: int, **options: Any) -> nn.Module:
     """Build the loss of ``method`` for ``num_views`` views; ``options`` go to its constructor."""
     return method_spec(method).build_loss(num_classes, num_views, **options)
 
 
 for _spec in (
-    MethodSpec("ce", ViewCrossEntropy, "baseline"),
-    MethodSpec("ls", ViewCrossEntropy, "label smoothing", defaults={"label_smoothing": 0.1}),
-    MethodSpec("agmax", AgMaxLoss, "AgMax", views=2),
+    MethodSpec("ce", ViewCrossEntropy, "baseline", kind="baseline", colour="C0"),
+    MethodSpec(
+        "ls", ViewCrossEntropy, "label smoothing", defaults={"label_smoothing": 0.1},
+        kind="control", note="label smoothing (another regulariser)", colour="C1",
+    ),
+    MethodSpec("agmax", AgMaxLoss, "AgMax", views=2, colour="C2", bench=True),
     MethodSpec("agmax-mse", AgreementLoss, "agmax-mse", views=2, fixed={"term": "mse"}),
     MethodSpec("agmax-kl", AgreementLoss, "agmax-kl", views=2, fixed={"term": "kl"}),
     MethodSpec("agmax-ce", AgreementLoss, "agmax-ce", views=2, fixed={"term": "ce"}),
-    MethodSpec("tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first", progress=True),
-    MethodSpec("jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None, smoothing="smoothing", clean_first=True),
-):
+    MethodSpec(
+        "tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first", progress=True, colour="C3", bench=True
+    ),
+    MethodSpec(
+        "jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None, smoothing="smoothing", clean_first=True, bench=True
+    ),
+):  # fmt: skip
     register(_spec)

@@ -209,7 +209,8 @@ def _create(name: str, cls: type[nn.Module], pretrained: bool, kwargs: dict[str,
     for key in _TIMM_META_KWARGS:
         kwargs.pop(key, None)
     model = cls(**arch, **kwargs)
-    model.pretrained_cfg = {  # minimal cfg so timm.data.resolve_data_config(model=...) works
+    # minimal cfg so timm.data.resolve_data_config(model=...) works; torch types Module.__setattr__ as Tensor | Module
+    model.pretrained_cfg = {  # type: ignore[assignment]
         "architecture": name,
         "input_size": (model.in_chans, 32, 32),
         "num_classes": model.num_classes,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 import timm
 from torch import nn
@@ -37,7 +38,7 @@ def create_model(
 ) -> nn.Module:
     """Build a classifier, untrained or from a local ``pretrained_file`` (nothing is downloaded)."""
     arch = resolve_model_name(name)
-    extra = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
+    extra: dict[str, Any] = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
     try:
         model = timm.create_model(
             arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, **extra

@@ -63,6 +63,7 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
             if kind == "pytorch":
                 m.reset_parameters()
             else:
+                assert std is not None  # parse_scheme gives a std for every kind but default and pytorch
                 nn.init.normal_(m.weight, 0.0, std)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
@@ -79,7 +80,7 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
 
 def zero_init_last(module: nn.Module) -> int:
     """Call ``zero_init_last()`` on every block of ``module`` that has it; returns how many did."""
-    blocks = [m for m in module.modules() if callable(getattr(m, "zero_init_last", None))]
-    for block in blocks:
-        block.zero_init_last()
-    return len(blocks)
+    inits = [init for m in module.modules() if callable(init := getattr(m, "zero_init_last", None))]
+    for init in inits:
+        init()
+    return len(inits)

@@ -8,6 +8,8 @@ import torch
 from timm.layers import convert_splitbn_model
 from torch import Tensor, nn
 
+from .interface import timm_interface
+
 BnMode = Literal["concat", "split", "separate"]
 BN_MODES: tuple[str, ...] = get_args(BnMode)
 
@@ -47,7 +49,8 @@ class MultiViewModel(nn.Module):
         self.model = convert_splitbn_model(model, num_splits=num_views) if bn_mode == "split" else model
 
     def features(self, x: Tensor) -> Tensor:
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        model = timm_interface(self.model)
+        return model.forward_head(model.forward_features(x), pre_logits=True)
 
     def forward(self, x: Tensor) -> ViewOutput | Tensor:
         if not self.training:
@@ -56,4 +59,4 @@ class MultiViewModel(nn.Module):
             features = torch.cat([self.features(v) for v in x.chunk(self.num_views)])
         else:
             features = self.features(x)
-        return ViewOutput(self.model.get_classifier()(features), features)
+        return ViewOutput(timm_interface(self.model).get_classifier()(features), features)

@@ -20,6 +20,8 @@ import torch
 from timm.models import clean_state_dict, load_state_dict
 from torch import nn
 
+from .interface import timm_interface
+
 SHOWN = 5  # mismatched keys named in the error
 
 
@@ -33,7 +35,7 @@ def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     names = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ()
     names = (names,) if isinstance(names, str) else tuple(names)
     if not names and hasattr(model, "get_classifier"):
-        head = model.get_classifier()
+        head = timm_interface(model).get_classifier()
         names = tuple(n for n, m in model.named_modules() if m is head and n)
     return tuple(f"{n}." for n in names)
 

@@ -44,13 +44,14 @@ class GlobalBatchNorm(_BatchNorm):
         var = (total[c : 2 * c] / count - mean64.square()).clamp_min(0).float()
         mean = mean64.float()
         centred = x - mean.view(shape)
-        if self.track_running_stats:
+        batches, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        if batches is not None and running_mean is not None and running_var is not None:  # track_running_stats
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), factor)
+                batches.add_(1)
+                factor = 1.0 / float(batches) if self.momentum is None else self.momentum
+                running_mean.lerp_(mean.detach().to(running_mean.dtype), factor)
                 unbiased = var.detach() * count / (count - 1).clamp_min(1)
-                self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+                running_var.lerp_(unbiased.to(running_var.dtype), factor)
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)

@@ -56,7 +56,7 @@ class MultiViewDataset(ViewDataset):
         method: str | None = None,
     ) -> None:
         if isinstance(views, int):
-            views, num_views = None, views
+            num_views, views = views, None
         if views is not None and not isinstance(views, MultiViewTransform):
             views = MultiViewTransform(list(views))
         self.num_views = len(views.views) if views is not None else num_views
@@ -78,7 +78,7 @@ class MultiViewDataset(ViewDataset):
         if transform is None or isinstance(transform, MultiViewTransform):
             self._transform = transform
             return
-        if isinstance(transform, (list, tuple)):  # timm's create_transform(separate=True)
+        if isinstance(transform, Sequence):  # timm's create_transform(separate=True)
             if len(transform) != 3:
                 raise ValueError(f"expected one transform or timm's (primary, secondary, final), got {len(transform)}")
             if self.clean_first:
@@ -86,16 +86,18 @@ class MultiViewDataset(ViewDataset):
                 augmented = v2.Compose([t for t in (secondary, final) if t is not None])
                 self._transform = MultiViewTransform([final] + [augmented] * (self.num_views - 1), shared=primary)
                 return
-            transform = v2.Compose([t for t in transform if t is not None])
+            pipeline: Callable = v2.Compose([t for t in transform if t is not None])
         elif self.clean_first:
             raise ValueError("a clean first view needs timm's (primary, secondary, final) transforms")
-        self._transform = MultiViewTransform([transform] * self.num_views)
+        else:
+            pipeline = transform
+        self._transform = MultiViewTransform([pipeline] * self.num_views)
 
     def __getitem__(self, index: int):
         if self._transform is None:
             raise RuntimeError("MultiViewDataset has no view transforms: pass views= or use timm's create_loader")
         views, label = super().__getitem__(index)
-        return _stacked(views), label
+        return _stacked(tuple(views)), label  # a MultiViewTransform's tuple
 
 
 def _stacked(views: tuple) -> tuple | Tensor:

@@ -105,7 +105,7 @@ class LoopMixer:
 
 def _task_smoothing(task: ViewTask) -> float:
     """The label smoothing of the task's loss (0 when it has none)."""
-    criterion = task._trainable(task.trainable_module).criterion
+    criterion = task._own_trainable().criterion
     name = task.spec.smoothing_option()
     value = getattr(criterion, name, None) if name else None
     return float(value or 0.0)

@@ -52,7 +52,7 @@ class ViewTrainable(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """timm's optimizer factory: the model's no-decay names (e.g. position embeddings) under this prefix."""
-        names = self.model.no_weight_decay() if hasattr(self.model, "no_weight_decay") else set()
+        names = own() if callable(own := getattr(self.model, "no_weight_decay", None)) else set()
         return {f"views.model.{name}" for name in names}
 
     def forward(
@@ -113,7 +113,9 @@ class ViewTask(TrainingTask):
         classes = num_classes or _num_classes(model)
         criterion = self.spec.build_loss(classes, self.num_views, **loss_options)
         self.num_classes = classes
-        self.trainable_module = ViewTrainable(model, criterion.to(device=self.device), self.num_views, bn_mode)
+        self.trainable_module: nn.Module = ViewTrainable(
+            model, criterion.to(device=self.device), self.num_views, bn_mode
+        )
         self._mixed: MixedBatch | None = None
 
     @property
@@ -133,6 +135,13 @@ class ViewTask(TrainingTask):
         while current is not None and not isinstance(current, ViewTrainable):
             current = getattr(current, "module", getattr(current, "_orig_mod", None))
         return current
+
+    def _own_trainable(self) -> ViewTrainable:
+        """This task's :class:`ViewTrainable`, inside whatever wrapper :meth:`prepare_distributed` added."""
+        trainable = self._trainable(self.trainable_module)
+        if trainable is None:
+            raise RuntimeError("the task's trainable module holds no ViewTrainable")
+        return trainable
 
     def get_eval_model(self, module: nn.Module | None = None, ema: bool = False) -> nn.Module | None:
         """The plain timm model (of the EMA copy with ``ema``): evaluation needs neither views nor the loss."""
@@ -160,15 +169,14 @@ class ViewTask(TrainingTask):
 
     def get_clip_parameters(self, exclude_head: bool = False) -> list[nn.Parameter]:
         """The model's parameters (without its classifier with ``exclude_head``) and the loss's."""
-        trainable = self._trainable(self.trainable_module)
+        trainable = self._own_trainable()
         params = list(trainable.model.parameters())
         return (params[:-2] if exclude_head else params) + list(trainable.criterion.parameters())
 
     def set_progress(self, progress: float) -> None:
         """Training progress in [0, 1] for a loss whose weights follow a schedule (Tied-Augment's ``linear`` and
         ``warmup``); a no-op for a method without one (``MethodSpec.progress``)."""
-        if self.spec.progress:
-            self._trainable(self.trainable_module).criterion.set_progress(progress)
+        self.spec.set_progress(self._own_trainable().criterion, progress)
 
     def set_mixed_batch(self, mixed: MixedBatch | None) -> None:
         """The batch a view-aware mixer returned for the next step (``None``: it mixed nothing): the next forward
@@ -185,7 +193,7 @@ class ViewTask(TrainingTask):
         if mixed is not None and not from_mixer:
             raise ValueError(f"{self.method}: the target is not the one LoopMixer returned for this step")
         check_view_batch(self.method, input, target, self.num_views, mixed=from_mixer or feature_mix is not None)
-        if feature_mix is None and from_mixer:
+        if feature_mix is None and mixed is not None and from_mixer:
             feature_mix = mixed.feature_mix
         if feature_mix is not None and not self.spec.takes_feature_mix:
             raise ValueError(f"{self.method}'s loss takes no feature_mix (only 'first' mixing, e.g. tied, has one)")

@@ -18,6 +18,8 @@ save ``torch.get_rng_state()`` resume with the same views.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -79,7 +81,8 @@ class BatchedLighting(nn.Module):
         if x.shape[1] != 3:
             raise ValueError(f"lighting needs RGB images (B, 3, H, W), got shape {tuple(x.shape)}")
         alpha = torch.randn(x.shape[0], 3, dtype=torch.float64) * self.std  # drawn on the CPU, as the loader's
-        delta = alpha.to(self.basis.device) @ self.basis.T
+        basis = cast(Tensor, self.basis)  # a buffer
+        delta = alpha.to(basis.device) @ basis.T
         return x + delta.to(x.dtype).view(-1, 3, 1, 1)
 
     def extra_repr(self) -> str:

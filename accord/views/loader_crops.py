@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
@@ -33,7 +33,7 @@ class ViewCrops:
         if same_crop and any(p.geometry != policies[0].geometry for p in policies):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
         self.to_uint8 = v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
-        self.crops = [nn.Sequential(*geometry_transforms(p, info)) for p in policies]
+        self.crops = [v2.Compose(geometry_transforms(p, info)) for p in policies]
         self.same_crop = same_crop
 
     def __call__(self, image: Any) -> Tensor:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
+from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
 from .policies import build_policy, geometry_transforms
@@ -44,7 +46,7 @@ def build_multiview_transform(specs: Sequence[str], info: DataInfo, same_crop: b
     policies = [parse_policy(spec, info.image_size) for spec in specs]
     if any(p.geometry != policies[0].geometry for p in policies):
         raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
-    shared = torch.nn.Sequential(*geometry_transforms(policies[0], info))
+    shared = v2.Compose(geometry_transforms(policies[0], info))
     return MultiViewTransform([build_policy(spec, info, geometry=False) for spec in specs], shared=shared)
 
 
@@ -64,9 +66,9 @@ class ViewDataset(Dataset):
       before each epoch (before the loader's workers start), as accord's trainer does.
     """
 
-    def __init__(self, dataset: Dataset, transform: Callable, seed: int | None = None) -> None:
+    def __init__(self, dataset: Dataset, transform: Callable | None, seed: int | None = None) -> None:
         self.dataset = dataset
-        self.transform = transform
+        self.transform: Callable | None = transform  # None until set (timm's create_loader assigns it)
         self.seed = seed
         self.epoch = 0
         self._fresh_base = int.from_bytes(os.urandom(8), "little") >> 1
@@ -79,6 +81,8 @@ class ViewDataset(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> tuple[Tensor | tuple[Tensor, ...], int]:
+        if self.transform is None:
+            raise RuntimeError(f"{type(self).__name__} has no view transforms: pass them or use timm's create_loader")
         image, label = self.dataset[index]
         with torch.random.fork_rng(devices=[]):  # restores the CPU generator on exit
             torch.default_generator.manual_seed(self._sample_seed(index))  # the CPU generator only
@@ -128,7 +132,7 @@ def collate_views(batch: Sequence[tuple[Sequence[Tensor] | Tensor, int]]) -> tup
     single = isinstance(first, Tensor) and first.dim() == 3
     num_views = 1 if single else len(first)
     if single:
-        images = torch.stack([item[0] for item in batch])
+        images = torch.stack([cast(Tensor, item[0]) for item in batch])  # every item one image, as the first
     else:
         images = torch.stack([item[0][j] for j in range(num_views) for item in batch])
     labels = torch.tensor([int(item[1]) for item in batch], dtype=torch.int64)

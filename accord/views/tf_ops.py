@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .batched_ops import equalize
+from .batched_ops import Op, equalize
 from .pil_ops import pil_blend
 
 FILL = 128  # the reference's replace value
@@ -73,6 +73,7 @@ def sharpness(x: Tensor, factor: Tensor, interpolation: str = "") -> Tensor:
             for dx in range(3):
                 term = v[..., dy : height - 2 + dy, dx : width - 2 + dx] * (five if (dy, dx) == (1, 1) else one)
                 total = term if total is None else total + term
+        assert total is not None  # the loops above ran nine times
         blurred[..., 1:-1, 1:-1] = total.clamp_(0, 255).to(torch.uint8)
     return pil_blend(blurred, x, factor)
 
@@ -172,7 +173,7 @@ def _equalize(x: Tensor, magnitude: Tensor, interpolation: str = "") -> Tensor:
     return equalize(x, magnitude)
 
 
-TF_OPS = {
+TF_OPS: dict[str, Op] = {
     "AutoContrast": autocontrast,
     "Equalize": _equalize,
     "Rotate": rotate,

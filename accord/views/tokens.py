@@ -8,6 +8,7 @@ into a :class:`Policy` whose image operations are typed values with their option
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 GEOMETRY = ("crop", "flip")
@@ -207,7 +208,7 @@ TOKEN_FORMS = {
     "augmix": "augmix[_S]",
     "jitter": "jitter[_B_C_S]",
 }
-_OPERATIONS = {
+_OPERATIONS: dict[str, Callable[[str, list[str]], Operation]] = {
     "randaug": _randaug,
     "tfrandaug": _tfrandaug,
     "autoaug": _autoaug,

@@ -1,0 +1,127 @@
+"""A grid's results and its arms: one finished run's numbers, how reports name, order and compare the arms
+(the methods of the registry and the controls that are not methods), and the paired gain between two arms.
+
+Both the report's tables (:mod:`accord.report`) and its figures (:mod:`accord.report_figures`) read this
+module; neither imports the other's pieces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import mean, stdev
+
+from .losses import METHODS, baseline_method
+
+AUG_ORDER = (
+    "standard", "cutout", "mixup", "cutmix", "auto_augment",
+    "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FragmentControl:
+    """A control arm that is a method fragment with other settings, not a method of its own."""
+
+    label: str
+    note: str  # what it stands for, in a report's sentence
+    colour: str
+
+
+#: Method fragments (accord/configs/methods) that are controls; the registry declares the methods' own
+#: (MethodSpec.kind, label, note, colour). ``ce2`` runs the baseline's loss on two views.
+FRAGMENT_CONTROLS = {
+    "ce2": FragmentControl("two-view CE", "two-view CE (as many augmented images, no agreement term)", "C4"),
+}
+EQUAL_COMPUTE = 2  # the baseline's NAME@Kx arm that is a control: as many image forward passes as two views
+EQUAL_COMPUTE_COLOUR = "C5"
+
+
+def equal_compute_arm() -> str:
+    """The baseline trained :data:`EQUAL_COMPUTE` times as long (``ce@2x``)."""
+    return f"{baseline_method()}@{EQUAL_COMPUTE}x"
+
+
+def method_order() -> tuple[str, ...]:
+    """The registry's methods in their order, then the controls that are not methods."""
+    return (*METHODS, *FRAGMENT_CONTROLS, equal_compute_arm())
+
+
+def label(method: str) -> str:
+    """A grid arm's name in tables and figures (``NAME@Kx``: NAME's label and its epochs)."""
+    name, _, factor = method.partition("@")
+    if factor:
+        return f"{label(name)}, {factor} epochs"
+    if method in FRAGMENT_CONTROLS:
+        return FRAGMENT_CONTROLS[method].label
+    return METHODS[method].label if method in METHODS else method
+
+
+def control_arms() -> tuple[str, ...]:
+    """The arms every agreement method is compared with: the registry's controls, the fragment controls and
+    the equal-compute baseline."""
+    return (*(m for m, s in METHODS.items() if s.kind == "control"), *FRAGMENT_CONTROLS, equal_compute_arm())
+
+
+def control_note(arm: str) -> str:
+    """What a control arm stands for, in the report's sentence."""
+    if arm in FRAGMENT_CONTROLS:
+        return FRAGMENT_CONTROLS[arm].note
+    if arm == equal_compute_arm():
+        return f"the baseline with {EQUAL_COMPUTE}x epochs (as many image forward passes)"
+    return METHODS[arm].note
+
+
+def is_agreement(arm: str) -> bool:
+    """Whether a grid arm (``NAME`` or ``NAME@Kx``) is a registered method of kind ``agreement``."""
+    spec = METHODS.get(arm.partition("@")[0])
+    return spec is not None and spec.kind == "agreement"
+
+
+@dataclass(frozen=True)
+class Result:
+    model: str
+    aug: str
+    method: str
+    seed: int
+    test_top1: float  # at the best-validation epoch
+    last_test_top1: float
+    train_seconds: float
+    epochs: float | None = None  # of summary.json; None in a summary that does not say
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A run folder of the grid without a ``summary.json``: still running, stopped or failed."""
+
+    model: str
+    aug: str
+    method: str
+    seed: int
+
+
+def in_order(values: set[str], order: tuple[str, ...]) -> list[str]:
+    """``values`` in ``order``, those it does not name after them, sorted."""
+    return [v for v in order if v in values] + sorted(values - set(order))
+
+
+def t_critical(df: int) -> float:
+    """Two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+def paired_gain(method: dict[int, float], baseline: dict[int, float]) -> tuple[float, float, float, int] | None:
+    """Mean of per-seed differences and its 95% t interval: (mean, low, high, n); None under 2 pairs."""
+    seeds = sorted(set(method) & set(baseline))
+    if len(seeds) < 2:
+        return None
+    diffs = [method[s] - baseline[s] for s in seeds]
+    half = t_critical(len(diffs) - 1) * stdev(diffs) / math.sqrt(len(diffs))
+    return mean(diffs), mean(diffs) - half, mean(diffs) + half, len(diffs)
+
+
+def clear_gain(gain: tuple[float, float, float, int] | None) -> bool:
+    """The bolding rule: a paired 95% interval that lies entirely above zero."""
+    return gain is not None and gain[1] > 0
