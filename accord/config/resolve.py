@@ -105,12 +105,6 @@ def _check_ranges(v: dict[str, Any]) -> None:
             raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
     if not 0 <= v["seed"] < 2**32:  # torch, NumPy and the epoch seeds need it to fit in 64 bits with room
         raise ConfigError(f"config key 'seed' must be in [0, 2**32), got {v['seed']}")
-    facts = DATASET_FACTS[v["dataset"]]
-    if facts.small and v["image_size"] not in (None, facts.image_size):
-        raise ConfigError(
-            f"config key 'image_size': {v['dataset']} images are {facts.image_size} px and are not resized; "
-            f"got {v['image_size']} (drop image_size or set it to {facts.image_size})"
-        )
     for key in NON_NEGATIVE:
         if v[key] < 0:
             raise ConfigError(f"config key {key!r} must not be negative, got {v[key]}")
@@ -121,6 +115,12 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in ("train_subset", "image_size", "mixup_alpha"):
         if v[key] is not None and v[key] <= 0:
             raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
+    facts = DATASET_FACTS[v["dataset"]]
+    if facts.small and v["image_size"] not in (None, facts.image_size):
+        raise ConfigError(
+            f"config key 'image_size': {v['dataset']} images are {facts.image_size} px and are not resized; "
+            f"got {v['image_size']} (drop image_size or set it to {facts.image_size})"
+        )
     for key in FRACTIONS:
         if v[key] is not None and not 0.0 <= v[key] <= 1.0:
             raise ConfigError(f"config key {key!r} must be in [0, 1], got {v[key]}")
