@@ -437,3 +437,12 @@ def test_large_image_policies_output_image_size() -> None:
         assert build_policy(spec, LARGE)(image).shape == (3, 32, 32), spec
     # "none" on a large image is the evaluation transform
     assert torch.allclose(build_policy("none", LARGE)(image), build_eval_transform(LARGE)(image))
+
+
+@pytest.mark.parametrize("item", [(torch.zeros(3, 8, 8, dtype=torch.uint8), 0, "extra"), torch.zeros(3, 8, 8)])
+def test_an_item_that_is_not_an_image_and_label_is_named(item: object) -> None:
+    """A dataset of (image, label, extra) items, or of bare images, is one line naming the item, not an unpacking
+    error from inside the view pipeline."""
+    dataset = ViewDataset([item], lambda image: image, seed=0)
+    with pytest.raises(TypeError, match=r"dataset item 0 is a (3-tuple|Tensor), not \(image, label\)"):
+        dataset[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -50,6 +50,17 @@ def build_multiview_transform(specs: Sequence[str], info: DataInfo, same_crop: b
     return MultiViewTransform([build_policy(spec, info, geometry=False) for spec in specs], shared=shared)
 
 
+def _image_and_label(item: Any, index: int) -> tuple[Any, Any]:
+    """The ``(image, label)`` of a dataset item; a TypeError naming the item when it is anything else."""
+    if isinstance(item, tuple | list) and len(item) == 2:
+        return item[0], item[1]
+    shape = f"a {len(item)}-tuple" if isinstance(item, tuple | list) else f"a {type(item).__name__}"
+    raise TypeError(
+        f"dataset item {index} is {shape}, not (image, label): views are made of (image, label) items; "
+        "wrap the dataset so each item is one image and its label"
+    )
+
+
 class ViewDataset(Dataset):
     """Wrap an ``(image, label)`` dataset so each item is ``(views, label)``.
 
@@ -83,7 +94,7 @@ class ViewDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor | tuple[Tensor, ...], int]:
         if self.transform is None:
             raise RuntimeError(f"{type(self).__name__} has no view transforms: pass them or use timm's create_loader")
-        image, label = self.dataset[index]
+        image, label = _image_and_label(self.dataset[index], index)
         with torch.random.fork_rng(devices=[]):  # restores the CPU generator on exit
             torch.default_generator.manual_seed(self._sample_seed(index))  # the CPU generator only
             views = self.transform(image)
