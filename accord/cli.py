@@ -25,7 +25,15 @@ from .config import (
     parse_overrides,
     split_name,
 )
-from .console import QuietOnFailure, auto_run_folder, human, json_arg, package_version, print_json
+from .console import (
+    QuietOnFailure,
+    auto_run_folder,
+    exit_interrupted_while_starting,
+    human,
+    json_arg,
+    package_version,
+    print_json,
+)
 from .data.datasets import DATASETS
 from .export.agmax import AGMAX_ARCHS
 from .outputs import check_output
@@ -453,8 +461,7 @@ def _main(argv: list[str] | None = None) -> int:
         from .engine import CheckpointError, NonFiniteLossError, RunFolderError
         from .engine.trainer import TrainingInterrupted
     except KeyboardInterrupt:
-        print("accord: interrupted while starting; nothing was written", file=sys.stderr)
-        return 130
+        exit_interrupted_while_starting()
 
     try:
         return args.func(args)

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 class QuietOnFailure:
@@ -89,3 +89,11 @@ def package_version() -> str:
         from . import __version__
 
         return __version__
+
+
+def exit_interrupted_while_starting() -> NoReturn:
+    """Ctrl-C while accord imports torch: one line and exit 130 (the shell's code for SIGINT). The process ends at
+    once: finalising a half-imported torch can raise the interrupt again and end it by the signal instead."""
+    print("accord: interrupted while starting; nothing was written", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(130)
