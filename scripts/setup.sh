@@ -10,7 +10,7 @@ python=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
-if ! .venv/bin/python -c "import accord, pytest, ruff, mypy, matplotlib, scipy" 2>/dev/null; then
+if ! .venv/bin/python -c "import accord, pytest, ruff, mypy, hypothesis, datasets, wandb, matplotlib, scipy" 2>/dev/null; then
   .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[test,report]" 2>&1 | grep -v "is neither a file nor a directory" || true
   .venv/bin/python -c "import accord, pytest" || { echo "setup: installing accord failed" >&2; exit 1; }
 fi
