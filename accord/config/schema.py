@@ -80,6 +80,7 @@ class DataConfig:
     train_subset_per_class: int | None = key(
         None, "keep this many training images of every class (seeded, class-balanced); null: all"
     )
+    drop_last: bool = key(True, "drop each epoch's last, incomplete training batch (false: one smaller update)")
     normalize_mean: tuple[float, ...] | None = key(None, "per-channel normalisation mean; null: the data set's own")
     normalize_std: tuple[float, ...] | None = key(None, "per-channel normalisation std; null: the data set's own")
     workers: int = key(2, "data loader worker processes")
