@@ -8,7 +8,9 @@ views of an image are made by the process that loads it, so the agreement term a
 
 The epoch's last, incomplete batch is dropped (``drop_last``) or kept as one smaller update; kept, it is
 split over the processes in ``W`` contiguous parts whose sizes differ by at most one image, so it needs at
-least one image per process (:func:`check_last_batch`).
+least one image per process (:func:`check_last_batch`). Each process's loss is a mean over its own part, so
+when the parts differ DDP's average of them weighs that one update's images slightly unevenly (a part of
+``k`` images against one of ``k + 1``); the images and their order are still one process's.
 """
 
 from __future__ import annotations
