@@ -85,7 +85,7 @@ def test_paper_configs_use_the_authors_own_augmentations():
     # AgMax: their AutoAugment (roatienza/agmax dataset/auto_augment.py), on ImageNet and CIFAR, every AA row
     for name in ("ResNet50-auto_augment-agmax", "ResNet101-auto_augment-cutmix", "WRN28-10-CIFAR100-auto_augment"):
         assert all("-autoaug_agmax-" in view + "-" for view in load_config(name).views.views), name
-    # Tied-Augment ImageNet: flip + TF RandAugment(2, 14), no CutOut (flax/supervised/transforms/*.pkl)
+    # Tied-Augment ImageNet: flip + TF RandAugment(2, 14), no CutOut (flax/supervised/input_pipeline.py#L194-L224)
     cfg = load_config("ResNet50-Tied-randaug-vs-standard-tied")
     assert cfg.views.views == ("crop-flip-tfrandaug_2_14", "crop-flip")
     assert not any("cutout" in view for view in load_config("ResNet50-Tied-randaug-mixup-tied").views.views)
