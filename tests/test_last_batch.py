@@ -126,3 +126,12 @@ def test_two_processes_share_the_kept_last_batch_as_one_process_takes_it(fmnist_
     for out in ("one", "two"):
         assert load_checkpoint(tmp_path / out / "checkpoint-last.pt")["global_step"] == 3 * 12
     assert_same_distributed(tmp_path / "one", tmp_path / "two")
+
+
+def test_a_subset_smaller_than_the_batch_trains_when_the_last_batch_is_kept(fmnist_dir, tmp_path):
+    from accord.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train_subset 20 is smaller than batch_size 32.*drop_last: false"):
+        tiny(fmnist_dir, train_subset=20, drop_last=True)
+    fit(tiny(fmnist_dir, train_subset=20, epochs=1), tmp_path / "run", log=QUIET)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint-last.pt")["global_step"] == 1

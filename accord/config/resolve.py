@@ -136,9 +136,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
     if v["train_subset_per_class"] is not None and v["train_subset_per_class"] <= 0:
         raise ConfigError(f"config key 'train_subset_per_class' must be positive, got {v['train_subset_per_class']}")
-    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"]:
+    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"] and v["drop_last"]:
         raise ConfigError(
-            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on"
+            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on "
+            "(drop_last: false trains on the smaller one)"
         )
 
 
