@@ -69,6 +69,7 @@ def test_sam_keeps_the_base_optimizers_state_and_schedule():
     [
         ({"sam_rho": -0.05}, "config key 'sam_rho' must not be negative, got -0.05"),
         ({"sam_rho": 0.05, "amp": "fp16"}, "sam_rho > 0 does not combine with amp: fp16"),
+        ({"sam_rho": 0.05, "nonfinite": "skip"}, "sam_rho > 0 runs with nonfinite: stop"),
     ],
 )
 def test_bad_sam_settings_are_one_line(overrides, message):

@@ -162,6 +162,8 @@ def _check_training_options(v: dict[str, Any]) -> None:
         raise ConfigError(
             "sam_rho > 0 does not combine with amp: fp16 (one grad scaler, two backward passes); use bf16"
         )
+    if v["sam_rho"] > 0 and v["nonfinite"] == "skip":
+        raise ConfigError("sam_rho > 0 runs with nonfinite: stop (skip would check only the first of its two passes)")
     if not 0.0 <= v["drop_path_rate"] < 1.0:
         raise ConfigError(f"config key 'drop_path_rate' must be in [0, 1), got {v['drop_path_rate']}")
     if v["pretrained_file"] is not None and not v["pretrained_file"].endswith(PRETRAINED_SUFFIXES):
