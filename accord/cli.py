@@ -187,7 +187,7 @@ def _percent(value: float | None) -> str:
 
 def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
     """``accord compare`` replaces runs only with ``--overwrite``, as ``accord train`` does."""
-    from .engine.runfiles import RunFolderError, prepare_folder
+    from .engine.runfiles import RUN_FILES, RunFolderError, prepare_folder
 
     for out in folders:
         try:
@@ -195,8 +195,9 @@ def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
         except RunFolderError as e:
             if "already holds a run" not in str(e):
                 raise
+            held = ", ".join(name for name in RUN_FILES if (out / name).exists())
             raise RunFolderError(
-                f"{out} already holds a run; use --overwrite to replace the compared runs, another --out, "
+                f"{out} already holds a run ({held}); use --overwrite to replace the compared runs, another --out, "
                 f"or `accord train --resume {out}` to continue that one"
             ) from None
 

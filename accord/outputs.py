@@ -44,6 +44,7 @@ class Output:
     # report: the folder reported on; plot: the run folder plotted; checkpoint: the checkpoint's folder;
     # cwd: the working folder; out: the --out path itself (name is an example)
     folder: bool = False
+    append: bool = False  # a log accord adds to: an existing regular file is added to, never replaced
 
 
 _RUN = (*(Output(name, "run") for name in (RUN_MARKER, *RUN_FILES, LOCK_FILE)), Output(TENSORBOARD_DIR, "run", True))
@@ -51,7 +52,7 @@ _RUN = (*(Output(name, "run") for name in (RUN_MARKER, *RUN_FILES, LOCK_FILE)), 
 COMMAND_OUTPUTS: dict[str, tuple[Output, ...]] = {
     "train": _RUN,
     "compare": _RUN,  # in --out/<config> of each method
-    "grid": (Output(GRID_FILE, "grid"), Output(GRID_LOCK, "grid"), Output(CELL_LOG, "cell"), *_RUN[:-1]),
+    "grid": (Output(GRID_FILE, "grid"), Output(GRID_LOCK, "grid"), Output(CELL_LOG, "cell", append=True), *_RUN[:-1]),
     "report": (*(Output(name, "report") for name in REPORT_FILES), *(Output(f, "report") for f in FIGURE_NAMES)),
     "plot": (Output(PLOT_NAME, "plot"),),
     "eval": (Output(ROBUSTNESS_NAME, "checkpoint"),),

@@ -20,6 +20,19 @@ from .checkpoint import node_kind
 from .runfiles import LOCK_FILE, RUN_MARKER, RunFolderError
 
 
+def check_pid_file(path: Path) -> None:
+    """Refuse (one line naming it) anything at a lock's pid-file path but nothing or a regular file that holds
+    a pid (accord's own, left by an earlier holder) or nothing: a symlink, FIFO, socket, device or folder, or a
+    file of someone else's."""
+    kind = node_kind(path)
+    if kind == "a symlink":
+        raise RunFolderError(f"{path}: is a symlink; accord's lock file must be a regular file")
+    if kind not in (None, "a file"):
+        raise RunFolderError(f"{path}: is {kind}, not a regular file; accord's lock file must be one")
+    if kind == "a file" and not _holds_a_pid(path):
+        raise RunFolderError(f"{path}: is not accord's lock file (it holds something else than a pid)")
+
+
 def _holds_a_pid(path: Path) -> bool:
     """Whether the regular file ``path`` is a lock's pid file: empty, or a number and a newline."""
     try:
@@ -72,15 +85,8 @@ class RunLock:
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
 
     def _open_pid_file(self) -> int:
-        """The pid file, created if missing; never through a symlink, and only a regular file that holds a
-        pid (accord's own, left by an earlier holder) or nothing."""
-        kind = node_kind(self.path)
-        if kind == "a symlink":
-            raise RunFolderError(f"{self.path}: is a symlink; accord's lock file must be a regular file")
-        if kind not in (None, "a file"):
-            raise RunFolderError(f"{self.path}: is {kind}, not a regular file; accord's lock file must be one")
-        if kind == "a file" and not _holds_a_pid(self.path):
-            raise RunFolderError(f"{self.path}: is not accord's lock file (it holds something else than a pid)")
+        """The pid file, created if missing; never through a symlink (:func:`check_pid_file`)."""
+        check_pid_file(self.path)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as e:

@@ -63,8 +63,8 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
             "or --overwrite to replace it"
         )
     marker = out / RUN_MARKER
-    if not existing and marker.exists() and not overwrite:
-        raise RunFolderError(f"{marker}: already exists; use --overwrite to replace it")
+    if not existing and marker.exists() and not (overwrite and is_marker(marker)):
+        raise RunFolderError(f"{marker}: already exists; use --overwrite to replace it (if accord wrote it)")
     if existing and (marker.is_symlink() or not marker.is_file()):
         raise RunFolderError(
             f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its "
@@ -79,6 +79,15 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         remove_event_files(out / TENSORBOARD_DIR)
         remove_stale_temps(out, RUN_FILES)
         (out / RUN_MARKER).unlink()
+
+
+def is_marker(path: Path) -> bool:
+    """Whether ``path`` is a run marker accord wrote: a regular file of JSON ``{"run_id": "..."}``."""
+    try:
+        value = json.loads(path.read_text()) if node_kind(path) == "a file" else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(value, dict) and isinstance(value.get("run_id"), str)
 
 
 def check_run_paths(out: Path) -> None:
