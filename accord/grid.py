@@ -25,7 +25,7 @@ from typing import Any
 from .config import ConfigError, config_name, load_config, load_saved_config
 from .engine.checkpoint import node_kind, read_json
 from .engine.lock import RunLock, check_pid_file
-from .engine.runfiles import LOCK_FILE, prepare_folder
+from .engine.runfiles import LOCK_FILE, check_outside_data, prepare_folder
 from .engine.writer import check_output, open_append, write_text_output
 
 GRID_FILE = "grid.json"
@@ -95,6 +95,7 @@ def check_cells(cells: list[Cell], out: Path, overrides: dict[str, Any], per_met
         run_dir = out / cell.folder
         if run_dir.exists() and not run_dir.is_dir() or any(p.is_file() for p in run_dir.parents if out in p.parents):
             raise ConfigError(f"{run_dir}: a grid cell's folder, but it (or a folder above it) is a file")
+        check_outside_data(run_dir, load_config(cell.config, cell_overrides(cell, overrides, per_method)).data.data_dir)
         summary = run_dir / "summary.json"
         if not os.path.lexists(summary):  # to be trained: checked as its `accord train` will be
             check_cell_folder(run_dir)

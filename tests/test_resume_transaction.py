@@ -118,6 +118,16 @@ def test_out_inside_the_data_folder_is_refused(imagefolder_dir, tmp_path, where,
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == listing
 
 
+def test_a_grid_inside_the_data_folder_is_refused_before_any_cell(fmnist_dir, tmp_path, capsys):
+    data = Path(shutil.copytree(fmnist_dir, tmp_path / "data"))
+    argv = ["grid", "--models", "FashionMNIST-ResNet8", "--methods", "ce", "--seeds", "1", "--epochs", "1",
+            f"--set=data_dir={data}", "--out", str(data / "grid")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "inside the data folder" in err and err.count("\n") == 1, err
+    assert not list((data / "grid").glob("*/seed0/*"))  # no cell started
+
+
 def test_eval_refuses_an_unwritable_output_before_evaluating(finished, tmp_path, monkeypatch, capsys):
     import accord.engine.writer as writer
     import accord.evaluation as evaluation

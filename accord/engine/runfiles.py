@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from torch.utils.data import Dataset
 
-from ..config import load_saved_config
+from ..config import Config, load_saved_config
 from ..data.datasets import image_folders
 from ..data.files import escape_path, unescape_path
 from .checkpoint import node_kind, remove_stale_temps, write_text_atomic
@@ -112,6 +113,26 @@ def check_outside_data(out: Path, data_dir: str | None) -> None:
     where = out.resolve()
     if where == data or data in where.parents:
         raise RunFolderError(f"--out {out}: is inside the data folder {data_dir}; put the run folder elsewhere")
+
+
+def extension(out: Path, cfg: Config, log: Callable[[str], None]) -> Callable[[], None] | None:
+    """When ``cfg`` has more epochs than the run in ``out`` (``--resume DIR --epochs N``): say so, and return
+    what makes the run one of ``cfg.optim.epochs``: its config says so and its summary, of the shorter run,
+    goes. It runs just before the extension's first checkpoint: a resume stopped before that leaves the run
+    exactly as it was."""
+    epochs = load_saved_config(out / "config.yaml").optim.epochs
+    if cfg.optim.epochs == epochs:
+        return None
+    log(
+        f"extending {out} from {epochs} to {cfg.optim.epochs} epochs: the lr and loss-weight schedules now span "
+        f"{cfg.optim.epochs} epochs from the checkpoint on (the epochs trained keep the numbers they had)"
+    )
+
+    def extend() -> None:
+        (out / "summary.json").unlink(missing_ok=True)
+        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
+
+    return extend
 
 
 def nothing_to_resume(out: Path) -> str:

@@ -64,6 +64,7 @@ from .runfiles import (
     check_outside_data,
     epoch_line,
     epoch_record,
+    extension,
     make_folder,
     prepare_folder,
     read_metrics,
@@ -275,7 +276,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
     checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema, run_id)
     if resume and dist.is_main:  # an extension changes the run with its first checkpoint, not before
-        checkpoints.before_first_save = _extension(out, cfg, log)
+        checkpoints.before_first_save = extension(out, cfg, log)
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
@@ -402,26 +403,6 @@ def _load_last_checkpoint(
         where = f"in epoch {partial['epoch'] + 1}/{epochs} after step {partial['progress']['steps']}"
     log(f"resuming {out} {where} (global step {state['global_step']})")
     return partial
-
-
-def _extension(out: Path, cfg: Config, log: Callable[[str], None]) -> Callable[[], None] | None:
-    """When ``cfg`` has more epochs than the run in ``out`` (``--resume DIR --epochs N``): say so, and return
-    what makes the run one of ``cfg.optim.epochs``: its config says so and its summary, of the shorter run,
-    goes. It runs just before the extension's first checkpoint: a resume stopped before that leaves the run
-    exactly as it was."""
-    epochs = load_saved_config(out / "config.yaml").optim.epochs
-    if cfg.optim.epochs == epochs:
-        return None
-    log(
-        f"extending {out} from {epochs} to {cfg.optim.epochs} epochs: the lr and loss-weight schedules now span "
-        f"{cfg.optim.epochs} epochs from the checkpoint on (the epochs trained keep the numbers they had)"
-    )
-
-    def extend() -> None:
-        (out / "summary.json").unlink(missing_ok=True)
-        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
-
-    return extend
 
 
 def _check_best_identity(best: Path, run_id: str | None, folder_config: dict[str, Any]) -> None:
