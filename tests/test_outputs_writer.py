@@ -350,3 +350,14 @@ def test_the_write_check_finds_each_kind_of_write():
         assert unguarded_writes(code) == [1], code
     assert unguarded_writes("write_output(p, lambda f: torch.save(x, f))") == []
     assert unguarded_writes("open(p)") == [] and unguarded_writes("text.replace('a', 'b')") == []
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent for p in (ROOT / "docs/results").rglob("report.md")), ids=str)
+def test_committed_reports_are_recorded_as_accords_own(folder):
+    """``accord report`` on a committed grid rewrites its files in place (the README says so): each is
+    recorded in the folder's ``.accord-outputs.json`` with the bytes committed."""
+    from accord.engine.writer import written_by_accord
+    from accord.report import REPORT_FILES
+
+    for path in [*(folder / name for name in REPORT_FILES), *folder.glob("figure-*.png"), *folder.glob("gains-*.png")]:
+        assert written_by_accord(path), f"{path}: not recorded; run `accord report {folder} --overwrite` once"
