@@ -97,7 +97,7 @@ def scene(command: str, tmp: Path, run: Path, data: Path) -> Scene:
     if command == "import-agmax":
         return Scene(["import-agmax", str(tmp / "src.pth"), "--arch", "resnet50", "--out", "{out}"], {"out": tmp})
     if command == "bench":
-        return Scene(["bench", "--out", "{out}"], {"cwd": tmp})
+        return Scene(["bench"], {"cwd": tmp})  # its default output, in the working folder
     raise KeyError(command)
 
 
@@ -191,7 +191,6 @@ def test_a_hostile_node_at_any_output_is_refused_in_one_line_and_kept(
     argv = [a.format(out=path) for a in setup.argv]
     if output.base == "cwd":
         monkeypatch.chdir(setup.bases["cwd"])
-        argv = [a if a != str(path) else name for a in argv]
 
     def hang(signum, frame):
         raise Hung
