@@ -18,6 +18,7 @@ from dataclasses import fields
 from typing import Any, Literal, Union
 
 from ..data.datasets import DATASET_FACTS
+from ..data.loading import MAX_LOADER_TIMEOUT
 from .errors import ConfigError
 from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
 
@@ -108,6 +109,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in NON_NEGATIVE:
         if v[key] < 0:
             raise ConfigError(f"config key {key!r} must not be negative, got {v[key]}")
+    if not 0 < v["loader_timeout"] <= MAX_LOADER_TIMEOUT:
+        raise ConfigError(
+            f"config key 'loader_timeout' must be in (0, {MAX_LOADER_TIMEOUT:.0f}] seconds, got {v['loader_timeout']}"
+        )
     if v["momentum"] >= 1:
         raise ConfigError(f"config key 'momentum' must be in [0, 1), got {v['momentum']}")
     if not 0.0 <= v["val_fraction"] < 1.0:

@@ -10,6 +10,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .distributed import launch_command
+
 if TYPE_CHECKING:
     from .distributed import Distributed
 
@@ -25,7 +27,7 @@ class TrainingInterrupted(Exception):
     def __init__(self, signum: int, out: Path, where: str | None) -> None:
         name = signal.Signals(signum).name
         saved = f"stopped at {where}; saved {out / 'checkpoint-last.pt'}" if where else "stopped without saving"
-        super().__init__(f"{name}: {saved}; resume with `accord train --resume {out}`")
+        super().__init__(f"{name}: {saved}; resume with `{launch_command()} train --resume {out}`")
         self.signum, self.out, self.saved = signum, out, where is not None
         self.exit_code = 128 + signum
 
