@@ -125,6 +125,11 @@ def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     say = human(args)  # the human lines move to stderr under --json
     say(f"{label}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
     say(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
+    if result["skipped"]:
+        say(
+            f"skipped {len(result['skipped'])} unreadable test images: "
+            + "; ".join(f"{p} ({r})" for p, r in result["skipped"])
+        )
     if corruptions:
         say(format_robustness(result))
         write_text_atomic(json.dumps(result, indent=2) + "\n", out)

@@ -137,25 +137,52 @@ class UnreadableImageError(OSError):
 SCAN_LIMIT = 10_000
 
 
-#: Images with more pixels than this are not decoded (a 144-megapixel PNG takes 2.3 GB to decode) and are
-#: skipped as unreadable; about 67 megapixels, more than any photo in a classification data set.
+#: Images with more pixels than this are not decoded (a 144-megapixel PNG takes 2.3 GB to decode), nor are those
+#: that a pipeline would make into more (see :func:`check_pixels`); either is skipped as unreadable. About 67
+#: megapixels, more than any photo in a classification data set.
 MAX_PIXELS = 64 * 2**20
 
+#: The evaluation resize makes an image's short side this many pixels more than ``image_size``, then centre
+#: crops ``image_size`` (:func:`accord.views.policies.eval_geometry`).
+EVAL_RESIZE_MARGIN = 32
 
-def decode_rgb(path: str) -> torch.Tensor:
-    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot
-    (or if it has more than :data:`MAX_PIXELS` pixels: the header is read, the pixels are not decoded)."""
+
+def eval_resize_side(image_size: int) -> int:
+    """The short side the evaluation resize gives every image of an ``image_size`` pipeline."""
+    return image_size + EVAL_RESIZE_MARGIN
+
+
+def check_pixels(path: str, width: int, height: int, resize_side: int | None = None) -> None:
+    """The one bound on the pixels accord decodes and makes of an image: :class:`UnreadableImageError` when the
+    image has more than :data:`MAX_PIXELS`, or when resizing its short side to ``resize_side`` (the evaluation
+    resize, the largest image a pipeline makes of it: a random resized crop makes ``image_size`` squared) would
+    make more. A 1x300000 strip is 300 kilopixels, and 256 x 76.8 million resized."""
+    if width * height > MAX_PIXELS:
+        raise UnreadableImageError(
+            path, f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes"
+        )
+    if resize_side is None or min(width, height) < 1:
+        return
+    short, long = sorted((width, height))
+    made = (resize_side, int(resize_side * long / short))
+    if made[0] * made[1] > MAX_PIXELS:
+        shape = f"{made[1]}x{made[0]}" if width > height else f"{made[0]}x{made[1]}"
+        raise UnreadableImageError(
+            path,
+            f"{width}x{height} pixels: its short side resized to {resize_side} px makes {shape}, more than the "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels accord makes of one image",
+        )
+
+
+def decode_rgb(path: str, resize_side: int | None = None) -> torch.Tensor:
+    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot, or if
+    :func:`check_pixels` refuses its size (the header is read, the pixels are not decoded)."""
     try:
         with warnings.catch_warnings():  # the size check below replaces PIL's warning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise UnreadableImageError(
-                    str(path),
-                    f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes",
-                )
+            check_pixels(str(path), *image.size, resize_side)
             return pil_to_tensor(_to_rgb(image, str(path)))
     except UnreadableImageError:
         raise
@@ -189,8 +216,10 @@ class CheckedImageFolder(ImageFolder):
 
     samples: list[tuple[str, int]]  # ImageFolder's (path, class index) pairs
 
-    def __init__(self, root: str) -> None:
-        super().__init__(root, loader=decode_rgb)  # calls make_dataset below
+    def __init__(self, root: str, resize_side: int | None = None) -> None:
+        """``resize_side``: the short side the evaluation resize gives each image (:func:`check_pixels`)."""
+        self.resize_side = resize_side
+        super().__init__(root, loader=self.decode)  # calls make_dataset below
         self.skipped: list[tuple[str, str]] = []
         self.report: Path | None = None
         self._successor: list[int] | None = None
@@ -216,12 +245,16 @@ class CheckedImageFolder(ImageFolder):
             raise FileNotFoundError(f"{directory}: a class folder without image files")  # explained by _open_split
         return samples
 
+    def decode(self, path: str) -> torch.Tensor:
+        """The image at ``path``, within the bound on what the pipelines make of it."""
+        return decode_rgb(path, self.resize_side)
+
     def scan(self) -> list[tuple[str, str]]:
         """Decode every file; drop the unreadable ones from the samples. Returns ``(path, reason)`` pairs."""
         good, bad = [], []
         for path, target in self.samples:
             try:
-                decode_rgb(path)
+                self.decode(path)
                 good.append((path, target))
             except UnreadableImageError as e:
                 bad.append((path, e.reason))
@@ -244,7 +277,7 @@ class CheckedImageFolder(ImageFolder):
         for _ in range(len(self.samples)):
             path, target = self.samples[i]
             try:
-                image = decode_rgb(path)
+                image = self.decode(path)
             except UnreadableImageError as e:
                 self._report_unreadable(e)
                 i = self._successor[i] if self._successor else (i + 1) % len(self.samples)
@@ -276,12 +309,12 @@ class CheckedImageFolder(ImageFolder):
             pass  # the warning above was printed; losing the report line must not stop the run
 
 
-def _open_split(path: Path) -> CheckedImageFolder:
+def _open_split(path: Path, resize_side: int | None = None) -> CheckedImageFolder:
     """Open one split of an image folder; a missing or empty class folder is one clear line."""
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: missing (an image folder needs train/ and val/)")
     try:
-        dataset = CheckedImageFolder(str(path))
+        dataset = CheckedImageFolder(str(path), resize_side)
     except FileNotFoundError:  # torchvision: no class folder, or a class folder without image files
         raise FileNotFoundError(_explain_no_files(path)) from None
     if len(dataset.samples) <= SCAN_LIMIT:
@@ -324,10 +357,11 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     for split in ("train", "val"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"{root / split}: missing (an image folder needs train/ and val/)")
-    train, test = (_open_split(root / s) for s in ("train", "val"))
+    mean, std, size, small = DATASET_FACTS["imagefolder"]
+    side = eval_resize_side(image_size or size)
+    train, test = (_open_split(root / s, side) for s in ("train", "val"))
     if train.classes != test.classes:
         raise ValueError(f"{root}: train/ and val/ have different class folders")
-    mean, std, size, small = DATASET_FACTS["imagefolder"]
     info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
     return train, test, info
 

@@ -187,6 +187,7 @@ def evaluate_checkpoint_robustness(
     With no ``corruptions`` this is the clean top-1/top-5 of :func:`~accord.engine.evaluate_checkpoint`
     (same data, model and eval transform) plus the ECE.
     """
+    from ..data.datasets import image_folders
     from ..engine import load_eval_model
     from ..engine.run import loader_workers
 
@@ -206,7 +207,14 @@ def evaluate_checkpoint_robustness(
         workers=loader_workers(cfg.data.workers),
         timeout=cfg.data.loader_timeout,
     )
-    return {"checkpoint": str(path), "dataset": splits.info.name, "model": cfg.model.model, **result}
+    skipped = [[p, r] for folder in image_folders(splits.test) for p, r in folder.skipped]  # named, not silent
+    return {
+        "checkpoint": str(path),
+        "dataset": splits.info.name,
+        "model": cfg.model.model,
+        **result,
+        "skipped": skipped,
+    }
 
 
 def format_robustness(result: dict[str, Any]) -> str:
