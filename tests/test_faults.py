@@ -307,3 +307,26 @@ def test_ctrl_c_under_torchrun_prints_one_stop_line_naming_torchrun(fmnist_dir, 
     assert len(ours) == 1, err
     assert ours[0].startswith("accord: SIGINT: stopped at "), err
     assert ours[0].endswith(f"resume with `torchrun --nproc_per_node 2 -m accord train --resume {out}`"), err
+
+
+def test_every_data_loader_of_the_package_is_made_with_a_timeout():
+    """torch's DataLoader is built in one place only (accord.data.loading), which bounds the wait for a batch."""
+    import ast
+
+    package = REPO / "accord"
+    makers = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "data" / "loading.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "DataLoader"
+    ]
+    assert makers == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, float("nan"), float("inf"), 1e9, "soon", None, True])
+def test_loader_timeout_outside_its_range_names_the_key(value, fmnist_dir):
+    from accord.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="loader_timeout"):
+        load_config("FashionMNIST-ResNet8-standard", {"loader_timeout": value, "data_dir": str(fmnist_dir)})
