@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .engine.distributed import launch_command
 from .engine.faults import Fault, classify, end_loader_workers
+from .engine.runfiles import RUN_MARKER
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> str:
@@ -30,7 +31,8 @@ def _resumable(out: Path) -> str:
     resume = f"resume with `{launch_command()} train --resume {out}`"
     if (out / "checkpoint-last.pt").is_file():
         return f"its last checkpoint {out / 'checkpoint-last.pt'} is kept; {resume}"
-    return f"{out} holds no checkpoint yet; start it again, or {resume} once it has one"
+    again = " with --overwrite" if (out / RUN_MARKER).is_file() else ""  # its config.yaml is there already
+    return f"{out} holds no checkpoint yet; run the same command again{again}"
 
 
 def _compare(args: argparse.Namespace, argv: list[str]) -> str:

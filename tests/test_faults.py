@@ -330,3 +330,18 @@ def test_loader_timeout_outside_its_range_names_the_key(value, fmnist_dir):
 
     with pytest.raises(ConfigError, match="loader_timeout"):
         load_config("FashionMNIST-ResNet8-standard", {"loader_timeout": value, "data_dir": str(fmnist_dir)})
+
+
+def test_a_fault_before_the_first_checkpoint_gives_a_command_that_works(fmnist_dir, tmp_path):
+    out = tmp_path / "run"
+    args = train_args(fmnist_dir, out, workers=1, loader_timeout=2)
+    env = faulty_env(tmp_path, "SIGKILL", fmnist_dir)  # from the first batch on
+    done = subprocess.run(
+        [PYTHON, "-m", "accord", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    hint = f"{out} holds no checkpoint yet; run the same command again with --overwrite\n"
+    assert done.stderr.endswith(hint), done.stderr
+    again = subprocess.run([PYTHON, "-m", "accord", *args, "--overwrite"], env=CHILD_ENV, cwd=REPO, capture_output=True,
+                           text=True, timeout=180)  # fmt: skip
+    assert again.returncode == 0, again.stderr
