@@ -3,6 +3,7 @@ of a few hundred bytes is refused (skipped and named), not resized to 256 x 76.8
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from torchvision.transforms.v2.functional._geometry import _compute_resized_outp
 
 from accord.cli import main
 from accord.data.datasets import (
+    MAX_IMAGE_SIZE,
     MAX_PIXELS,
     CheckedImageFolder,
     UnreadableImageError,
@@ -103,3 +105,19 @@ def test_training_and_evaluation_skip_a_strip_every_pipeline_would_blow_up(
     assert main(["eval", "--checkpoint", str(out / "checkpoint-best.pt")]) == 0
     said = capsys.readouterr().out
     assert "(9 images)" in said and f"skipped 1 unreadable test images: {strips[1]} (1x20000 pixels" in said
+
+
+@pytest.mark.parametrize("image_size", [MAX_IMAGE_SIZE, MAX_IMAGE_SIZE + 1, 10**6])
+def test_an_image_size_whose_resize_passes_the_bound_is_refused_naming_the_key(image_size, imagefolder_dir):
+    from accord.config import ConfigError, load_config
+
+    overrides = {"dataset": "imagefolder", "data_dir": str(imagefolder_dir), "image_size": image_size}
+    if image_size <= MAX_IMAGE_SIZE:  # a square image of any size the guard decodes stays usable
+        load_config("FashionMNIST-ResNet8-standard", overrides)
+        side = math.isqrt(MAX_PIXELS)
+        check_pixels("square.png", side, side, eval_resize_side(image_size))
+        return
+    with pytest.raises(
+        ConfigError, match=rf"config key 'image_size' must be at most {MAX_IMAGE_SIZE} .* got {image_size}"
+    ):
+        load_config("FashionMNIST-ResNet8-standard", overrides)

@@ -17,7 +17,7 @@ import typing
 from dataclasses import fields
 from typing import Any, Literal, Union
 
-from ..data.datasets import DATASET_FACTS
+from ..data.datasets import DATASET_FACTS, EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
 from ..data.loading import MAX_LOADER_TIMEOUT
 from .errors import ConfigError
 from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
@@ -41,6 +41,7 @@ def resolve(flat: dict[str, Any]) -> Config:
     for key, value in values.items():
         values[key] = _checked(key, value, hints[key])
     _check_ranges(values)
+    _check_bounds(values)
     _check_training_options(values)
     _resolve_method_and_views(values)
     _check_combinations(values)
@@ -109,10 +110,6 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in NON_NEGATIVE:
         if v[key] < 0:
             raise ConfigError(f"config key {key!r} must not be negative, got {v[key]}")
-    if not 0 < v["loader_timeout"] <= MAX_LOADER_TIMEOUT:
-        raise ConfigError(
-            f"config key 'loader_timeout' must be in (0, {MAX_LOADER_TIMEOUT:.0f}] seconds, got {v['loader_timeout']}"
-        )
     if v["momentum"] >= 1:
         raise ConfigError(f"config key 'momentum' must be in [0, 1), got {v['momentum']}")
     if not 0.0 <= v["val_fraction"] < 1.0:
@@ -136,6 +133,21 @@ def _check_ranges(v: dict[str, Any]) -> None:
     if v["train_subset"] is not None and v["train_subset"] < v["batch_size"]:
         raise ConfigError(
             f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on"
+        )
+
+
+def _check_bounds(v: dict[str, Any]) -> None:
+    """What bounds a run's waits and sizes: the wait for a loader's batch, and the images the pipelines make
+    (an ``image_size`` whose evaluation resize of a square image would pass the pixel bound makes every
+    image unusable)."""
+    if not 0 < v["loader_timeout"] <= MAX_LOADER_TIMEOUT:
+        raise ConfigError(
+            f"config key 'loader_timeout' must be in (0, {MAX_LOADER_TIMEOUT:.0f}] seconds, got {v['loader_timeout']}"
+        )
+    if v["image_size"] is not None and v["image_size"] > MAX_IMAGE_SIZE:
+        raise ConfigError(
+            f"config key 'image_size' must be at most {MAX_IMAGE_SIZE} (its evaluation resize, {EVAL_RESIZE_MARGIN} px "
+            f"more, makes at most {MAX_PIXELS / 1e6:.0f} megapixels), got {v['image_size']}"
         )
 
 

@@ -6,6 +6,7 @@ augmentation pipelines of :mod:`accord.views` take it from there.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import sys
@@ -145,6 +146,10 @@ MAX_PIXELS = 64 * 2**20
 #: The evaluation resize makes an image's short side this many pixels more than ``image_size``, then centre
 #: crops ``image_size`` (:func:`accord.views.policies.eval_geometry`).
 EVAL_RESIZE_MARGIN = 32
+
+
+#: The largest ``image_size`` whose evaluation resize of a square image stays within :data:`MAX_PIXELS` (8160).
+MAX_IMAGE_SIZE = math.isqrt(MAX_PIXELS) - EVAL_RESIZE_MARGIN
 
 
 def eval_resize_side(image_size: int) -> int:
