@@ -143,8 +143,9 @@ def test_a_lost_process_is_named_by_its_rank(monkeypatch):
     assert fault.what == "lost rank 1 of 2: its process ended (Connection reset by peer)"
 
 
-#: Loader workers of the processes it is imported in send themselves $ACCORD_TEST_FAULT once the file
-#: $ACCORD_TEST_FAULT_WHEN exists (a .pth-free hook: Python imports ``sitecustomize`` at start-up).
+#: Loader workers of the processes it is imported in send themselves $ACCORD_TEST_FAULT (``parent:SIG``: their
+#: main process) once the file $ACCORD_TEST_FAULT_WHEN exists (a .pth-free hook: Python imports
+#: ``sitecustomize`` at start-up).
 FAULT_HOOK = """
 import importlib.abc, importlib.util, os, signal, sys
 
@@ -158,13 +159,15 @@ class Hook(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             load(module)
-            get = module.TensorImageDataset.__getitem__
+            get, sent = module.TensorImageDataset.__getitem__, []
 
             def faulty(self, index):
                 from torch.utils.data import get_worker_info
 
-                if get_worker_info() is not None and os.path.exists(os.environ["ACCORD_TEST_FAULT_WHEN"]):
-                    os.kill(os.getpid(), getattr(signal, os.environ["ACCORD_TEST_FAULT"]))
+                if get_worker_info() is not None and os.path.exists(os.environ["ACCORD_TEST_FAULT_WHEN"]) and not sent:
+                    sent.append(True)  # once, as a Ctrl-C is
+                    whom, _, name = os.environ["ACCORD_TEST_FAULT"].rpartition(":")
+                    os.kill(os.getppid() if whom == "parent" else os.getpid(), getattr(signal, name))
                 return get(self, index)
 
             module.TensorImageDataset.__getitem__ = faulty
@@ -228,6 +231,19 @@ def test_a_stalled_or_dead_worker_ends_an_evaluation_in_one_line(fault, fmnist_d
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("accord: error: "), done.stderr
     assert done.stderr.endswith("; evaluation stopped, nothing was written\n"), done.stderr
+
+
+def test_ctrl_c_during_an_evaluation_names_the_evaluation(fmnist_dir, loader_run, tmp_path):
+    out = tmp_path / "robustness.json"
+    args = ["eval", "--checkpoint", str(loader_run / "checkpoint-best.pt"), "--data-dir", str(fmnist_dir),
+            "--corruptions", "noise", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(
+        [PYTHON, "-m", "accord", *args], env=faulty_env(tmp_path, "parent:SIGINT", loader_run), cwd=tmp_path,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "accord: evaluation interrupted; nothing was written\n", done.stderr
+    assert not out.exists()
 
 
 def test_ctrl_c_during_a_benchmark_names_the_benchmark(tmp_path):
