@@ -184,9 +184,15 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
         timeout=cfg.data.loader_timeout,
         batch_size=batch // dist.world_size,
         sampler=EpochSampler(
-            len(run.train_set), seed, start_step * batch, rank=dist.rank, world_size=dist.world_size, batch_size=batch
+            len(run.train_set),
+            seed,
+            start_step * batch,
+            rank=dist.rank,
+            world_size=dist.world_size,
+            batch_size=batch,
+            drop_last=cfg.data.drop_last,
         ),
-        drop_last=True,
+        drop_last=cfg.data.drop_last,
         collate_fn=collate_views,
         pin_memory=run.device.type == "cuda",
         generator=torch.Generator().manual_seed(seed),  # the workers' base seed; keeps torch's global RNG out
