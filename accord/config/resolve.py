@@ -17,7 +17,8 @@ import typing
 from dataclasses import fields
 from typing import Any, Literal, Union
 
-from ..data.datasets import DATASET_FACTS, EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
+from ..data.bounds import EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
+from ..data.datasets import DATASET_FACTS
 from ..data.loading import MAX_LOADER_TIMEOUT
 from .errors import ConfigError
 from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe

@@ -6,7 +6,6 @@ augmentation pipelines of :mod:`accord.views` take it from there.
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import sys
@@ -24,6 +23,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from .bounds import eval_resize_side, pixel_excess
 from .files import directory_keys, escape_path, regular_files
 from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
@@ -138,56 +138,17 @@ class UnreadableImageError(OSError):
 SCAN_LIMIT = 10_000
 
 
-#: Images with more pixels than this are not decoded (a 144-megapixel PNG takes 2.3 GB to decode), nor are those
-#: that a pipeline would make into more (see :func:`check_pixels`); either is skipped as unreadable. About 67
-#: megapixels, more than any photo in a classification data set.
-MAX_PIXELS = 64 * 2**20
-
-#: The evaluation resize makes an image's short side this many pixels more than ``image_size``, then centre
-#: crops ``image_size`` (:func:`accord.views.policies.eval_geometry`).
-EVAL_RESIZE_MARGIN = 32
-
-
-#: The largest ``image_size`` whose evaluation resize of a square image stays within :data:`MAX_PIXELS` (8160).
-MAX_IMAGE_SIZE = math.isqrt(MAX_PIXELS) - EVAL_RESIZE_MARGIN
-
-
-def eval_resize_side(image_size: int) -> int:
-    """The short side the evaluation resize gives every image of an ``image_size`` pipeline."""
-    return image_size + EVAL_RESIZE_MARGIN
-
-
-def check_pixels(path: str, width: int, height: int, resize_side: int | None = None) -> None:
-    """The one bound on the pixels accord decodes and makes of an image: :class:`UnreadableImageError` when the
-    image has more than :data:`MAX_PIXELS`, or when resizing its short side to ``resize_side`` (the evaluation
-    resize, the largest image a pipeline makes of it: a random resized crop makes ``image_size`` squared) would
-    make more. A 1x300000 strip is 300 kilopixels, and 256 x 76.8 million resized."""
-    if width * height > MAX_PIXELS:
-        raise UnreadableImageError(
-            path, f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes"
-        )
-    if resize_side is None or min(width, height) < 1:
-        return
-    short, long = sorted((width, height))
-    made = (resize_side, int(resize_side * long / short))
-    if made[0] * made[1] > MAX_PIXELS:
-        shape = f"{made[1]}x{made[0]}" if width > height else f"{made[0]}x{made[1]}"
-        raise UnreadableImageError(
-            path,
-            f"{width}x{height} pixels: its short side resized to {resize_side} px makes {shape}, more than the "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels accord makes of one image",
-        )
-
-
 def decode_rgb(path: str, resize_side: int | None = None) -> torch.Tensor:
     """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot, or if
-    :func:`check_pixels` refuses its size (the header is read, the pixels are not decoded)."""
+    it has more pixels, or would make more, than :mod:`.bounds` allows (the header is read, the pixels are not
+    decoded)."""
     try:
         with warnings.catch_warnings():  # the size check below replaces PIL's warning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
-            check_pixels(str(path), *image.size, resize_side)
+            if too_large := pixel_excess(*image.size, resize_side):
+                raise UnreadableImageError(str(path), too_large)
             return pil_to_tensor(_to_rgb(image, str(path)))
     except UnreadableImageError:
         raise
@@ -222,7 +183,7 @@ class CheckedImageFolder(ImageFolder):
     samples: list[tuple[str, int]]  # ImageFolder's (path, class index) pairs
 
     def __init__(self, root: str, resize_side: int | None = None) -> None:
-        """``resize_side``: the short side the evaluation resize gives each image (:func:`check_pixels`)."""
+        """``resize_side``: the short side the evaluation resize gives each image (:func:`.bounds.pixel_excess`)."""
         self.resize_side = resize_side
         super().__init__(root, loader=self.decode)  # calls make_dataset below
         self.skipped: list[tuple[str, str]] = []

@@ -35,7 +35,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from ..data.datasets import DataInfo, eval_resize_side
+from ..data.bounds import eval_resize_side
+from ..data.datasets import DataInfo
 from .author_policies import PerImage, build_author_operation, is_author_operation
 from .cutout import ClippedCutout
 from .lighting import Lighting
