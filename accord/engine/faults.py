@@ -57,9 +57,14 @@ def classify(error: BaseException) -> Fault | None:
         seconds = float(match.group(1))
         what = f"no batch from the data loader's workers in {seconds:g} s (config key loader_timeout): a worker stalled"
         return Fault("worker stalled", what + _on_rank(), 1)
-    if PEERS and _PEER_LOST.search(message):
+    if is_lost_process(error):
         return Fault("lost process", _lost_process(message), 1)
     return None
+
+
+def is_lost_process(error: BaseException) -> bool:
+    """Whether ``error`` says that a process of this process's ``torchrun`` group is gone (a cheap test)."""
+    return bool(PEERS) and isinstance(error, RuntimeError) and _PEER_LOST.search(str(error)) is not None
 
 
 def end_loader_workers() -> None:
