@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -126,6 +125,11 @@ def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     say = human(args)  # the human lines move to stderr under --json
     say(f"{label}: test top-1 {clean['top1']:.2f}  top-5 {clean['top5']:.2f}  ({result['n']} images)")
     say(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
+    if result["skipped"]:
+        say(
+            f"skipped {len(result['skipped'])} unreadable test images: "
+            + "; ".join(f"{p} ({r})" for p, r in result["skipped"])
+        )
     if corruptions:
         say(format_robustness(result))
         write_text_output(out, json.dumps(result, indent=2) + "\n", overwrite=args.overwrite)
@@ -438,15 +442,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
-    """How to continue after Ctrl-C: the same grid command (it resumes its cells), or train --resume."""
-    if args.command == "grid":
-        return f"re-run the same command to continue the grid: `accord {shlex.join(argv)}`"
-    if args.command == "train" and (args.resume or args.out):
-        return f"resume with `accord train --resume {args.resume or args.out}`"
-    return "resume with `accord train --resume DIR`"
-
-
 def main(argv: list[str] | None = None) -> int:
     stdout = sys.stdout
     sys.stdout = QuietOnFailure(stdout)  # a closed or full stdout silences the console, never stops a run
@@ -463,13 +458,15 @@ def _main(argv: list[str] | None = None) -> int:
     try:  # torch is imported here: a Ctrl-C meanwhile is one line, not a traceback of the import
         from .engine import CheckpointError, NonFiniteLossError, RunFolderError
         from .engine.trainer import TrainingInterrupted
+        from .stops import end_on_fault
     except KeyboardInterrupt:
         exit_interrupted_while_starting()
 
     try:
         return args.func(args)
     except TrainingInterrupted as e:  # SIGINT/SIGTERM: checkpoint written at a step boundary
-        print(f"accord: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # every process of a torchrun group stops; one line says so
+            print(f"accord: {e}", file=sys.stderr)
         return e.exit_code  # 130 for SIGINT, 143 for SIGTERM
     except (ConfigError, RunFolderError, CheckpointError, FileNotFoundError) as e:
         print(f"accord: error: {e}", file=sys.stderr)
@@ -483,9 +480,8 @@ def _main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a full disk, a read-only folder: nothing written is half a file
         print(f"accord: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"accord: interrupted; {_resume_hint(args, argv)}", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, RuntimeError) as e:  # an interrupt, a dead or stalled loader worker, a lost process
+        return end_on_fault(e, args, argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "timm"),
     ("evaluation", "export", "bench", "grid", "weights"),
     ("results", "report_figures", "report", "plot"),
-    ("cli", "cli_flags", "console", "outputs", "__main__"),
+    ("cli", "cli_flags", "console", "outputs", "stops", "__main__"),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 

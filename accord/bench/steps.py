@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo, TensorImageDataset
+from ..data.loading import data_loader
 from ..engine.loop import TrainStep
 from ..losses import METHODS, baseline_method, create_loss, method_spec
 from ..models import MultiViewModel
@@ -192,7 +193,7 @@ def make_loader(cfg: BenchConfig, policy: str, workers: int) -> DataLoader:
 
     data = random_images(cfg, cfg.batch * (cfg.loader_batches + 1))
     views = ViewDataset(data, build_multiview_transform([policy] * cfg.views, random_info(cfg)))
-    return DataLoader(views, batch_size=cfg.batch, shuffle=True, num_workers=workers, collate_fn=collate_views)
+    return data_loader(views, workers=workers, batch_size=cfg.batch, shuffle=True, collate_fn=collate_views)
 
 
 def loader_views_per_s(loader: DataLoader) -> float:

@@ -17,7 +17,9 @@ import typing
 from dataclasses import fields
 from typing import Any, Literal, Union
 
+from ..data.bounds import EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
 from ..data.datasets import DATASET_FACTS
+from ..data.loading import MAX_LOADER_TIMEOUT
 from .errors import ConfigError
 from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
 
@@ -48,6 +50,7 @@ def resolve(flat: dict[str, Any]) -> Config:
     for key, value in values.items():
         values[key] = _checked(key, value, hints[key])
     _check_ranges(values)
+    _check_bounds(values)
     _check_training_options(values)
     _resolve_method_and_views(values)
     _check_combinations(values)
@@ -140,6 +143,21 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError(
             f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on "
             "(drop_last: false trains on the smaller one)"
+        )
+
+
+def _check_bounds(v: dict[str, Any]) -> None:
+    """What bounds a run's waits and sizes: the wait for a loader's batch, and the images the pipelines make
+    (an ``image_size`` whose evaluation resize of a square image would pass the pixel bound makes every
+    image unusable)."""
+    if not 0 < v["loader_timeout"] <= MAX_LOADER_TIMEOUT:
+        raise ConfigError(
+            f"config key 'loader_timeout' must be in (0, {MAX_LOADER_TIMEOUT:.0f}] seconds, got {v['loader_timeout']}"
+        )
+    if v["image_size"] is not None and v["image_size"] > MAX_IMAGE_SIZE:
+        raise ConfigError(
+            f"config key 'image_size' must be at most {MAX_IMAGE_SIZE} (its evaluation resize, {EVAL_RESIZE_MARGIN} px "
+            f"more, makes at most {MAX_PIXELS / 1e6:.0f} megapixels), got {v['image_size']}"
         )
 
 

@@ -16,6 +16,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, TypeVar, Union
 
 from ..data.datasets import DatasetName, ValSource
+from ..data.loading import DEFAULT_LOADER_TIMEOUT, MAX_LOADER_TIMEOUT
 from ..models.multiview import BnMode
 from ..views.mixing import MixKind
 from .errors import ConfigError
@@ -84,6 +85,11 @@ class DataConfig:
     normalize_mean: tuple[float, ...] | None = key(None, "per-channel normalisation mean; null: the data set's own")
     normalize_std: tuple[float, ...] | None = key(None, "per-channel normalisation std; null: the data set's own")
     workers: int = key(2, "data loader worker processes")
+    loader_timeout: float = key(
+        DEFAULT_LOADER_TIMEOUT,
+        f"seconds a loader worker may take for one batch, in (0, {MAX_LOADER_TIMEOUT:.0f}]; a stalled worker then "
+        "stops the run in one line, its last checkpoint kept",
+    )
 
 
 @dataclass(frozen=True)

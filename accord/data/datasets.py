@@ -23,6 +23,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from .bounds import eval_resize_side, pixel_excess
 from .files import directory_keys, escape_path, regular_files
 from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 
@@ -137,25 +138,17 @@ class UnreadableImageError(OSError):
 SCAN_LIMIT = 10_000
 
 
-#: Images with more pixels than this are not decoded (a 144-megapixel PNG takes 2.3 GB to decode) and are
-#: skipped as unreadable; about 67 megapixels, more than any photo in a classification data set.
-MAX_PIXELS = 64 * 2**20
-
-
-def decode_rgb(path: str) -> torch.Tensor:
-    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot
-    (or if it has more than :data:`MAX_PIXELS` pixels: the header is read, the pixels are not decoded)."""
+def decode_rgb(path: str, resize_side: int | None = None) -> torch.Tensor:
+    """Read an image file as a uint8 RGB ``(3, H, W)`` tensor; :class:`UnreadableImageError` if it cannot, or if
+    it has more pixels, or would make more, than :mod:`.bounds` allows (the header is read, the pixels are not
+    decoded)."""
     try:
         with warnings.catch_warnings():  # the size check below replaces PIL's warning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise UnreadableImageError(
-                    str(path),
-                    f"{width}x{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} megapixels accord decodes",
-                )
+            if too_large := pixel_excess(*image.size, resize_side):
+                raise UnreadableImageError(str(path), too_large)
             return pil_to_tensor(_to_rgb(image, str(path)))
     except UnreadableImageError:
         raise
@@ -189,8 +182,10 @@ class CheckedImageFolder(ImageFolder):
 
     samples: list[tuple[str, int]]  # ImageFolder's (path, class index) pairs
 
-    def __init__(self, root: str) -> None:
-        super().__init__(root, loader=decode_rgb)  # calls make_dataset below
+    def __init__(self, root: str, resize_side: int | None = None) -> None:
+        """``resize_side``: the short side the evaluation resize gives each image (:func:`.bounds.pixel_excess`)."""
+        self.resize_side = resize_side
+        super().__init__(root, loader=self.decode)  # calls make_dataset below
         self.skipped: list[tuple[str, str]] = []
         self.report: Path | None = None
         self._successor: list[int] | None = None
@@ -216,12 +211,16 @@ class CheckedImageFolder(ImageFolder):
             raise FileNotFoundError(f"{directory}: a class folder without image files")  # explained by _open_split
         return samples
 
+    def decode(self, path: str) -> torch.Tensor:
+        """The image at ``path``, within the bound on what the pipelines make of it."""
+        return decode_rgb(path, self.resize_side)
+
     def scan(self) -> list[tuple[str, str]]:
         """Decode every file; drop the unreadable ones from the samples. Returns ``(path, reason)`` pairs."""
         good, bad = [], []
         for path, target in self.samples:
             try:
-                decode_rgb(path)
+                self.decode(path)
                 good.append((path, target))
             except UnreadableImageError as e:
                 bad.append((path, e.reason))
@@ -244,7 +243,7 @@ class CheckedImageFolder(ImageFolder):
         for _ in range(len(self.samples)):
             path, target = self.samples[i]
             try:
-                image = decode_rgb(path)
+                image = self.decode(path)
             except UnreadableImageError as e:
                 self._report_unreadable(e)
                 i = self._successor[i] if self._successor else (i + 1) % len(self.samples)
@@ -276,12 +275,12 @@ class CheckedImageFolder(ImageFolder):
             pass  # the warning above was printed; losing the report line must not stop the run
 
 
-def _open_split(path: Path) -> CheckedImageFolder:
+def _open_split(path: Path, resize_side: int | None = None) -> CheckedImageFolder:
     """Open one split of an image folder; a missing or empty class folder is one clear line."""
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: missing (an image folder needs train/ and val/)")
     try:
-        dataset = CheckedImageFolder(str(path))
+        dataset = CheckedImageFolder(str(path), resize_side)
     except FileNotFoundError:  # torchvision: no class folder, or a class folder without image files
         raise FileNotFoundError(_explain_no_files(path)) from None
     if len(dataset.samples) <= SCAN_LIMIT:
@@ -324,10 +323,11 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     for split in ("train", "val"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"{root / split}: missing (an image folder needs train/ and val/)")
-    train, test = (_open_split(root / s) for s in ("train", "val"))
+    mean, std, size, small = DATASET_FACTS["imagefolder"]
+    side = eval_resize_side(image_size or size)
+    train, test = (_open_split(root / s, side) for s in ("train", "val"))
     if train.classes != test.classes:
         raise ValueError(f"{root}: train/ and val/ have different class folders")
-    mean, std, size, small = DATASET_FACTS["imagefolder"]
     info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
     return train, test, info
 

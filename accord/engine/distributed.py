@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,25 @@ def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def launch_command() -> str:
+    """How this process was started, as a command a hint can name: ``accord``, or under ``torchrun`` the
+    ``torchrun`` command line with this launch's process count (and node count, across nodes)."""
+    world = launched_world_size()
+    if world <= 1:
+        return "accord"
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    nodes = f"--nnodes {world // per_node} " if per_node < world else ""
+    return f"torchrun {nodes}--nproc_per_node {per_node} -m accord"
+
+
+#: Every process of the group joined last, in rank order: ``(host name, process id)``; what names a lost process.
+PEERS: list[tuple[str, int]] = []
+
+
+def _remember_peers() -> None:
+    PEERS[:] = Distributed(dist.get_rank(), dist.get_world_size()).gather((socket.gethostname(), os.getpid()))
+
+
 @contextlib.contextmanager
 def process_group() -> Iterator[Distributed]:
     """Join the process group ``torchrun`` set up (a group already initialised by the caller is reused and
@@ -102,6 +122,7 @@ def process_group() -> Iterator[Distributed]:
     owned = not dist.is_initialized()
     if owned:
         dist.init_process_group("nccl" if cuda else "gloo")
+    _remember_peers()
     try:
         yield Distributed(dist.get_rank(), dist.get_world_size(), local_rank, device)
     finally:

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..config import Config, ConfigError, resolved
 from ..data import DataInfo, build_splits
+from ..data.loading import data_loader
 from ..losses import create_loss, method_spec
 from ..models import MultiViewModel, create_model
 from ..models.init import init_weights
@@ -166,8 +167,10 @@ def eval_loader(dataset: Dataset, cfg: Config, dist: Distributed | None = None) 
     """Evaluation batches; under ``dist`` this process's share (every ``world_size``-th image)."""
     if dist is not None and dist.enabled:
         dataset = Subset(dataset, range(dist.rank, len(cast(Sized, dataset)), dist.world_size))
-    batch, workers = cfg.run.eval_batch_size, cfg.data.workers
-    return DataLoader(dataset, batch_size=batch, num_workers=loader_workers(workers), collate_fn=collate_views)
+    batch, workers = cfg.run.eval_batch_size, loader_workers(cfg.data.workers)
+    return data_loader(
+        dataset, workers=workers, timeout=cfg.data.loader_timeout, batch_size=batch, collate_fn=collate_views
+    )
 
 
 def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
@@ -175,8 +178,10 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
     several processes, this process's share of each global batch."""
     cfg, seed, dist = run.cfg, epoch_seed(run.cfg.run.seed, epoch), run.dist
     batch = cfg.optim.batch_size
-    return DataLoader(
+    return data_loader(
         run.train_set,
+        workers=loader_workers(cfg.data.workers),
+        timeout=cfg.data.loader_timeout,
         batch_size=batch // dist.world_size,
         sampler=EpochSampler(
             len(run.train_set),
@@ -188,7 +193,6 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
             drop_last=cfg.data.drop_last,
         ),
         drop_last=cfg.data.drop_last,
-        num_workers=loader_workers(cfg.data.workers),
         collate_fn=collate_views,
         pin_memory=run.device.type == "cuda",
         generator=torch.Generator().manual_seed(seed),  # the workers' base seed; keeps torch's global RNG out

@@ -10,6 +10,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .distributed import launch_command
+from .faults import is_lost_process
+
 if TYPE_CHECKING:
     from .distributed import Distributed
 
@@ -25,7 +28,7 @@ class TrainingInterrupted(Exception):
     def __init__(self, signum: int, out: Path, where: str | None) -> None:
         name = signal.Signals(signum).name
         saved = f"stopped at {where}; saved {out / 'checkpoint-last.pt'}" if where else "stopped without saving"
-        super().__init__(f"{name}: {saved}; resume with `accord train --resume {out}`")
+        super().__init__(f"{name}: {saved}; resume with `{launch_command()} train --resume {out}`")
         self.signum, self.out, self.saved = signum, out, where is not None
         self.exit_code = 128 + signum
 
@@ -47,9 +50,12 @@ class StopSignals:
             self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        # a process of the group is lost: torchrun sends the others SIGTERM, which must not end this one before
+        # it has said which process was lost (it ends anyway; torchrun's SIGKILL follows if it does not)
+        ending = error is not None and is_lost_process(error)
         for s, handler in self._previous.items():
-            signal.signal(s, handler)
+            signal.signal(s, signal.SIG_IGN if ending else handler)
         self._previous = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

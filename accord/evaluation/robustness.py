@@ -16,10 +16,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 from ..data import DataInfo
+from ..data.loading import DEFAULT_LOADER_TIMEOUT, data_loader
 from ..engine.progress import eval_progress
 from .calibration import N_BINS, calibration_error_from_confidences
 from .corruptions import CORRUPTION_NAMES, SEVERITIES, SEVERITY_PARAMS, check_names, corrupt
@@ -100,6 +101,7 @@ def evaluate_robustness(
     amp: str = "none",
     channels_last: bool = False,
     workers: int = 0,
+    timeout: float = DEFAULT_LOADER_TIMEOUT,
 ) -> dict[str, Any]:
     """Clean top-1/top-5/ECE and, per (corruption, severity), top-1 and ECE of ``model`` (all in percent).
 
@@ -118,7 +120,7 @@ def evaluate_robustness(
             raise ValueError(f"limit must be positive, got {limit}")
         dataset = Subset(dataset, range(min(limit, len(dataset))))  # type: ignore[arg-type]
     geometry, finish = split_eval_transform(info)
-    loader = DataLoader(_Transformed(dataset, geometry), batch_size=batch_size, num_workers=workers)
+    loader = data_loader(_Transformed(dataset, geometry), workers=workers, timeout=timeout, batch_size=batch_size)
     generators = {(c, s): noise_generator(seed, c, s) for c in corruptions for s in severities}
     tallies = {key: _Tally() for key in [None, *generators]}
     model.eval()
@@ -185,6 +187,7 @@ def evaluate_checkpoint_robustness(
     With no ``corruptions`` this is the clean top-1/top-5 of :func:`~accord.engine.evaluate_checkpoint`
     (same data, model and eval transform) plus the ECE.
     """
+    from ..data.datasets import image_folders
     from ..engine import load_eval_model
     from ..engine.run import loader_workers
 
@@ -202,8 +205,16 @@ def evaluate_checkpoint_robustness(
         amp=cfg.run.amp,
         channels_last=cfg.run.channels_last,
         workers=loader_workers(cfg.data.workers),
+        timeout=cfg.data.loader_timeout,
     )
-    return {"checkpoint": str(path), "dataset": splits.info.name, "model": cfg.model.model, **result}
+    skipped = [[p, r] for folder in image_folders(splits.test) for p, r in folder.skipped]  # named, not silent
+    return {
+        "checkpoint": str(path),
+        "dataset": splits.info.name,
+        "model": cfg.model.model,
+        **result,
+        "skipped": skipped,
+    }
 
 
 def format_robustness(result: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
+from ..data.bounds import eval_resize_side
 from ..data.datasets import DataInfo
 from .author_policies import PerImage, build_author_operation, is_author_operation
 from .cutout import ClippedCutout
@@ -106,7 +107,7 @@ def finishing_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
 
 def eval_geometry(info: DataInfo) -> list[Callable]:
     """ImageNet evaluation: resize the short side to ``size + 32``, then centre crop ``size``."""
-    return [] if info.small else [v2.Resize(info.image_size + 32), v2.CenterCrop(info.image_size)]
+    return [] if info.small else [v2.Resize(eval_resize_side(info.image_size)), v2.CenterCrop(info.image_size)]
 
 
 class TensorImagesOnly:
