@@ -54,6 +54,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         out = Path(args.resume)
+        if out.is_file():
+            raise ConfigError(
+                f"--resume {out}: a file; --resume takes the run folder that holds it: --resume {out.parent}"
+            )
         if not (out / "config.yaml").is_file():
             raise ConfigError(f"{out}: not a run folder (no config.yaml) - nothing to resume")
         cfg = load_saved_config(out / "config.yaml")
@@ -65,6 +69,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print_json(summary)
         return 0
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
+    if os.environ.get("RANK", "0") == "0":
+        for note in config_notes(cfg):  # as `accord configs NAME` prints them
+            print(f"accord: note: {note}", file=sys.stderr)
     if not args.out and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("several processes need --out DIR: each would name its own run folder by the clock")
     out = args.out or auto_run_folder(cfg.name)

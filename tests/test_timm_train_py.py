@@ -8,6 +8,7 @@ Lines marked ``# + accord`` are the ones the docs add; the rest is train.py's ow
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from timm.data import create_dataset, create_loader
 from timm.optim import create_optimizer_v2
 from timm.task import load_task_ema_checkpoint, resume_task_checkpoint
 from timm.utils import CheckpointSaver, random_seed
+from timm_patch import apply, changes, diff_block
 
 from accord.losses import METHODS
 from accord.step import NonFiniteLossError, find_step
@@ -198,14 +200,34 @@ def test_a_clean_first_method_gets_augmix_layout(imagefolder_dir):
 
 
 def test_the_documented_patch_is_at_most_twelve_lines():
-    """docs/api.md's lines for timm's train.py: the count it states, and no more than a dozen."""
+    """docs/api.md's lines for timm's train.py: the count it states, no more than a dozen, each placed by a quote."""
     doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
-    block = doc.split("```diff\n", 1)[1].split("```", 1)[0].splitlines()
+    block = diff_block(doc)
     added = [line for line in block if line.startswith("+")]
     changed = [line for line in block if line.startswith("-")]
-    assert (len(added), len(changed)) == (10, 2)
-    assert "Ten lines (eight added, two changed)" in doc
+    assert (len(added), len(changed)) == (11, 2) and len(added) <= 12
+    assert "Eleven lines (nine added, two changed)" in doc
     assert any("LoopMixer(task, **mixup_args)" in line for line in added)
+    assert all(change.anchor for change in changes(block))  # every change says where, in timm's own words
+
+
+def test_an_anchor_that_occurs_twice_is_refused():
+    """The check the real file gets: ``if mixup_active:`` alone occurs three times in train.py."""
+    train_py = "if mixup_active:\n    a = 1\ncollate_fn = None\nif mixup_active:\n    b = 2\n"
+    block = [" # 1. at `if mixup_active:`", "-if mixup_active:", "+if mixup_active and not args.view_loss:"]
+    with pytest.raises(ValueError, match="occurs 2 times"):
+        apply(train_py, block)
+    block[0] = " # 1. at `collate_fn = None` / `if mixup_active:`"
+    assert apply(train_py, block).splitlines()[3] == "if mixup_active and not args.view_loss:"
+
+
+@pytest.mark.skipif(not os.environ.get("ACCORD_TIMM_TRAIN_PY"), reason="set ACCORD_TIMM_TRAIN_PY to timm's train.py")
+def test_the_documented_lines_apply_to_timms_train_py(tmp_path):
+    """Every anchor of the doc occurs once in the real train.py, and the patched file compiles."""
+    source = Path(os.environ["ACCORD_TIMM_TRAIN_PY"]).read_text()
+    patched = apply(source)
+    compile(patched, "train.py", "exec")
+    assert len(patched.splitlines()) - len(source.splitlines()) == 9  # nine added, two changed in place
 
 
 def first_views(method: str, seed: int, root: Path, n: int = 6) -> list[torch.Tensor]:
