@@ -103,3 +103,25 @@ def test_every_path_runs_the_same_step(method, fmnist_dir, one_thread):
         assert got.keys() == reference.keys()
         for name, value in reference.items():
             assert torch.equal(got[name], value), f"{path}: {name}"  # exact: one module, the same ops, one thread
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_path_compiles_by_one_rule(method, fmnist_dir):
+    """``compile: true``, timm's ``--torchcompile`` and ``accord bench --compile``: the model always, the loss unless
+    its weights follow a schedule (a float that changes every step would recompile it each time)."""
+    overrides = {**TINY, "data_dir": str(fmnist_dir), "method": method, "compile": True}
+    cfg = load_config("FashionMNIST-ResNet8-standard", overrides)
+    run = build_run(cfg, torch.device("cpu"))
+    task = create_task(method, copy.deepcopy(run.model.model), num_views=cfg.views.num_views, verbose=False)
+    task.compile(backend="eager")
+    bench = BenchConfig(num_classes=10, channels=1, compile=True)
+    steps = {
+        "train": find_step(_train_step(run)),
+        "timm": find_step(task.get_trainable_module()),
+        "bench": build_training(bench, method, cfg.views.num_views, "concat", torch.device("cpu"))[0],
+    }
+    for path, step in steps.items():
+        assert step is not None and step._compiled is not None, path
+        model, loss = step._compiled
+        assert model is not step.views, path
+        assert (loss is step.criterion) == METHODS[method].progress, path
