@@ -36,8 +36,10 @@ def test_sources_pin_a_commit():
 
 @pytest.mark.parametrize(("group_name", "group", "key", "entry"), list(entries()), ids=lambda v: str(v)[:40])
 def test_each_value_has_an_author_value_and_a_source(group_name, group, key, entry):
-    assert set(entry) <= {"author", "accord", "source", "note"} and "author" in entry
+    assert set(entry) <= {"author", "accord", "source", "note", "status"} and "author" in entry
     assert "accord" not in entry or "note" in entry, f"{group_name}: {key}: a departure needs its reason"
+    assert entry.get("status", "uncertain") in ("uncertain", "not in the code"), f"{group_name}: {key}"
+    assert "status" not in entry or "note" in entry, f"{group_name}: {key}: an open value needs its reason"
     match = SOURCE.fullmatch(entry["source"])
     assert match and match["alias"] in RECIPES["sources"], entry["source"]
     name = key.split(".", 1)[0]

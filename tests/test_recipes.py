@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from accord.config import load_config
+from accord.losses import create_loss
 
 RECIPES = yaml.safe_load((Path(__file__).parent / "data" / "author_recipes.yaml").read_text())
 
@@ -84,7 +85,7 @@ def test_paper_configs_use_the_authors_own_augmentations():
     # AgMax: their AutoAugment (roatienza/agmax dataset/auto_augment.py), on ImageNet and CIFAR, every AA row
     for name in ("ResNet50-auto_augment-agmax", "ResNet101-auto_augment-cutmix", "WRN28-10-CIFAR100-auto_augment"):
         assert all("-autoaug_agmax-" in view + "-" for view in load_config(name).views.views), name
-    # Tied-Augment ImageNet: flip + TF RandAugment(2, 14), no CutOut (flax/supervised/transforms/*.pkl)
+    # Tied-Augment ImageNet: flip + TF RandAugment(2, 14), no CutOut (flax/supervised/input_pipeline.py#L194-L224)
     cfg = load_config("ResNet50-Tied-randaug-vs-standard-tied")
     assert cfg.views.views == ("crop-flip-tfrandaug_2_14", "crop-flip")
     assert not any("cutout" in view for view in load_config("ResNet50-Tied-randaug-mixup-tied").views.views)
@@ -98,10 +99,22 @@ def test_torchvisions_versions_stay_available_by_name():
     assert load_config("FashionMNIST-ResNet8-auto_augment").views.views[0] == "crop-flip-autoaug"
 
 
-def test_the_q_head_and_epochs_follow_the_released_weights():
-    assert load_config("ResNet50-auto_augment-cutmix-agmax").as_flat()["loss"]["hidden_units"] == 2048  # -mlp-2048
-    resnet101 = load_config("ResNet101-auto_augment-cutmix-agmax").as_flat()
-    assert resnet101["loss"]["hidden_units"] is None and resnet101["epochs"] == 270  # -mlp-4096, 270 epochs
+def test_the_imagenet_q_head_is_the_authors_rule_and_resnet101_runs_270_epochs():
+    # roatienza/agmax classifier.py#L572-L579: no command line passes --n-units, so 128 * 2**3 * 4 for 1000 classes
+    for name in ("ResNet50-auto_augment-cutmix-agmax", "ResNet50-standard-agmax", "ResNet101-cutmix-agmax"):
+        cfg = load_config(name)
+        loss = create_loss(cfg.method.method, 1000, cfg.views.num_views, **cfg.method.loss)
+        assert loss.q_head[0].out_features == 4096, name
+    assert load_config("ResNet101-auto_augment-cutmix-agmax").optim.epochs == 270  # scripts/imagenet.sh#L2-L4
+
+
+def test_agmax_configs_keep_the_last_batch_and_tied_configs_drop_it():
+    # roatienza/agmax dataloaders.py#L269-L272 (no drop_last); tied-augment pytorch/supervised/datasets.py#L296-L297
+    # and flax/supervised/input_pipeline.py#L293 (drop_remainder)
+    for group_name, group in RECIPES["groups"].items():
+        for model, aug, method in itertools.product(group["models"], group["augs"], group["methods"]):
+            name = f"{model}-{aug}" + (f"-{method}" if method else "")
+            assert load_config(name).data.drop_last is group_name.startswith("tied"), name
 
 
 def test_policy_swap_replaces_whole_token_runs_only():

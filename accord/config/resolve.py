@@ -22,7 +22,15 @@ from .errors import ConfigError
 from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
 
 POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "eval_every", "log_interval", "cutmix_alpha")
-NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
+NON_NEGATIVE = (
+    "weight_decay",
+    "momentum",
+    "workers",
+    "warmup_epochs",
+    "drop_rate",
+    "checkpoint_every_steps",
+    "sam_rho",
+)
 FRACTIONS = ("mix_prob", "switch_prob")  # in [0, 1]
 PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".pth.tar")  # .pth.tar: timm's train.py checkpoints
 
@@ -128,9 +136,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
     if v["train_subset_per_class"] is not None and v["train_subset_per_class"] <= 0:
         raise ConfigError(f"config key 'train_subset_per_class' must be positive, got {v['train_subset_per_class']}")
-    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"]:
+    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"] and v["drop_last"]:
         raise ConfigError(
-            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on"
+            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on "
+            "(drop_last: false trains on the smaller one)"
         )
 
 
@@ -149,6 +158,12 @@ def _check_training_options(v: dict[str, Any]) -> None:
         raise ConfigError(f"config key 'ema_decay' must be in (0, 1), got {v['ema_decay']}")
     if v["clip_grad"] is not None and v["clip_grad"] <= 0:
         raise ConfigError(f"config key 'clip_grad' must be positive (null: no clipping), got {v['clip_grad']}")
+    if v["sam_rho"] > 0 and v["amp"] == "fp16":
+        raise ConfigError(
+            "sam_rho > 0 does not combine with amp: fp16 (one grad scaler, two backward passes); use bf16"
+        )
+    if v["sam_rho"] > 0 and v["nonfinite"] == "skip":
+        raise ConfigError("sam_rho > 0 runs with nonfinite: stop (skip would check only the first of its two passes)")
     if not 0.0 <= v["drop_path_rate"] < 1.0:
         raise ConfigError(f"config key 'drop_path_rate' must be in [0, 1), got {v['drop_path_rate']}")
     if v["pretrained_file"] is not None and not v["pretrained_file"].endswith(PRETRAINED_SUFFIXES):

@@ -80,6 +80,7 @@ class DataConfig:
     train_subset_per_class: int | None = key(
         None, "keep this many training images of every class (seeded, class-balanced); null: all"
     )
+    drop_last: bool = key(True, "drop each epoch's last, incomplete training batch (false: one smaller update)")
     normalize_mean: tuple[float, ...] | None = key(None, "per-channel normalisation mean; null: the data set's own")
     normalize_std: tuple[float, ...] | None = key(None, "per-channel normalisation std; null: the data set's own")
     workers: int = key(2, "data loader worker processes")
@@ -132,6 +133,8 @@ class OptimConfig:
     warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr")
     warmup_lr: float = key(1e-4, "lr at the start of warmup")
     optimizer: str = key("sgd", "sgd (torch's, with momentum/nesterov) or any timm.optim.list_optimizers() name")
+    sam_rho: float = key(0.0, "sharpness-aware minimisation's radius, >= 0 (Foret et al. 2021; Tied-SAM); 0: off")
+    sam_adaptive: bool = key(False, "adaptive SAM (Kwon et al. 2021): the perturbation scaled by |w| per weight")
     clip_grad: float | None = key(None, "clip gradients to this norm (timm's dispatch_clip_grad); null: off")
     clip_mode: ClipMode = key("norm", "norm: global L2 norm; value: each element; agc: adaptive (timm)")
     ema: bool = key(False, "keep an EMA of the weights (timm's ModelEmaV3); evaluate, select and export it")

@@ -17,6 +17,7 @@ from ..step import NonFiniteGuard, NonFiniteLossError, apply_update, autocast, b
 from ..views import MixedBatch
 from .distributed import Distributed
 from .progress import ProgressLines, on_terminal
+from .sam import SAM
 
 NONFINITE_MODES: tuple[str, ...] = get_args(NonFiniteMode)
 
@@ -238,16 +239,21 @@ def _update(
     if buffers is not None and _skip_if_nonfinite(terms, step, buffers, done + 1, log):
         return None
     guard.update(terms, done + 1)
-    _optimizer_step(terms["loss"], optimizer, setup)
+    _optimizer_step(terms["loss"], optimizer, setup, again=lambda: step(x, target, **extra)[0]["loss"])
     if setup.after_update is not None:
         setup.after_update(done + 1)
     return terms, logits
 
 
-def _optimizer_step(loss: Tensor, optimizer: torch.optim.Optimizer, setup: EpochSetup) -> None:
-    """Backward, gradient clipping (on unscaled gradients under fp16) and the optimizer step."""
+def _optimizer_step(
+    loss: Tensor, optimizer: torch.optim.Optimizer, setup: EpochSetup, again: Callable[[], Tensor] | None = None
+) -> None:
+    """Backward, gradient clipping (on unscaled gradients under fp16) and the optimizer step; under SAM the
+    gradients are those of ``again()`` (the same batch's loss) at the perturbed weights."""
     optimizer.zero_grad(set_to_none=True)
     backward(loss, setup.scaler)
+    if setup.scaler is None and isinstance(optimizer, SAM) and again is not None:
+        optimizer.sharpness_pass(again)
     apply_update(optimizer, setup.scaler, setup.clip)
 
 

@@ -14,6 +14,7 @@ from timm.utils import dispatch_clip_grad
 from torch import nn
 
 from ..config import OptimConfig
+from .sam import SAM
 
 
 def scaled_lr(optim: OptimConfig) -> float:
@@ -38,8 +39,13 @@ def param_groups(params: nn.Module | Iterable[nn.Parameter], optim: OptimConfig)
 
 def create_optimizer(params: nn.Module | Iterable[nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
     """``optimizer: sgd`` is torch's SGD with the config's momentum and Nesterov flag (as accord always trained);
-    any other name is built by timm's ``create_optimizer_v2`` (AdamW, LAMB, LARS, ...)."""
-    groups = param_groups(params, optim)
+    any other name is built by timm's ``create_optimizer_v2`` (AdamW, LAMB, LARS, ...); ``sam_rho > 0`` makes it
+    sharpness-aware (:class:`~.sam.SAM`)."""
+    base = _base_optimizer(param_groups(params, optim), optim)
+    return SAM(base, optim.sam_rho, optim.sam_adaptive) if optim.sam_rho > 0 else base
+
+
+def _base_optimizer(groups: list[Any], optim: OptimConfig) -> torch.optim.Optimizer:
     if optim.optimizer == "sgd":
         return torch.optim.SGD(
             groups,

@@ -179,9 +179,15 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
         run.train_set,
         batch_size=batch // dist.world_size,
         sampler=EpochSampler(
-            len(run.train_set), seed, start_step * batch, rank=dist.rank, world_size=dist.world_size, batch_size=batch
+            len(run.train_set),
+            seed,
+            start_step * batch,
+            rank=dist.rank,
+            world_size=dist.world_size,
+            batch_size=batch,
+            drop_last=cfg.data.drop_last,
         ),
-        drop_last=True,
+        drop_last=cfg.data.drop_last,
         num_workers=loader_workers(cfg.data.workers),
         collate_fn=collate_views,
         pin_memory=run.device.type == "cuda",

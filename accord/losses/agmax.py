@@ -80,8 +80,8 @@ class AgMaxLoss(nn.Module):
 
     Args:
         num_classes: number of classes ``C``.
-        hidden_units: Q head width; ``None`` uses :func:`agmax_hidden_units` (the released ImageNet
-            ResNet-50 used 2048).
+        hidden_units: Q head width; ``None`` uses :func:`agmax_hidden_units`, the authors' rule (4096 for
+            ImageNet; their released ResNet-50 file is named for 2048).
         dl_weight: weight of the L1 agreement term (4 in the paper).
         global_marginals: under torch.distributed, compute the batch marginals over all processes
             (the single-process loss on the global batch); False uses each process's own rows. Every
