@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
@@ -20,17 +21,22 @@ from accord.engine import EpochSetup, build_run, train_one_epoch
 from accord.engine.trainer import _train_step
 from accord.losses import METHODS
 from accord.step import ViewStep, find_step
-from accord.timm import create_task
+from accord.timm import LoopMixer, create_task
 
+MIX_SEED = 7
 TINY = {"batch_size": 8, "lr_batch": 8, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 1}
 LR = 0.1
 
 
 def run_trainer(run, x: Tensor, y: Tensor) -> tuple[dict[str, float], list[nn.Module]]:
-    """The step as ``accord train`` builds (``_train_step``) and runs it (``train_one_epoch``), on one batch."""
+    """The step as ``accord train`` builds (``_train_step``) and runs it (``train_one_epoch``, its MixUp/CutMix
+    included), on one batch."""
     step = _train_step(run)
     optimizer = torch.optim.SGD([*run.model.parameters(), *run.criterion.parameters()], lr=LR)
-    stats = train_one_epoch(step, [(x, y)], optimizer, EpochSetup(torch.device("cpu"), log_interval=1), log=print)
+    if run.mixer is not None:
+        run.mixer.rng = np.random.default_rng(MIX_SEED)
+    setup = EpochSetup(torch.device("cpu"), mixer=run.mixer, log_interval=1)
+    stats = train_one_epoch(step, [(x, y)], optimizer, setup, log=print)
     return stats, [run.model.model, run.criterion]  # the epoch's means of one step: that step's terms
 
 
@@ -46,6 +52,14 @@ def run_task(run, method: str, x: Tensor, y: Tensor) -> tuple[dict[str, float], 
     step.criterion.load_state_dict(run.criterion.state_dict())
     optimizer = torch.optim.SGD(task.get_trainable_module().parameters(), lr=LR)
     task.train()
+    if cfg.views.mix != "none":  # where timm's mixup_fn sits, with the trainer's mixing arguments
+        mix, v = cfg.views.mix, cfg.views
+        alphas = {"mixup_alpha": v.mixup_alpha if "mixup" in mix else 0.0, "cutmix_alpha": v.cutmix_alpha}
+        mixer = LoopMixer(task, **alphas, prob=v.mix_prob, switch_prob=v.switch_prob)
+        mixer.mixer.rng = np.random.default_rng(MIX_SEED)
+        mixed, y = mixer(x, y)
+        assert not torch.equal(mixed, x)  # this batch is mixed (the trainer's, with the same draws, too)
+        x = mixed
     result = task(x, y)
     optimizer.zero_grad()
     result["loss"].backward()
@@ -76,11 +90,17 @@ def tensors(modules: list[nn.Module]) -> dict[str, Tensor]:
     return out
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_every_path_runs_the_same_step(method, fmnist_dir, one_thread):
-    cfg = load_config("FashionMNIST-ResNet8-standard", {**TINY, "data_dir": str(fmnist_dir), "method": method})
+CASES = [(m, mix) for m in METHODS for mix in (("none", "mixup-cutmix") if METHODS[m].mixing else ("none",))]
+
+
+@pytest.mark.parametrize(("method", "mix"), CASES)
+def test_every_path_runs_the_same_step(method, mix, fmnist_dir, one_thread):
+    """Every registered method, unmixed and (where it mixes) with MixUp/CutMix: Tied-Augment's view 2 features are
+    mixed by the step. The bench times unmixed steps only."""
+    overrides = {**TINY, "data_dir": str(fmnist_dir), "method": method, "mix": mix}
+    cfg = load_config("FashionMNIST-ResNet8-standard", overrides)
     results = {}
-    for path in ("train", "timm", "bench"):
+    for path in ("train", "timm", "bench") if mix == "none" else ("train", "timm"):
         torch.manual_seed(0)
         run = build_run(cfg, torch.device("cpu"))  # the same seed: the same weights (and Q head) every time
         views = cfg.views.num_views
@@ -96,7 +116,7 @@ def test_every_path_runs_the_same_step(method, fmnist_dir, one_thread):
     terms = results["timm"][0]  # the loss's terms (the trainer's stats add top-1 and timings)
     assert "loss" in terms and len(terms) >= 2 or method in ("ce", "ls")
     reference = tensors(results["train"][1])
-    for path in ("timm", "bench"):
+    for path in [p for p in results if p != "train"]:
         other_terms, other_modules = results[path]
         assert {k: results["train"][0][k] for k in terms} == other_terms == terms, path
         got = tensors(other_modules)
