@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
     bench.add_argument("--e2e-steps", dest="e2e_steps", type=int, default=20, help="timed steps per end-to-end epoch")
     bench.add_argument("--workers", type=int, default=2, help="loader workers of the end-to-end runs (default 2)")
-    bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps (model and loss together)")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps as compile: true does")
     bench.add_argument("--amp", choices=("none", "bf16"), default="none", help="autocast of the timed steps")
     bench.add_argument("--e2e-data", dest="e2e_data", help="an image folder: time end to end on it at --image-size")
     bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")

@@ -3,12 +3,13 @@
 The file is read with timm's ``load_state_dict`` (``.safetensors``, or a ``.pth``/``.pt``/``.pth.tar`` holding a
 state dict, or a checkpoint with ``state_dict``/``model``/``state_dict_ema`` in it: accord's own checkpoints and
 exports and timm's ``train.py`` checkpoints — ``last.pth.tar``, ``model_best.pth.tar``, ``checkpoint-N.pth.tar`` —
-all load, the model's weights first as timm's ``--initial-checkpoint`` takes them, the EMA's only in a file without
-others; one line says which were taken). Pickles are read with ``weights_only=True``, allowing only the one class timm's
-checkpoints add, ``argparse.Namespace`` (its ``args``): nothing else is unpickled. As timm does for
-``pretrained_cfg_overlay=dict(file=...)`` with another ``num_classes``, the classifier's weights are dropped when
-their shape differs and the head stays freshly initialised (fine-tuning). Any other key that is missing, unexpected
-or of another shape is refused in one line naming the keys: nothing is downloaded and nothing is loaded partly.
+all load: timm's ``state_dict`` before its ``state_dict_ema`` as timm's ``--initial-checkpoint`` takes them, an accord
+run's ``ema`` weights when it kept them (those it selected with); one line says which were taken). Pickles are read
+with ``weights_only=True``, allowing only the one class timm's checkpoints add, ``argparse.Namespace`` (its
+``args``): nothing else is unpickled. As timm does for ``pretrained_cfg_overlay=dict(file=...)`` with another
+``num_classes``, the classifier's weights are dropped when their shape differs and the head stays freshly
+initialised (fine-tuning). Any other key that is missing, unexpected or of another shape is refused in one line
+naming the keys: nothing is downloaded and nothing is loaded partly.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{n}." for n in names)
 
 
-#: The state dicts a checkpoint may hold, in the order they are taken: the model's weights first (as timm's
-#: ``--initial-checkpoint`` takes ``state_dict``), the EMA weights only when the file has no others.
-WEIGHT_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema", "ema")
+#: The state dicts a checkpoint may hold, in the order they are taken: an accord run's ``ema`` (kept with
+#: ``ema: true``, the weights it selected and reported with), then the model's weights (timm's ``state_dict``, as
+#: its ``--initial-checkpoint`` takes them; accord's ``model``), timm's EMA copy only in a file without others.
+WEIGHT_KEYS = ("ema", "state_dict", "model", "state_dict_ema", "model_ema")
 
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str]:
