@@ -36,7 +36,7 @@ from .console import (
 )
 from .data.datasets import DATASETS
 from .export.agmax import AGMAX_ARCHS
-from .outputs import check_output
+from .outputs import BENCH_NAME, ROBUSTNESS_NAME, check_output, overwrite_arg
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
 
@@ -117,14 +117,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     """Clean top-1/top-5 and ECE; with --corruptions also top-1 under corruptions, written as JSON."""
-    from .engine.checkpoint import write_text_atomic
+    from .engine.writer import write_text_output
     from .evaluation import evaluate_checkpoint_robustness, format_robustness, parse_corruptions
 
     corruptions = parse_corruptions(args.corruptions) if args.corruptions else []
     folder = Path(args.checkpoint).parent if args.checkpoint else Path(".")
-    out = Path(args.out) if args.out else folder / "robustness.json"
+    out = Path(args.out) if args.out else folder / ROBUSTNESS_NAME
     if corruptions:
-        check_output(out, args.overwrite)  # before the evaluation, not after it
+        check_output(out, args.overwrite)  # before the evaluation, not after it (and again when written)
     result = evaluate_checkpoint_robustness(
         checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
     )
@@ -135,7 +135,7 @@ def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     say(f"ECE {clean['ece']:.2f}% ({result['n_bins']} equal-width confidence bins)")
     if corruptions:
         say(format_robustness(result))
-        write_text_atomic(json.dumps(result, indent=2) + "\n", out)
+        write_text_output(out, json.dumps(result, indent=2) + "\n", overwrite=args.overwrite)
         say(f"wrote {out}")
     if args.json:
         from .engine.runfiles import json_safe
@@ -194,7 +194,7 @@ def _percent(value: float | None) -> str:
 
 def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
     """``accord compare`` replaces runs only with ``--overwrite``, as ``accord train`` does."""
-    from .engine.runfiles import RunFolderError, prepare_folder
+    from .engine.runfiles import RUN_FILES, RunFolderError, prepare_folder
 
     for out in folders:
         try:
@@ -202,8 +202,9 @@ def _check_compare_folders(folders: list[Path], overwrite: bool) -> None:
         except RunFolderError as e:
             if "already holds a run" not in str(e):
                 raise
+            held = ", ".join(name for name in RUN_FILES if (out / name).exists())
             raise RunFolderError(
-                f"{out} already holds a run; use --overwrite to replace the compared runs, another --out, "
+                f"{out} already holds a run ({held}); use --overwrite to replace the compared runs, another --out, "
                 f"or `accord train --resume {out}` to continue that one"
             ) from None
 
@@ -240,7 +241,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import environment_section, run_environments, write_report
 
-    print(write_report(Path(args.dir)), end="")
+    print(write_report(Path(args.dir), args.overwrite), end="")
     _, warning = environment_section(run_environments(Path(args.dir)))
     if warning:
         print(f"accord: warning: {warning}", file=sys.stderr)
@@ -252,7 +253,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_checkpoint
 
     check_output(args.out, args.overwrite)
-    meta = export_checkpoint(args.run, args.out)
+    meta = export_checkpoint(args.run, args.out, args.overwrite)
     weights = " (EMA weights)" if meta.get("weights") == "ema" else ""
     print(f"{args.out}: {meta['architecture']} ({meta['num_classes']} classes, {meta['in_chans']} channels){weights}")
     if "requires" in meta:
@@ -265,7 +266,7 @@ def cmd_import_agmax(args: argparse.Namespace) -> int:
     from .export import import_agmax
 
     check_output(args.out, args.overwrite)
-    info = import_agmax(args.checkpoint, args.arch, args.out, args.config)
+    info = import_agmax(args.checkpoint, args.arch, args.out, args.config, args.overwrite)
     print(f"{args.out}: {info['architecture']} ({info['num_classes']} classes)")
     return 0
 
@@ -274,10 +275,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw a run's loss terms and top-1 per epoch."""
     from .plot import plot_run
 
-    if args.out:
-        check_output(args.out, overwrite=True)  # replaces its own figure, never a run file
     try:
-        print(plot_run(args.run, args.out))
+        print(plot_run(args.run, args.out, args.overwrite))
     except ModuleNotFoundError as e:
         print(f"accord: error: {e}", file=sys.stderr)
         return 2
@@ -289,8 +288,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from .bench import BenchConfig, format_table, run_benchmark
+    from .engine.writer import write_text_output
 
-    check_output(args.out, overwrite=True)  # replaces its own JSON, never a run file
+    check_output(args.out, args.overwrite)  # before the benchmark runs, and again when written
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = BenchConfig(
@@ -309,7 +309,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     result = run_benchmark(cfg, log=lambda msg: print(msg, file=sys.stderr))
     print(format_table(result))
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_text_output(args.out, json.dumps(result, indent=2) + "\n", overwrite=args.overwrite)
     print(f"wrote {args.out}")
     return 0
 
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--limit", type=int, metavar="N", help="evaluate the first N test images only")
     ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
-    ev.add_argument("--out", help="robustness JSON path (default robustness.json next to the checkpoint)")
+    ev.add_argument("--out", help=f"robustness JSON path (default {ROBUSTNESS_NAME} next to the checkpoint)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     json_arg(ev, "the result")
     ev.set_defaults(func=cmd_eval)
@@ -401,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="tables (markdown, CSV) and a figure of a grid's results")
     report.add_argument("dir")
+    overwrite_arg(report, "replace report files accord did not write")
     report.set_defaults(func=cmd_report)
 
     export = sub.add_parser("export", help="write a run's eval model as timm-compatible safetensors")
@@ -420,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="figure of a run's loss terms and top-1 per epoch (needs matplotlib)")
     plot.add_argument("run", metavar="RUN_DIR")
     plot.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
+    overwrite_arg(plot, "replace an --out file accord did not write")
     plot.set_defaults(func=cmd_plot)
 
     bench = sub.add_parser("bench", help="agmax/tied/jsd steps vs a CE step, loaders, memory, loop end to end; JSON")
@@ -435,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps as compile: true does")
     bench.add_argument("--amp", choices=("none", "bf16"), default="none", help="autocast of the timed steps")
     bench.add_argument("--e2e-data", dest="e2e_data", help="an image folder: time end to end on it at --image-size")
-    bench.add_argument("--out", default="bench.json", help="JSON output path (default bench.json)")
+    bench.add_argument("--out", default=BENCH_NAME, help=f"JSON output path (default {BENCH_NAME})")
+    overwrite_arg(bench, "replace an --out file accord did not write")
     bench.set_defaults(func=cmd_bench)
     for command in sub.choices.values():  # `--epoch 1` must not pass for --epochs (argparse's prefixes)
         command.allow_abbrev = False

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, config_name, load_config, load_saved_config
-from .engine.checkpoint import read_json, write_text_atomic
-from .engine.lock import RunLock
+from .engine.checkpoint import node_kind, read_json
+from .engine.lock import RunLock, check_pid_file
+from .engine.runfiles import LOCK_FILE, check_outside_data, prepare_folder
+from .engine.writer import check_output, open_append, write_text_output
 
 GRID_FILE = "grid.json"
+CELL_LOG = "train.log"  # in each cell's folder: the output of its `accord train`, added to by each session
 GRID_LOCK = ".accord-grid.lock"  # one grid process per folder (a flock on the folder; see engine.lock)
 
 
@@ -92,6 +95,12 @@ def check_cells(cells: list[Cell], out: Path, overrides: dict[str, Any], per_met
         run_dir = out / cell.folder
         if run_dir.exists() and not run_dir.is_dir() or any(p.is_file() for p in run_dir.parents if out in p.parents):
             raise ConfigError(f"{run_dir}: a grid cell's folder, but it (or a folder above it) is a file")
+        check_outside_data(run_dir, load_config(cell.config, cell_overrides(cell, overrides, per_method)).data.data_dir)
+        summary = run_dir / "summary.json"
+        if not os.path.lexists(summary):  # to be trained: checked as its `accord train` will be
+            check_cell_folder(run_dir)
+        elif node_kind(summary) != "a file" or not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{summary}: not a finished cell's summary (a regular file beside its config.yaml)")
         if not (run_dir / "config.yaml").is_file():
             continue
         want = load_config(cell.config, cell_overrides(cell, overrides, per_method)).as_flat()
@@ -103,6 +112,21 @@ def check_cells(cells: list[Cell], out: Path, overrides: dict[str, Any], per_met
                 f"{run_dir}: trained with other settings than this grid's ({shown}); "
                 "use another --out, or delete that cell's folder to train it again"
             )
+
+
+def check_cell_folder(run_dir: Path) -> None:
+    """Refuse, in one line, a cell folder its `accord train` would refuse or harm: anything but a regular
+    file at a path the cell writes, a run without accord's marker, a lock file of someone else's, or a
+    ``checkpoint-best.pt`` without ``checkpoint-last.pt`` (``--overwrite`` would delete it)."""
+    check_output(run_dir / CELL_LOG, overwrite=True, option="")  # a regular file (appended to) or none
+    resume = (run_dir / "checkpoint-last.pt").is_file() and (run_dir / "config.yaml").is_file()
+    prepare_folder(run_dir, resume=resume, overwrite=not resume, write=False)
+    check_pid_file(run_dir / LOCK_FILE)
+    if (run_dir / "checkpoint-best.pt").exists() and not (run_dir / "checkpoint-last.pt").exists():
+        raise ConfigError(
+            f"{run_dir}: holds checkpoint-best.pt but no checkpoint-last.pt, so the cell can neither resume nor "
+            "start again without losing it; move it away (or the cell's folder) first"
+        )
 
 
 def cell_command(cell: Cell, out: Path, overrides: dict[str, Any]) -> list[str]:
@@ -145,6 +169,8 @@ def run_grid(
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out, GRID_LOCK, "is running a grid in this folder"), CellProcesses() as running:
         check_cells(cells, out, overrides, per_method or {})
+        record = out / GRID_FILE  # accord's own when it reads as a grid record (read before it is written)
+        check_output(record, overwrite=False, option="", ours=record.is_file() and bool(read_grid_record(record)))
         return _run_cells(cells, out, overrides, jobs, per_method, log, running)
 
 
@@ -216,14 +242,14 @@ def _run_cells(
     def save_record() -> None:  # after every cell, so a stopped grid still accounts for its time
         with lock:
             session["wall_seconds"] = round(time.time() - start)
-            write_text_atomic(json.dumps(record, indent=2) + "\n", record_path)
+            write_text_output(record_path, json.dumps(record, indent=2) + "\n", option="", ours=True)
 
     def run(cell: Cell) -> None:
         run_dir = out / cell.folder
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = cell_command(cell, out, cell_overrides(cell, overrides, per_method))
         t0 = time.time()
-        with open(run_dir / "train.log", "a") as logfile:
+        with open_append(run_dir / CELL_LOG) as logfile:
             code = running.call(cmd, logfile, env)
         if code is None:  # the grid was stopped before this cell started
             return

@@ -1,64 +1,67 @@
-"""Guard the output files of ``accord eval``, ``export`` and ``import-agmax``.
+"""Every file each command writes, in one list, and the check of an output path (:mod:`.engine.writer`).
 
-An output path that already holds a file is refused unless ``--overwrite`` is given, and the files of a
-run folder (its config, metrics, checkpoints, summary, skipped-images list and lock) are never written
-over by these commands, ``--overwrite`` or not: only ``accord train`` writes them.
+:data:`COMMAND_OUTPUTS` names, for each command, the files (and folders) it writes and what their names are
+relative to. Each of them is written through the one writer: a run's own files through
+:func:`.engine.checkpoint.replace_atomic` (which never replaces a symlink, FIFO, socket, device or folder),
+every other output through :func:`.engine.writer.write_output` (which also never replaces a file accord did
+not write, unless ``--overwrite``). The tests plant each hostile kind of node at each listed path and run the
+command; an output added here is tested with them.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
+import argparse
+from dataclasses import dataclass
 
-from .engine.runfiles import LOCK_FILE, RUN_FILES, RunFolderError, nearest_existing_parent
+from .engine.runfiles import LOCK_FILE, RUN_FILES, RUN_MARKER
+from .engine.tensorboard import TENSORBOARD_DIR
+from .engine.writer import OUTPUTS_RECORD, OutputExistsError, check_output, is_run_folder
+from .grid import CELL_LOG, GRID_FILE, GRID_LOCK
+from .plot import PLOT_NAME
+from .report import REPORT_FILES
+from .report_figures import FIGURE_NAMES
 
+__all__ = [
+    "COMMAND_OUTPUTS",
+    "OUTPUTS_RECORD",
+    "Output",
+    "OutputExistsError",
+    "check_output",
+    "is_run_folder",
+    "overwrite_arg",
+]
 
-class OutputExistsError(RunFolderError):
-    """An output path that must not be written: an existing file without ``--overwrite``, or a run file."""
-
-
-def is_run_folder(folder: Path) -> bool:
-    """A folder that an ``accord train`` run writes into (it has the run's ``config.yaml`` or a checkpoint)."""
-    return any((folder / name).is_file() for name in ("config.yaml", "checkpoint-last.pt", "checkpoint-best.pt"))
-
-
-def check_output(path: str | Path, overwrite: bool, option: str = "--out") -> Path:
-    """Return ``path`` if a command may write its output there; else raise :class:`OutputExistsError`
-    (one line naming the path and what to do)."""
-    path = Path(path)
-    if path.is_dir():
-        raise OutputExistsError(f"{option} {path}: is a folder; name a file")
-    if path.name in (*RUN_FILES, LOCK_FILE) and is_run_folder(path.parent):
-        raise OutputExistsError(
-            f"{option} {path}: is a file of the run in {path.parent}; write the output elsewhere "
-            "(only `accord train` writes a run's own files)"
-        )
-    kind = _not_a_regular_file(path)
-    if kind:  # --overwrite replaces a regular file only: never a device, FIFO, socket or a link's target
-        raise OutputExistsError(f"{option} {path}: is {kind}, not a regular file; name a file to write")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{option} {path}: already exists; use --overwrite to replace it")
-    parent = nearest_existing_parent(path)
-    if not parent.is_dir():
-        raise OutputExistsError(f"{option} {path}: {parent} is a file, not a folder")
-    return path
+BENCH_NAME = "bench.json"  # ``accord bench`` without --out: in the working folder
+ROBUSTNESS_NAME = "robustness.json"  # ``accord eval --corruptions`` without --out: next to the checkpoint
 
 
-def _not_a_regular_file(path: Path) -> str | None:
-    """What ``path`` is when it exists and is not a plain file (``a symlink``, ``a device``...), else None."""
-    try:
-        mode = os.lstat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISLNK(mode):
-        return "a symlink"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a file"
+@dataclass(frozen=True)
+class Output:
+    """One file (or folder) a command writes: ``name`` (``{model}``: each model of a grid) in ``base``."""
+
+    name: str
+    base: str  # run: the run folder (--out or --resume); grid: the grid folder; cell: a grid cell's folder;
+    # report: the folder reported on; plot: the run folder plotted; checkpoint: the checkpoint's folder;
+    # cwd: the working folder; out: the --out path itself (name is an example)
+    folder: bool = False
+    append: bool = False  # a log accord adds to: an existing regular file is added to, never replaced
+
+
+_RUN = (*(Output(name, "run") for name in (RUN_MARKER, *RUN_FILES, LOCK_FILE)), Output(TENSORBOARD_DIR, "run", True))
+
+COMMAND_OUTPUTS: dict[str, tuple[Output, ...]] = {
+    "train": _RUN,
+    "compare": _RUN,  # in --out/<config> of each method
+    "grid": (Output(GRID_FILE, "grid"), Output(GRID_LOCK, "grid"), Output(CELL_LOG, "cell", append=True), *_RUN[:-1]),
+    "report": (*(Output(name, "report") for name in REPORT_FILES), *(Output(f, "report") for f in FIGURE_NAMES)),
+    "plot": (Output(PLOT_NAME, "plot"),),
+    "eval": (Output(ROBUSTNESS_NAME, "checkpoint"),),
+    "export": (Output("model.safetensors", "out"),),
+    "import-agmax": (Output("model.safetensors", "out"), Output("model.pt", "out")),
+    "bench": (Output(BENCH_NAME, "cwd"),),
+}
+
+
+def overwrite_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``--overwrite`` flag of a command that writes outputs."""
+    parser.add_argument("--overwrite", action="store_true", help=what)

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .engine.runfiles import read_metrics
+from .engine.writer import check_output, write_output
+
+PLOT_NAME = "curves.png"  # the figure's name in the run folder, without --out
 
 #: Accuracy series of the right-hand panel: (label, how to read it from a metrics record).
 ACCURACY_SERIES = (("train (view 1)", ("train", "train_top1")), ("val", ("val_top1",)), ("test", ("test_top1",)))
@@ -58,12 +61,14 @@ def _matplotlib_figure() -> Any:
     return figure
 
 
-def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def plot_run(run_dir: str | Path, out: str | Path | None = None, overwrite: bool = False) -> Path:
     """Draw the loss terms (left) and top-1 accuracies (right) of ``run_dir`` per epoch; returns the PNG path.
 
-    ``out`` defaults to ``run_dir/curves.png``.
+    ``out`` defaults to ``run_dir/curves.png``; it is written through :func:`~accord.engine.writer.write_output`
+    (a file there that accord did not write needs ``overwrite``).
     """
     run_dir = Path(run_dir)
+    out = check_output(Path(out) if out else run_dir / PLOT_NAME, overwrite)
     records = read_records(run_dir)
     figure = _matplotlib_figure()
     losses, accuracy = figure.subplots(1, 2)
@@ -80,10 +85,8 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         axis.legend()
         axis.xaxis.get_major_locator().set_params(integer=True)
     figure.suptitle(_title(run_dir))
-    out = Path(out) if out else run_dir / "curves.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
-    return out
+    fmt = out.suffix[1:].lower() or "png"
+    return write_output(out, lambda f: figure.savefig(f, dpi=100, format=fmt), overwrite=overwrite)
 
 
 def _title(run_dir: Path) -> str:

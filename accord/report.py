@@ -20,6 +20,7 @@ from typing import Any
 from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
+from .engine.writer import check_output, write_text_output
 from .grid import GRID_FILE, read_grid_record
 from .losses import baseline_method
 from .results import (
@@ -36,6 +37,7 @@ from .results import (
     paired_gain,
 )
 
+REPORT_FILES = ("report.md", "results.csv")  # what ``accord report`` writes in the grid folder, with the figures
 SUMMARY_KEYS = ("seed", "test_top1", "last_test_top1", "train_seconds")
 
 
@@ -294,9 +296,12 @@ def check_budgets(root: Path, results: list[Result]) -> None:
             )
 
 
-def write_report(root: Path) -> str:
-    """Write ``report.md``, ``results.csv`` and the figures (``report_figures``) into ``root``; return the markdown."""
-    from .report_figures import write_figures
+def write_report(root: Path, overwrite: bool = False) -> str:
+    """Write ``report.md``, ``results.csv`` and the figures (``report_figures``) into ``root``; return the markdown.
+
+    Every one of them is checked before the first is written (:func:`~accord.engine.writer.check_output`): a
+    file there that accord did not write needs ``overwrite``; a symlink, FIFO or folder is refused."""
+    from .report_figures import FIGURE_NAMES, write_figures
 
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
@@ -304,9 +309,12 @@ def write_report(root: Path) -> str:
     if not results:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
     check_budgets(root, results)
+    models = sorted({r.model for r in results})
+    for name in [*REPORT_FILES, *(f.format(model=m) for m in models for f in FIGURE_NAMES)]:
+        check_output(root / name, overwrite, "")
     grid = read_grid_record(root / GRID_FILE) if (root / GRID_FILE).is_file() else {}
     parts = [f"# Results: {root.name}", ""]
-    for model in sorted({r.model for r in results}):
+    for model in models:
         seeds = sorted({r.seed for r in results if r.model == model} | {u.seed for u in unfinished if u.model == model})
         parts += [
             f"## {model}", "",
@@ -322,7 +330,8 @@ def write_report(root: Path) -> str:
             "Test top-1 (%) at the last epoch; bold by the same rule, on the paired gains at the last epoch.", "",
             accuracy_table(results, model, "last_test_top1", unfinished), "",
         ]  # fmt: skip
-        parts += [line for alt, name in write_figures(results, model, root) for line in (f"![{alt}]({name})", "")]
+        figures = write_figures(results, model, root, overwrite)
+        parts += [line for alt, name in figures for line in (f"![{alt}]({name})", "")]
     environments, _ = environment_section(run_environments(root))
     parts += environments
     runs = len(results)
@@ -337,6 +346,6 @@ def write_report(root: Path) -> str:
         )
         parts += ["", "```", *commands, "```"]
     text = "\n".join(parts) + "\n"
-    (root / "report.md").write_text(text)
-    (root / "results.csv").write_text(results_csv(results))
+    write_text_output(root / REPORT_FILES[0], text, overwrite=overwrite)
+    write_text_output(root / REPORT_FILES[1], results_csv(results), overwrite=overwrite)
     return text

@@ -18,6 +18,7 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
+from .engine.writer import write_output
 from .losses import METHODS, baseline_method
 from .results import (
     AUG_ORDER,
@@ -175,19 +176,25 @@ def gains_by_setting_figure(settings: dict[str, list[Result]], model: str, what:
     return figure
 
 
-def save(figure: Any, path: Path) -> None:
+#: The figures ``accord report`` writes for each model (``{model}``) of a grid folder.
+FIGURE_NAMES = ("figure-{model}.png", "gains-{model}.png")
+
+
+def save(figure: Any, path: Path, overwrite: bool = False) -> None:
+    """Write ``figure`` as a PNG at ``path`` through the one writer (:func:`~accord.engine.writer.write_output`)."""
     with _style():
-        figure.savefig(path, dpi=DPI, bbox_inches="tight")
+        write_output(path, lambda f: figure.savefig(f, dpi=DPI, bbox_inches="tight", format="png"), overwrite=overwrite)
 
 
-def write_figures(results: list[Result], model: str, root: Path) -> list[tuple[str, str]]:
+def write_figures(results: list[Result], model: str, root: Path, overwrite: bool = False) -> list[tuple[str, str]]:
     """Write ``figure-<model>.png`` and, where some method pairs with the baseline, ``gains-<model>.png``.
 
     Returns (what it shows, file name) of each.
     """
-    written = [("test top-1", f"figure-{model}.png")]
-    save(levels_figure(results, model), root / written[0][1])
+    levels, gains = (name.format(model=model) for name in FIGURE_NAMES)
+    written = [("test top-1", levels)]
+    save(levels_figure(results, model), root / levels, overwrite)
     if gain_points(results, model):
-        written.append(("gain over the baseline", f"gains-{model}.png"))
-        save(gains_figure(results, model), root / written[1][1])
+        written.append(("gain over the baseline", gains))
+        save(gains_figure(results, model), root / gains, overwrite)
     return written

@@ -24,7 +24,7 @@ def main(recipe: Path) -> Path:
     if not any(settings.values()):
         raise SystemExit(f"{recipe}: no finished runs under size-*/")
     out = recipe / "gains-by-size.png"
-    save(gains_by_setting_figure(settings, MODEL, "training-set size"), out)
+    save(gains_by_setting_figure(settings, MODEL, "training-set size"), out, overwrite=True)  # this script's figure
     return out
 
 

@@ -169,7 +169,7 @@ def test_compare_refuses_existing_runs_unless_overwrite(fmnist_dir, tmp_path, ca
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert f"{run} already holds a run; use --overwrite" in err and err.count("\n") == 1
+    assert f"{run} already holds a run (" in err and "; use --overwrite" in err and err.count("\n") == 1
     assert run_digests(run) == before
     assert main([*argv, "--overwrite"]) == 0
 

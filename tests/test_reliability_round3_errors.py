@@ -80,4 +80,4 @@ def test_a_fifo_named_metrics_jsonl_is_named_not_read_on_resume(finished, tmp_pa
     (run / "metrics.jsonl").unlink()
     os.mkfifo(run / "metrics.jsonl")
     assert main(["train", "--resume", str(run)]) == 2  # before: blocked forever in open()
-    one_line(capsys, "metrics.jsonl: missing or not a regular file")
+    one_line(capsys, "metrics.jsonl: is a FIFO, not a regular file")

@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,6 +43,27 @@ class RunFileWriteError(OSError):
         elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
             reason = f"{reason}; {_free_space(path.parent)}"
         super().__init__(f"{path}: cannot write ({reason}); the file under that name is unchanged")
+
+
+class OutputInTheWay(OSError):
+    """Something other than a regular file (a symlink, FIFO, socket, device or folder) where accord would write
+    a file: it is never replaced, written through or opened; the message names it."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(f"{path}: is {kind}, not a regular file; accord writes only regular files, move it away")
+
+
+def node_kind(path: str | Path) -> str | None:
+    """What is at ``path``, not following a symlink: None (nothing), ``a file`` (regular), ``a folder``,
+    ``a symlink``, ``a FIFO``, ``a socket``, ``a device``."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    kinds = ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symlink"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def _failed_write(error: BaseException) -> bool:
@@ -82,8 +104,13 @@ def replace_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> No
     on a shared file system are readable by the group and others as the user's umask allows. The rename is
     atomic on POSIX; the folder is fsync'ed afterwards so the rename itself survives a
     power cut. On any exception (a signal's included) the temporary file is removed and ``path`` is untouched.
+    Anything but a regular file at ``path`` (a symlink, FIFO, socket, device, folder) is never replaced:
+    :class:`OutputInTheWay`, naming it.
     """
     path = Path(path)
+    kind = node_kind(path)
+    if kind not in (None, "a file"):
+        raise OutputInTheWay(path, kind)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:

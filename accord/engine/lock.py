@@ -10,12 +10,40 @@ with one line naming the pid.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import stat
 from pathlib import Path
 
-from .runfiles import LOCK_FILE, RunFolderError
+from .checkpoint import node_kind
+from .runfiles import LOCK_FILE, RUN_MARKER, RunFolderError
+
+
+def check_pid_file(path: Path) -> None:
+    """Refuse (one line naming it) anything at a lock's pid-file path but nothing or a regular file that holds
+    a pid (accord's own, left by an earlier holder) or nothing: a symlink, FIFO, socket, device or folder, or a
+    file of someone else's."""
+    kind = node_kind(path)
+    if kind == "a symlink":
+        raise RunFolderError(f"{path}: is a symlink; accord's lock file must be a regular file")
+    if kind not in (None, "a file"):
+        raise RunFolderError(f"{path}: is {kind}, not a regular file; accord's lock file must be one")
+    if kind == "a file" and not _holds_a_pid(path):
+        raise RunFolderError(f"{path}: is not accord's lock file (it holds something else than a pid)")
+
+
+def _holds_a_pid(path: Path) -> bool:
+    """Whether the regular file ``path`` is a lock's pid file: empty, or a number and a newline."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return True  # gone meanwhile, or unreadable: the open that follows says why
+    try:
+        text = os.pread(fd, 64, 0)
+    finally:
+        os.close(fd)
+    return text.strip().isdigit() or not text.strip()
 
 
 class RunLocked(RunFolderError):
@@ -57,7 +85,8 @@ class RunLock:
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
 
     def _open_pid_file(self) -> int:
-        """The pid file, created if missing; never through a symlink, and only a regular file."""
+        """The pid file, created if missing; never through a symlink (:func:`check_pid_file`)."""
+        check_pid_file(self.path)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as e:
@@ -94,3 +123,17 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def forget_failed_start(folder: Path, created: bool) -> None:
+    """Undo a start that failed before the run wrote its marker (``.accord-run.json``): remove this process's
+    pid file and, if this process created ``folder`` and nothing else is in it, the folder. A folder that
+    holds a run (its marker) is left as it is."""
+    if os.path.lexists(folder / RUN_MARKER):
+        return
+    pid_file = folder / LOCK_FILE
+    if node_kind(pid_file) == "a file" and pid_file.read_bytes().strip() == str(os.getpid()).encode():
+        pid_file.unlink()
+    if created:
+        with contextlib.suppress(OSError):  # not empty: someone else's files stay
+            folder.rmdir()

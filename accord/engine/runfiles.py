@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from torch.utils.data import Dataset
 
-from ..config import load_saved_config
+from ..config import Config, load_saved_config
 from ..data.datasets import image_folders
 from ..data.files import escape_path, unescape_path
-from .checkpoint import remove_stale_temps, write_text_atomic
+from .checkpoint import node_kind, remove_stale_temps, write_text_atomic
 from .tensorboard import TENSORBOARD_DIR
 
 SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
@@ -49,6 +50,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
     folder's lock) also create it, clear it for ``overwrite`` and delete the temporary files of run files
     that a killed process left behind. Files accord did not name itself are never deleted."""
     check_folder_path(out)
+    check_run_paths(out)
     if resume:
         if not (out / "checkpoint-last.pt").is_file():
             raise RunFolderError(nothing_to_resume(out))
@@ -62,6 +64,8 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
             "or --overwrite to replace it"
         )
     marker = out / RUN_MARKER
+    if not existing and marker.exists() and not (overwrite and is_marker(marker)):
+        raise RunFolderError(f"{marker}: already exists; use --overwrite to replace it (if accord wrote it)")
     if existing and (marker.is_symlink() or not marker.is_file()):
         raise RunFolderError(
             f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its "
@@ -76,6 +80,59 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         remove_event_files(out / TENSORBOARD_DIR)
         remove_stale_temps(out, RUN_FILES)
         (out / RUN_MARKER).unlink()
+
+
+def is_marker(path: Path) -> bool:
+    """Whether ``path`` is a run marker accord wrote: a regular file of JSON ``{"run_id": "..."}``."""
+    try:
+        value = json.loads(path.read_text()) if node_kind(path) == "a file" else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(value, dict) and isinstance(value.get("run_id"), str)
+
+
+def check_run_paths(out: Path) -> None:
+    """Refuse, before any work, anything but a regular file where the run writes one of its files (and
+    anything but a folder at ``tensorboard``): a symlink, FIFO, socket, device or folder is never replaced,
+    written through or opened."""
+    for name in (RUN_MARKER, *RUN_FILES, LOCK_FILE):
+        kind = node_kind(out / name)
+        if kind not in (None, "a file"):
+            raise RunFolderError(f"{out / name}: is {kind}, not a regular file; accord writes only regular files")
+    kind = node_kind(out / TENSORBOARD_DIR)
+    if kind not in (None, "a folder"):
+        raise RunFolderError(f"{out / TENSORBOARD_DIR}: is {kind}, not a folder (the run's TensorBoard folder)")
+
+
+def check_outside_data(out: Path, data_dir: str | None) -> None:
+    """Refuse a run folder in the data set's folder (or the data set's folder itself): its files would be read
+    as data (an image folder's extra class), so the run could never be resumed or evaluated as it trained."""
+    if not data_dir:
+        return
+    data = Path(data_dir).resolve()
+    where = out.resolve()
+    if where == data or data in where.parents:
+        raise RunFolderError(f"--out {out}: is inside the data folder {data_dir}; put the run folder elsewhere")
+
+
+def extension(out: Path, cfg: Config, log: Callable[[str], None]) -> Callable[[], None] | None:
+    """When ``cfg`` has more epochs than the run in ``out`` (``--resume DIR --epochs N``): say so, and return
+    what makes the run one of ``cfg.optim.epochs``: its config says so and its summary, of the shorter run,
+    goes. It runs just before the extension's first checkpoint: a resume stopped before that leaves the run
+    exactly as it was."""
+    epochs = load_saved_config(out / "config.yaml").optim.epochs
+    if cfg.optim.epochs == epochs:
+        return None
+    log(
+        f"extending {out} from {epochs} to {cfg.optim.epochs} epochs: the lr and loss-weight schedules now span "
+        f"{cfg.optim.epochs} epochs from the checkpoint on (the epochs trained keep the numbers they had)"
+    )
+
+    def extend() -> None:
+        (out / "summary.json").unlink(missing_ok=True)
+        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
+
+    return extend
 
 
 def nothing_to_resume(out: Path) -> str:
@@ -202,6 +259,28 @@ def truncate_metrics(path: Path, last_epoch: int) -> None:
         if record["epoch"] <= last_epoch + 1:
             kept.append(line)
     write_text_atomic("".join(line + "\n" for line in kept), path)
+
+
+def check_metrics_cover(out: Path, last_epoch: int) -> None:
+    """Refuse a resume whose ``metrics.jsonl`` lacks an epoch that ``checkpoint-last.pt`` has trained (the
+    file deleted, emptied or cut): the run's summary would cover the epochs trained after it only. One line."""
+    done = last_epoch + 1
+    if done <= 0:
+        return
+    path = Path(out) / "metrics.jsonl"
+    epochs = [record["epoch"] for record in read_metrics(out)]
+    if epochs != list(range(1, done + 1)):
+        have = "no epoch recorded" if not epochs else f"records epochs {_span(epochs)}"
+        raise ValueError(
+            f"{path}: {have}, but checkpoint-last.pt has trained epochs 1-{done}; the run's summary would be "
+            "wrong without them: restore the file from a copy"
+        )
+
+
+def _span(epochs: list[int]) -> str:
+    if epochs == list(range(epochs[0], epochs[-1] + 1)):
+        return f"{epochs[0]}-{epochs[-1]}"
+    return ", ".join(map(str, epochs))
 
 
 #: What every line of ``metrics.jsonl`` holds (``epoch_record``); numbers may be NaN (not evaluated).

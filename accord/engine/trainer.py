@@ -53,15 +53,18 @@ from .ema import create_ema, with_raw
 from .environment import describe_environment, environments_after_resume
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
 from .identity import check_identity, new_run_id, read_run_id, write_marker
-from .lock import RunLock
+from .lock import RunLock, forget_failed_start
 from .loop import EpochProgress, EpochSetup, evaluate, train_one_epoch
 from .optim import clip_gradients, create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
 from .runfiles import (
     NOT_EVALUATED,
     RunFolderError,
+    check_metrics_cover,
+    check_outside_data,
     epoch_line,
     epoch_record,
+    extension,
     make_folder,
     prepare_folder,
     read_metrics,
@@ -114,6 +117,13 @@ class Checkpointer:
         self.every = run.cfg.run.checkpoint_every_steps
         self.epoch = 0
         self.epoch_end_step = 0
+        self.before_first_save: Callable[[], None] | None = None  # rank 0's: what the first checkpoint commits
+
+    def _commit(self) -> None:
+        """Run :attr:`before_first_save` once, just before this run's first checkpoint write."""
+        if self.before_first_save is not None:
+            self.before_first_save()
+            self.before_first_save = None
 
     def payload(self, partial: dict[str, Any] | None = None, **state: Any) -> dict[str, Any]:
         return {
@@ -152,15 +162,19 @@ class Checkpointer:
         mine = {"progress": progress.state_dict(), "rng": capture_rng(mixer_rng, self.run.device)}
         ranks = self.run.dist.gather(mine)
         partial = {"epoch": self.epoch, "ranks": ranks}
-        self.run.dist.on_main(
-            lambda: save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt"), rank0_stopped
-        )
+
+        def save() -> None:
+            self._commit()
+            save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt")
+
+        self.run.dist.on_main(save, rank0_stopped)
         self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
 
     def save_epoch_end(self, improved: bool) -> None:
         """Rank 0 writes; a failed write there stops every process (``on_main``), none is left waiting."""
 
         def save() -> None:
+            self._commit()
             ckpt = self.payload()
             if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
                 save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
@@ -189,14 +203,17 @@ def fit(
         raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
     with process_group() as dist:
         check_processes(cfg, dist)
+        check_outside_data(out, cfg.data.data_dir)
         prepare_folder(out, resume, overwrite, write=False)  # checks only: nothing is created yet
         with StopSignals(out) as stop:
             run = build_run(cfg, dist=dist)  # data and model: a bad one fails before the folder exists
             with contextlib.ExitStack() as folder:
 
                 def take_folder() -> None:  # rank 0 alone writes the folder; it holds the lock while it trains
+                    created = not out.exists()
                     make_folder(out)
                     folder.enter_context(RunLock(out))
+                    folder.callback(forget_failed_start, out, created)  # no folder of a lock file alone
                     prepare_folder(out, resume, overwrite)
 
                 dist.on_main(take_folder, rank0_stopped)  # the others start once it is ready, or stop with it
@@ -259,6 +276,8 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
     checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema, run_id)
+    if resume and dist.is_main:  # an extension changes the run with its first checkpoint, not before
+        checkpoints.before_first_save = extension(out, cfg, log)
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
@@ -348,8 +367,6 @@ def _load_last_checkpoint(
     folder_config = load_saved_config(out / "config.yaml").as_flat()
     check_identity(path, ckpt, run_id, folder_config)
     _check_best_identity(out / "checkpoint-best.pt", run_id, folder_config)
-    if run.dist.is_main and cfg.optim.epochs != folder_config["epochs"]:
-        _extend(out, cfg, folder_config["epochs"], log)
     load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg.model.model}")
     load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg.method.method} loss")
     load_state_checked(optimizer, ckpt.get("optimizer"), path, "this run's optimizer")
@@ -362,6 +379,7 @@ def _load_last_checkpoint(
     partial = ckpt.get("partial")
     if run.dist.is_main:
         truncate_metrics(out / "metrics.jsonl", state["epoch"])
+        check_metrics_cover(out, state["epoch"])  # a deleted or emptied record would make a wrong summary
         if repair_best_checkpoint(out, ckpt):
             log(f"{out / 'checkpoint-best.pt'} did not hold epoch {state['epoch'] + 1}, the best one; rewrote it")
     epochs = run.cfg.optim.epochs
@@ -377,17 +395,6 @@ def _load_last_checkpoint(
         where = f"in epoch {partial['epoch'] + 1}/{epochs} after step {partial['progress']['steps']}"
     log(f"resuming {out} {where} (global step {state['global_step']})")
     return partial
-
-
-def _extend(out: Path, cfg: Config, epochs: int, log: Callable[[str], None]) -> None:
-    """Make the run in ``out`` one of ``cfg.optim.epochs`` (more than its ``epochs``): its config says so and
-    its summary, of the shorter run, goes (the extended run writes its own when it ends)."""
-    write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
-    (out / "summary.json").unlink(missing_ok=True)
-    log(
-        f"extending {out} from {epochs} to {cfg.optim.epochs} epochs: the lr and loss-weight schedules now span "
-        f"{cfg.optim.epochs} epochs from the checkpoint on (the epochs trained keep the numbers they had)"
-    )
 
 
 def _check_best_identity(best: Path, run_id: str | None, folder_config: dict[str, Any]) -> None:

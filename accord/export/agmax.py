@@ -73,7 +73,9 @@ def _strip(key: str, prefix: str) -> str:
     return key[len(prefix) :] if key.startswith(prefix) else key
 
 
-def import_agmax(src: str | Path, arch: str, out: str | Path, config: str | None = None) -> dict[str, Any]:
+def import_agmax(
+    src: str | Path, arch: str, out: str | Path, config: str | None = None, overwrite: bool = False
+) -> dict[str, Any]:
     """Convert an AgMax ResNet checkpoint to ``out``: timm safetensors (``.safetensors``) or an accord
     checkpoint (``.pt``/``.pth``: ``{"model", "config"}`` with the ``<Model>-standard`` config, or ``config``),
     which ``accord eval --checkpoint OUT --data-dir IMAGENET`` evaluates with the ImageNet protocol
@@ -92,20 +94,22 @@ def import_agmax(src: str | Path, arch: str, out: str | Path, config: str | None
     info = {k: data[k] for k in ("epoch", "best_top1", "best_top5") if isinstance(data.get(k), int | float)}
     if out.suffix == ".safetensors":
         extra = {**input_metadata("imagefolder", 224, in_chans), "source": "agmax", "agmax": info}
-        return save_timm_safetensors(state, out, arch, extra)
-    return _write_accord_checkpoint(state, out, config or f"{AGMAX_ARCHS[arch]}-standard", arch, info)
+        return save_timm_safetensors(state, out, arch, extra, overwrite)
+    return _write_accord_checkpoint(state, out, config or f"{AGMAX_ARCHS[arch]}-standard", arch, info, overwrite)
 
 
 def _write_accord_checkpoint(
-    state: dict[str, Tensor], out: Path, config: str, arch: str, info: dict[str, Any]
+    state: dict[str, Tensor], out: Path, config: str, arch: str, info: dict[str, Any], overwrite: bool = False
 ) -> dict[str, Any]:
+    import torch
+
     from ..config import load_config
-    from ..engine.checkpoint import save_atomic
+    from ..engine.writer import write_output
     from ..models import resolve_model_name
 
     cfg = load_config(config)
     if resolve_model_name(cfg.model.model) != arch:
         raise ExportError(f"config {config!r} trains {cfg.model.model}, not {arch}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"model": state, "config": cfg.as_flat(), "agmax": info}, out)
+    checkpoint = {"model": state, "config": cfg.as_flat(), "agmax": info}
+    write_output(out, lambda f: torch.save(checkpoint, f), overwrite=overwrite)
     return {"architecture": arch, "num_classes": int(state["fc.weight"].shape[0]), "config": cfg.name, **info}

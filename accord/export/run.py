@@ -38,13 +38,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise FileNotFoundError(f"{path}: no checkpoint-best.pt or checkpoint-last.pt (not a run folder?)")
 
 
-def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
+def export_checkpoint(src: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Write the evaluation model of an accord run folder or checkpoint to ``out`` (safetensors).
 
     Returns the metadata written (architecture as a timm name, classes, channels, input, provenance). A run
     trained with ``ema: true`` exports its EMA weights (``weights: ema`` in the metadata), the ones it was
     evaluated and selected with. accord's CIFAR ResNets/WRNs are registered with timm by accord only: their
-    metadata says so in ``requires``.
+    metadata says so in ``requires``. ``out`` is written through :func:`~accord.engine.writer.write_output`
+    (an existing file accord did not write needs ``overwrite``).
     """
     from ..config import config_from_saved
     from ..engine.checkpoint import load_checkpoint
@@ -69,4 +70,4 @@ def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
         extra["requires"] = ACCORD_REQUIRED
     if "epoch" in ckpt:
         extra["epoch"] = int(ckpt["epoch"]) + 1
-    return save_timm_safetensors(state, out, arch, extra)
+    return save_timm_safetensors(state, out, arch, extra, overwrite)

@@ -91,23 +91,28 @@ def input_metadata(dataset: str | None, image_size: int | None, in_chans: int) -
 
 
 def save_timm_safetensors(
-    state: Mapping[str, Tensor], out: str | Path, arch: str, extra: Mapping[str, Any] | None = None
+    state: Mapping[str, Tensor],
+    out: str | Path,
+    arch: str,
+    extra: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Check ``state`` against timm's ``arch`` and write it with metadata to ``out``; returns the metadata.
 
     safetensors stores metadata as ``str -> str``: text values are stored as they are (``resnet50``, not
     ``"resnet50"``), numbers and lists as JSON (``10``, ``[3, 32, 32]``); :func:`read_metadata` decodes them.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from ..engine.writer import write_output
 
     state = eval_state_dict(state)
     num_classes, in_chans = infer_head(arch, state)
     check_timm_keys(arch, state, num_classes, in_chans)
     meta = {"architecture": arch, "num_classes": num_classes, "in_chans": in_chans, **(extra or {})}
     meta["accord_version"] = __version__
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out), metadata={"format": "pt", **{k: metadata_text(v) for k, v in meta.items()}})
+    data = save(dict(state), metadata={"format": "pt", **{k: metadata_text(v) for k, v in meta.items()}})
+    write_output(out, lambda f: f.write(data), overwrite=overwrite)  # atomic, the umask's mode (not 0600)
     return meta
 
 
