@@ -258,9 +258,9 @@ class TiedAugmentTask(ViewTask):
     Options as :class:`accord.losses.TiedAugmentLoss`; with the ``linear`` or ``warmup`` weight schedule, call
     :meth:`set_progress` (``step / total_steps``).
 
-    ``bn_mode="concat"`` (the default) runs both views in one pass, so BatchNorm normalises them with shared batch
-    statistics: that is **not** the authors' step. Their code runs one forward pass per view (each view its own
-    statistics): ``bn_mode="separate"`` (``bn: separate`` in a config, as accord's Tied-Augment paper configs set).
+    The default BatchNorm mode is the authors' step, ``bn_mode="separate"``: one forward pass per view, each view with
+    its own batch statistics (``bn: separate`` in a config, as accord's Tied-Augment paper configs set).
+    ``bn_mode="concat"`` runs both views in one pass with shared statistics, which is not their step (logged once).
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
