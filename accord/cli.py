@@ -53,6 +53,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         out = Path(args.resume)
+        if out.is_file():
+            raise ConfigError(
+                f"--resume {out}: a file; --resume takes the run folder that holds it: --resume {out.parent}"
+            )
         if not (out / "config.yaml").is_file():
             raise ConfigError(f"{out}: not a run folder (no config.yaml) - nothing to resume")
         cfg = load_saved_config(out / "config.yaml")
@@ -64,6 +68,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print_json(summary)
         return 0
     cfg = load_config(args.config or DEFAULT_CONFIG, _train_overrides(args))
+    if os.environ.get("RANK", "0") == "0":
+        for note in config_notes(cfg):  # as `accord configs NAME` prints them
+            print(f"accord: note: {note}", file=sys.stderr)
     if not args.out and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("several processes need --out DIR: each would name its own run folder by the clock")
     out = args.out or auto_run_folder(cfg.name)
@@ -431,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default cuda when available)")
     bench.add_argument("--e2e-steps", dest="e2e_steps", type=int, default=20, help="timed steps per end-to-end epoch")
     bench.add_argument("--workers", type=int, default=2, help="loader workers of the end-to-end runs (default 2)")
-    bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps (model and loss together)")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the timed steps as compile: true does")
     bench.add_argument("--amp", choices=("none", "bf16"), default="none", help="autocast of the timed steps")
     bench.add_argument("--e2e-data", dest="e2e_data", help="an image folder: time end to end on it at --image-size")
     bench.add_argument("--out", default=BENCH_NAME, help=f"JSON output path (default {BENCH_NAME})")

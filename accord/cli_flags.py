@@ -107,22 +107,55 @@ def _with_config_derived(args: argparse.Namespace, out: dict[str, Any], config: 
     return out
 
 
+#: timm ``train.py`` flags that accord spells otherwise: the hint an unknown one gets.
+TIMM_HINTS: dict[str, str] = {
+    "--aug-splits": "accord's key is num_views: --set num_views=N",
+    "--view-loss": "accord's key is method: --set method=NAME (see accord configs)",
+    "--output": "did you mean --out DIR? (the run folder)",
+    "--experiment": "did you mean --out DIR? (accord names the run folder by --out)",
+    "--pretrained": "accord downloads nothing; accord's key is pretrained_file: --pretrained-path FILE",
+    "--initial-checkpoint": "accord's key is pretrained_file: --pretrained-path FILE",
+    "--input-size": "accord's key is image_size: --img-size N",
+    "--num-classes": "accord reads the classes from the data set (--dataset, --data-dir)",
+    "--val-split": "accord's key is val_source: --set val_source=folder (an image folder's val/) or split",
+}
+
+
+def unknown_flag_hints(message: str) -> list[str]:
+    """The hints of an "unrecognized arguments" message: a config key's ``--set``, or timm's flag's accord name."""
+    hints = []
+    if message.startswith("unrecognized arguments:"):
+        for flag in re.findall(r"(?:^|\s)(--?[A-Za-z][\w-]*)", message.split(":", 1)[1]):
+            key = flag.lstrip("-").replace("-", "_")
+            if flag in TIMM_HINTS:
+                hints.append(f"{flag} is timm's: {TIMM_HINTS[flag]}")
+            elif key in KEYS:
+                hints.append(f"{flag} is config key {key!r}: use --set {key}=VALUE")
+    return hints
+
+
 class HintingParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose "unrecognized arguments" error says ``use --set KEY=VALUE`` for a flag that
-    names a config key (``--ema-decay 0.9`` -> ``--set ema_decay=0.9``)."""
+    names a config key (``--ema-decay 0.9`` -> ``--set ema_decay=0.9``) and accord's name for a timm flag it spells
+    otherwise (:data:`TIMM_HINTS`), with the usage of the command that was given (``accord train``'s), not the
+    top-level one."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        hints = []
-        if message.startswith("unrecognized arguments:"):
-            for flag in re.findall(r"(?:^|\s)(--?[A-Za-z][\w-]*)", message.split(":", 1)[1]):
-                key = flag.lstrip("-").replace("-", "_")
-                if key in KEYS:
-                    hints.append(f"{flag} is config key {key!r}: use --set {key}=VALUE")
-        super().error("; ".join([message, *hints]))
+        super().error("; ".join([message, *unknown_flag_hints(message)]))
 
     def parse_args(self, args=None, namespace=None):
-        parsed = super().parse_args(args, namespace)
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._command_parser(parsed)
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
         given = getattr(parsed, "timm_flags", [])
         if getattr(parsed, "resume", None) and given:
-            self.error(f"--resume takes the run's own config; drop {' '.join(given)}")
+            self._command_parser(parsed).error(f"--resume takes the run's own config; drop {' '.join(given)}")
         return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The sub-command's parser (``accord train``'s) when one was given, else this one."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):  # argparse has no public accessor
+                return action.choices.get(getattr(parsed, action.dest, None) or "", self)
+        return self

@@ -97,14 +97,17 @@ def train_one_step():
 
     from torch.utils.data import DataLoader
 
-    from accord.engine import EpochSetup, TrainStep, train_one_epoch
+    from accord.engine import EpochSetup, train_one_epoch
     from accord.engine.optim import create_optimizer
+    from accord.losses import method_spec
+    from accord.step import build_step
     from accord.views import collate_views
 
     def step(run, cfg, batch_size: int, mixer=None) -> dict:
         loader = DataLoader(run.train_set, batch_size=batch_size, shuffle=True, collate_fn=collate_views)
         optimizer = create_optimizer([*run.model.parameters(), *run.criterion.parameters()], cfg.optim)
         setup = EpochSetup(torch.device("cpu"), mixer=mixer, log_interval=1)
-        return train_one_epoch(TrainStep(run.model, run.criterion), islice(loader, 1), optimizer, setup)
+        train_step = build_step(run.model, run.criterion, method_spec(cfg.method.method))
+        return train_one_epoch(train_step, islice(loader, 1), optimizer, setup)
 
     return step

@@ -67,7 +67,8 @@ def step_gradients(
     """Loss, gradients and BatchNorm running statistics after one training step on this process's share of
     the batch; under ``world > 1`` the model and loss run inside DDP (global-batch BatchNorm), as the trainer
     does with ``sync_bn``."""
-    from accord.engine import TrainStep
+    from accord.losses import method_spec
+    from accord.step import ViewStep
 
     model = tiny_model()
     torch.manual_seed(2)
@@ -76,11 +77,11 @@ def step_gradients(
     images, labels = views_batch()
     share = slice(rank * 8 // world, (rank + 1) * 8 // world)
     x = images[:, share].reshape(-1, 1, 16, 16)  # view-major: this process's images of view 1, then view 2
-    step: nn.Module = TrainStep(model, criterion)
+    step: nn.Module = ViewStep(model, criterion, method_spec(method))
     if world > 1:
         if sync_bn:
             model = convert_sync_batchnorm(model, torch.device("cpu"))
-        step = DistributedDataParallel(TrainStep(model, criterion))
+        step = DistributedDataParallel(ViewStep(model, criterion, method_spec(method)))
     terms, _ = step(x, labels[share])
     terms["loss"].backward()
     named = [*model.named_parameters(), *criterion.named_parameters()]

@@ -53,7 +53,7 @@ import os, sys, importlib.abc, importlib.util
 
 class Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "accord.engine.loop" or os.environ.get("RANK") != "1":
+        if name != "accord.step.module" or os.environ.get("RANK") != "1":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -61,16 +61,16 @@ class Hook(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             load(module)
-            forward, calls = module.TrainStep.forward, [0]
+            forward, calls = module.ViewStep.forward, [0]
 
-            def poisoned(self, x, target, **extra):
-                terms, logits = forward(self, x, target, **extra)
+            def poisoned(self, x, target, *args, **extra):
+                terms, logits = forward(self, x, target, *args, **extra)
                 calls[0] += 1
                 if calls[0] >= 3:
                     terms["loss"] = terms["loss"] * float("nan")
                 return terms, logits
 
-            module.TrainStep.forward = poisoned
+            module.ViewStep.forward = poisoned
 
         spec.loader.exec_module = exec_module
         return spec

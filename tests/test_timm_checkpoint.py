@@ -1,5 +1,6 @@
 """A checkpoint written by timm's own CheckpointSaver (``args`` as an ``argparse.Namespace``, the EMA weights in
-``state_dict_ema``) starts an ``accord train`` run as ``pretrained_file``, read with ``weights_only=True``."""
+``state_dict_ema``; the model's weights first) starts an ``accord train`` run as ``pretrained_file``, read with
+``weights_only=True``."""
 
 from __future__ import annotations
 
@@ -54,13 +55,15 @@ def timm_checkpoint(folder: Path) -> dict:
 
 
 @pytest.mark.parametrize("name", ["last.pth.tar", "model_best.pth.tar", "checkpoint-0.pth.tar"])
-def test_timm_checkpoints_load_their_ema_weights(name, tmp_path, one_thread):
+def test_timm_checkpoints_load_the_models_weights_and_say_so(name, tmp_path, one_thread):
+    """As timm's --initial-checkpoint: ``state_dict`` before ``state_dict_ema``, in one line."""
     state = timm_checkpoint(tmp_path)
-    model = create_model("ResNet8", 10, 1)
-    load_pretrained_file(model, tmp_path / name)
+    model, lines = create_model("ResNet8", 10, 1), []
+    load_pretrained_file(model, tmp_path / name, log=lines.append)
     loaded = model.state_dict()
-    assert all(torch.equal(loaded[k], v) for k, v in state["state_dict_ema"].items())
+    assert all(torch.equal(loaded[k], v) for k, v in state["state_dict"].items())
     assert any(not torch.equal(state["state_dict_ema"][k], state["state_dict"][k]) for k in state["state_dict"])
+    assert lines == [f"pretrained_file {tmp_path / name}: took its 'state_dict' weights; not 'state_dict_ema'"]
 
 
 def test_other_pickled_objects_are_refused_not_unpickled(tmp_path):
@@ -92,5 +95,5 @@ def test_a_timm_checkpoint_starts_an_accord_train_run(fmnist_dir, tmp_path, one_
         args += ["--set", f"{key}={value}"]
     assert main(args) == 0
     ckpt = torch.load(out / "checkpoint-last.pt", weights_only=False)
-    body = [k for k in state["state_dict_ema"] if not k.endswith("num_batches_tracked") and "running" not in k]
-    assert all(torch.allclose(ckpt["model"][k], state["state_dict_ema"][k], atol=1e-6) for k in body)
+    body = [k for k in state["state_dict"] if not k.endswith("num_batches_tracked") and "running" not in k]
+    assert all(torch.allclose(ckpt["model"][k], state["state_dict"][k], atol=1e-6) for k in body)

@@ -28,9 +28,11 @@ from torch import Tensor
 
 from ..config import Config, load_config
 from ..data.idx import DEBIAN_FASHION_MNIST
-from ..engine.loop import EpochSetup, TrainStep, train_one_epoch
+from ..engine.loop import EpochSetup, train_one_epoch
 from ..engine.optim import create_optimizer
 from ..engine.run import Run, build_run, train_loader
+from ..losses import method_spec
+from ..step import build_step
 
 E2E_POLICIES = ("crop-flip", "crop-flip-randaug_2_14")
 AUGMENT_ON = ("loader", "device")
@@ -96,7 +98,7 @@ class Measured:
 
     def __init__(self, cfg: Config, device: torch.device) -> None:
         self.run: Run = build_run(cfg, device)
-        self.step = TrainStep(self.run.model, self.run.criterion)
+        self.step = build_step(self.run.model, self.run.criterion, method_spec(cfg.method.method))
         params = list(self.run.model.parameters()) + list(self.run.criterion.parameters())
         self.optimizer = create_optimizer(params, cfg.optim)
         self.setup = EpochSetup(device=device, views=self.run.views, log_interval=10**9)

@@ -21,10 +21,10 @@ from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo, TensorImageDataset
 from ..data.loading import data_loader
-from ..engine.loop import TrainStep
 from ..losses import METHODS, baseline_method, create_loss, method_spec
 from ..models import MultiViewModel
 from ..models.factory import create_model
+from ..step import ViewStep, apply_update, backward, build_step
 
 MEASURED_METHODS = tuple(name for name, spec in METHODS.items() if spec.bench)  # MethodSpec.bench
 LOADER_POLICIES = ("crop-flip", "crop-flip-randaug_2_14")
@@ -48,7 +48,7 @@ class BenchConfig:
     device: str = "cpu"
     e2e_steps: int = 20  # timed steps per end-to-end epoch (Fashion-MNIST, 28 px, 1 channel)
     e2e_workers: int = 2
-    compile: bool = False  # torch.compile each training step's model and loss together (the trainer's compile: true)
+    compile: bool = False  # the trainer's compile: true (accord.step's rule: a loss with a weight schedule stays eager)
     amp: str = "none"  # "bf16": the trainer's amp: bf16 autocast (fp16 needs a grad scaler and is not timed here)
     e2e_data: str | None = None  # an image folder: the end-to-end runs read its images at image_size
 
@@ -73,33 +73,38 @@ def views_of(method: str, views: int) -> int:
 
 def build_training(
     cfg: BenchConfig, method: str, num_views: int, bn_mode: str, device: torch.device
-) -> tuple[MultiViewModel, nn.Module, torch.optim.Optimizer]:
-    """The model, loss and SGD optimizer (model and loss parameters, like the trainer) of one method."""
+) -> tuple[ViewStep, torch.optim.Optimizer]:
+    """The training step (as ``accord train`` builds it, compiled with ``cfg.compile``) and an SGD optimizer (model
+    and loss parameters, like the trainer) of one method."""
     net = create_model(cfg.model, cfg.num_classes, in_chans=cfg.channels)
-    model = MultiViewModel(net, num_views=num_views, bn_mode=bn_mode).to(device).train()  # type: ignore[arg-type]
-    criterion = create_loss(method, cfg.num_classes, num_views).to(device).train()
-    params = list(model.parameters()) + list(criterion.parameters())
-    optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
-    return model, criterion, optimizer
+    model = MultiViewModel(net, num_views=num_views, bn_mode=bn_mode).to(device)  # type: ignore[arg-type]
+    criterion = create_loss(method, cfg.num_classes, num_views).to(device)
+    step = build_step(model, criterion, method_spec(method), amp=cfg.amp, compile=cfg.compile)
+    if not isinstance(step, ViewStep):  # build_step gives a ViewStep unless it is asked for several processes
+        raise TypeError(f"expected a ViewStep, got {type(step).__name__}")
+    optimizer = torch.optim.SGD(step.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    return step.train(), optimizer
+
+
+def bench_update(step: ViewStep, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """One update as the bench times it: the step's forward, then its backward and the optimizer step."""
+    terms, _ = step(x, y)
+    optimizer.zero_grad(set_to_none=True)
+    backward(terms["loss"])
+    apply_update(optimizer)
+    return terms
 
 
 def make_train_step(cfg: BenchConfig, method: str, num_views: int, batch: int, bn_mode: str = "concat") -> Step:
     """A full training step (forward, loss, backward, SGD step) on fixed random ``num_views * batch`` images."""
     device = torch.device(cfg.device)
-    model, criterion, optimizer = build_training(cfg, method, num_views, bn_mode, device)
+    step, optimizer = build_training(cfg, method, num_views, bn_mode, device)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(num_views * batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(device)
     y = torch.randint(0, cfg.num_classes, (batch,), generator=gen).to(device)
-    if cfg.compile:  # as the trainer's compile: true does (a loss with a weight schedule stays eager there)
-        # torch.compile of a Module returns a Module (OptimizedModule); torch's annotation says Callable
-        model, criterion = torch.compile(model), torch.compile(criterion)  # type: ignore[assignment]
-    forward = TrainStep(model, criterion, cfg.amp)  # what the trainer calls
 
     def run() -> None:
-        terms, _ = forward(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
+        bench_update(step, optimizer, x, y)
         _sync(device)
 
     return Step(run, num_views * batch)
@@ -108,7 +113,8 @@ def make_train_step(cfg: BenchConfig, method: str, num_views: int, batch: int, b
 def make_loss_step(cfg: BenchConfig, method: str, num_views: int) -> Step:
     """The loss terms alone: criterion forward + backward on fixed logits and features (AgMax's Q head too)."""
     device = torch.device(cfg.device)
-    model, criterion, _ = build_training(cfg, method, num_views, "concat", device)
+    step, _ = build_training(cfg, method, num_views, "concat", device)
+    model, criterion = step.views, step.criterion
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(num_views * cfg.batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(device)
     y = torch.randint(0, cfg.num_classes, (cfg.batch,), generator=gen).to(device)
@@ -280,7 +286,8 @@ def peak_memory_mb(cfg: BenchConfig, method: str, views: int, batch: int) -> flo
         peak = torch.cuda.max_memory_allocated(device) - base
         del step
         return peak / 2**20
-    model, criterion, _ = build_training(cfg, method, views, "concat", device)
+    built, _ = build_training(cfg, method, views, "concat", device)
+    model, criterion = built.views, built.criterion
     x = torch.randn(views * batch, cfg.channels, cfg.image_size, cfg.image_size, device=device)
     y = torch.randint(0, cfg.num_classes, (batch,), device=device)
     params = sum(p.numel() * p.element_size() for p in [*model.parameters(), *criterion.parameters()])

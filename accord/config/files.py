@@ -193,7 +193,12 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     flat = _layers(name_or_path)
     overrides = overrides or {}
     model, dataset = flat.get("model"), flat.get("dataset", DEFAULTS["dataset"])
+    method, mix = flat.get("method", DEFAULTS["method"]), flat.get("mix", DEFAULTS["mix"])
     _merge(flat, overrides, "--set")
+    if "name" not in overrides:
+        flat["name"] = renamed_method(
+            str(flat["name"]), (method, mix), (flat.get("method", method), flat.get("mix", mix))
+        )
     if "name" not in overrides and overrides.get("model", model) != model:
         flat["name"] = renamed(str(flat["name"]), str(model), str(flat["model"]))
     if "name" not in overrides and overrides.get("dataset", dataset) != dataset:
@@ -221,6 +226,20 @@ def renamed_dataset(name: str, old: str, new: str) -> str:
         parts[parts.index(old_label)] = new_label
         return "-".join(parts)
     return f"{new_label}-{name}"
+
+
+def renamed_method(name: str, old: tuple[Any, Any], new: tuple[Any, Any]) -> str:
+    """The config's name once ``--set method=``/``mix=`` (or ``--mixup``/``--cutmix``) changed them, so a run's
+    folder says what it trains: ``ImageFolder-resnet18-standard`` with AgMax and MixUp is
+    ``ImageFolder-resnet18-standard-mixup-agmax`` (the default method, the baseline, has no suffix)."""
+    (old_method, old_mix), (new_method, new_mix) = old, new
+    if (old_method, old_mix) == (new_method, new_mix):
+        return name
+    suffix = "" if old_method == DEFAULTS["method"] else f"-{old_method}"
+    base = name[: -len(suffix)] if suffix and name.endswith(suffix) else name
+    if new_mix != old_mix and new_mix not in (None, "none") and not base.endswith(f"-{new_mix}"):
+        base = f"{base}-{new_mix}"
+    return base + ("" if new_method == DEFAULTS["method"] else f"-{new_method}")
 
 
 def renamed(name: str, old_model: str, new_model: str) -> str:

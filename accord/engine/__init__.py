@@ -2,7 +2,7 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .distributed import Distributed, process_group
-from .loop import EpochSetup, NonFiniteLossError, TrainStep, evaluate, train_one_epoch
+from .loop import EpochSetup, NonFiniteLossError, evaluate, train_one_epoch
 from .restore import evaluate_checkpoint, load_eval_model
 from .runfiles import RunFolderError, summarize
 from .trainer import build_run, fit
@@ -12,7 +12,6 @@ __all__ = [
     "Distributed",
     "EpochSetup",
     "NonFiniteLossError",
-    "TrainStep",
     "RunFolderError",
     "build_run",
     "evaluate",

@@ -9,6 +9,7 @@ new one under the real name, never half of one; at worst an orphaned ``.tmp`` fi
 
 from __future__ import annotations
 
+import argparse
 import errno
 import glob
 import json
@@ -23,6 +24,8 @@ from typing import IO, Any
 
 import numpy as np
 import torch
+
+from .timm_checkpoint import from_timm, is_timm_checkpoint
 
 
 class CheckpointError(RuntimeError):
@@ -179,7 +182,8 @@ def load_weights_only(path: str | Path) -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: cannot load checkpoint (empty file)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):  # timm's checkpoints hold train.py's args
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated, foreign or unsafe files
         raise CheckpointError(f"{path}: cannot load checkpoint ({_load_failure(e)})") from None
 
@@ -201,8 +205,11 @@ def _load_failure(error: Exception) -> str:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load an accord checkpoint with ``weights_only=True`` (tensors and plain containers only, no code)."""
+    """Load an accord checkpoint with ``weights_only=True`` (tensors and plain containers only, no code); a timm
+    ``train.py`` checkpoint is taken as one (:mod:`.timm_checkpoint`)."""
     data = load_weights_only(path)
+    if is_timm_checkpoint(data):
+        data = from_timm(data)
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise CheckpointError(f"{path}: not an accord checkpoint (no model state or config)")
     model, cfg = data["model"], data["config"]

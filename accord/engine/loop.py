@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sized
@@ -14,44 +13,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..config.schema import NonFiniteMode
+from ..step import NonFiniteGuard, NonFiniteLossError, apply_update, autocast, backward
 from ..views import MixedBatch
 from .distributed import Distributed
 from .progress import ProgressLines, on_terminal
 from .sam import SAM
 
 NONFINITE_MODES: tuple[str, ...] = get_args(NonFiniteMode)
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message names the step and the terms."""
-
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """``bf16`` (CPU or GPU) or ``fp16`` (GPU, with a grad scaler) autocast of the forward pass."""
-    if amp in AMP_DTYPES:
-        return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
-    return contextlib.nullcontext()
-
-
-class TrainStep(nn.Module):
-    """The model and the loss as one module: the forward pass and the loss terms of one batch.
-
-    Wrapping this (not the model alone) in DistributedDataParallel also keeps the loss's own parameters
-    (AgMax's Q head) in sync across processes. The model runs under ``amp`` autocast; the losses upcast.
-    Returns the loss terms and the logits.
-    """
-
-    def __init__(self, model: nn.Module, criterion: nn.Module, amp: str = "none") -> None:
-        super().__init__()
-        self.model, self.criterion, self.amp = model, criterion, amp
-
-    def forward(self, x: Tensor, target: Tensor, **extra: Any) -> tuple[dict[str, Tensor], Tensor]:
-        with autocast(self.amp, x.device):
-            out = self.model(x)
-        return self.criterion(out.logits, target, out.features, **extra), out.logits
 
 
 @dataclass
@@ -100,57 +68,6 @@ class EpochProgress:
         )
 
 
-class NonFiniteGuard:
-    """Find the first update whose loss terms are not finite, exactly, without a host sync per step.
-
-    :meth:`update` records on the device, for each term, the first (1-based) global step at which it was
-    NaN or infinite; :meth:`check` reads that back (one sync) and raises :class:`NonFiniteLossError`
-    naming the step and the terms that went bad there. On the CPU a read costs nothing, so callers check
-    every step; on a GPU they check every ``log_interval`` steps and before any checkpoint is written.
-    """
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.first: Tensor | None = None  # per term: first bad step, 0 while finite
-        self.values: Tensor | None = None  # per term: its value at that step
-
-    @staticmethod
-    def bad_terms(terms: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
-        return values, ~torch.isfinite(values)
-
-    def update(self, terms: dict[str, Tensor], step: int) -> None:
-        values, bad = self.bad_terms(terms)
-        if self.first is None or self.values is None or self.names != list(terms):
-            self.names = list(terms)
-            self.first = torch.zeros(len(values), dtype=torch.long, device=values.device)
-            self.values = torch.zeros_like(values)
-        new = bad & (self.first == 0)
-        self.first = torch.where(new, step, self.first)
-        self.values = torch.where(new, values, self.values)
-
-    def check(self, epoch: int | None = None, dist: Distributed | None = None) -> None:
-        """Raise :class:`NonFiniteLossError` if a term went non-finite; under several processes (``dist``)
-        every process raises when any one saw it, each with the message of the first such rank: a rank that
-        left alone would leave the others waiting in their next collective (gloo: a reset connection)."""
-        message = self._message(epoch)
-        if dist is not None and dist.enabled and dist.max(int(message is not None)):
-            messages = dist.gather(message)
-            rank = next(r for r, m in enumerate(messages) if m is not None)
-            message = f"{messages[rank]} (on rank {rank} of {dist.world_size})"
-        if message is not None:
-            raise NonFiniteLossError(message)
-
-    def _message(self, epoch: int | None) -> str | None:
-        if self.first is None or not bool((self.first > 0).any()):
-            return None
-        first, values = self.first.tolist(), self.values.tolist() if self.values is not None else []
-        step = min(s for s in first if s > 0)
-        detail = ", ".join(f"{n}={v}" for n, s, v in zip(self.names, first, values, strict=True) if s == step)
-        where = f" (epoch {epoch + 1})" if epoch is not None else ""
-        return f"non-finite loss by step {step}{where}: {detail} first went non-finite there"
-
-
 @dataclass
 class EpochSetup:
     """How each batch becomes an update, the same for every epoch of a run.
@@ -191,7 +108,7 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train over ``loader`` once, each batch made into an update as ``setup`` says.
 
-    ``step`` is a :class:`TrainStep` (or one wrapped in DistributedDataParallel). Returns the mean of
+    ``step`` is a :class:`~accord.step.ViewStep` (or one wrapped in DistributedDataParallel). Returns the mean of
     every loss term, the training top-1 of view 1, images/s, views/s, ``steps`` (the epoch's steps, those
     before a resume included) and ``global_step`` after the last update. Under ``setup.dist`` the returned
     numbers cover all processes (loss means averaged, counts summed); ``progress`` stays this process's own.
@@ -334,21 +251,10 @@ def _optimizer_step(
     """Backward, gradient clipping (on unscaled gradients under fp16) and the optimizer step; under SAM the
     gradients are those of ``again()`` (the same batch's loss) at the perturbed weights."""
     optimizer.zero_grad(set_to_none=True)
-    scaler = setup.scaler
-    if scaler is None:
-        loss.backward()
-        if isinstance(optimizer, SAM) and again is not None:
-            optimizer.sharpness_pass(again)
-        if setup.clip is not None:
-            setup.clip()
-        optimizer.step()
-        return
-    scaler.scale(loss).backward()
-    if setup.clip is not None:
-        scaler.unscale_(optimizer)
-        setup.clip()
-    scaler.step(optimizer)
-    scaler.update()
+    backward(loss, setup.scaler)
+    if setup.scaler is None and isinstance(optimizer, SAM) and again is not None:
+        optimizer.sharpness_pass(again)
+    apply_update(optimizer, setup.scaler, setup.clip)
 
 
 def _count_update(progress: EpochProgress, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:

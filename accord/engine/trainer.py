@@ -33,10 +33,10 @@ import torch
 import yaml
 from timm.utils import ModelEmaV3
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config, ConfigError, load_saved_config, resolved
 from ..losses import method_spec
+from ..step import build_step
 from .checkpoint import (
     CheckpointError,
     append_line_atomic,
@@ -54,7 +54,7 @@ from .environment import describe_environment, environments_after_resume
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
 from .identity import check_identity, new_run_id, read_run_id, write_marker
 from .lock import RunLock, forget_failed_start
-from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
+from .loop import EpochProgress, EpochSetup, evaluate, train_one_epoch
 from .optim import clip_gradients, create_optimizer, create_scheduler
 from .run import Run, build_model, build_run, check_processes, eval_loader, train_loader
 from .runfiles import (
@@ -343,19 +343,10 @@ def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) 
 
 
 def _train_step(run: Run) -> nn.Module:
-    """The module each update calls: model + loss, compiled if asked, in DDP under several processes."""
-    model: nn.Module = run.model
-    criterion = run.criterion
-    if run.cfg.run.compile:
-        # torch.compile of a Module returns a Module (OptimizedModule); torch's annotation says Callable
-        model = torch.compile(model)  # type: ignore[assignment]  # parameters stay run.model's: timm's key names
-        if not method_spec(run.cfg.method.method).progress:  # a weight schedule's float changes every step: eager
-            criterion = torch.compile(criterion)  # type: ignore[assignment]  # the loss's small kernels fused
-    step: nn.Module = TrainStep(model, criterion, run.cfg.run.amp)
-    if run.dist.enabled:
-        device_ids = [run.device.index] if run.device.type == "cuda" else None
-        step = DistributedDataParallel(step, device_ids=device_ids)
-    return step
+    """The module each update calls: the run's :func:`~accord.step.build_step` (compile rule, DDP)."""
+    spec, cfg = method_spec(run.cfg.method.method), run.cfg.run
+    return build_step(run.model, run.criterion, spec, amp=cfg.amp, compile=cfg.compile, distributed=run.dist.enabled,
+                      device=run.device)  # fmt: skip
 
 
 def _load_last_checkpoint(

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, cast, get_args
 
 from torch import nn
 
+from ..models.multiview import BnMode
 from ..views.mixing import ViewMixing
 from .agmax import AgMaxLoss
 from .agreement import AgreementLoss
@@ -49,7 +50,9 @@ class MethodSpec:
     ``None`` (MixUp/CutMix refused). ``progress``: the loss has ``set_progress(t)`` (a weight schedule over
     training, ``t`` in [0, 1]). ``smoothing``: the name of the loss's label-smoothing option (``None``: it has
     none), which timm's ``--smoothing`` sets. ``clean_first``: view 1 is the clean image and the others its
-    augmentations (AugMix's JSD, timm's ``AugMixDataset`` layout); otherwise every view is its own draw.
+    augmentations (AugMix's JSD, timm's ``AugMixDataset`` layout); otherwise every view is its own draw. ``bn``: how
+    the authors' step runs BatchNorm over the views (``separate`` for Tied-Augment: one forward pass per view), what
+    a timm task uses unless told otherwise.
 
     How reports treat it: ``kind`` is ``baseline`` (the one method every other is measured against, the
     config's default), ``agreement`` (a method with an agreement term between views: compared with each
@@ -69,6 +72,7 @@ class MethodSpec:
     progress: bool = False
     smoothing: str | None = "label_smoothing"
     clean_first: bool = False
+    bn: BnMode = "concat"  # how BatchNorm sees the views in the authors' step (``MultiViewModel``'s bn_mode)
     kind: MethodKind = "agreement"
     note: str = ""  # what a control stands for, in a report's sentence
     colour: str | None = None
@@ -170,7 +174,8 @@ for _spec in (
     MethodSpec("agmax-kl", AgreementLoss, "agmax-kl", views=2, fixed={"term": "kl"}),
     MethodSpec("agmax-ce", AgreementLoss, "agmax-ce", views=2, fixed={"term": "ce"}),
     MethodSpec(
-        "tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first", progress=True, colour="C3", bench=True
+        "tied", TiedAugmentLoss, "Tied-Augment", views=2, mixing="first", progress=True, bn="separate", colour="C3",
+        bench=True,
     ),
     MethodSpec(
         "jsd", JsdLoss, "AugMix-JSD", views=3, mixing=None, smoothing="smoothing", clean_first=True, bench=True

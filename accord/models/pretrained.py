@@ -2,18 +2,22 @@
 
 The file is read with timm's ``load_state_dict`` (``.safetensors``, or a ``.pth``/``.pt``/``.pth.tar`` holding a
 state dict, or a checkpoint with ``state_dict``/``model``/``state_dict_ema`` in it: accord's own checkpoints and
-exports and timm's ``train.py`` checkpoints — ``last.pth.tar``, ``model_best.pth.tar``, ``checkpoint-N.pth.tar``, the
-EMA weights first — all load). Pickles are read with ``weights_only=True``, allowing only the one class timm's
-checkpoints add, ``argparse.Namespace`` (its ``args``): nothing else is unpickled. As timm does for
-``pretrained_cfg_overlay=dict(file=...)`` with another ``num_classes``, the classifier's weights are dropped when
-their shape differs and the head stays freshly initialised (fine-tuning). Any other key that is missing, unexpected
-or of another shape is refused in one line naming the keys: nothing is downloaded and nothing is loaded partly.
+exports and timm's ``train.py`` checkpoints — ``last.pth.tar``, ``model_best.pth.tar``, ``checkpoint-N.pth.tar`` —
+all load: timm's ``state_dict`` before its ``state_dict_ema`` as timm's ``--initial-checkpoint`` takes them, an accord
+run's ``ema`` weights when it kept them (those it selected with); one line says which were taken). Pickles are read
+with ``weights_only=True``, allowing only the one class timm's checkpoints add, ``argparse.Namespace`` (its
+``args``): nothing else is unpickled. As timm does for ``pretrained_cfg_overlay=dict(file=...)`` with another
+``num_classes``, the classifier's weights are dropped when their shape differs and the head stays freshly
+initialised (fine-tuning). Any other key that is missing, unexpected or of another shape is refused in one line
+naming the keys: nothing is downloaded and nothing is loaded partly.
 """
 
 from __future__ import annotations
 
 import argparse
 import pickle
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -40,24 +44,35 @@ def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{n}." for n in names)
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The state dict in ``path``: timm's ``load_state_dict`` (EMA weights first), or the ``ema`` weights of an
-    accord checkpoint trained with ``ema: true`` (the ones it selected with)."""
-    if path.suffix != ".safetensors":
-        with torch.serialization.safe_globals([argparse.Namespace]):  # timm's checkpoints store their args
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(ckpt, dict) and isinstance(ckpt.get("ema"), dict):
-            return clean_state_dict(ckpt["ema"])
-    return load_state_dict(str(path), use_ema=True)
+#: The state dicts a checkpoint may hold, in the order they are taken: an accord run's ``ema`` (kept with
+#: ``ema: true``, the weights it selected and reported with), then the model's weights (timm's ``state_dict``, as
+#: its ``--initial-checkpoint`` takes them; accord's ``model``), timm's EMA copy only in a file without others.
+WEIGHT_KEYS = ("ema", "state_dict", "model", "state_dict_ema", "model_ema")
 
 
-def load_pretrained_file(model: nn.Module, path: str | Path) -> list[str]:
-    """Load ``path`` into ``model``; returns the head keys left freshly initialised (classes differ)."""
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The state dict in ``path`` and a phrase saying which one it is: a checkpoint's model weights
+    (:data:`WEIGHT_KEYS`, timm's and accord's), else the file's own state dict."""
+    if path.suffix == ".safetensors":
+        return load_state_dict(str(path)), "its weights (safetensors)"
+    with torch.serialization.safe_globals([argparse.Namespace]):  # timm's checkpoints store their args
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(ckpt, dict):
+        held = [k for k in WEIGHT_KEYS if isinstance(ckpt.get(k), dict)]
+        if held:
+            others = f"; not {', '.join(repr(k) for k in held[1:])}" if held[1:] else ""
+            return clean_state_dict(ckpt[held[0]]), f"its {held[0]!r} weights{others}"
+    return clean_state_dict(ckpt), "its state dict"
+
+
+def load_pretrained_file(model: nn.Module, path: str | Path, log: Callable[[str], None] | None = None) -> list[str]:
+    """Load ``path`` into ``model``; returns the head keys left freshly initialised (classes differ). One line to
+    ``log`` (default: stderr) says what was taken."""
     path = Path(path)
     if not path.is_file():
         raise PretrainedError(f"pretrained_file {path}: no such file")
     try:
-        state = read_weights(path)
+        state, taken = read_weights(path)
     except pickle.UnpicklingError:
         unsafe = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
         raise PretrainedError(
@@ -84,4 +99,10 @@ def load_pretrained_file(model: nn.Module, path: str | Path) -> list[str]:
         raise PretrainedError(f"pretrained_file {path} does not match this model's architecture: {'; '.join(parts)}")
     with torch.no_grad():
         model.load_state_dict({k: state[k] for k in own if k not in new_head}, strict=False)
+    fresh = f", a new {len(new_head)}-tensor head (the classes differ)" if new_head else ""
+    (log or _stderr)(f"pretrained_file {path}: took {taken}{fresh}")
     return new_head
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -34,9 +34,11 @@ class MultiViewDataset(ViewDataset):
             :func:`policy_views`). ``None`` or a number of views (timm's ``num_aug_splits``): the views are set
             from the pipeline timm's ``create_loader`` assigns.
         num_views: number of views when ``views`` is ``None``.
-        seed: torch's generator is seeded by ``(seed, epoch, index)`` before each sample (call ``set_epoch``),
-            so torch-drawn augmentations repeat whatever the number of workers; timm's PIL transforms draw from
-            Python's ``random``, which timm's loader seeds per worker.
+        seed: torch's generator is seeded by ``(seed, epoch, index)`` before each sample (call ``set_epoch``, as
+            timm's ``train.py`` does each epoch), so torch-drawn augmentations repeat whatever the number of workers;
+            timm's PIL transforms draw from Python's ``random``, which timm's loader seeds per worker. ``None``:
+            torch's initial seed (timm's ``--seed`` plus the rank, once train.py has seeded), so the loop's seed
+            reaches the views; pass timm's ``args.seed`` to make them the same on every rank.
         method: a registered method (timm's ``--view-loss``): its view count is checked against the views here,
             before any batch, and a method whose first view is the clean image (``MethodSpec.clean_first``, JSD)
             gets timm's ``AugMixDataset`` layout.
@@ -52,7 +54,7 @@ class MultiViewDataset(ViewDataset):
         dataset: Dataset,
         views: Sequence[Callable] | MultiViewTransform | int | None = None,
         num_views: int = 2,
-        seed: int = 0,
+        seed: int | None = None,
         method: str | None = None,
     ) -> None:
         if isinstance(views, int):
@@ -67,7 +69,7 @@ class MultiViewDataset(ViewDataset):
                 f"(timm: --aug-splits {spec.views})"
             )
         self.clean_first = spec is not None and spec.clean_first
-        super().__init__(dataset, views, seed)
+        super().__init__(dataset, views, torch.initial_seed() if seed is None else seed)
 
     @property
     def transform(self) -> MultiViewTransform | None:

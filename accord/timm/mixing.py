@@ -36,7 +36,8 @@ class LoopMixer:
         mixup_alpha, cutmix_alpha, prob, switch_prob: as timm's ``Mixup`` (``--mixup``, ``--cutmix``,
             ``--mixup-prob``, ``--mixup-switch-prob``); every view of a batch draws its own ``lam``.
         label_smoothing, num_classes: timm passes them to ``Mixup``; here they must agree with the task, which
-            smooths each view's cross-entropy itself (the same targets: smoothing is linear).
+            smooths each view's cross-entropy itself (the same targets: smoothing is linear). A task built with no
+            smoothing of its own (``smoothing=None``: the method's) takes ``label_smoothing`` as timm's default, unused.
         cutmix_minmax, mode, correct_lam: only timm's defaults (``None``, ``batch``, ``True``) are supported.
         seed: seeds the draws; ``None`` takes torch's initial seed (timm's ``--seed`` plus the rank).
 
@@ -68,7 +69,7 @@ class LoopMixer:
         if num_classes is not None and num_classes != task.num_classes:
             raise ValueError(f"LoopMixer: num_classes={num_classes}, but the task has {task.num_classes} classes")
         smoothing = _task_smoothing(task)
-        if label_smoothing is not None and label_smoothing != smoothing:
+        if task.smoothing is not None and label_smoothing is not None and label_smoothing != smoothing:
             raise ValueError(
                 f"label smoothing is the task's: build it with smoothing={label_smoothing} "
                 f"(LoopMixer got label_smoothing={label_smoothing}, the task has {smoothing})"
@@ -105,7 +106,7 @@ class LoopMixer:
 
 def _task_smoothing(task: ViewTask) -> float:
     """The label smoothing of the task's loss (0 when it has none)."""
-    criterion = task._own_trainable().criterion
+    criterion = task._own_step().criterion
     name = task.spec.smoothing_option()
     value = getattr(criterion, name, None) if name else None
     return float(value or 0.0)

@@ -2,11 +2,12 @@
 
 timm's training loop runs a task: ``result = task(input, target)``, ``result["loss"].backward()``. A task owns the
 trainable module that the optimizer, ``prepare_distributed`` (DDP), EMA and checkpoints see. Here that module,
-:class:`ViewTrainable`, holds the timm model *and* the loss, so parameters a loss owns — AgMax's Q head (Atienza,
-WACV 2022) — are optimised by ``create_optimizer_v2(task.get_trainable_module())``, averaged by DDP (the loss runs
-inside the wrapped forward), kept in the EMA copy and saved in the checkpoint's ``task_state``. The evaluation
-model (``task.get_eval_model()``) is the plain timm model, so ``state_dict`` keeps timm's key names (with
-``bn_mode="split"`` it also holds timm's auxiliary BatchNorm layers, which ``accord.export`` drops).
+:class:`~accord.step.ViewStep` (the step ``accord train`` runs), holds the timm model *and* the loss, so parameters a
+loss owns — AgMax's Q head (Atienza, WACV 2022) — are optimised by ``create_optimizer_v2(task.get_trainable_module())``,
+averaged by DDP (the loss runs inside the wrapped forward), kept in the EMA copy and saved in the checkpoint's
+``task_state`` with the method's name. The evaluation model (``task.get_eval_model()``) is the plain timm model, so
+``state_dict`` keeps timm's key names (with ``bn_mode="split"`` it also holds timm's auxiliary BatchNorm layers, which
+``accord.export`` drops).
 
 A task is built for any registered method (:data:`accord.losses.METHODS`, a method registered at run time included)
 from its :class:`~accord.losses.MethodSpec`: the loss with its own defaults, the number of views, the mixing rule.
@@ -21,6 +22,7 @@ returns them under augmentation splits) and every term of accord's loss (e.g. ``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,39 +33,13 @@ from torch import Tensor, nn
 
 from ..losses import MethodSpec, method_spec
 from ..models.multiview import BnMode, MultiViewModel
+from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, distribute, find_step
 from ..views.mixing import MixedBatch
 from .batch import check_view_batch, view_major
+from .resume import check_task_state, method_state
+from .terms import log_terms, write_terms
 
-
-class ViewTrainable(nn.Module):
-    """A timm model and an agreement loss in one module: the forward returns the loss terms and the logits.
-
-    ``self.views.model`` is the unchanged timm model (``self.model`` for short); ``self.criterion`` the loss.
-    """
-
-    def __init__(self, model: nn.Module, criterion: nn.Module, num_views: int, bn_mode: BnMode = "concat") -> None:
-        super().__init__()
-        self.views = MultiViewModel(model, num_views, bn_mode)
-        self.criterion = criterion
-
-    @property
-    def model(self) -> nn.Module:
-        return self.views.model
-
-    def no_weight_decay(self) -> set[str]:
-        """timm's optimizer factory: the model's no-decay names (e.g. position embeddings) under this prefix."""
-        names = own() if callable(own := getattr(self.model, "no_weight_decay", None)) else set()
-        return {f"views.model.{name}" for name in names}
-
-    def forward(
-        self, input: Tensor, target: Tensor, feature_mix: Callable[[Tensor], Tensor] | None = None
-    ) -> dict[str, Tensor]:
-        if not self.training:
-            raise RuntimeError("the task computes training losses; evaluate task.get_eval_model() instead")
-        out = self.views(input)
-        extra = {"feature_mix": feature_mix} if feature_mix is not None else {}
-        terms = self.criterion(out.logits, target, out.features, **extra)
-        return {**terms, "output": out.logits}
+_logger = logging.getLogger(__name__)
 
 
 class ViewTask(TrainingTask):
@@ -75,16 +51,22 @@ class ViewTask(TrainingTask):
         num_views: views per image (timm's ``--aug-splits``, whose 0 is one view); ``None``: the method's own (one
             for CE and LS).
             A method with a fixed view count refuses another one here, before the first step.
-        smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing``); ``None`` keeps the
-            loss's default (0.1 for ``ls``, 0 for the others).
+        smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing`` when the user set it);
+            ``None`` keeps the loss's default (0.1 for ``ls``, 0 for the others).
         num_classes: classes of the loss (AgMax's Q head); ``None`` reads ``model.num_classes``.
-        bn_mode: how BatchNorm sees the views (``concat``, ``split`` or ``separate``, see ``MultiViewModel``).
+        bn_mode: how BatchNorm sees the views (``concat``, ``split`` or ``separate``, see ``MultiViewModel``);
+            ``None``: the method's authors' (``MethodSpec.bn``: ``separate`` for Tied-Augment). Another one than
+            the authors' is logged as one warning.
+        log_interval: log the running mean of every loss term every this many steps (timm's ``--log-interval``);
+            ``None``: only :meth:`write_terms` reports them.
         device, dtype, verbose: as timm's ``TrainingTask``.
         **loss_options: the loss's options by keyword (e.g. ``dl_weight=2.0``, ``similarity="l1"``); an unknown
             one is refused naming the valid ones.
 
     ``forward(input, target, feature_mix=None)``: a view-aware mixer (:class:`accord.timm.LoopMixer`) hands the
     task Tied-Augment's mixed-feature target itself, so the loop calls ``task(input, target)`` as timm's does.
+    Every step's loss terms are checked: the first NaN or infinite one raises
+    :class:`~accord.step.NonFiniteLossError` (on every process) before its backward pass.
     """
 
     def __init__(
@@ -94,7 +76,8 @@ class ViewTask(TrainingTask):
         num_views: int | None = None,
         smoothing: float | None = None,
         num_classes: int | None = None,
-        bn_mode: BnMode = "concat",
+        bn_mode: BnMode | None = None,
+        log_interval: int | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
         verbose: bool = True,
@@ -113,10 +96,15 @@ class ViewTask(TrainingTask):
         classes = num_classes or _num_classes(model)
         criterion = self.spec.build_loss(classes, self.num_views, **loss_options)
         self.num_classes = classes
-        self.trainable_module: nn.Module = ViewTrainable(
-            model, criterion.to(device=self.device), self.num_views, bn_mode
-        )
+        self.smoothing = smoothing
+        bn = self.spec.bn if bn_mode is None or self.num_views < 2 else bn_mode
+        if bn != self.spec.bn and verbose:
+            _logger.warning(f"{self.spec.name} with bn_mode={bn} is not its authors' step (theirs: {self.spec.bn})")
+        views = MultiViewModel(model, self.num_views, bn if self.num_views > 1 else "concat")
+        self.trainable_module: nn.Module = ViewStep(views, criterion.to(device=self.device), self.spec)
+        self.log_interval = log_interval
         self._mixed: MixedBatch | None = None
+        self._guard, self._terms, self._steps = NonFiniteGuard(), TermMeans(), 0
 
     @property
     def method(self) -> str:
@@ -124,59 +112,68 @@ class ViewTask(TrainingTask):
 
     def prepare_distributed(self, device_ids: list | None = None, **ddp_kwargs: Any) -> ViewTask:
         """Wrap the model and the loss together in DDP, so the loss's own parameters are averaged too."""
-        from torch.nn.parallel import DistributedDataParallel
-
-        self.trainable_module = DistributedDataParallel(self.trainable_module, device_ids=device_ids, **ddp_kwargs)
+        self.trainable_module = distribute(self._own_step(), device_ids=device_ids, **ddp_kwargs)
         return self
 
-    def _trainable(self, module: nn.Module | None) -> ViewTrainable | None:
-        """The :class:`ViewTrainable` inside DDP, ``torch.compile`` or EMA wrappers (``None`` without one)."""
-        current = module
-        while current is not None and not isinstance(current, ViewTrainable):
-            current = getattr(current, "module", getattr(current, "_orig_mod", None))
-        return current
+    def compile(  # type: ignore[override]  # timm's TrainingTask.compile, not nn.Module's
+        self, backend: str = "inductor", mode: str | None = None, **compile_kwargs: Any
+    ) -> nn.Module:
+        """``torch.compile`` the step (model and loss; a loss with a weight schedule stays eager), as ``accord
+        train``'s ``compile: true``; before :meth:`prepare_distributed`. Returns the (eager) evaluation model."""
+        self._own_step().compile_step(backend=backend, mode=mode, **compile_kwargs)
+        return self._own_step().model
 
-    def _own_trainable(self) -> ViewTrainable:
-        """This task's :class:`ViewTrainable`, inside whatever wrapper :meth:`prepare_distributed` added."""
-        trainable = self._trainable(self.trainable_module)
-        if trainable is None:
-            raise RuntimeError("the task's trainable module holds no ViewTrainable")
-        return trainable
+    def _own_step(self) -> ViewStep:
+        """This task's :class:`~accord.step.ViewStep`, inside whatever wrapper :meth:`prepare_distributed` added."""
+        step = find_step(self.trainable_module)
+        if step is None:
+            raise RuntimeError("the task's trainable module holds no ViewStep")
+        return step
 
     def get_eval_model(self, module: nn.Module | None = None, ema: bool = False) -> nn.Module | None:
         """The plain timm model (of the EMA copy with ``ema``): evaluation needs neither views nor the loss."""
         resolved = super().get_eval_model(module=module, ema=ema)
-        trainable = self._trainable(resolved)
-        return trainable.model if trainable is not None else resolved
+        step = find_step(resolved)
+        return step.model if step is not None else resolved
 
     def get_task_state(self, module: nn.Module | None = None, ema: bool = False) -> dict[str, Any]:
-        """The loss's own state (AgMax's Q head), saved beside the timm model's ``state_dict``."""
-        trainable = self._trainable(module if module is not None else self.get_trainable_module(ema=ema))
-        if trainable is None:
-            return {}
-        state = trainable.criterion.state_dict()
-        return {"criterion": state} if state else {}
+        """The method's name and its loss's own state (AgMax's Q head), saved beside the model's ``state_dict``."""
+        step = find_step(module if module is not None else self.get_trainable_module(ema=ema))
+        return {} if step is None else method_state(self.method, step.criterion)
+
+    def load_checkpoint_state(
+        self,
+        state_dict: dict[str, Any],
+        task_state: dict[str, Any] | None = None,
+        ema: bool = False,
+        strict: bool = True,
+    ) -> None:
+        """Refuse, in one line, a checkpoint of another method (or one without this loss's state) before any load."""
+        step = find_step(self.get_trainable_module(ema=ema))
+        if step is not None:
+            check_task_state(self.method, step.criterion, task_state)
+        super().load_checkpoint_state(state_dict, task_state, ema=ema, strict=strict)
 
     def load_task_state(
         self, state: dict[str, Any] | None, strict: bool = True, module: nn.Module | None = None, ema: bool = False
     ) -> None:
         if not state:
             return
-        trainable = self._trainable(module if module is not None else self.get_trainable_module(ema=ema))
-        if trainable is None:
+        step = find_step(module if module is not None else self.get_trainable_module(ema=ema))
+        if step is None:
             raise RuntimeError("Cannot load EMA task state before setup_ema()." if ema else "No trainable module.")
-        trainable.criterion.load_state_dict(state.get("criterion", {}), strict=strict)
+        step.criterion.load_state_dict(state.get("criterion", {}), strict=strict)
 
     def get_clip_parameters(self, exclude_head: bool = False) -> list[nn.Parameter]:
         """The model's parameters (without its classifier with ``exclude_head``) and the loss's."""
-        trainable = self._own_trainable()
-        params = list(trainable.model.parameters())
-        return (params[:-2] if exclude_head else params) + list(trainable.criterion.parameters())
+        step = self._own_step()
+        params = list(step.model.parameters())
+        return (params[:-2] if exclude_head else params) + list(step.criterion.parameters())
 
     def set_progress(self, progress: float) -> None:
         """Training progress in [0, 1] for a loss whose weights follow a schedule (Tied-Augment's ``linear`` and
         ``warmup``); a no-op for a method without one (``MethodSpec.progress``)."""
-        self.spec.set_progress(self._own_trainable().criterion, progress)
+        self._own_step().set_progress(progress)
 
     def set_mixed_batch(self, mixed: MixedBatch | None) -> None:
         """The batch a view-aware mixer returned for the next step (``None``: it mixed nothing): the next forward
@@ -187,6 +184,8 @@ class ViewTask(TrainingTask):
         self, input: Tensor, target: Tensor, feature_mix: Callable[[Tensor], Tensor] | None = None
     ) -> dict[str, Tensor]:
         """Loss terms of a view-major batch; see the module docstring for the layout."""
+        if not self.trainable_module.training:
+            raise RuntimeError("the task computes training losses; evaluate task.get_eval_model() instead")
         mixed, self._mixed = self._mixed, None
         input = view_major(self.method, input, self.num_views)
         from_mixer = mixed is not None and _same(target, mixed.target)
@@ -195,9 +194,29 @@ class ViewTask(TrainingTask):
         check_view_batch(self.method, input, target, self.num_views, mixed=from_mixer or feature_mix is not None)
         if feature_mix is None and mixed is not None and from_mixer:
             feature_mix = mixed.feature_mix
-        if feature_mix is not None and not self.spec.takes_feature_mix:
-            raise ValueError(f"{self.method}'s loss takes no feature_mix (only 'first' mixing, e.g. tied, has one)")
-        return self.trainable_module(input, target, feature_mix)
+        terms, logits = self.trainable_module(input, target, feature_mix)
+        self._after_step(terms)
+        return {**terms, "output": logits}
+
+    def _after_step(self, terms: dict[str, Tensor]) -> None:
+        """The non-finite stop (agreed by every process) and the running means of the terms."""
+        self._steps += 1
+        self._guard.update(terms, self._steps)
+        self._guard.check(dist=TorchAgreement())
+        self._terms.add(terms)
+        if self.verbose and self.log_interval and self._steps % self.log_interval == 0:
+            _logger.info(log_terms(self._terms.means(), self._steps))
+
+    def write_terms(self, epoch: int, output_dir: str | None) -> dict[str, float]:
+        """The epoch's mean loss terms (this process's) to timm's log and ``terms.csv`` in ``output_dir`` (beside
+        timm's ``summary.csv``; ``None``: the log only); the means restart for the next epoch."""
+        means = self._terms.means()
+        self._terms.reset()
+        if self.verbose:
+            _logger.info(log_terms(means, epoch=epoch))
+        if output_dir is not None:
+            write_terms(means, epoch, output_dir)
+        return means
 
 
 def _same(target: Tensor, mixed: Tensor) -> bool:
@@ -239,9 +258,9 @@ class TiedAugmentTask(ViewTask):
     Options as :class:`accord.losses.TiedAugmentLoss`; with the ``linear`` or ``warmup`` weight schedule, call
     :meth:`set_progress` (``step / total_steps``).
 
-    ``bn_mode="concat"`` (the default) runs both views in one pass, so BatchNorm normalises them with shared batch
-    statistics: that is **not** the authors' step. Their code runs one forward pass per view (each view its own
-    statistics): ``bn_mode="separate"`` (``bn: separate`` in a config, as accord's Tied-Augment paper configs set).
+    The default BatchNorm mode is the authors' step, ``bn_mode="separate"``: one forward pass per view, each view with
+    its own batch statistics (``bn: separate`` in a config, as accord's Tied-Augment paper configs set).
+    ``bn_mode="concat"`` runs both views in one pass with shared statistics, which is not their step (logged once).
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
