@@ -126,3 +126,18 @@ class HintingParser(argparse.ArgumentParser):
         if getattr(parsed, "resume", None) and given:
             self.error(f"--resume takes the run's own config; drop {' '.join(given)}")
         return parsed
+
+
+#: A seed must be in [0, SEED_LIMIT): torch, NumPy and the seeds derived from it need it to fit in 64 bits.
+SEED_LIMIT = 2**32
+
+
+def seed_value(text: str) -> int:
+    """argparse ``type`` of a ``--seed``: an integer in [0, 2**32); anything else is argparse's one line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 2**32)")
+    return value

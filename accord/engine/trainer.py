@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config, ConfigError, load_saved_config, resolved
+from ..data.identity import DATA_KEY, check_data
 from ..losses import method_spec
 from .checkpoint import (
     CheckpointError,
@@ -124,6 +125,7 @@ class Checkpointer:
             "ema": None if self.ema is None else self.ema.module.state_dict(),
             "config": self.run.cfg.as_flat(),
             "run_id": self.run_id,
+            DATA_KEY: self.run.data,
             **self.state,
             **state,
             "partial": partial,
@@ -308,7 +310,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     summary = out / "summary.json"
 
     def write_summary() -> None:
-        text = json.dumps(summarize(out, state["environments"]), indent=2, allow_nan=False)
+        text = json.dumps(summarize(out, state["environments"], run.data), indent=2, allow_nan=False)
         write_text_atomic(text + "\n", summary)
 
     dist.on_main(write_summary, rank0_stopped)
@@ -355,6 +357,7 @@ def _load_last_checkpoint(
     cfg = run.cfg
     folder_config = load_saved_config(out / "config.yaml").as_flat()
     check_identity(path, ckpt, run_id, folder_config)
+    check_data(ckpt.get(DATA_KEY), run.data, f"--resume {out}")
     _check_best_identity(out / "checkpoint-best.pt", run_id, folder_config)
     if run.dist.is_main and cfg.optim.epochs != folder_config["epochs"]:
         _extend(out, cfg, folder_config["epochs"], log)
