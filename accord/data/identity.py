@@ -130,8 +130,8 @@ def check_data(recorded: Any, current: dict[str, Any], where: str, splits: Seque
     diff = class_difference(then, now)
     if diff:
         raise DataMismatchError(
-            f"{where}: the data's classes are not the run's ({len(then)} classes then, {len(now)} now: {diff}); "
-            "its outputs would be read as other classes - use the data it trained on"
+            f"{where}: trained on {len(then)} classes of {recorded.get('dataset')}, the data has {len(now)} classes "
+            f"of {current['dataset']}: {diff}; its outputs would be read as other classes - use the data it trained on"
         )
     changed = []
     sources = recorded.get("sources")
