@@ -77,8 +77,8 @@ def fingerprint(dataset: Dataset) -> str:
     digest = hashlib.blake2b(digest_size=16)
     samples = getattr(dataset, "samples", None)
     if samples is not None:  # an image folder: its files, named relative to its root
-        root = str(getattr(dataset, "root", ""))
-        lines = sorted(f"{os.path.relpath(path, root)}\t{_size(path)}\n" for path, _ in samples)
+        prefix = os.path.join(str(getattr(dataset, "root", "")), "")
+        lines = sorted(f"{_relative(path, prefix)}\t{_size(path)}\n" for path, _ in samples)
         for line in lines:
             digest.update(line.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
@@ -89,6 +89,11 @@ def fingerprint(dataset: Dataset) -> str:
     digest.update(images.contiguous().numpy().data)
     digest.update(targets.to(torch.int64).contiguous().numpy().data)
     return digest.hexdigest()
+
+
+def _relative(path: str, prefix: str) -> str:
+    """``path`` below the folder ``prefix`` (which ends with a separator), as the walk made it."""
+    return path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, prefix)
 
 
 def _size(path: str) -> int:
