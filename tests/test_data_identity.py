@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import class_images, write_idx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from accord.cli import main
@@ -477,3 +479,27 @@ def test_the_fingerprint_follows_the_files_not_their_place(tmp_path):
     assert c["sources"]["train"]["fingerprint"] != a["sources"]["train"]["fingerprint"]
     assert c["sources"]["test"] == a["sources"]["test"]
     assert torch.equal(torch.tensor(c["sources"]["train"]["per_class"]), torch.tensor([11, 12, 12]))
+
+
+_NAMES = st.lists(st.text("abcxyz/ '", min_size=1, max_size=4), unique=True, min_size=2, max_size=5)
+
+
+@given(before=_NAMES, after=_NAMES)
+@settings(max_examples=200, deadline=None)
+def test_any_other_class_list_is_refused_naming_every_class_that_differs(before, after):
+    from accord.data.identity import DataMismatchError, check_data, class_difference
+
+    record = {"dataset": "imagefolder", "class_names": before, "sources": {}}
+    current = {"dataset": "imagefolder", "class_names": after, "sources": {}}
+    if before == after:
+        check_data(record, current, "ckpt")
+        assert class_difference(before, after) == ""
+        return
+    with pytest.raises(DataMismatchError) as caught:
+        check_data(record, current, "ckpt")
+    message = str(caught.value)
+    assert "\n" not in message
+    for name in set(before) ^ set(after):
+        assert repr(name) in message
+    if set(before) == set(after):
+        assert "another order" in message
