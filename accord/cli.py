@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .cli_flags import HintingParser, add_timm_flags, timm_overrides
+from .cli_flags import HintingParser, add_timm_flags, seed_value, timm_overrides
 from .config import (
     ConfigError,
     config_name,
@@ -117,7 +117,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     """Clean top-1/top-5 and ECE; with --corruptions also top-1 under corruptions, written as JSON."""
     from .engine.writer import write_text_output
-    from .evaluation import evaluate_checkpoint_robustness, format_robustness, parse_corruptions
+    from .evaluation import evaluate_checkpoint_robustness, format_per_class, format_robustness, parse_corruptions
 
     corruptions = parse_corruptions(args.corruptions) if args.corruptions else []
     folder = Path(args.checkpoint).parent if args.checkpoint else Path(".")
@@ -125,7 +125,7 @@ def _eval(args: argparse.Namespace, checkpoint: str) -> int:
     if corruptions:
         check_output(out, args.overwrite)  # before the evaluation, not after it (and again when written)
     result = evaluate_checkpoint_robustness(
-        checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed
+        checkpoint, args.dataset, args.data_dir, corruptions, limit=args.limit, seed=args.seed, per_class=args.per_class
     )
     clean = result["clean"]
     label = args.checkpoint or args.weights
@@ -137,6 +137,8 @@ def _eval(args: argparse.Namespace, checkpoint: str) -> int:
             f"skipped {len(result['skipped'])} unreadable test images: "
             + "; ".join(f"{p} ({r})" for p, r in result["skipped"])
         )
+    if args.per_class:
+        say(format_per_class(result["per_class"]))
     if corruptions:
         say(format_robustness(result))
         write_text_output(out, json.dumps(result, indent=2) + "\n", overwrite=args.overwrite)
@@ -361,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
         "comma-separated from noise,blur,contrast,jpeg (default all); see docs/robustness.md",
     )
     ev.add_argument("--limit", type=int, metavar="N", help="evaluate the first N test images only")
-    ev.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise corruption (default 0)")
+    ev.add_argument("--seed", type=seed_value, default=0, help="seed of the Gaussian noise corruption (default 0)")
+    ev.add_argument("--per-class", dest="per_class", action="store_true", help="also top-1 of every class, named")
     ev.add_argument("--out", help=f"robustness JSON path (default {ROBUSTNESS_NAME} next to the checkpoint)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     json_arg(ev, "the result")

@@ -159,3 +159,18 @@ class HintingParser(argparse.ArgumentParser):
             if isinstance(action, argparse._SubParsersAction):  # argparse has no public accessor
                 return action.choices.get(getattr(parsed, action.dest, None) or "", self)
         return self
+
+
+#: A seed must be in [0, SEED_LIMIT): torch, NumPy and the seeds derived from it need it to fit in 64 bits.
+SEED_LIMIT = 2**32
+
+
+def seed_value(text: str) -> int:
+    """argparse ``type`` of a ``--seed``: an integer in [0, 2**32); anything else is argparse's one line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 2**32)")
+    return value

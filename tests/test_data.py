@@ -221,8 +221,8 @@ def test_build_splits_train_subset(tmp_path: Path) -> None:
     assert set(_indices(sub.train)) <= set(_indices(full.train))  # never takes validation images
     assert _indices(sub.val) == _indices(full.val)
     assert _indices(sub.train) == _indices(again.train)
-    big = build_splits("fashion_mnist", data_dir=tmp_path, val_fraction=0.25, seed=5, train_subset=10_000)
-    assert _indices(big.train) == _indices(full.train)
+    with pytest.raises(ValueError, match="train_subset 10000 is more than the 30 training images"):
+        build_splits("fashion_mnist", data_dir=tmp_path, val_fraction=0.25, seed=5, train_subset=10_000)
     with pytest.raises(ValueError, match="train_subset"):
         build_splits("fashion_mnist", data_dir=tmp_path, train_subset=0)
 

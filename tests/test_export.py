@@ -76,7 +76,15 @@ def test_export_cifar_model_gives_the_same_logits_in_plain_timm(agmax_split_bn_r
 def test_export_timm_model_loads_with_timm_pretrained_file(imagefolder_dir, tmp_path, one_thread):
     """A timm model (ResNet-10-T, split BN, Tied-Augment) trained on an image folder, loaded by timm's own
     pretrained-weights path: ``pretrained=True, pretrained_cfg_overlay=dict(file=...)``, offline."""
-    overrides = {**TINY, "batch_size": 8, "lr_batch": 8, "model": "resnet10t", "image_size": 32, "bn": "split"}
+    overrides = {
+        **TINY,
+        "batch_size": 8,
+        "lr_batch": 8,
+        "model": "resnet10t",
+        "image_size": 32,
+        "bn": "split",
+        "train_subset": None,
+    }
     cfg = load_config("ResNet50-standard-tied", {**overrides, "data_dir": str(imagefolder_dir), "epochs": 1})
     fit(cfg, tmp_path / "run", log=lambda _: None)
     out = tmp_path / "resnet10t.safetensors"

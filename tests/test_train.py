@@ -175,4 +175,9 @@ def test_eval_on_a_dataset_the_model_does_not_fit(fmnist_dir, cifar_dir, tmp_pat
     fit(tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1), tmp_path, log=lambda _: None)
     ckpt = str(tmp_path / "checkpoint-last.pt")
     assert main(["eval", "--checkpoint", ckpt, "--dataset", "cifar100", "--data-dir", str(cifar_dir)]) == 2
+    assert "trained on 10 classes of fashion_mnist, the data has 100 classes of cifar100" in capsys.readouterr().err
+    old = load_checkpoint(ckpt)
+    del old["data"]  # a checkpoint from before runs recorded their data: the weights tell
+    torch.save(old, ckpt)
+    assert main(["eval", "--checkpoint", ckpt, "--dataset", "cifar100", "--data-dir", str(cifar_dir)]) == 2
     assert "does not fit cifar100 (100 classes, 3 channels)" in capsys.readouterr().err

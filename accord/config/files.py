@@ -17,6 +17,7 @@ another file with ``base: NAME``. Every layer is merged into the flat form and r
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,8 @@ def add_tokens(spec: str, tokens: str) -> str:
 
 
 def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Resolve a built-in name or a YAML file onto the defaults, apply overrides (``--set``), resolve."""
+    """Resolve a built-in name or a YAML file onto the defaults, apply overrides (``--set``), resolve; a
+    relative ``data_dir`` becomes absolute (from the working folder), as the run records it."""
     flat = _layers(name_or_path)
     overrides = overrides or {}
     model, dataset = flat.get("model"), flat.get("dataset", DEFAULTS["dataset"])
@@ -203,6 +205,8 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
         flat["name"] = renamed(str(flat["name"]), str(model), str(flat["model"]))
     if "name" not in overrides and overrides.get("dataset", dataset) != dataset:
         flat["name"] = renamed_dataset(str(flat["name"]), str(dataset), str(flat["dataset"]))
+    if isinstance(flat.get("data_dir"), str) and flat["data_dir"]:  # stored absolute: eval works from anywhere
+        flat["data_dir"] = os.path.abspath(flat["data_dir"])
     return resolve(flat)
 
 

@@ -10,10 +10,10 @@ import os
 import stat
 import sys
 import warnings
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, cast, get_args
+from typing import Any, Literal, NamedTuple, cast, get_args
 
 import numpy as np
 import torch
@@ -24,8 +24,11 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from .bounds import eval_resize_side, pixel_excess
+from .checks import check_sources
 from .files import directory_keys, escape_path, regular_files
-from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
+from .identity import FASHION_MNIST_CLASSES, class_difference, data_identity
+from .idx import DEBIAN_FASHION_MNIST, check_labels, idx_files, load_idx_split
+from .subsets import training_subset
 
 DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
 #: What selects the model: a held-out ``split`` of the training set, or an image folder's ``val/`` folder.
@@ -64,15 +67,17 @@ class DataInfo:
 
 
 class TensorImageDataset(Dataset):
-    """A dataset held in memory as a uint8 ``(N, C, H, W)`` tensor and int64 labels."""
+    """A dataset held in memory as a uint8 ``(N, C, H, W)`` tensor and int64 labels; ``classes`` names the
+    labels, ``files`` are the files it was read from."""
 
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor) -> None:
+    def __init__(
+        self, images: torch.Tensor, targets: torch.Tensor, classes: Sequence[str] = (), files: Sequence[Path] = ()
+    ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
-        self.images = images
-        self.targets = targets
+        self.images, self.targets, self.classes, self.files = images, targets, list(classes), list(files)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -88,13 +93,16 @@ class Splits:
     test: Dataset
     info: DataInfo
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
+    identity: dict[str, Any] = field(default_factory=dict)  # what a run records of its data (.identity)
 
 
 def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
     root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
     try:
-        train = TensorImageDataset(*load_idx_split(root, "train", num_classes=10))
-        test = TensorImageDataset(*load_idx_split(root, "test", num_classes=10))
+        train, test = (
+            TensorImageDataset(*load_idx_split(root, s, 10), FASHION_MNIST_CLASSES, idx_files(root, s))
+            for s in ("train", "test")
+        )
     except FileNotFoundError as e:
         raise FileNotFoundError(
             f"Fashion-MNIST not found ({e}). Run `bash scripts/setup.sh` (as root it installs Debian's "
@@ -118,9 +126,12 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
     for split, s in zip(("train", "test"), splits, strict=True):
         check_labels(np.asarray(s.targets), classes, f"{data_dir} ({name} {split} split)")
     train, test = (
-        TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
+        TensorImageDataset(
+            torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets), s.classes,
+            [data_dir / s.base_folder / file for file, _ in (s.train_list if s.train else s.test_list)],
+        )
         for s in splits
-    )
+    )  # fmt: skip
     mean, std, size, small = DATASET_FACTS[name]
     return train, test, DataInfo(name, classes, 3, size, mean, std, small=small)
 
@@ -327,7 +338,8 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     side = eval_resize_side(image_size or size)
     train, test = (_open_split(root / s, side) for s in ("train", "val"))
     if train.classes != test.classes:
-        raise ValueError(f"{root}: train/ and val/ have different class folders")
+        diff = class_difference(train.classes, test.classes, ("only in train/:", "only in val/:"))
+        raise ValueError(f"{root}: train/ and val/ have different class folders: {diff}")
     info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
     return train, test, info
 
@@ -378,6 +390,7 @@ def build_splits(
         train, test, info = _image_folder(data_dir, image_size)
     else:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    check_sources(name, data_dir, train, test, info.image_size if info.small else None)
     if image_size and info.small and image_size != info.image_size:
         raise ValueError(f"{name} images are {info.image_size} px; image_size={image_size} is not supported")
     if val_source not in ("split", "folder"):
@@ -386,19 +399,11 @@ def build_splits(
         raise ValueError(f"val_source=folder selects on an image folder's val/; {name} has none (use split)")
     n_train = len(cast(Sized, train))  # every built-in data set has a length; torch's Dataset does not declare it
     train_idx, val_idx = split_indices(n_train, 0.0 if val_source == "folder" else val_fraction, seed)
-    if train_subset is not None:
-        if train_subset < 1:
-            raise ValueError(f"train_subset must be positive, got {train_subset}")
-        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed + 1))[:train_subset]
-        train_idx = sorted(train_idx[i] for i in keep.tolist())
-    if train_subset_per_class is not None:
-        from .subsets import class_balanced_indices, dataset_targets
-
-        classes = getattr(train, "classes", None)
-        train_idx = class_balanced_indices(dataset_targets(train), train_subset_per_class, seed + 1, train_idx, classes)
+    train_idx = training_subset(train, train_idx, len(val_idx), seed + 1, train_subset, train_subset_per_class)
     skipped = []
     if isinstance(train, CheckedImageFolder) and isinstance(test, CheckedImageFolder):
         train.link_splits([train_idx, val_idx])
         skipped = train.skipped + test.skipped
     val = test if val_source == "folder" else Subset(train, val_idx)
-    return Splits(Subset(train, train_idx), val, test, info, skipped)
+    sizes = {"train": len(train_idx), "val": len(cast(Sized, val)), "test": len(cast(Sized, test))}
+    return Splits(Subset(train, train_idx), val, test, info, skipped, data_identity(name, train, test, sizes))

@@ -45,6 +45,11 @@ def find_idx(data_dir: Path, split: str, kind: str) -> Path:
     raise FileNotFoundError(f"{data_dir}: no {stem}[.gz]")
 
 
+def idx_files(data_dir: Path, split: str) -> list[Path]:
+    """The images and labels files of ``split``."""
+    return [find_idx(data_dir, split, kind) for kind in ("images", "labels")]
+
+
 def load_idx_split(data_dir: Path, split: str, num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Images as a uint8 ``(N, 1, H, W)`` tensor and labels as int64 ``(N,)``; with ``num_classes``, a
     label outside ``0 .. num_classes - 1`` is a :class:`ValueError` naming the file."""

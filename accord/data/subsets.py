@@ -15,6 +15,34 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 
+def training_subset(
+    train: Dataset, train_idx: list[int], held_out: int, seed: int, size: int | None, per_class: int | None
+) -> list[int]:
+    """The training indices a run keeps of ``train_idx`` (the training split after ``held_out`` images went to
+    validation): ``size`` of them drawn at random, or ``per_class`` of every class, seeded; all of them when
+    both are None. A ``size`` larger than the split is refused (it would silently be the whole split)."""
+    if size is not None:
+        if size < 1:
+            raise ValueError(f"train_subset must be positive, got {size}")
+        check_subset_size(size, len(train_idx), held_out)
+        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:size]
+        train_idx = sorted(train_idx[i] for i in keep.tolist())
+    if per_class is not None:
+        classes = getattr(train, "classes", None)
+        train_idx = class_balanced_indices(dataset_targets(train), per_class, seed, train_idx, classes)
+    return train_idx
+
+
+def check_subset_size(train_subset: int, available: int, held_out: int) -> None:
+    """Refuse a ``train_subset`` larger than the ``available`` training images (``held_out`` went to val)."""
+    if train_subset > available:
+        after = f" after the {held_out} held out for validation" if held_out else ""
+        raise ValueError(
+            f"train_subset {train_subset} is more than the {available} training images{after}; "
+            f"set at most {available}, or drop it to train on all of them"
+        )
+
+
 def dataset_targets(dataset: Dataset) -> list[int]:
     """The labels of ``dataset`` without loading images (``targets`` of the dataset or of a ``Subset``'s base)."""
     if isinstance(dataset, Subset):

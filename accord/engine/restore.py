@@ -9,6 +9,7 @@ import torch
 
 from ..config import Config, config_from_saved
 from ..data import Splits, build_splits
+from ..data.identity import DATA_KEY, check_data
 from ..models import MultiViewModel
 from ..views import ViewDataset, build_eval_transform
 from .checkpoint import CheckpointError, load_checkpoint
@@ -19,16 +20,19 @@ from .run import build_model, data_info, eval_loader
 def load_eval_model(
     path: str | Path, dataset: str | None = None, data_dir: str | None = None, device: torch.device | None = None
 ) -> tuple[MultiViewModel, Config, Splits, torch.device]:
-    """The model of a checkpoint on ``device``, its config, and the splits of its dataset (or of ``dataset``)."""
+    """The model of a checkpoint on ``device``, its config, and the splits of its dataset (or of ``dataset``,
+    from ``data_dir``); data whose classes are not those the checkpoint recorded is refused
+    (:func:`~accord.data.identity.check_data`)."""
     ckpt = load_checkpoint(path)
     saved = dict(ckpt["config"])
-    if dataset:
-        saved["dataset"], saved["data_dir"] = dataset, data_dir
+    if dataset and dataset != saved.get("dataset"):  # another data set: its own image size and folder
+        saved.update(dataset=dataset, data_dir=data_dir, image_size=None)
     elif data_dir:
         saved["data_dir"] = data_dir
     cfg = config_from_saved(saved, f"{path}: config")
     data = cfg.data
     splits = build_splits(data.dataset, data.data_dir, 0.0, None, cfg.run.seed, data.image_size)
+    check_data(ckpt.get(DATA_KEY), splits.identity, str(path), ("test",))  # before the weights: name the classes
     splits.info = data_info(cfg, splits.info)  # the run's own normalisation, when its config sets one
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(cfg, splits.info)

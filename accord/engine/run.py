@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -46,6 +46,7 @@ class Run:
     views: nn.Module | None = None  # augment_on: device - makes the views of a uint8 batch on the device
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
     dist: Distributed = field(default_factory=Distributed)
+    data: dict[str, Any] = field(default_factory=dict)  # the data identity (accord.data.identity), recorded
 
 
 def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
@@ -132,6 +133,7 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
         views=device_views,
         skipped=splits.skipped,
         dist=dist,
+        data=splits.identity,
     )
 
 

@@ -319,10 +319,13 @@ def read_metrics(out: Path) -> list[dict[str, Any]]:
     return records
 
 
-def summarize(out: Path, environments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def summarize(
+    out: Path, environments: Sequence[dict[str, Any]] = (), data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Test accuracy at the best-validation epoch (the selected model) and at the last epoch, and where the run
     trained: ``environment`` (the last of ``environments``, :mod:`.environment`), and ``earlier_environments``
-    when a resume moved it.
+    when a resume moved it; ``data``, the run's data identity (:mod:`accord.data.identity`: class names in
+    label order, split sizes, fingerprints), when given.
 
     Without a validation split (``val_fraction: 0``) ``test_top1`` is the last epoch's, and the epoch of the
     best test top-1 (what the AgMax authors report) is written too, as ``test_selected_epoch`` and
@@ -367,6 +370,7 @@ def summarize(out: Path, environments: Sequence[dict[str, Any]] = ()) -> dict[st
             "skipped_images": {"count": len(skipped), "paths": [p for p, _ in skipped[:MAX_LISTED_PATHS]]},
             **({"environment": environments[-1]} if environments else {}),
             **({"earlier_environments": list(environments[:-1])} if len(environments) > 1 else {}),
+            **({"data": data} if data else {}),
         }
     )
 

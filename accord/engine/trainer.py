@@ -35,6 +35,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 
 from ..config import Config, ConfigError, load_saved_config, resolved
+from ..data.identity import DATA_KEY, check_data
 from ..losses import method_spec
 from ..step import build_step
 from .checkpoint import (
@@ -134,6 +135,7 @@ class Checkpointer:
             "ema": None if self.ema is None else self.ema.module.state_dict(),
             "config": self.run.cfg.as_flat(),
             "run_id": self.run_id,
+            DATA_KEY: self.run.data,
             **self.state,
             **state,
             "partial": partial,
@@ -328,7 +330,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     summary = out / "summary.json"
 
     def write_summary() -> None:
-        text = json.dumps(summarize(out, state["environments"]), indent=2, allow_nan=False)
+        text = json.dumps(summarize(out, state["environments"], run.data), indent=2, allow_nan=False)
         write_text_atomic(text + "\n", summary)
 
     dist.on_main(write_summary, rank0_stopped)
@@ -366,6 +368,7 @@ def _load_last_checkpoint(
     cfg = run.cfg
     folder_config = load_saved_config(out / "config.yaml").as_flat()
     check_identity(path, ckpt, run_id, folder_config)
+    check_data(ckpt.get(DATA_KEY), run.data, f"--resume {out}")
     _check_best_identity(out / "checkpoint-best.pt", run_id, folder_config)
     load_state_checked(run.model.model, ckpt["model"], path, f"this run's {cfg.model.model}")
     load_state_checked(run.criterion, ckpt.get("criterion"), path, f"this run's {cfg.method.method} loss")

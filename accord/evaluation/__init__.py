@@ -14,6 +14,7 @@ from .corruptions import (
     jpeg_compression,
     parse_corruptions,
 )
+from .per_class import format_per_class, per_class_accuracy
 from .robustness import (
     evaluate_checkpoint_robustness,
     evaluate_robustness,
@@ -34,11 +35,13 @@ __all__ = [
     "evaluate_checkpoint_robustness",
     "evaluate_robustness",
     "expected_calibration_error",
+    "format_per_class",
     "format_robustness",
     "gaussian_blur",
     "gaussian_noise",
     "jpeg_compression",
     "noise_generator",
     "parse_corruptions",
+    "per_class_accuracy",
     "split_eval_transform",
 ]

@@ -24,6 +24,7 @@ from ..data.loading import DEFAULT_LOADER_TIMEOUT, data_loader
 from ..engine.progress import eval_progress
 from .calibration import N_BINS, calibration_error_from_confidences
 from .corruptions import CORRUPTION_NAMES, SEVERITIES, SEVERITY_PARAMS, check_names, corrupt
+from .per_class import per_class_accuracy
 
 
 def split_eval_transform(info: DataInfo) -> tuple[v2.Transform, v2.Compose]:
@@ -59,6 +60,7 @@ class _Tally:
     confidences: list[Tensor] = field(default_factory=list)
     correct: list[Tensor] = field(default_factory=list)
     top5: list[Tensor] = field(default_factory=list)
+    labels: list[Tensor] = field(default_factory=list)
 
     def add(self, logits: Tensor, labels: Tensor) -> None:
         probs = logits.float().softmax(dim=1)
@@ -67,6 +69,7 @@ class _Tally:
         self.confidences.append(top.values[:, 0].cpu())
         self.correct.append(hits[:, 0].cpu())
         self.top5.append(hits.any(dim=1).cpu())
+        self.labels.append(labels.cpu())
 
     def summary(self, n_bins: int) -> dict[str, float]:
         """top-1, top-5 and ECE, all in percent."""
@@ -102,8 +105,10 @@ def evaluate_robustness(
     channels_last: bool = False,
     workers: int = 0,
     timeout: float = DEFAULT_LOADER_TIMEOUT,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Clean top-1/top-5/ECE and, per (corruption, severity), top-1 and ECE of ``model`` (all in percent).
+    """Clean top-1/top-5/ECE and, per (corruption, severity), top-1 and ECE of ``model`` (all in percent);
+    with ``class_names`` (in label order) also the clean top-1 of every class, as ``per_class``.
 
     ``dataset`` is accord's raw test split (uint8 CHW images and labels, as ``build_splits`` returns);
     ``limit`` keeps its first ``limit`` images. Each batch is read once; the eval geometry, each corruption
@@ -137,7 +142,12 @@ def evaluate_robustness(
         tallies[None].add(predict(images), labels)
         for (name, s), generator in generators.items():
             tallies[name, s].add(predict(corrupt(images, name, s, generator)), labels)
-    return _robustness_result(tallies, corruptions, severities, n_bins, seed, len(dataset))  # type: ignore[arg-type]
+    result = _robustness_result(tallies, corruptions, severities, n_bins, seed, len(dataset))  # type: ignore[arg-type]
+    if class_names is not None:
+        clean = tallies[None]
+        correct, labels = (torch.cat(t) if t else torch.zeros(0) for t in (clean.correct, clean.labels))
+        result["per_class"] = per_class_accuracy(correct, labels, class_names)
+    return result
 
 
 def _robustness_result(
@@ -181,8 +191,10 @@ def evaluate_checkpoint_robustness(
     limit: int | None = None,
     seed: int = 0,
     device: torch.device | None = None,
+    per_class: bool = False,
 ) -> dict[str, Any]:
-    """:func:`evaluate_robustness` of a checkpoint's model on the test set of its dataset (or of ``dataset``).
+    """:func:`evaluate_robustness` of a checkpoint's model on the test set of its dataset (or of ``dataset``);
+    with ``per_class``, the top-1 of every class under its name (the data's, which the checkpoint's match).
 
     With no ``corruptions`` this is the clean top-1/top-5 of :func:`~accord.engine.evaluate_checkpoint`
     (same data, model and eval transform) plus the ECE.
@@ -206,6 +218,7 @@ def evaluate_checkpoint_robustness(
         channels_last=cfg.run.channels_last,
         workers=loader_workers(cfg.data.workers),
         timeout=cfg.data.loader_timeout,
+        class_names=splits.identity["class_names"] if per_class else None,
     )
     skipped = [[p, r] for folder in image_folders(splits.test) for p, r in folder.skipped]  # named, not silent
     return {

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..data.identity import DATA_KEY
 from ..models.cifar import CIFAR_MODELS
 from .timm_format import eval_state_dict, infer_head, input_metadata, save_timm_safetensors
 
@@ -41,7 +42,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def export_checkpoint(src: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Write the evaluation model of an accord run folder or checkpoint to ``out`` (safetensors).
 
-    Returns the metadata written (architecture as a timm name, classes, channels, input, provenance). A run
+    Returns the metadata written (architecture as a timm name, classes, channels, input, provenance, and
+    ``label_names``: the class of every output, when the checkpoint recorded its data's classes). A run
     trained with ``ema: true`` exports its EMA weights (``weights: ema`` in the metadata), the ones it was
     evaluated and selected with. accord's CIFAR ResNets/WRNs are registered with timm by accord only: their
     metadata says so in ``requires``. ``out`` is written through :func:`~accord.engine.writer.write_output`
@@ -66,6 +68,9 @@ def export_checkpoint(src: str | Path, out: str | Path, overwrite: bool = False)
         "dataset": cfg.data.dataset,
         "weights": weights,
     }
+    data = ckpt.get(DATA_KEY)
+    if isinstance(data, dict) and data.get("class_names"):  # timm's name for the class of each output, in order
+        extra["label_names"] = [str(name) for name in data["class_names"]]
     if arch in CIFAR_MODELS.values():
         extra["requires"] = ACCORD_REQUIRED
     if "epoch" in ckpt:
