@@ -124,6 +124,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in FRACTIONS:
         if v[key] is not None and not 0.0 <= v[key] <= 1.0:
             raise ConfigError(f"config key {key!r} must be in [0, 1], got {v[key]}")
+    if v["crop_pct"] is None:
+        v["crop_pct"] = facts.crop_pct
+    elif not 0.0 < v["crop_pct"] <= 1.0:
+        raise ConfigError(f"config key 'crop_pct' must be in (0, 1], got {v['crop_pct']}")
     if v["train_subset"] is not None and v["train_subset_per_class"] is not None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
     if v["train_subset_per_class"] is not None and v["train_subset_per_class"] <= 0:

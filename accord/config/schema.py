@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, Union
 
 from ..data.datasets import DatasetName, ValSource
 from ..models.multiview import BnMode
+from ..views.eval_crop import Interpolation
 from ..views.mixing import MixKind
 from .errors import ConfigError
 
@@ -83,6 +84,12 @@ class DataConfig:
     normalize_mean: tuple[float, ...] | None = key(None, "per-channel normalisation mean; null: the data set's own")
     normalize_std: tuple[float, ...] | None = key(None, "per-channel normalisation std; null: the data set's own")
     workers: int = key(2, "data loader worker processes")
+    crop_pct: float | None = key(
+        None,
+        "evaluation crop in (0, 1], timm's crop_pct: resize the short side to floor(image_size / crop_pct), then "
+        "centre-crop image_size; null: the data set's own (1.0 for 28-32 px data sets, 0.875 for image folders)",
+    )
+    interpolation: Interpolation = key("bilinear", "resize interpolation at evaluation (timm's interpolation)")
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,15 @@ class DatasetFacts(NamedTuple):
     std: tuple[float, ...]
     image_size: int  # default side in pixels
     small: bool  # 28-32 px images: pad-crop policies, no resize at evaluation, AgMax's small-image mixing
+    crop_pct: float  # evaluation crop (timm's crop_pct): 1.0 keeps the fixed-size images whole
 
 
 DATASET_FACTS: dict[str, DatasetFacts] = {
-    "fashion_mnist": DatasetFacts((0.2860,), (0.3530,), 28, True),
-    "cifar10": DatasetFacts((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True),
-    "cifar100": DatasetFacts((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True),
-    "imagefolder": DatasetFacts((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False),  # ImageNet statistics
+    "fashion_mnist": DatasetFacts((0.2860,), (0.3530,), 28, True, 1.0),
+    "cifar10": DatasetFacts((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True, 1.0),
+    "cifar100": DatasetFacts((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True, 1.0),
+    # ImageNet statistics; timm's default evaluation crop (224 -> 256)
+    "imagefolder": DatasetFacts((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False, 0.875),
 }
 
 
@@ -60,6 +62,8 @@ class DataInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     small: bool  # 28-32 px images: pad-crop policies and no resize at evaluation
+    crop_pct: float | None = None  # evaluation crop (timm's); None: 1.0 if small, else 0.875
+    interpolation: str = "bilinear"  # resize interpolation at evaluation: bilinear, bicubic or nearest
 
 
 class TensorImageDataset(Dataset):
@@ -101,8 +105,8 @@ def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
             "or pass --data-dir pointing at a folder with the four idx files "
             "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
         ) from None
-    mean, std, size, small = DATASET_FACTS["fashion_mnist"]
-    info = DataInfo("fashion_mnist", 10, 1, size, mean, std, small=small)
+    mean, std, size, small, crop_pct = DATASET_FACTS["fashion_mnist"]
+    info = DataInfo("fashion_mnist", 10, 1, size, mean, std, small=small, crop_pct=crop_pct)
     return train, test, info
 
 
@@ -120,8 +124,8 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
         TensorImageDataset(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets))
         for s in splits
     )
-    mean, std, size, small = DATASET_FACTS[name]
-    return train, test, DataInfo(name, classes, 3, size, mean, std, small=small)
+    mean, std, size, small, crop_pct = DATASET_FACTS[name]
+    return train, test, DataInfo(name, classes, 3, size, mean, std, small=small, crop_pct=crop_pct)
 
 
 class UnreadableImageError(OSError):
@@ -327,8 +331,8 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     train, test = (_open_split(root / s) for s in ("train", "val"))
     if train.classes != test.classes:
         raise ValueError(f"{root}: train/ and val/ have different class folders")
-    mean, std, size, small = DATASET_FACTS["imagefolder"]
-    info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
+    mean, std, size, small, crop_pct = DATASET_FACTS["imagefolder"]
+    info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small, crop_pct)
     return train, test, info
 
 

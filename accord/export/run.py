@@ -58,7 +58,7 @@ def export_checkpoint(src: str | Path, out: str | Path) -> dict[str, Any]:
     state = eval_state_dict(ckpt[weights])
     _, in_chans = infer_head(arch, state)
     extra = {
-        **input_metadata(cfg.data.dataset, cfg.data.image_size, in_chans),
+        **input_metadata(cfg.data.dataset, cfg.data.image_size, in_chans, cfg.data.crop_pct, cfg.data.interpolation),
         "source": "accord",
         "config": cfg.name,
         "method": cfg.method.method,

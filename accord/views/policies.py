@@ -38,6 +38,7 @@ from torchvision.transforms import v2
 from ..data.datasets import DataInfo
 from .author_policies import PerImage, build_author_operation, is_author_operation
 from .cutout import ClippedCutout
+from .eval_crop import eval_geometry
 from .lighting import Lighting
 from .tokens import (
     AugMix,
@@ -102,11 +103,6 @@ def finishing_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
         area = (policy.cutout / info.image_size) ** 2
         ops.append(v2.RandomErasing(p=1.0, scale=(area, area), ratio=(1.0, 1.0), value=0))
     return ops
-
-
-def eval_geometry(info: DataInfo) -> list[Callable]:
-    """ImageNet evaluation: resize the short side to ``size + 32``, then centre crop ``size``."""
-    return [] if info.small else [v2.Resize(info.image_size + 32), v2.CenterCrop(info.image_size)]
 
 
 class TensorImagesOnly:
