@@ -241,9 +241,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a run's evaluation model as timm-compatible safetensors."""
+    """Write a run's evaluation model as timm-compatible safetensors, or as a folder timm loads by itself."""
     from .export import export_checkpoint
+    from .export.hf_folder import export_format, export_hf_command
 
+    if export_format(args.out, args.format) == "hf":
+        return export_hf_command(args.run, args.out, args.overwrite)
     check_output(args.out, args.overwrite)
     meta = export_checkpoint(args.run, args.out)
     weights = " (EMA weights)" if meta.get("weights") == "ema" else ""
@@ -396,10 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("dir")
     report.set_defaults(func=cmd_report)
 
-    export = sub.add_parser("export", help="write a run's eval model as timm-compatible safetensors")
+    export = sub.add_parser("export", help="write a run's eval model as timm safetensors, or a folder timm loads")
     export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="run folder (its best checkpoint) or a .pt")
-    export.add_argument("--out", required=True, help="output .safetensors file")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    export.add_argument("--out", required=True, help="a .safetensors file, or a folder (any other path)")
+    export.add_argument(
+        "--format",
+        choices=("safetensors", "hf"),
+        help="safetensors: one file; hf: a folder as timm's save_for_hf writes it, config.json and model.safetensors, "
+        "for timm.create_model('local-dir:OUT', pretrained=True) (default: hf unless --out ends in .safetensors)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file or export folder")
     export.set_defaults(func=cmd_export)
 
     agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")

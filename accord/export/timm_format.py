@@ -103,7 +103,9 @@ def save_timm_safetensors(
     safetensors stores metadata as ``str -> str``: text values are stored as they are (``resnet50``, not
     ``"resnet50"``), numbers and lists as JSON (``10``, ``[3, 32, 32]``); :func:`read_metadata` decodes them.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from ..engine.checkpoint import replace_atomic
 
     state = eval_state_dict(state)
     num_classes, in_chans = infer_head(arch, state)
@@ -112,7 +114,8 @@ def save_timm_safetensors(
     meta["accord_version"] = __version__
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out), metadata={"format": "pt", **{k: metadata_text(v) for k, v in meta.items()}})
+    data = save(state, metadata={"format": "pt", **{k: metadata_text(v) for k, v in meta.items()}})
+    replace_atomic(out, lambda f: f.write(data))  # whole or not at all, with the user's umask
     return meta
 
 
