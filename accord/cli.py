@@ -256,6 +256,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Top-k classes and probabilities of image files, as a table or a CSV file."""
+    from .evaluation.predict import run_predict
+
+    if args.out:
+        check_output(args.out, args.overwrite)  # before the model is loaded, not after
+    return run_predict(args.source, args.images, args.top_k, args.out, args.batch_size)
+
+
 def cmd_import_agmax(args: argparse.Namespace) -> int:
     """Convert an AgMax release checkpoint to timm safetensors or an accord checkpoint."""
     from .export import import_agmax
@@ -401,15 +410,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write a run's eval model as timm safetensors, or a folder timm loads")
     export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="run folder (its best checkpoint) or a .pt")
-    export.add_argument("--out", required=True, help="a .safetensors file, or a folder (any other path)")
+    export.add_argument("--out", required=True, help="a .safetensors file, or a folder (a path without a suffix)")
     export.add_argument(
         "--format",
         choices=("safetensors", "hf"),
         help="safetensors: one file; hf: a folder as timm's save_for_hf writes it, config.json and model.safetensors, "
-        "for timm.create_model('local-dir:OUT', pretrained=True) (default: hf unless --out ends in .safetensors)",
+        "for timm.create_model('local-dir:OUT', pretrained=True) (default: hf when --out has no suffix)",
     )
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out file or export folder")
     export.set_defaults(func=cmd_export)
+
+    pred = sub.add_parser("predict", help="top-k class names and probabilities of image files or folders")
+    pred.add_argument("source", metavar="RUN_OR_EXPORT", help="run folder, checkpoint (.pt) or accord export folder")
+    pred.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files, or folders searched in")
+    pred.add_argument("--top-k", dest="top_k", type=int, default=5, help="classes per image (default 5)")
+    pred.add_argument("--out", help="write a CSV file instead of printing a table")
+    pred.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    pred.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="images per forward pass")
+    pred.set_defaults(func=cmd_predict)
 
     agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")
     agmax.add_argument("checkpoint", metavar="CKPT.pth")

@@ -64,8 +64,8 @@ def export_hf_folder(src: str | Path, out: str | Path, overwrite: bool = False) 
 
 
 def export_format(out: str | Path, asked: str | None) -> str:
-    """``asked`` (safetensors or hf), else ``safetensors`` for an ``out`` ending in ``.safetensors``, ``hf`` else."""
-    return asked or ("safetensors" if Path(out).suffix == ".safetensors" else "hf")
+    """``asked`` (safetensors or hf), else ``hf`` for an ``out`` without a suffix (a folder), ``safetensors`` else."""
+    return asked or ("safetensors" if Path(out).suffix else "hf")
 
 
 def export_hf_command(src: str | Path, out: str | Path, overwrite: bool) -> int:
@@ -84,9 +84,17 @@ def check_export_folder(out: Path, overwrite: bool) -> None:
         mode = os.lstat(out).st_mode
     except FileNotFoundError:
         return
+    if stat.S_ISREG(mode):
+        raise ExportError(f"--out {out}: is a file; name a new folder for the export (or use --format safetensors)")
     if not stat.S_ISDIR(mode):
-        kind = "a symlink" if stat.S_ISLNK(mode) else "a file" if stat.S_ISREG(mode) else "not a folder"
-        raise ExportError(f"--out {out}: is {kind}; name a new folder for the export")
+        kinds = {
+            stat.S_ISLNK: "a symlink",
+            stat.S_ISFIFO: "a FIFO",
+            stat.S_ISSOCK: "a socket",
+            stat.S_ISCHR: "a device",
+        }
+        kind = next((name for test, name in kinds.items() if test(mode)), "not a folder")
+        raise ExportError(f"--out {out}: is {kind}, not a regular file or folder; name a new folder for the export")
     entries = sorted(p.name for p in out.iterdir())
     if not entries:
         return

@@ -225,6 +225,8 @@ def _create(name: str, cls: type[nn.Module], pretrained: bool, kwargs: dict[str,
         "first_conv": "conv1",
         "classifier": "fc",
     }
+    if local:  # the export's own data config: input size, normalisation, evaluation crop, label names
+        model.pretrained_cfg = {**model.pretrained_cfg, **cfg}  # type: ignore[assignment, dict-item]
     return model
 
 
