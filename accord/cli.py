@@ -34,7 +34,7 @@ from .console import (
     package_version,
     print_json,
 )
-from .data.datasets import DATASETS
+from .data import dataset_names
 from .export.agmax import AGMAX_ARCHS
 from .outputs import check_output
 
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", help=f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}")
+        p.add_argument("--dataset", help=f"a registered data set: {', '.join(dataset_names())}")
         p.add_argument("--data-dir", dest="data_dir", help="folder of the dataset's files")
 
     train = sub.add_parser("train", help="train a config into an output folder, or resume one")

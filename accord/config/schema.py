@@ -15,7 +15,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, TypeVar, Union
 
-from ..data.datasets import DatasetName, ValSource
+from ..data.datasets import ValSource
 from ..models.multiview import BnMode
 from ..views.eval_crop import Interpolation
 from ..views.mixing import MixKind
@@ -68,7 +68,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: DatasetName = key("fashion_mnist", "the data set")
+    dataset: str = key(
+        "fashion_mnist",
+        "the data set: a registered name (accord.data.registry; built in: fashion_mnist, cifar10, "
+        "cifar100, imagefolder, hf_disk)",
+    )
     data_dir: str | None = key(None, "where the data set lies (null: its default place)")
     image_size: int | None = key(None, "image side in pixels (null: the data set's own, 224 for image folders)")
     val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model")

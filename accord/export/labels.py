@@ -1,8 +1,9 @@
 """The class names of a trained model, in label order, for exports and predictions.
 
 A checkpoint records them under ``checkpoint["data"]["class_names"]`` (a run's ``summary.json`` under
-``"data": {"class_names": [...]}``). A checkpoint without them falls back to the data set's own names
-(Fashion-MNIST, CIFAR-10), the class folders of an image folder's ``train/`` when it is still there, and
+``"data": {"class_names": [...]}``). A checkpoint without them falls back to the names its data set's spec knows
+(:attr:`~accord.data.registry.DatasetSpec.class_names`: Fashion-MNIST's and CIFAR-10's own, an image folder's
+``train/`` class folders or a Hugging Face data set's label names while its ``data_dir`` is still there), and
 ``class_0`` ... ``class_<N-1>`` otherwise.
 """
 
@@ -12,12 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-#: The names of the built-in data sets whose labels have names accord knows without reading their files.
-KNOWN_CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-}  # fmt: skip
+from ..data.registry import REGISTRY
 
 
 def class_names(checkpoint: Mapping[str, Any], num_classes: int) -> list[str]:
@@ -27,25 +23,13 @@ def class_names(checkpoint: Mapping[str, Any], num_classes: int) -> list[str]:
     if isinstance(recorded, list | tuple) and _valid(recorded, num_classes):
         return [str(name) for name in recorded]
     config = checkpoint.get("config") or {}
-    known = KNOWN_CLASS_NAMES.get(str(config.get("dataset")))
-    if known is not None and len(known) == num_classes:
-        return list(known)
-    folders = _train_folders(config)
-    if len(folders) == num_classes:
-        return folders
+    spec = REGISTRY.get(str(config.get("dataset")))
+    data_dir = Path(str(config["data_dir"])) if config.get("data_dir") else None
+    known = spec.class_names(data_dir) if spec is not None and spec.class_names is not None else None
+    if known is not None and _valid(list(known), num_classes):
+        return [str(name) for name in known]
     return [f"class_{i}" for i in range(num_classes)]
 
 
 def _valid(names: Any, num_classes: int) -> bool:
     return isinstance(names, list | tuple) and len(names) == num_classes and all(isinstance(n, str) for n in names)
-
-
-def _train_folders(config: Mapping[str, Any]) -> list[str]:
-    """An image folder's class folder names (torchvision's order: sorted), if its ``train/`` is still there."""
-    if config.get("dataset") != "imagefolder" or not config.get("data_dir"):
-        return []
-    train = Path(str(config["data_dir"])) / "train"
-    try:
-        return sorted(entry.name for entry in train.iterdir() if entry.is_dir())
-    except OSError:
-        return []

@@ -82,7 +82,7 @@ def input_metadata(
     ``crop_pct`` and ``interpolation`` are the run's evaluation crop (the config keys of the same names, timm's
     meaning: :mod:`accord.views.eval_crop`); ``crop_pct`` None is the data set's own.
     """
-    if dataset not in DATASET_FACTS:
+    if dataset is None or dataset not in DATASET_FACTS:
         return {}
     facts = DATASET_FACTS[dataset]
     size = image_size or facts.image_size

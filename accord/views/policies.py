@@ -62,7 +62,9 @@ def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     for token in policy.geometry:
         if token == "crop":
             ops.append(
-                v2.RandomCrop(info.image_size, padding=4) if info.small else v2.RandomResizedCrop(info.image_size)
+                v2.RandomCrop(info.image_size, padding=4)
+                if info.train_crop == "pad"
+                else v2.RandomResizedCrop(info.image_size)
             )
         else:
             ops.append(v2.RandomHorizontalFlip())
@@ -75,7 +77,7 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     ops: list[Callable] = []
     for op in policy.operations:
         if is_author_operation(op):
-            ops.append(PerImage(build_author_operation(op, info.small)))
+            ops.append(PerImage(build_author_operation(op, str(info.autoaugment))))
         elif isinstance(op, RandAugment):
             mode = v2.InterpolationMode.BILINEAR if op.bilinear else v2.InterpolationMode.NEAREST
             randaug = v2.RandAugment(num_ops=op.num_ops, magnitude=op.magnitude, interpolation=mode)
@@ -83,7 +85,7 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
         elif isinstance(op, ColorJitter):
             ops.append(v2.ColorJitter(brightness=op.brightness, contrast=op.contrast, saturation=op.saturation))
         elif isinstance(op, AutoAugment):
-            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[op.policy_for(info.small)]))
+            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[op.policy_for(str(info.autoaugment))]))
         elif isinstance(op, TrivialAugment):
             ops.append(v2.TrivialAugmentWide())
         elif isinstance(op, AugMix):
