@@ -19,7 +19,6 @@ from .config import (
     config_name,
     config_notes,
     format_keys,
-    list_configs,
     load_config,
     load_saved_config,
     parse_overrides,
@@ -146,7 +145,9 @@ def cmd_configs(args: argparse.Namespace) -> int:
         for note in config_notes(cfg):  # YAML comments: the output stays a loadable config
             print(f"# note: {note}")
     else:
-        print("\n".join(list_configs()))
+        from .config.listing import format_listing
+
+        print(format_listing(args.model, args.aug, args.method), end="")
     return 0
 
 
@@ -373,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfgs.add_argument(
         "--help-keys", action="store_true", help="every config key with its type, default and description"
     )
+    cfgs.add_argument("--model", help="only this model's configs (e.g. FashionMNIST-ResNet8, ResNet50)")
+    cfgs.add_argument("--aug", help="only this augmentation's (e.g. standard, cutout, auto_augment-mixup)")
+    cfgs.add_argument("--method", help="only this method's (ce: the baseline; agmax, tied, ...)")
     cfgs.set_defaults(func=cmd_configs)
 
     cmp_ = sub.add_parser("compare", help="train one config with several methods; print a table")
