@@ -60,6 +60,7 @@ def test_saved_and_parquet_data_sets_load_the_same_images_and_names(hf_dir, tmp_
         data.to_parquet(str(parquet / f"{split}-00000-of-00001.parquet"))
     saved, from_parquet = (build_splits("hf_disk", d, 0.0, image_size=32) for d in (hf_dir, parquet))
     assert saved.info.num_classes == from_parquet.info.num_classes == 3
+    assert saved.class_names == from_parquet.class_names == NAMES  # the ClassLabel feature's names, label order
     assert dataset_spec("hf_disk").class_names(hf_dir) == dataset_spec("hf_disk").class_names(parquet) == NAMES
     for a, b in ((saved.train, from_parquet.train), (saved.test, from_parquet.test)):
         assert len(a) == len(b) and all(torch.equal(a[i][0], b[i][0]) and a[i][1] == b[i][1] for i in range(len(a)))

@@ -27,7 +27,7 @@ from .files import directory_keys, escape_path, regular_files
 from .idx import DEBIAN_FASHION_MNIST, check_labels, load_idx_split
 from .registry import DATASET_FACTS, DatasetFacts, Loaded, dataset_spec
 
-__all__ = ["DATASETS", "DATASET_FACTS", "DataInfo", "DatasetFacts", "Splits", "ValSource", "build_splits"]
+__all__ = ["DATASETS", "DATASET_FACTS", "DataInfo", "DatasetFacts", "Loaded", "Splits", "ValSource", "build_splits"]
 
 #: What selects the model: a held-out ``split`` of the training set, or an image folder's ``val/`` folder.
 ValSource = Literal["split", "folder"]
@@ -83,6 +83,7 @@ class Splits:
     test: Dataset
     info: DataInfo
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
+    class_names: list[str] | None = None  # label order, where the loader's files name the classes
 
 
 def fashion_mnist(data_dir: Path | None, image_size: int | None = None) -> Loaded:
@@ -365,7 +366,7 @@ def build_splits(
     facts = spec.facts
     if image_size and facts.fixed_size and image_size != facts.image_size:
         raise ValueError(f"{name} images are {facts.image_size} px; image_size={image_size} is not supported")
-    train, test, num_classes, in_chans, _ = spec.loader(data_dir, image_size)
+    train, test, num_classes, in_chans, class_names = spec.loader(data_dir, image_size)
     info = DataInfo(
         name, num_classes, in_chans, image_size or facts.image_size, facts.mean, facts.std, facts.fixed_size,
         facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
@@ -391,4 +392,5 @@ def build_splits(
         train.link_splits([train_idx, val_idx])
         skipped = train.skipped + test.skipped
     val = test if val_source == "folder" else Subset(train, val_idx)
-    return Splits(Subset(train, train_idx), val, test, info, skipped)
+    names = [str(c) for c in class_names] if class_names is not None else None
+    return Splits(Subset(train, train_idx), val, test, info, skipped, names)
