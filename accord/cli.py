@@ -18,7 +18,6 @@ from .config import (
     config_name,
     config_notes,
     format_keys,
-    list_configs,
     load_config,
     load_saved_config,
     parse_overrides,
@@ -33,7 +32,7 @@ from .console import (
     package_version,
     print_json,
 )
-from .data.datasets import DATASETS
+from .data import dataset_names
 from .export.agmax import AGMAX_ARCHS
 from .outputs import BENCH_NAME, ROBUSTNESS_NAME, check_output, overwrite_arg
 
@@ -159,7 +158,9 @@ def cmd_configs(args: argparse.Namespace) -> int:
         for note in config_notes(cfg):  # YAML comments: the output stays a loadable config
             print(f"# note: {note}")
     else:
-        print("\n".join(list_configs()))
+        from .config.listing import format_listing
+
+        print(format_listing(args.model, args.aug, args.method), end="")
     return 0
 
 
@@ -255,9 +256,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a run's evaluation model as timm-compatible safetensors."""
+    """Write a run's evaluation model as timm-compatible safetensors, or as a folder timm loads by itself."""
     from .export import export_checkpoint
+    from .export.hf_folder import export_format, export_hf_command
 
+    if export_format(args.out, args.format) == "hf":
+        return export_hf_command(args.run, args.out, args.overwrite)
     check_output(args.out, args.overwrite)
     meta = export_checkpoint(args.run, args.out, args.overwrite)
     weights = " (EMA weights)" if meta.get("weights") == "ema" else ""
@@ -265,6 +269,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     if "requires" in meta:
         print(f"note: loading it needs {meta['requires']}")
     return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Top-k classes and probabilities of image files, as a table or a CSV file."""
+    from .evaluation.predict import run_predict
+
+    if args.out:
+        check_output(args.out, args.overwrite)  # before the model is loaded, not after
+    return run_predict(args.source, args.images, args.top_k, args.out, args.batch_size)
 
 
 def cmd_import_agmax(args: argparse.Namespace) -> int:
@@ -330,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", help=f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}")
+        p.add_argument("--dataset", help=f"a registered data set: {', '.join(dataset_names())}")
         p.add_argument("--data-dir", dest="data_dir", help="folder of the dataset's files")
 
     train = sub.add_parser("train", help="train a config into an output folder, or resume one")
@@ -375,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfgs.add_argument(
         "--help-keys", action="store_true", help="every config key with its type, default and description"
     )
+    cfgs.add_argument("--model", help="only this model's configs (e.g. FashionMNIST-ResNet8, ResNet50)")
+    cfgs.add_argument("--aug", help="only this augmentation's (e.g. standard, cutout, auto_augment-mixup)")
+    cfgs.add_argument("--method", help="only this method's (ce: the baseline; agmax, tied, ...)")
     cfgs.set_defaults(func=cmd_configs)
 
     cmp_ = sub.add_parser("compare", help="train one config with several methods; print a table")
@@ -411,11 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
     overwrite_arg(report, "replace report files accord did not write")
     report.set_defaults(func=cmd_report)
 
-    export = sub.add_parser("export", help="write a run's eval model as timm-compatible safetensors")
+    export = sub.add_parser("export", help="write a run's eval model as timm safetensors, or a folder timm loads")
     export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="run folder (its best checkpoint) or a .pt")
-    export.add_argument("--out", required=True, help="output .safetensors file")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    export.add_argument("--out", required=True, help="a .safetensors file, or a folder (a path without a suffix)")
+    export.add_argument(
+        "--format",
+        choices=("safetensors", "hf"),
+        help="safetensors: one file; hf: a folder as timm's save_for_hf writes it, config.json and model.safetensors, "
+        "for timm.create_model('local-dir:OUT', pretrained=True) (default: hf when --out has no suffix)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file or export folder")
     export.set_defaults(func=cmd_export)
+
+    pred = sub.add_parser("predict", help="top-k class names and probabilities of image files or folders")
+    pred.add_argument("source", metavar="RUN_OR_EXPORT", help="run folder, checkpoint (.pt) or accord export folder")
+    pred.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files, or folders searched in")
+    pred.add_argument("--top-k", dest="top_k", type=int, default=5, help="classes per image (default 5)")
+    pred.add_argument("--out", help="write a CSV file instead of printing a table")
+    pred.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    pred.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="images per forward pass")
+    pred.set_defaults(func=cmd_predict)
 
     agmax = sub.add_parser("import-agmax", help="convert an AgMax release ResNet checkpoint to timm keys")
     agmax.add_argument("checkpoint", metavar="CKPT.pth")

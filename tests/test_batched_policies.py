@@ -297,12 +297,12 @@ def test_same_generator_state_repeats_the_output_and_default_is_the_global_gener
 
 
 def test_tokens_build_the_loaders_defaults_and_bad_input_is_refused() -> None:
-    assert repr(build_batched_operation("randaug", small=True)) == "BatchedRandAugment(num_ops=2, magnitude=9)"
-    assert build_batched_operation("autoaug", small=True).policy == "cifar10"
-    assert build_batched_operation("autoaug", small=False).policy == "imagenet"
-    assert build_batched_operation("autoaug_svhn", small=True).policy == "svhn"
-    assert build_batched_operation("augmix_5", small=True).severity == 5
-    assert isinstance(build_batched_operation("trivialaug", small=True), BatchedTrivialAugment)
+    assert repr(build_batched_operation("randaug", "cifar10")) == "BatchedRandAugment(num_ops=2, magnitude=9)"
+    assert build_batched_operation("autoaug", "cifar10").policy == "cifar10"
+    assert build_batched_operation("autoaug", "imagenet").policy == "imagenet"
+    assert build_batched_operation("autoaug_svhn", "cifar10").policy == "svhn"
+    assert build_batched_operation("augmix_5", "cifar10").severity == 5
+    assert isinstance(build_batched_operation("trivialaug", "cifar10"), BatchedTrivialAugment)
     with pytest.raises(ValueError, match="uint8"):
         BatchedRandAugment()(torch.zeros(2, 3, 8, 8))
     with pytest.raises(ValueError, match="severity"):

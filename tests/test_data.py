@@ -256,7 +256,7 @@ def test_build_splits_unknown_dataset(tmp_path: Path) -> None:
     assert "mnist_fashion" in message
     for name in DATASETS:
         assert name in message
-    assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "imagefolder"}
+    assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "imagefolder", "hf_disk"}
 
 
 # ------------------------------------------------------------------------------------------ imagefolder

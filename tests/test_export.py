@@ -92,7 +92,7 @@ def test_export_timm_model_loads_with_timm_pretrained_file(imagefolder_dir, tmp_
 
     meta = read_metadata(out)
     assert (meta["architecture"], meta["num_classes"], meta["in_chans"]) == ("resnet10t", 3, 3)
-    assert meta["input_size"] == [3, 32, 32] and meta["crop_pct"] == 32 / 64
+    assert meta["input_size"] == [3, 32, 32] and meta["crop_pct"] == 0.875 and meta["interpolation"] == "bilinear"
     assert meta["mean"] == [0.485, 0.456, 0.406] and meta["std"] == [0.229, 0.224, 0.225]
     overlay = dict(file=str(out), num_classes=3)  # without num_classes timm drops a non-1000-class head
     net = timm.create_model("resnet10t", num_classes=3, pretrained=True, pretrained_cfg_overlay=overlay)
@@ -103,7 +103,7 @@ def test_export_timm_model_loads_with_timm_pretrained_file(imagefolder_dir, tmp_
     # the metadata overlay also gives timm the data config accord evaluated with
     net = timm.create_model("resnet10t", num_classes=3, pretrained=True, pretrained_cfg_overlay=timm_overlay(out))
     data_cfg = timm.data.resolve_data_config(model=net)
-    assert data_cfg["input_size"] == (3, 32, 32) and data_cfg["crop_pct"] == 0.5
+    assert data_cfg["input_size"] == (3, 32, 32) and data_cfg["crop_pct"] == 0.875
     assert data_cfg["mean"] == (0.485, 0.456, 0.406)
 
 

@@ -416,8 +416,8 @@ def test_eval_transform_large_images_resize_then_center_crop() -> None:
     image = torch.randint(0, 256, (3, 100, 80), dtype=torch.uint8, generator=g)
     out = build_eval_transform(LARGE)(image)
     assert out.dtype == torch.float32 and out.shape == (3, 32, 32)
-    resized = v2.Resize(64)(image)  # short side (80) -> 64
-    assert resized.shape == (3, 80, 64)
+    resized = v2.Resize(36)(image)  # short side (80) -> floor(32 / 0.875), timm's default crop
+    assert resized.shape == (3, 45, 36)
     expected = _normalize(LARGE, v2.CenterCrop(32)(resized))
     assert torch.allclose(out, expected)
 

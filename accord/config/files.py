@@ -210,13 +210,12 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     return resolve(flat)
 
 
-#: How a run's name writes each data set (the built-in configs' names start with it).
-DATASET_LABELS = {
-    "fashion_mnist": "FashionMNIST",
-    "cifar10": "CIFAR10",
-    "cifar100": "CIFAR100",
-    "imagefolder": "ImageFolder",
-}
+def dataset_label(name: str) -> str:
+    """How a run's name writes a data set (its spec's ``label``; the built-in configs' names start with it)."""
+    from ..data.registry import REGISTRY
+
+    spec = REGISTRY.get(name)
+    return (spec.label or spec.name) if spec else name
 
 
 def renamed_dataset(name: str, old: str, new: str) -> str:
@@ -224,7 +223,7 @@ def renamed_dataset(name: str, old: str, new: str) -> str:
     what they train on: ``FashionMNIST-ResNet8-standard`` on an image folder is ``ImageFolder-ResNet8-standard``,
     ``WRN28-10-CIFAR10-standard`` on CIFAR-100 ``WRN28-10-CIFAR100-standard``; a name without the old label gets the
     new one in front (``ResNet50-standard`` on CIFAR-10: ``CIFAR10-ResNet50-standard``)."""
-    old_label, new_label = DATASET_LABELS.get(old, old), DATASET_LABELS.get(new, new)
+    old_label, new_label = dataset_label(old), dataset_label(new)
     parts = name.split("-")
     if old_label in parts:
         parts[parts.index(old_label)] = new_label

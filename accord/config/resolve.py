@@ -111,6 +111,10 @@ def _checked(key: str, value: Any, hint: Any) -> Any:
 
 
 def _check_ranges(v: dict[str, Any]) -> None:
+    from ..data.registry import dataset_names
+
+    if v["dataset"] not in dataset_names():
+        raise ConfigError(f"config key 'dataset': {v['dataset']!r} is not one of {', '.join(dataset_names())}")
     for key in POSITIVE:
         if v[key] <= 0:
             raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
@@ -127,7 +131,7 @@ def _check_ranges(v: dict[str, Any]) -> None:
         if v[key] is not None and v[key] <= 0:
             raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
     facts = DATASET_FACTS[v["dataset"]]
-    if facts.small and v["image_size"] not in (None, facts.image_size):
+    if facts.fixed_size and v["image_size"] not in (None, facts.image_size):
         raise ConfigError(
             f"config key 'image_size': {v['dataset']} images are {facts.image_size} px and are not resized; "
             f"got {v['image_size']} (drop image_size or set it to {facts.image_size})"
@@ -135,6 +139,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
     for key in FRACTIONS:
         if v[key] is not None and not 0.0 <= v[key] <= 1.0:
             raise ConfigError(f"config key {key!r} must be in [0, 1], got {v[key]}")
+    if v["crop_pct"] is None:
+        v["crop_pct"] = facts.crop_pct
+    elif not 0.0 < v["crop_pct"] <= 1.0:
+        raise ConfigError(f"config key 'crop_pct' must be in (0, 1], got {v['crop_pct']}")
     if v["train_subset"] is not None and v["train_subset_per_class"] is not None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
     if v["train_subset_per_class"] is not None and v["train_subset_per_class"] <= 0:
@@ -229,11 +237,12 @@ def _clipped(spec: str) -> str:
 
 
 def _check_combinations(v: dict[str, Any]) -> None:
+    from ..data.registry import dataset_spec
     from ..losses import method_spec
 
     if v["bn"] == "split" and v["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
-    if v["val_source"] == "folder" and v["dataset"] != "imagefolder":
+    if v["val_source"] == "folder" and not dataset_spec(v["dataset"]).val_folder:
         raise ConfigError(f"val_source: folder selects on an image folder's val/; {v['dataset']} has none (use split)")
     if v["bn"] == "split" and v["sync_bn"]:
         raise ConfigError("sync_bn does not combine with bn: split (timm's split BatchNorm has no synchronised form)")
@@ -254,12 +263,12 @@ def _check_combinations(v: dict[str, Any]) -> None:
 
 
 def _resolve_mixing(v: dict[str, Any]) -> None:
-    """MixUp's alpha and the mixing probability default to the AgMax paper's values for the image size."""
-    small = DATASET_FACTS[v["dataset"]].small
+    """MixUp's alpha and CutMix's probability default to the data set's (the AgMax paper's for its image size)."""
+    facts = DATASET_FACTS[v["dataset"]]
     if v["mixup_alpha"] is None:
-        v["mixup_alpha"] = 1.0 if small else 0.2
+        v["mixup_alpha"] = facts.mixup_alpha
     if v["mix_prob"] is None:
-        v["mix_prob"] = 0.5 if small and v["mix"] == "cutmix" else 1.0
+        v["mix_prob"] = facts.cutmix_prob if v["mix"] == "cutmix" else 1.0
 
 
 def _check_model_and_policies(v: dict[str, Any]) -> None:

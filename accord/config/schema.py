@@ -15,9 +15,10 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, TypeVar, Union
 
-from ..data.datasets import DatasetName, ValSource
+from ..data.datasets import ValSource
 from ..data.loading import DEFAULT_LOADER_TIMEOUT, MAX_LOADER_TIMEOUT
 from ..models.multiview import BnMode
+from ..views.eval_crop import Interpolation
 from ..views.mixing import MixKind
 from .errors import ConfigError
 
@@ -68,7 +69,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: DatasetName = key("fashion_mnist", "the data set")
+    dataset: str = key(
+        "fashion_mnist",
+        "the data set: a registered name (accord.data.registry; built in: fashion_mnist, cifar10, "
+        "cifar100, imagefolder, hf_disk)",
+    )
     data_dir: str | None = key(None, "where the data set lies (null: its default place)")
     image_size: int | None = key(None, "image side in pixels (null: the data set's own, 224 for image folders)")
     val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model")
@@ -90,6 +95,12 @@ class DataConfig:
         f"seconds a loader worker may take for one batch, in (0, {MAX_LOADER_TIMEOUT:.0f}]; a stalled worker then "
         "stops the run in one line, its last checkpoint kept",
     )
+    crop_pct: float | None = key(
+        None,
+        "evaluation crop in (0, 1], timm's crop_pct: resize the short side to floor(image_size / crop_pct), then "
+        "centre-crop image_size; null: the data set's own (1.0 for 28-32 px data sets, 0.875 for image folders)",
+    )
+    interpolation: Interpolation = key("bilinear", "resize interpolation at evaluation (timm's interpolation)")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, cast, get_args
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -28,29 +28,15 @@ from .checks import check_sources
 from .files import directory_keys, escape_path, regular_files
 from .identity import FASHION_MNIST_CLASSES, class_difference, data_identity
 from .idx import DEBIAN_FASHION_MNIST, check_labels, idx_files, load_idx_split
+from .registry import DATASET_FACTS, DatasetFacts, Loaded, dataset_spec
 from .subsets import training_subset
 
-DatasetName = Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"]
+__all__ = ["DATASETS", "DATASET_FACTS", "DataInfo", "DatasetFacts", "Loaded", "Splits", "ValSource", "build_splits"]
+
 #: What selects the model: a held-out ``split`` of the training set, or an image folder's ``val/`` folder.
 ValSource = Literal["split", "folder"]
-DATASETS: tuple[str, ...] = get_args(DatasetName)
-
-
-class DatasetFacts(NamedTuple):
-    """What is known of a dataset before loading it."""
-
-    mean: tuple[float, ...]  # normalisation
-    std: tuple[float, ...]
-    image_size: int  # default side in pixels
-    small: bool  # 28-32 px images: pad-crop policies, no resize at evaluation, AgMax's small-image mixing
-
-
-DATASET_FACTS: dict[str, DatasetFacts] = {
-    "fashion_mnist": DatasetFacts((0.2860,), (0.3530,), 28, True),
-    "cifar10": DatasetFacts((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32, True),
-    "cifar100": DatasetFacts((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32, True),
-    "imagefolder": DatasetFacts((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224, False),  # ImageNet statistics
-}
+#: The built-in data sets (:mod:`.builtin`); :func:`~.registry.dataset_names` lists every registered one.
+DATASETS: tuple[str, ...] = ("fashion_mnist", "cifar10", "cifar100", "imagefolder", "hf_disk")
 
 
 @dataclass(frozen=True)
@@ -63,7 +49,17 @@ class DataInfo:
     image_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    small: bool  # 28-32 px images: pad-crop policies and no resize at evaluation
+    small: bool  # fixed-size images (every one image_size px): batched on the device whole, no eval resize at 1.0
+    crop_pct: float | None = None  # evaluation crop (timm's); None: 1.0 if small, else 0.875
+    interpolation: str = "bilinear"  # resize interpolation at evaluation: bilinear, bicubic or nearest
+    train_crop: str | None = None  # the crop token: pad (RandomCrop, padding 4) or resized; None: pad if small
+    autoaugment: str | None = None  # a bare autoaug token's policy; None: cifar10 if small, else imagenet
+
+    def __post_init__(self) -> None:
+        if self.train_crop is None:
+            object.__setattr__(self, "train_crop", "pad" if self.small else "resized")
+        if self.autoaugment is None:
+            object.__setattr__(self, "autoaugment", "cifar10" if self.small else "imagenet")
 
 
 class TensorImageDataset(Dataset):
@@ -94,9 +90,10 @@ class Splits:
     info: DataInfo
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
     identity: dict[str, Any] = field(default_factory=dict)  # what a run records of its data (.identity)
+    class_names: list[str] | None = None  # label order, where the loader's files name the classes
 
 
-def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
+def fashion_mnist(data_dir: Path | None, image_size: int | None = None) -> Loaded:
     root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
     try:
         train, test = (
@@ -110,12 +107,10 @@ def _fashion_mnist(data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
             "or pass --data-dir pointing at a folder with the four idx files "
             "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
         ) from None
-    mean, std, size, small = DATASET_FACTS["fashion_mnist"]
-    info = DataInfo("fashion_mnist", 10, 1, size, mean, std, small=small)
-    return train, test, info
+    return Loaded(train, test, 10, 1)
 
 
-def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo]:
+def cifar(name: str, data_dir: Path | None) -> Loaded:
     if data_dir is None:
         raise ValueError(f"{name} needs --data-dir: the folder that holds torchvision's cifar-*-python files")
     cls, classes = (CIFAR10, 10) if name == "cifar10" else (CIFAR100, 100)
@@ -132,8 +127,7 @@ def _cifar(name: str, data_dir: Path | None) -> tuple[Dataset, Dataset, DataInfo
         )
         for s in splits
     )  # fmt: skip
-    mean, std, size, small = DATASET_FACTS[name]
-    return train, test, DataInfo(name, classes, 3, size, mean, std, small=small)
+    return Loaded(train, test, classes, 3, splits[0].classes)
 
 
 class UnreadableImageError(OSError):
@@ -325,7 +319,7 @@ def _explain_no_files(path: Path) -> str:
     return f"{names}: empty class folder (no {'/'.join(IMG_EXTENSIONS)} files); add images or remove it"
 
 
-def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Dataset, Dataset, DataInfo]:
+def image_folder(data_dir: Path | None, image_size: int | None = None) -> Loaded:
     if data_dir is None:
         raise ValueError("imagefolder needs --data-dir: a folder with train/ and val/ class-per-folder trees")
     root = Path(data_dir)
@@ -334,14 +328,12 @@ def _image_folder(data_dir: Path | None, image_size: int | None) -> tuple[Datase
     for split in ("train", "val"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"{root / split}: missing (an image folder needs train/ and val/)")
-    mean, std, size, small = DATASET_FACTS["imagefolder"]
-    side = eval_resize_side(image_size or size)
+    side = eval_resize_side(image_size or DATASET_FACTS["imagefolder"].image_size)
     train, test = (_open_split(root / s, side) for s in ("train", "val"))
     if train.classes != test.classes:
         diff = class_difference(train.classes, test.classes, ("only in train/:", "only in val/:"))
         raise ValueError(f"{root}: train/ and val/ have different class folders: {diff}")
-    info = DataInfo("imagefolder", len(train.classes), 3, image_size or size, mean, std, small=small)
-    return train, test, info
+    return Loaded(train, test, len(train.classes), 3, train.classes)
 
 
 def image_folders(dataset: Dataset) -> list[CheckedImageFolder]:
@@ -382,20 +374,19 @@ def build_splits(
     ``train_subset_per_class`` that many of every class (:func:`~.subsets.class_balanced_indices`).
     """
     data_dir = Path(data_dir) if data_dir else None
-    if name == "fashion_mnist":
-        train, test, info = _fashion_mnist(data_dir)
-    elif name in ("cifar10", "cifar100"):
-        train, test, info = _cifar(name, data_dir)
-    elif name == "imagefolder":
-        train, test, info = _image_folder(data_dir, image_size)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    spec = dataset_spec(name)
+    facts = spec.facts
+    if image_size and facts.fixed_size and image_size != facts.image_size:
+        raise ValueError(f"{name} images are {facts.image_size} px; image_size={image_size} is not supported")
+    train, test, num_classes, in_chans, class_names = spec.loader(data_dir, image_size)
+    info = DataInfo(
+        name, num_classes, in_chans, image_size or facts.image_size, facts.mean, facts.std, facts.fixed_size,
+        facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
+    )  # fmt: skip
     check_sources(name, data_dir, train, test, info.image_size if info.small else None)
-    if image_size and info.small and image_size != info.image_size:
-        raise ValueError(f"{name} images are {info.image_size} px; image_size={image_size} is not supported")
     if val_source not in ("split", "folder"):
         raise ValueError(f"unknown val_source {val_source!r}; valid: split, folder")
-    if val_source == "folder" and name != "imagefolder":
+    if val_source == "folder" and not spec.val_folder:
         raise ValueError(f"val_source=folder selects on an image folder's val/; {name} has none (use split)")
     n_train = len(cast(Sized, train))  # every built-in data set has a length; torch's Dataset does not declare it
     train_idx, val_idx = split_indices(n_train, 0.0 if val_source == "folder" else val_fraction, seed)
@@ -406,4 +397,6 @@ def build_splits(
         skipped = train.skipped + test.skipped
     val = test if val_source == "folder" else Subset(train, val_idx)
     sizes = {"train": len(train_idx), "val": len(cast(Sized, val)), "test": len(cast(Sized, test))}
-    return Splits(Subset(train, train_idx), val, test, info, skipped, data_identity(name, train, test, sizes))
+    names = [str(c) for c in class_names] if class_names is not None else None
+    identity = data_identity(name, train, test, sizes)
+    return Splits(Subset(train, train_idx), val, test, info, skipped, identity, names)

@@ -82,6 +82,11 @@ def fingerprint(dataset: Dataset) -> str:
         for line in lines:
             digest.update(line.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
+    identity = getattr(dataset, "content_identity", None)
+    if isinstance(identity, str):  # a data set that names its own content (a saved Hugging Face data set)
+        digest.update(identity.encode())
+        digest.update(str(list(getattr(dataset, "targets", []))).encode())
+        return digest.hexdigest()
     images, targets = getattr(dataset, "images", None), getattr(dataset, "targets", None)
     if not isinstance(images, torch.Tensor) or not isinstance(targets, torch.Tensor):
         raise TypeError(f"{type(dataset).__name__}: no files or tensors to fingerprint")

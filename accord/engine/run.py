@@ -60,7 +60,9 @@ def build_model(cfg: Config, info: DataInfo) -> MultiViewModel:
 
 
 def data_info(cfg: Config, info: DataInfo) -> DataInfo:
-    """``info`` with the config's own normalisation (``normalize_mean``/``normalize_std``) when it sets one."""
+    """``info`` with the config's evaluation crop and interpolation, and its own normalisation
+    (``normalize_mean``/``normalize_std``) when it sets one."""
+    info = dataclasses.replace(info, crop_pct=cfg.data.crop_pct, interpolation=cfg.data.interpolation)
     if cfg.data.normalize_mean is None:
         return info
     std = resolved(cfg.data.normalize_std, "normalize_std")  # resolution sets both or neither

@@ -70,23 +70,28 @@ def preview_keys(keys: list[str], n: int = 6) -> str:
     return ", ".join(keys[:n]) + (f", ... {len(keys) - n} more" if len(keys) > n else "")
 
 
-def input_metadata(dataset: str | None, image_size: int | None, in_chans: int) -> dict[str, Any]:
+def input_metadata(
+    dataset: str | None,
+    image_size: int | None,
+    in_chans: int,
+    crop_pct: float | None = None,
+    interpolation: str = "bilinear",
+) -> dict[str, Any]:
     """timm-style input fields for a model trained on accord's ``dataset`` (empty when it is unknown).
 
-    Evaluation in accord keeps 28-32 px images whole and resizes larger ones to ``size + 32`` before a
-    centre crop of ``size`` (``accord.views.policies.eval_geometry``): timm's ``crop_pct = size / (size + 32)``
-    with bilinear resizing.
+    ``crop_pct`` and ``interpolation`` are the run's evaluation crop (the config keys of the same names, timm's
+    meaning: :mod:`accord.views.eval_crop`); ``crop_pct`` None is the data set's own.
     """
-    if dataset not in DATASET_FACTS:
+    if dataset is None or dataset not in DATASET_FACTS:
         return {}
-    mean, std, default_size, small = DATASET_FACTS[dataset]
-    size = image_size or default_size
+    facts = DATASET_FACTS[dataset]
+    size = image_size or facts.image_size
     return {
         "input_size": [in_chans, size, size],
-        "mean": list(mean),
-        "std": list(std),
-        "crop_pct": 1.0 if small else size / (size + 32),
-        "interpolation": "bilinear",
+        "mean": list(facts.mean),
+        "std": list(facts.std),
+        "crop_pct": facts.crop_pct if crop_pct is None else crop_pct,
+        "interpolation": interpolation,
     }
 
 

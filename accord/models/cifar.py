@@ -16,6 +16,7 @@ registered, so ``timm.create_model("cifar_resnet20", num_classes=10, in_chans=1)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -204,11 +205,18 @@ class WideResNet(_TimmHeadMixin):
 
 
 def _create(name: str, cls: type[nn.Module], pretrained: bool, kwargs: dict[str, Any], **arch: Any) -> nn.Module:
-    if pretrained:
-        raise ValueError(f"no pretrained weights for {name}")
+    """Build ``cls``; ``pretrained`` only with a local file or folder (``local-dir:`` of an accord export)."""
+    cfg = kwargs.get("pretrained_cfg")
+    local = cfg.get("file") if isinstance(cfg, dict) and cfg.get("source") == "local-dir" else None
+    if pretrained and not local:
+        raise ValueError(f"no pretrained weights for {name} (only a local accord export: local-dir:PATH)")
     for key in _TIMM_META_KWARGS:
         kwargs.pop(key, None)
     model = cls(**arch, **kwargs)
+    if local:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(Path(local) / "model.safetensors")))
     # minimal cfg so timm.data.resolve_data_config(model=...) works; torch types Module.__setattr__ as Tensor | Module
     model.pretrained_cfg = {  # type: ignore[assignment]
         "architecture": name,
@@ -217,6 +225,8 @@ def _create(name: str, cls: type[nn.Module], pretrained: bool, kwargs: dict[str,
         "first_conv": "conv1",
         "classifier": "fc",
     }
+    if local:  # the export's own data config: input size, normalisation, evaluation crop, label names
+        model.pretrained_cfg = {**model.pretrained_cfg, **cfg}  # type: ignore[assignment, dict-item]
     return model
 
 

@@ -188,11 +188,12 @@ def is_author_operation(op: tokens.Operation) -> bool:
     return isinstance(op, tokens.TFRandAugment) or (isinstance(op, tokens.AutoAugment) and op.agmax)
 
 
-def build_author_operation(op: tokens.Operation, small: bool) -> BatchedPolicy:
-    """The policy of a ``tfrandaug[_N_M[_pP]]`` or ``autoaug_agmax[_POLICY]`` operation (AgMax's CIFAR-10 policy for
-    28-32 px images, as the authors use it for CIFAR-100 too; ImageNet's otherwise)."""
+def build_author_operation(op: tokens.Operation, autoaugment: str) -> BatchedPolicy:
+    """The policy of a ``tfrandaug[_N_M[_pP]]`` or ``autoaug_agmax[_POLICY]`` operation (without a policy the data
+    set's ``autoaugment``: AgMax's CIFAR-10 policy for 28-32 px images, as the authors use it for CIFAR-100 too;
+    ImageNet's otherwise)."""
     if isinstance(op, tokens.TFRandAugment):
         return TFRandAugment(op.num_ops, op.magnitude, op.p)
     if isinstance(op, tokens.AutoAugment) and op.agmax:
-        return AgMaxAutoAugment(op.policy_for(small))
+        return AgMaxAutoAugment(op.policy_for(autoaugment))
     raise ValueError(f"{op} is not one of the authors' own policies")

@@ -101,11 +101,13 @@ class Uint8Images:
         return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
 
 
-def _operation(op: Operation, small: bool) -> BatchedPolicy:
+def _operation(op: Operation, autoaugment: str) -> BatchedPolicy:
     """The batched policy of an image operation: colour jitter, the authors' own (author_policies) or torchvision's."""
     if isinstance(op, ColorJitter):
         return BatchedColorJitter(op.brightness, op.contrast, op.saturation)
-    return build_author_operation(op, small) if is_author_operation(op) else build_batched_operation(op, small)
+    if is_author_operation(op):
+        return build_author_operation(op, autoaugment)
+    return build_batched_operation(op, autoaugment)
 
 
 def loader_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
@@ -140,6 +142,9 @@ class BatchedViews(nn.Module):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
         self.info, self.num_views, self.same_crop = info, len(specs), same_crop
         self.cropped_in_loader = not info.small  # ViewCrops made each view's geometry
+        if info.small and info.train_crop != "pad":
+            raise ValueError(f"augment_on: device crops fixed-size images with pad-4 crops; {info.name} asks for "
+                             f"{info.train_crop} crops (use augment_on: loader)")  # fmt: skip
         self.register_buffer("mean", torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         # views with the same policy are augmented in one call; groups[k] lists the views of pipelines[k]
@@ -153,7 +158,7 @@ class BatchedViews(nn.Module):
         )
         self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
         self.operations: list[list[BatchedPolicy]] = [
-            [_operation(op, info.small) for op in p.operations] for p in distinct
+            [_operation(op, str(info.autoaugment)) for op in p.operations] for p in distinct
         ]
 
     def _geometry(self, policy: Policy) -> nn.Module:

@@ -267,15 +267,15 @@ class BatchedAugMix(BatchedPolicy):
         return f"BatchedAugMix(severity={self.severity})"
 
 
-def build_batched_operation(operation: Operation | str, small: bool) -> BatchedPolicy:
+def build_batched_operation(operation: Operation | str, autoaugment: str) -> BatchedPolicy:
     """The batched policy of one of torchvision's image operations (a parsed :mod:`.tokens` operation, or its token):
-    ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]`` (CIFAR-10's policy for 28-32 px, else ImageNet's),
+    ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]`` (bare ``autoaug``: the data set's ``autoaugment`` policy),
     ``trivialaug``, ``augmix[_S]``, with the loader's defaults."""
     op = parse_operation(operation) if isinstance(operation, str) else operation
     if isinstance(op, RandAugment) and op.p == 1.0 and not op.bilinear:
         return BatchedRandAugment(op.num_ops, op.magnitude)
     if isinstance(op, AutoAugment) and not op.agmax:
-        return BatchedAutoAugment(op.policy_for(small))
+        return BatchedAutoAugment(op.policy_for(autoaugment))
     if isinstance(op, TrivialAugment):
         return BatchedTrivialAugment()
     if isinstance(op, AugMix):

@@ -35,10 +35,10 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from ..data.bounds import eval_resize_side
 from ..data.datasets import DataInfo
 from .author_policies import PerImage, build_author_operation, is_author_operation
 from .cutout import ClippedCutout
+from .eval_crop import eval_geometry
 from .lighting import Lighting
 from .tokens import (
     AugMix,
@@ -62,7 +62,9 @@ def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     for token in policy.geometry:
         if token == "crop":
             ops.append(
-                v2.RandomCrop(info.image_size, padding=4) if info.small else v2.RandomResizedCrop(info.image_size)
+                v2.RandomCrop(info.image_size, padding=4)
+                if info.train_crop == "pad"
+                else v2.RandomResizedCrop(info.image_size)
             )
         else:
             ops.append(v2.RandomHorizontalFlip())
@@ -75,7 +77,7 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
     ops: list[Callable] = []
     for op in policy.operations:
         if is_author_operation(op):
-            ops.append(PerImage(build_author_operation(op, info.small)))
+            ops.append(PerImage(build_author_operation(op, str(info.autoaugment))))
         elif isinstance(op, RandAugment):
             mode = v2.InterpolationMode.BILINEAR if op.bilinear else v2.InterpolationMode.NEAREST
             randaug = v2.RandAugment(num_ops=op.num_ops, magnitude=op.magnitude, interpolation=mode)
@@ -83,7 +85,7 @@ def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
         elif isinstance(op, ColorJitter):
             ops.append(v2.ColorJitter(brightness=op.brightness, contrast=op.contrast, saturation=op.saturation))
         elif isinstance(op, AutoAugment):
-            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[op.policy_for(info.small)]))
+            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[op.policy_for(str(info.autoaugment))]))
         elif isinstance(op, TrivialAugment):
             ops.append(v2.TrivialAugmentWide())
         elif isinstance(op, AugMix):
@@ -103,11 +105,6 @@ def finishing_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
         area = (policy.cutout / info.image_size) ** 2
         ops.append(v2.RandomErasing(p=1.0, scale=(area, area), ratio=(1.0, 1.0), value=0))
     return ops
-
-
-def eval_geometry(info: DataInfo) -> list[Callable]:
-    """ImageNet evaluation: resize the short side to ``size + 32``, then centre crop ``size``."""
-    return [] if info.small else [v2.Resize(eval_resize_side(info.image_size)), v2.CenterCrop(info.image_size)]
 
 
 class TensorImagesOnly:

@@ -43,14 +43,15 @@ class TFRandAugment:
 
 @dataclass(frozen=True)
 class AutoAugment:
-    """AutoAugment with a learned policy (``None``: CIFAR-10's for 28-32 px images, ImageNet's otherwise);
-    ``agmax``: the AgMax authors' own version (:mod:`.author_policies`)."""
+    """AutoAugment with a learned policy (``None``: the data set's, ``DatasetFacts.autoaugment``: CIFAR-10's for
+    28-32 px images, ImageNet's otherwise); ``agmax``: the AgMax authors' own version (:mod:`.author_policies`)."""
 
     policy: str | None = None
     agmax: bool = False
 
-    def policy_for(self, small: bool) -> str:
-        return self.policy or ("cifar10" if small else "imagenet")
+    def policy_for(self, default: str) -> str:
+        """The token's own policy, else ``default`` (the data set's)."""
+        return self.policy or default
 
 
 @dataclass(frozen=True)
