@@ -75,10 +75,17 @@ def check_image_side(dataset: Dataset, name: str, side: int) -> None:
     )
 
 
-def check_sources(name: str, data_dir: Path | None, train: Dataset, test: Dataset, side: int | None) -> None:
+def check_sources(
+    name: str,
+    data_dir: Path | None,
+    train: Dataset,
+    test: Dataset,
+    side: int | None,
+    known: Sequence[str] | None = None,
+) -> None:
     """Every check above on the source splits of ``name`` (``side``: the images' size, for a built-in set)."""
     root = data_dir if name == "imagefolder" else None
-    check_class_count(class_names(train), str(root / "train") if root else name)
+    check_class_count(class_names(train, known), str(root / "train") if root else name)
     check_disjoint(train, test, str(root / "val") if root else f"{name} test split")
     if side is not None:
         for split in (train, test):

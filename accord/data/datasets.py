@@ -383,7 +383,7 @@ def build_splits(
         name, num_classes, in_chans, image_size or facts.image_size, facts.mean, facts.std, facts.fixed_size,
         facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
     )  # fmt: skip
-    check_sources(name, data_dir, train, test, info.image_size if info.small else None)
+    check_sources(name, data_dir, train, test, info.image_size if info.small else None, class_names)
     if val_source not in ("split", "folder"):
         raise ValueError(f"unknown val_source {val_source!r}; valid: split, folder")
     if val_source == "folder" and not spec.val_folder:
@@ -398,5 +398,5 @@ def build_splits(
     val = test if val_source == "folder" else Subset(train, val_idx)
     sizes = {"train": len(train_idx), "val": len(cast(Sized, val)), "test": len(cast(Sized, test))}
     names = [str(c) for c in class_names] if class_names is not None else None
-    identity = data_identity(name, train, test, sizes)
+    identity = data_identity(name, train, test, sizes, names)
     return Splits(Subset(train, train_idx), val, test, info, skipped, identity, names)

@@ -41,18 +41,21 @@ class DataMismatchError(ValueError):
     """The data at hand is not the data a run recorded: other classes, or classes in another order."""
 
 
-def class_names(dataset: Dataset) -> list[str]:
-    """The class of every label of ``dataset`` in label order (its ``classes``)."""
-    names = getattr(dataset, "classes", None)
+def class_names(dataset: Dataset, known: Sequence[str] | None = None) -> list[str]:
+    """The class of every label of ``dataset`` in label order: its ``classes``, else ``known`` (the names its
+    data set's loader gave)."""
+    names = getattr(dataset, "classes", None) or known
     if not names:
         raise TypeError(f"{type(dataset).__name__} names no classes")
     return [str(name) for name in names]
 
 
-def data_identity(name: str, train: Dataset, test: Dataset, sizes: dict[str, int]) -> dict[str, Any]:
+def data_identity(
+    name: str, train: Dataset, test: Dataset, sizes: dict[str, int], known: Sequence[str] | None = None
+) -> dict[str, Any]:
     """The record of a run's data (see the module docstring): ``train`` and ``test`` are the source splits
     as loaded (before any hold-out or subset), ``sizes`` the images of each split the run uses."""
-    names = class_names(train)
+    names = class_names(train, known)
     return {
         "dataset": name,
         "class_names": names,
