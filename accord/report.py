@@ -22,6 +22,7 @@ from .engine.checkpoint import read_json
 from .engine.environment import environment_line
 from .grid import GRID_FILE, read_grid_record
 from .losses import baseline_method
+from .report_cells import check_like_with_like
 from .results import (
     AUG_ORDER,
     Result,
@@ -92,6 +93,17 @@ def collect(root: Path) -> list[Result]:
             )
         )  # fmt: skip
     return results
+
+
+def finished_runs(root: Path) -> list[tuple[Path, str, str, int]]:
+    """(run folder, model, method, summary seed) of every finished run under ``root``, as :func:`collect` finds them."""
+    runs = []
+    for path in sorted(root.glob("*/seed*/summary.json")):
+        summary = read_summary(path)
+        if summary:
+            model, _, method = _cell_of(path.parent.parent)
+            runs.append((path.parent, model, method, int(summary["seed"])))
+    return runs
 
 
 def collect_unfinished(root: Path) -> list[Unfinished]:
@@ -305,6 +317,7 @@ def write_report(root: Path) -> str:
         raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
     check_budgets(root, results)
     grid = read_grid_record(root / GRID_FILE) if (root / GRID_FILE).is_file() else {}
+    check_like_with_like(root, finished_runs(root), grid.get("per_method_overrides") or {})
     parts = [f"# Results: {root.name}", ""]
     for model in sorted({r.model for r in results}):
         seeds = sorted({r.seed for r in results if r.model == model} | {u.seed for u in unfinished if u.model == model})

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("engine", "timm"),
     ("evaluation", "export", "bench", "grid", "weights"),
-    ("results", "report_figures", "report", "plot"),
+    ("results", "report_figures", "report", "report_cells", "plot"),
     ("cli", "cli_flags", "console", "outputs", "__main__"),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
