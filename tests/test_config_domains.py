@@ -52,14 +52,23 @@ def resolved_or_refused(name: str, overrides: dict[str, Any]) -> Config | None:
         return None
 
 
-def check_lr(cfg: Config, steps_per_epoch: int = 3) -> None:
+def check_lr(cfg: Config) -> None:
+    """The config's lr schedule, and the same with a warmup and a multistep decay (where ``warmup_lr`` and
+    ``gamma`` act), stays finite and >= 0."""
+    check_schedule(cfg.optim)
+    warmup = max(cfg.optim.warmup_epochs, 1)  # where warmup_lr acts
+    milestones = (warmup + 1, *cfg.optim.milestones)  # where gamma acts
+    check_schedule(dataclasses.replace(cfg.optim, schedule="multistep", milestones=milestones, warmup_epochs=warmup))
+
+
+def check_schedule(optim: Any, steps_per_epoch: int = 3) -> None:
     """The lr of the first steps, of each milestone's first step and of the last step is finite and >= 0."""
-    lr = scaled_lr(cfg.optim)
+    lr = scaled_lr(optim)
     assert math.isfinite(lr) and lr > 0, lr
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    scheduler = create_scheduler(optimizer, cfg.optim, steps_per_epoch)
-    total = cfg.optim.epochs * steps_per_epoch
-    steps = {*range(min(total, 12)), total - 1, *(m * steps_per_epoch + 1 for m in cfg.optim.milestones)}
+    scheduler = create_scheduler(optimizer, optim, steps_per_epoch)
+    total = optim.epochs * steps_per_epoch
+    steps = {*range(min(total, 12)), total - 1, *(m * steps_per_epoch + 1 for m in optim.milestones)}
     for step in sorted(steps):
         scheduler.step_update(step)
         value = optimizer.param_groups[0]["lr"]
@@ -143,7 +152,9 @@ METHOD_OF = {"dl_weight": "agmax", "hidden_units": "agmax", "alpha": "jsd", "bot
 @pytest.mark.parametrize(("name", "item"), INSTANCES)
 def test_the_command_line_names_the_key_in_one_line(name, item, tmp_path: Path, capsys: pytest.CaptureFixture):
     method = METHOD_OF.get(name.removeprefix("loss."), "ce")
-    argv = ["train", "--config", BASE, "--set", f"method={method}", "--set", item, "--out", str(tmp_path / "r")]
+    nowhere = f"data_dir={tmp_path / 'no-data'}"  # nothing could train, were the value let through
+    argv = ["train", "--config", BASE, "--set", f"method={method}", "--set", nowhere, "--set", item]
+    argv += ["--out", str(tmp_path / "r")]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and name in err, err
