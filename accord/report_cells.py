@@ -85,6 +85,7 @@ def check_like_with_like(root: Path, runs: list[tuple[Path, str, str, int]], per
     """Refuse (one line naming two runs and the keys) runs of one model whose settings differ in more than the
     seed, and seed folders that disagree with their seed. ``runs``: (run folder, model, method, summary seed);
     ``per_method``: the keys a grid set for one method only, by method."""
+    per_method = per_method if isinstance(per_method, dict) else {}  # a grid.json edited by hand
     first: dict[str, tuple[Path, dict[str, Any], set[str]]] = {}  # per model: a run, its setting, its own keys
     by_method: dict[tuple[str, str], tuple[Path, dict[str, Any]]] = {}
     for run, model, method, seed in runs:
@@ -96,7 +97,7 @@ def check_like_with_like(root: Path, runs: list[tuple[Path, str, str, int]], per
         other, other_setting = by_method.setdefault((model, method), (run, setting))
         if differ := _differ(setting, other_setting):
             _refuse(root, run, setting, other, other_setting, differ)
-        own = set(per_method.get(method.partition("@")[0], {}))
+        own = set(per_method.get(method.partition("@")[0]) or {})
         other, other_setting, other_own = first.setdefault(model, (run, setting, own))
         shared = (set(setting) | set(other_setting)) - own - other_own
         if differ := _differ(setting, other_setting, shared):
@@ -108,5 +109,5 @@ def _refuse(root: Path, run: Path, here: dict, other: Path, there: dict, keys: l
     more = f" (and {len(keys) - SHOWN} more)" if len(keys) > SHOWN else ""
     raise ValueError(
         f"{root}: {other.relative_to(root)} and {run.relative_to(root)} were trained with other settings "
-        f"({shown}{more}); a report compares runs that differ only in seed - report them from separate folders"
+        f"({shown}{more}); a report compares runs that differ only in cell and seed - report them from separate folders"
     )

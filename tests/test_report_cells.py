@@ -68,7 +68,7 @@ def test_runs_that_differ_in_any_key_are_not_compared(key: str, tmp_path: Path, 
     run(tmp_path / "seeds", BASE, 1, mutate=key)  # one cell, two settings
     for root in (tmp_path / "cells", tmp_path / "seeds"):
         assert main(["report", str(root)]) == 2
-        one_line(capsys, key, "differ only in seed")
+        one_line(capsys, key, "differ only in cell and seed")
         assert not (root / "report.md").exists()
 
 
