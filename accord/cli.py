@@ -167,9 +167,10 @@ def cmd_configs(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train the same config with several methods and print a table of test top-1."""
     from .engine import fit
+    from .grid import check_listed
 
     model, aug, _ = split_name(args.config)
-    names = [config_name(model, aug, m) for m in args.methods.split(",")]
+    names = [config_name(model, aug, m) for m in check_listed(_split(args.methods), "--methods")]
     overrides = _train_overrides(args)
     cfgs = [load_config(name, overrides) for name in names]  # validate all before training any
     if args.out is None:  # a fresh folder each time, so the quick start runs again without --overwrite

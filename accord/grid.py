@@ -57,13 +57,22 @@ def parse_method(method: str) -> tuple[str, int]:
     return name, int(factor[:-1]) if factor else 1
 
 
+def check_listed(items: list[str], option: str) -> list[str]:
+    """``items`` of a comma-separated option (``--models``, ``--augs``, ``--methods``); a ConfigError naming the
+    option when it lists nothing or an item twice (each cell or run is trained once, into its own folder)."""
+    if not items:
+        raise ConfigError(f"{option}: lists nothing; give at least one comma-separated name")
+    twice = sorted({item for item in items if items.count(item) > 1})
+    if twice:
+        raise ConfigError(f"{option}: {', '.join(twice)} listed twice (each cell is trained once)")
+    return items
+
+
 def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: int) -> list[Cell]:
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: the number of seeds of each cell must be at least 1")
     for items, option in ((models, "--models"), (augs, "--augs"), (methods, "--methods")):
-        twice = sorted({item for item in items if items.count(item) > 1})
-        if twice:
-            raise ConfigError(f"{option}: {', '.join(twice)} listed twice (each cell is trained once)")
+        check_listed(items, option)
     cells = []
     for model in models:
         for aug in augs:
@@ -78,7 +87,11 @@ def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: in
 def cell_overrides(
     cell: Cell, base: dict[str, Any], per_method: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """The ``--set`` values of a cell: the common ones, then its method's own (``tied:loss.weight=8``)."""
+    """The ``--set`` values of a cell: the common ones, then its method's own (``tied:loss.weight=8``). A seed
+    among them is refused: a grid's seeds are 0..N-1 of ``--seeds``, and the cell folders are named by them."""
+    for scope, values in (("", base), *((f"{m}:", v) for m, v in (per_method or {}).items())):
+        if "seed" in values:
+            raise ConfigError(f"--set {scope}seed: a grid's seeds come from --seeds N (seeds 0..N-1); drop it")
     overrides = dict(base, seed=cell.seed)
     for key, value in (per_method or {}).get(parse_method(cell.label)[0], {}).items():
         overrides[key] = dict(overrides.get(key, {}), **value) if key == "loss" else value

@@ -23,6 +23,7 @@ from .engine.environment import environment_line
 from .engine.writer import check_output, write_text_output
 from .grid import GRID_FILE, read_grid_record
 from .losses import baseline_method
+from .report_cells import check_like_with_like
 from .results import (
     AUG_ORDER,
     Result,
@@ -94,6 +95,17 @@ def collect(root: Path) -> list[Result]:
             )
         )  # fmt: skip
     return results
+
+
+def finished_runs(root: Path) -> list[tuple[Path, str, str, int]]:
+    """(run folder, model, method, summary seed) of every finished run under ``root``, as :func:`collect` finds them."""
+    runs = []
+    for path in sorted(root.glob("*/seed*/summary.json")):
+        summary = read_summary(path)
+        if summary:
+            model, _, method = _cell_of(path.parent.parent)
+            runs.append((path.parent, model, method, int(summary["seed"])))
+    return runs
 
 
 def collect_unfinished(root: Path) -> list[Unfinished]:
@@ -313,6 +325,7 @@ def write_report(root: Path, overwrite: bool = False) -> str:
     for name in [*REPORT_FILES, *(f.format(model=m) for m in models for f in FIGURE_NAMES)]:
         check_output(root / name, overwrite, "")
     grid = read_grid_record(root / GRID_FILE) if (root / GRID_FILE).is_file() else {}
+    check_like_with_like(root, finished_runs(root), grid.get("per_method_overrides") or {})
     parts = [f"# Results: {root.name}", ""]
     for model in models:
         seeds = sorted({r.seed for r in results if r.model == model} | {u.seed for u in unfinished if u.model == model})

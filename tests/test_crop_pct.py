@@ -109,7 +109,9 @@ def test_built_in_configs_keep_their_evaluation(model):
     cfg = load_config(f"{model}-standard")
     facts = DATASET_FACTS[cfg.data.dataset]
     size = cfg.data.image_size or facts.image_size
-    info = DataInfo(cfg.data.dataset, 10, 3, size, MEAN, STD, facts.fixed_size, cfg.data.crop_pct, cfg.data.interpolation)
+    info = DataInfo(
+        cfg.data.dataset, 10, 3, size, MEAN, STD, facts.fixed_size, cfg.data.crop_pct, cfg.data.interpolation
+    )
     expected = [] if facts.fixed_size else [("Resize", [size + 32]), ("CenterCrop", [size, size])]
     assert geometry_of(eval_geometry(info)) == expected
     assert cfg.data.interpolation == "bilinear"

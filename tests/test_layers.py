@@ -13,11 +13,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "accord"
 
 #: Lowest first. A module may import its own layer and those below, never one above. The top-level modules
 #: are placed by what they are: the package's ``__init__`` (its version; it imports nothing) and
-#: ``collectives`` (the torch.distributed sums the models and losses use) are a base below the data; ``grid``
-#: runs configs and ``weights`` imports released checkpoints (through ``export``); ``results``, ``report``,
-#: ``report_figures`` and ``plot`` read run folders into tables and figures; the rest serve the command line.
+#: ``collectives`` (the torch.distributed sums the models and losses use) and ``domains`` (the ranges of config
+#: keys and loss options) are a base below the data; ``grid`` runs configs and ``weights`` imports released
+#: checkpoints (through ``export``); ``results``, ``report``, ``report_figures`` and ``plot`` read run
+#: folders into tables and figures; the rest serve the command line.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "collectives"),
+    ("__init__", "collectives", "domains"),
     ("data",),
     ("views",),
     ("models",),
@@ -26,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("engine", "timm"),
     ("evaluation", "export", "bench", "grid", "weights"),
-    ("results", "report_figures", "report", "plot"),
+    ("results", "report_figures", "report", "report_cells", "plot"),
     ("cli", "cli_flags", "console", "outputs", "stops", "__main__"),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}

@@ -7,16 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 import accord.grid
 from accord.cli import main
+from accord.config import load_config
 from accord.report import write_report
 
 
 def fake_cell(root: Path, config: str, seed: int, top1: float | None) -> Path:
     run = root / config / f"seed{seed}"
     run.mkdir(parents=True)
-    (run / "config.yaml").write_text("name: x\n")
+    (run / "config.yaml").write_text(yaml.safe_dump(load_config(config, {"seed": seed}).as_flat()))
     if top1 is not None:
         summary = {"seed": seed, "test_top1": top1, "last_test_top1": top1, "train_seconds": 60.0}
         (run / "summary.json").write_text(json.dumps(summary))

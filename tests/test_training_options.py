@@ -97,7 +97,7 @@ def test_drop_path_reaches_timm_models_and_is_refused_by_models_without_it():
     [
         ({"optimizer": "adamx"}, "'optimizer': 'adamx' is not one of adabelief, .*adamw, .*lamb, .*sgd"),
         ({"ema_decay": 1.0}, r"'ema_decay' must be in \(0, 1\), got 1.0"),
-        ({"ema_decay": 0.0}, r"'ema_decay' must be in \(0, 1\)"),
+        ({"ema_decay": 0.0}, r"'ema_decay' must be positive \(in \(0, 1\)\)"),
         ({"clip_grad": -1.0}, "'clip_grad' must be positive"),
         *(
             [({"optimizer": "bnbadam"}, "'optimizer': bnbadam cannot be built here")]

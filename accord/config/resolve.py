@@ -19,21 +19,9 @@ from typing import Any, Literal, Union
 
 from ..data.bounds import EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
 from ..data.datasets import DATASET_FACTS
-from ..data.loading import MAX_LOADER_TIMEOUT
 from .errors import ConfigError
-from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
+from .schema import DEFAULTS, DOMAINS, SECTIONS, Config, check_keys, describe
 
-POSITIVE = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "eval_every", "log_interval", "cutmix_alpha")
-NON_NEGATIVE = (
-    "weight_decay",
-    "momentum",
-    "workers",
-    "warmup_epochs",
-    "drop_rate",
-    "checkpoint_every_steps",
-    "sam_rho",
-)
-FRACTIONS = ("mix_prob", "switch_prob")  # in [0, 1]
 PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".pth.tar")  # .pth.tar: timm's train.py checkpoints
 
 
@@ -111,42 +99,29 @@ def _checked(key: str, value: Any, hint: Any) -> Any:
 
 
 def _check_ranges(v: dict[str, Any]) -> None:
+    """Every number (every item of a list of numbers) in its key's declared range (:data:`.schema.DOMAINS`), then
+    the ranges that depend on other keys."""
     from ..data.registry import dataset_names
 
     if v["dataset"] not in dataset_names():
         raise ConfigError(f"config key 'dataset': {v['dataset']!r} is not one of {', '.join(dataset_names())}")
-    for key in POSITIVE:
-        if v[key] <= 0:
-            raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
-    if not 0 <= v["seed"] < 2**32:  # torch, NumPy and the epoch seeds need it to fit in 64 bits with room
-        raise ConfigError(f"config key 'seed' must be in [0, 2**32), got {v['seed']}")
-    for key in NON_NEGATIVE:
-        if v[key] < 0:
-            raise ConfigError(f"config key {key!r} must not be negative, got {v[key]}")
-    if v["momentum"] >= 1:
-        raise ConfigError(f"config key 'momentum' must be in [0, 1), got {v['momentum']}")
-    if not 0.0 <= v["val_fraction"] < 1.0:
-        raise ConfigError(f"config key 'val_fraction' must be in [0, 1), got {v['val_fraction']}")
-    for key in ("train_subset", "image_size", "mixup_alpha"):
-        if v[key] is not None and v[key] <= 0:
-            raise ConfigError(f"config key {key!r} must be positive, got {v[key]}")
+    for key, domain in DOMAINS.items():
+        for value in v[key] if isinstance(v[key], tuple) else (v[key],):
+            if value is not None:
+                try:
+                    domain.check(key, value)
+                except ValueError as e:
+                    raise ConfigError(str(e)) from None
     facts = DATASET_FACTS[v["dataset"]]
     if facts.fixed_size and v["image_size"] not in (None, facts.image_size):
         raise ConfigError(
             f"config key 'image_size': {v['dataset']} images are {facts.image_size} px and are not resized; "
             f"got {v['image_size']} (drop image_size or set it to {facts.image_size})"
         )
-    for key in FRACTIONS:
-        if v[key] is not None and not 0.0 <= v[key] <= 1.0:
-            raise ConfigError(f"config key {key!r} must be in [0, 1], got {v[key]}")
     if v["crop_pct"] is None:
         v["crop_pct"] = facts.crop_pct
-    elif not 0.0 < v["crop_pct"] <= 1.0:
-        raise ConfigError(f"config key 'crop_pct' must be in (0, 1], got {v['crop_pct']}")
     if v["train_subset"] is not None and v["train_subset_per_class"] is not None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
-    if v["train_subset_per_class"] is not None and v["train_subset_per_class"] <= 0:
-        raise ConfigError(f"config key 'train_subset_per_class' must be positive, got {v['train_subset_per_class']}")
     if v["train_subset"] is not None and v["train_subset"] < v["batch_size"] and v["drop_last"]:
         raise ConfigError(
             f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on "
@@ -155,13 +130,8 @@ def _check_ranges(v: dict[str, Any]) -> None:
 
 
 def _check_bounds(v: dict[str, Any]) -> None:
-    """What bounds a run's waits and sizes: the wait for a loader's batch, and the images the pipelines make
-    (an ``image_size`` whose evaluation resize of a square image would pass the pixel bound makes every
-    image unusable)."""
-    if not 0 < v["loader_timeout"] <= MAX_LOADER_TIMEOUT:
-        raise ConfigError(
-            f"config key 'loader_timeout' must be in (0, {MAX_LOADER_TIMEOUT:.0f}] seconds, got {v['loader_timeout']}"
-        )
+    """What bounds the images the pipelines make: an ``image_size`` whose evaluation resize of a square image
+    would pass the pixel bound makes every image unusable (the wait for a loader's batch has its domain)."""
     if v["image_size"] is not None and v["image_size"] > MAX_IMAGE_SIZE:
         raise ConfigError(
             f"config key 'image_size' must be at most {MAX_IMAGE_SIZE} (its evaluation resize, {EVAL_RESIZE_MARGIN} px "
@@ -180,18 +150,12 @@ def _check_training_options(v: dict[str, Any]) -> None:
         optimizer_class(v["optimizer"])
     except (AssertionError, ImportError) as e:  # bitsandbytes / APEX optimizers: CUDA and their package
         raise ConfigError(f"config key 'optimizer': {v['optimizer']} cannot be built here ({e})") from None
-    if not 0.0 < v["ema_decay"] < 1.0:
-        raise ConfigError(f"config key 'ema_decay' must be in (0, 1), got {v['ema_decay']}")
-    if v["clip_grad"] is not None and v["clip_grad"] <= 0:
-        raise ConfigError(f"config key 'clip_grad' must be positive (null: no clipping), got {v['clip_grad']}")
     if v["sam_rho"] > 0 and v["amp"] == "fp16":
         raise ConfigError(
             "sam_rho > 0 does not combine with amp: fp16 (one grad scaler, two backward passes); use bf16"
         )
     if v["sam_rho"] > 0 and v["nonfinite"] == "skip":
         raise ConfigError("sam_rho > 0 runs with nonfinite: stop (skip would check only the first of its two passes)")
-    if not 0.0 <= v["drop_path_rate"] < 1.0:
-        raise ConfigError(f"config key 'drop_path_rate' must be in [0, 1), got {v['drop_path_rate']}")
     if v["pretrained_file"] is not None and not v["pretrained_file"].endswith(PRETRAINED_SUFFIXES):
         raise ConfigError(
             f"config key 'pretrained_file': {v['pretrained_file']!r} is not one of {', '.join(PRETRAINED_SUFFIXES)}"
@@ -222,11 +186,28 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
         spec.check_options(v["loss"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    v["loss"] = _checked_options(spec, v["loss"])
     try:
         # the values of the options are the loss's to check: build it once, for a 2-class problem
         spec.build_loss(2, v["num_views"], **v["loss"])
     except (ValueError, TypeError) as e:
         raise ConfigError(f"loss options of method {v['method']!r}: {e}") from None
+
+
+def _checked_options(spec: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Each loss option as its declared type (the loss constructor's annotation: a string ``"false"`` is no bool)
+    and in its declared range (the loss's ``OPTION_DOMAINS``), or a ConfigError naming ``loss.<option>``."""
+    types, domains = spec.option_types(), spec.option_domains()
+    checked = {}
+    for option, value in options.items():
+        name = f"loss.{option}"
+        checked[option] = value if types[option] is Any else _checked(name, value, types[option])
+        if option in domains and isinstance(checked[option], int | float):
+            try:
+                domains[option].check(name, checked[option])
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+    return checked
 
 
 def _clipped(spec: str) -> str:
@@ -284,7 +265,7 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
         try:
             policy = parse_policy(spec, size)
         except ValueError as e:
-            raise ConfigError(str(e)) from None
+            raise ConfigError(f"config key {'policy' if spec == v['policy'] else 'views'!r}: {e}") from None
         grey = len(DATASET_FACTS[v["dataset"]].mean) != 3
         if policy.lighting is not None and grey:
             raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, Union
 
 from ..data.datasets import ValSource
 from ..data.loading import DEFAULT_LOADER_TIMEOUT, MAX_LOADER_TIMEOUT
+from ..domains import FRACTION, NON_NEGATIVE, POSITIVE, SHARE, Range, whole
 from ..models.multiview import BnMode
 from ..views.eval_crop import Interpolation
 from ..views.mixing import MixKind
@@ -41,17 +42,19 @@ def resolved(value: T | None, name: str) -> T:
     return value
 
 
-def key(default: Any, help: str) -> Any:
-    """A config key: its default and a one-line description."""
+def key(default: Any, help: str, domain: Range | None = None) -> Any:
+    """A config key: its default, a one-line description and, for a number or a list of numbers, the
+    :class:`~accord.domains.Range` every value (every item of a list) must lie in; resolution checks it."""
+    metadata = {"help": help, "domain": domain}
     if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     model: str = key("ResNet8", "any timm.list_models() name, or ResNet8/ResNet20/ResNet56/WRN28-10/WRN40-2")
-    drop_rate: float = key(0.0, "dropout before the classifier")
+    drop_rate: float = key(0.0, "dropout before the classifier", SHARE)
     bn: BnMode = key("concat", "how BatchNorm sees the views: one pass over all, split (aux BN), or one pass each")
     sync_bn: bool = key(False, "several processes: BatchNorm statistics over the global batch (SyncBatchNorm)")
     init: str = key(
@@ -59,7 +62,7 @@ class ModelConfig:
         "weight init (accord.models.init): default (as built), pytorch, agmax (N(0, 0.2) and zero last BN, the "
         "AgMax authors'), normal_<std>; applied to the model and the loss's own layers (AgMax's Q head)",
     )
-    drop_path_rate: float = key(0.0, "stochastic depth of timm models that have it (timm's drop_path_rate)")
+    drop_path_rate: float = key(0.0, "stochastic depth of timm models that have it (timm's drop_path_rate)", SHARE)
     pretrained_file: str | None = key(
         None,
         "start from a local .safetensors/.pth/.pt/.pth.tar file, e.g. timm's last.pth.tar (nothing is downloaded); "
@@ -75,30 +78,38 @@ class DataConfig:
         "cifar100, imagefolder, hf_disk)",
     )
     data_dir: str | None = key(None, "where the data set lies (null: its default place)")
-    image_size: int | None = key(None, "image side in pixels (null: the data set's own, 224 for image folders)")
-    val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model")
+    image_size: int | None = key(
+        None, "image side in pixels (null: the data set's own, 224 for image folders)", whole(1, 8192)
+    )
+    val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model", SHARE)
     val_source: ValSource = key(
         "split",
         "what selects the model: split (val_fraction of the training set) or folder (an image folder's val/, as "
         "timm's train.py; val/ is then also the reported test set, no longer held out)",
     )
-    train_subset: int | None = key(None, "keep this many training images (seeded); null: all")
+    train_subset: int | None = key(None, "keep this many training images (seeded); null: all", POSITIVE)
     train_subset_per_class: int | None = key(
-        None, "keep this many training images of every class (seeded, class-balanced); null: all"
+        None, "keep this many training images of every class (seeded, class-balanced); null: all", POSITIVE
     )
     drop_last: bool = key(True, "drop each epoch's last, incomplete training batch (false: one smaller update)")
-    normalize_mean: tuple[float, ...] | None = key(None, "per-channel normalisation mean; null: the data set's own")
-    normalize_std: tuple[float, ...] | None = key(None, "per-channel normalisation std; null: the data set's own")
-    workers: int = key(2, "data loader worker processes")
+    normalize_mean: tuple[float, ...] | None = key(
+        None, "per-channel normalisation mean; null: the data set's own", Range()
+    )
+    normalize_std: tuple[float, ...] | None = key(
+        None, "per-channel normalisation std; null: the data set's own", POSITIVE
+    )
+    workers: int = key(2, "data loader worker processes", whole(0, 256))
     loader_timeout: float = key(
         DEFAULT_LOADER_TIMEOUT,
         f"seconds a loader worker may take for one batch, in (0, {MAX_LOADER_TIMEOUT:.0f}]; a stalled worker then "
         "stops the run in one line, its last checkpoint kept",
+        Range(0, MAX_LOADER_TIMEOUT, low_open=True),
     )
     crop_pct: float | None = key(
         None,
         "evaluation crop in (0, 1], timm's crop_pct: resize the short side to floor(image_size / crop_pct), then "
         "centre-crop image_size; null: the data set's own (1.0 for 28-32 px data sets, 0.875 for image folders)",
+        Range(0, 1, low_open=True, text="(0, 1]"),
     )
     interpolation: Interpolation = key("bilinear", "resize interpolation at evaluation (timm's interpolation)")
 
@@ -106,16 +117,20 @@ class DataConfig:
 @dataclass(frozen=True)
 class ViewsConfig:
     policy: str = key("crop-flip", "training policy of every view (accord.views.policies)")
-    num_views: int | None = key(None, "views per image (filled from views, or from the method; 1 for one-view methods)")
+    num_views: int | None = key(
+        None, "views per image (filled from views, or from the method; 1 for one-view methods)", whole(1, 64)
+    )
     views: tuple[str, ...] | None = key(None, "one policy per view ('{policy}' stands for policy); overrides num_views")
     same_crop: bool = key(False, "every view shares view 1's crop and flip")
     cutout_clip: bool = key(False, "every cutout token is the authors' CutOut, clipped at the border (ccutout)")
     augment_on: AugmentOn = key("loader", "loader: per image in workers; device: batch-wise (folders: crops in loader)")
     mix: MixKind = key("none", "batch mixing (accord.views.mixing)")
-    mixup_alpha: float | None = key(None, "MixUp Beta(alpha, alpha); null: 1.0 for 28-32 px images, 0.2 else")
-    cutmix_alpha: float = key(1.0, "CutMix Beta(alpha, alpha)")
-    mix_prob: float | None = key(None, "probability a batch is mixed; null: 0.5 for CutMix on 28-32 px, else 1.0")
-    switch_prob: float = key(0.5, "mixup-cutmix: probability that a mixed batch uses CutMix")
+    mixup_alpha: float | None = key(None, "MixUp Beta(alpha, alpha); null: 1.0 for 28-32 px images, 0.2 else", POSITIVE)
+    cutmix_alpha: float = key(1.0, "CutMix Beta(alpha, alpha)", POSITIVE)
+    mix_prob: float | None = key(
+        None, "probability a batch is mixed; null: 0.5 for CutMix on 28-32 px, else 1.0", FRACTION
+    )
+    switch_prob: float = key(0.5, "mixup-cutmix: probability that a mixed batch uses CutMix", FRACTION)
 
 
 @dataclass(frozen=True)
@@ -126,51 +141,65 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    epochs: int = key(10, "training epochs")
-    batch_size: int = key(128, "images per update (the global batch under several processes)")
-    lr: float = key(0.1, "learning rate per lr_batch images")
-    lr_batch: int = key(256, "lr is given per lr_batch images and scaled linearly with batch_size")
-    momentum: float = key(0.9, "SGD momentum")
+    epochs: int = key(10, "training epochs", POSITIVE)
+    batch_size: int = key(128, "images per update (the global batch under several processes)", whole(1, 2**20))
+    lr: float = key(0.1, "learning rate per lr_batch images", Range(0, 1000, low_open=True))
+    lr_batch: int = key(256, "lr is given per lr_batch images and scaled linearly with batch_size", whole(1, 2**20))
+    momentum: float = key(0.9, "SGD momentum", SHARE)
     nesterov: bool = key(True, "Nesterov momentum")
-    weight_decay: float = key(5e-4, "L2 weight decay")
+    weight_decay: float = key(5e-4, "L2 weight decay", Range(0, 1))
     weight_decay_on: WeightDecayOn = key(
         "all", "all parameters, or weights only: no decay on biases and normalisation parameters"
     )
     schedule: LrSchedule = key("cosine", "learning-rate schedule")
     milestones: tuple[int, ...] = key(
-        (), "epochs at which multistep multiplies the lr by gamma (filled from milestone_fractions or the table)"
+        (),
+        "epochs at which multistep multiplies the lr by gamma (filled from milestone_fractions or the table)",
+        POSITIVE,
     )
     milestone_fractions: tuple[float, ...] = key(
-        (), "milestones as fractions in (0, 1) of epochs (round half up); when given they replace milestones"
+        (),
+        "milestones as fractions in (0, 1) of epochs (round half up); when given they replace milestones",
+        Range(0, 1, low_open=True, high_open=True),
     )
     milestone_table: Literal["none", "agmax"] = key(
         "none", "agmax: milestones from the AgMax authors' epoch table (30/60/80 up to 120 epochs, 75/150/225 above)"
     )
-    gamma: float = key(0.1, "multistep's lr factor")
-    warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr")
-    warmup_lr: float = key(1e-4, "lr at the start of warmup")
+    gamma: float = key(0.1, "multistep's lr factor", Range(0, 1, low_open=True))
+    warmup_epochs: int = key(0, "epochs of linear warmup from warmup_lr", NON_NEGATIVE)
+    warmup_lr: float = key(1e-4, "lr at the start of warmup", Range(0, 1000))
     optimizer: str = key("sgd", "sgd (torch's, with momentum/nesterov) or any timm.optim.list_optimizers() name")
-    sam_rho: float = key(0.0, "sharpness-aware minimisation's radius, >= 0 (Foret et al. 2021; Tied-SAM); 0: off")
+    sam_rho: float = key(
+        0.0, "sharpness-aware minimisation's radius, >= 0 (Foret et al. 2021; Tied-SAM); 0: off", Range(0, 1000)
+    )
     sam_adaptive: bool = key(False, "adaptive SAM (Kwon et al. 2021): the perturbation scaled by |w| per weight")
-    clip_grad: float | None = key(None, "clip gradients to this norm (timm's dispatch_clip_grad); null: off")
+    clip_grad: float | None = key(None, "clip gradients to this norm (timm's dispatch_clip_grad); null: off", POSITIVE)
     clip_mode: ClipMode = key("norm", "norm: global L2 norm; value: each element; agc: adaptive (timm)")
     ema: bool = key(False, "keep an EMA of the weights (timm's ModelEmaV3); evaluate, select and export it")
-    ema_decay: float = key(0.9998, "the EMA's decay per update, in (0, 1)")
+    ema_decay: float = key(0.9998, "the EMA's decay per update, in (0, 1)", Range(0, 1, low_open=True, high_open=True))
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    seed: int = key(0, "seed of the data split, the data order, the views and the weights")
+    seed: int = key(
+        0,
+        "seed of the data split, the data order, the views and the weights",
+        Range(0, 2**32, high_open=True, text="[0, 2**32)"),
+    )
     amp: Amp = key("none", "mixed precision: bf16 (CPU or GPU) or fp16 (GPU, with a grad scaler)")
     channels_last: bool = key(False, "channels-last memory format")
     compile: bool = key(False, "torch.compile the model and the loss for training")
-    eval_batch_size: int = key(500, "images per evaluation batch")
+    eval_batch_size: int = key(500, "images per evaluation batch", whole(1, 2**20))
     eval_every: int = key(
-        1, "evaluate the val and test sets every N epochs and after the last; selection sees only those epochs"
+        1,
+        "evaluate the val and test sets every N epochs and after the last; selection sees only those epochs",
+        POSITIVE,
     )
-    log_interval: int = key(50, "updates between progress-bar refreshes")
+    log_interval: int = key(50, "updates between progress-bar refreshes", POSITIVE)
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
-    checkpoint_every_steps: int = key(0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)")
+    checkpoint_every_steps: int = key(
+        0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)", NON_NEGATIVE
+    )
     nonfinite: NonFiniteMode = key("stop", "what a NaN/Inf loss does: stop the run, or skip that update")
 
 
@@ -223,6 +252,11 @@ KEYS: dict[str, str] = {f.name: section for section, cls in SECTIONS.items() for
 def default_of(f: Any) -> Any:
     return f.default_factory() if f.default is MISSING else f.default
 
+
+#: Every flat key whose value is a number (or a list of numbers) -> the range it must lie in.
+DOMAINS: dict[str, Range] = {
+    f.name: f.metadata["domain"] for cls in SECTIONS.values() for f in fields(cls) if f.metadata["domain"]
+}
 
 #: Every flat key with its default.
 DEFAULTS: dict[str, Any] = {f.name: default_of(f) for cls in SECTIONS.values() for f in fields(cls)}

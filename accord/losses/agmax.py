@@ -21,12 +21,14 @@ process would compute on the whole batch.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..collectives import sum_over_processes
+from ..domains import SHARE, WEIGHT, Range, whole
 from ._views import check_smoothing, check_views, expand_target, smoothed_nll, split_views, upcast
 
 #: Lower clamp of the batch-marginal probabilities, as in the authors' code (``np.finfo(float).eps``).
@@ -89,6 +91,13 @@ class AgMaxLoss(nn.Module):
         label_smoothing: label smoothing of the cross-entropy on each view (timm's ``--smoothing``); 0 as in
             the paper.
     """
+
+    #: The range of each numeric option (config resolution checks them; the types are the signature's).
+    OPTION_DOMAINS: ClassVar[dict[str, Range]] = {
+        "hidden_units": whole(1, 2**16),
+        "dl_weight": WEIGHT,
+        "label_smoothing": SHARE,
+    }
 
     def __init__(
         self,

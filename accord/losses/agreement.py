@@ -13,10 +13,12 @@ Atienza, WACV 2022 (arXiv:2110.10536). Each replaces AgMax's entropy and L1 term
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..domains import SHARE, Range
 from ._views import check_smoothing, check_views, expand_target, split_views, upcast
 
 
@@ -42,6 +44,9 @@ AGREEMENT_TERMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 class AgreementLoss(nn.Module):
     """CE on both views (with ``label_smoothing``, timm's ``--smoothing``) plus one of :data:`AGREEMENT_TERMS`
     between the views' logits."""
+
+    #: The range of each numeric option (config resolution checks them; the types are the signature's).
+    OPTION_DOMAINS: ClassVar[dict[str, Range]] = {"label_smoothing": SHARE}
 
     def __init__(self, term: str, label_smoothing: float = 0.0) -> None:
         super().__init__()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..domains import SHARE, Range
 from ._views import check_smoothing, expand_target, upcast
 
 
@@ -16,6 +19,9 @@ class ViewCrossEntropy(nn.Module):
     With one view this is the usual CE baseline; with two views it is the "two-view CE" control
     that sees as many augmented images as AgMax or Tied-Augment but has no agreement term.
     """
+
+    #: The range of each numeric option (config resolution checks them; the types are the signature's).
+    OPTION_DOMAINS: ClassVar[dict[str, Range]] = {"label_smoothing": SHARE}
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()

@@ -12,14 +12,20 @@ accord's loss interface and reports the CE and JSD terms separately.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from timm.loss import JsdCrossEntropy
 from torch import Tensor, nn
 
+from ..domains import SHARE, WEIGHT, Range
 from ._views import check_views, upcast
 
 
 class JsdLoss(nn.Module):
     """CE on the clean view plus ``alpha`` times the JSD across ``num_splits`` views."""
+
+    #: The range of each numeric option (config resolution checks them; the types are the signature's).
+    OPTION_DOMAINS: ClassVar[dict[str, Range]] = {"alpha": WEIGHT, "smoothing": SHARE}
 
     def __init__(self, num_splits: int = 3, alpha: float = 12.0, smoothing: float = 0.0) -> None:
         super().__init__()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast, get_args
 
 from torch import nn
 
+from ..domains import Range
 from ..models.multiview import BnMode
 from ..views.mixing import ViewMixing
 from .agmax import AgMaxLoss
@@ -105,6 +107,16 @@ class MethodSpec:
         """The loss options a config may set (``loss: {...}``)."""
         params = inspect.signature(self.loss).parameters
         return [p for p in params if p not in RUN_ARGUMENTS and p not in self.fixed and p != "self"]
+
+    def option_types(self) -> dict[str, Any]:
+        """The declared type of each loss option: the annotation of the loss constructor's parameter."""
+        hints = typing.get_type_hints(self.loss.__init__)
+        return {name: hints.get(name, Any) for name in self.options()}
+
+    def option_domains(self) -> dict[str, Range]:
+        """The range of each numeric loss option, as the loss class declares it (``OPTION_DOMAINS``)."""
+        declared: dict[str, Range] = getattr(self.loss, "OPTION_DOMAINS", {})
+        return {name: declared[name] for name in self.options() if name in declared}
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Raise ``ValueError`` naming the valid options if ``options`` has a name the loss does not take."""

@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar, Literal, get_args
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..domains import SHARE, WEIGHT, Range
 from ._views import check_smoothing, check_views, expand_target, split_views, upcast
 
-WEIGHT_SCHEDULES = ("constant", "linear", "warmup")
-SIMILARITIES = ("mse", "l1", "cosine")
+WeightSchedule = Literal["constant", "linear", "warmup"]
+Similarity = Literal["mse", "l1", "cosine"]
+WEIGHT_SCHEDULES: tuple[str, ...] = get_args(WeightSchedule)
+SIMILARITIES: tuple[str, ...] = get_args(Similarity)
 
 
 class TiedAugmentLoss(nn.Module):
@@ -55,13 +59,20 @@ class TiedAugmentLoss(nn.Module):
         label_smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing``).
     """
 
+    #: The range of each numeric option (config resolution checks them; the types are the signature's).
+    OPTION_DOMAINS: ClassVar[dict[str, Range]] = {
+        "weight": WEIGHT,
+        "warmup": Range(0, 1, low_open=True),
+        "label_smoothing": SHARE,
+    }
+
     def __init__(
         self,
         weight: float = 1.0,
         both_views_ce: bool = True,
-        schedule: str = "constant",
+        schedule: WeightSchedule = "constant",
         warmup: float = 0.1,
-        similarity: str = "mse",
+        similarity: Similarity = "mse",
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()

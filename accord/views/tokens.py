@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 GEOMETRY = ("crop", "flip")
+MAX_MAGNITUDE = 30  # RandAugment's magnitude bins are 0..30 (torchvision's 31); the TF scale extrapolates to 30
+MAX_OPS = 30  # operations per image: more only multiplies the loader's time
+AUGMIX_SEVERITIES = range(1, 11)  # torchvision's AugMix
 AUTOAUGMENT_POLICIES = ("imagenet", "cifar10", "svhn")
 CUTOUTS = ("cutout", "ccutout")
 TOKENS = (
@@ -148,10 +151,10 @@ def _with_probability(token: str, args: list[str], form: str) -> tuple[int, int,
         except ValueError:
             p = -1.0
         args = args[:2]
-    if len(args) not in (0, 2) or not all(a.isdigit() for a in args) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{token!r}: expected {form} with N, M whole numbers and P in [0, 1]")
-    n, m = (int(a) for a in args) if args else (2, 9)
-    return n, m, p
+    n, m = (int(a) for a in args) if len(args) == 2 and all(a.isdigit() for a in args) else (-1, -1)
+    if args and not (0 <= n <= MAX_OPS and 0 <= m <= MAX_MAGNITUDE) or len(args) not in (0, 2) or not 0 <= p <= 1:
+        raise ValueError(f"{token!r}: expected {form} with N in 0..{MAX_OPS}, M in 0..{MAX_MAGNITUDE} and P in [0, 1]")
+    return (n, m, p) if args else (2, 9, p)
 
 
 def _randaug(token: str, args: list[str]) -> RandAugment:
@@ -181,8 +184,8 @@ def _trivialaug(token: str, args: list[str]) -> TrivialAugment:
 
 
 def _augmix(token: str, args: list[str]) -> AugMix:
-    if len(args) > 1 or not all(a.isdigit() for a in args):
-        raise ValueError(f"{token!r}: expected {TOKEN_FORMS['augmix']}")
+    if len(args) > 1 or not all(a.isdigit() and int(a) in AUGMIX_SEVERITIES for a in args):
+        raise ValueError(f"{token!r}: expected {TOKEN_FORMS['augmix']} with S in 1..10")
     return AugMix(int(args[0]) if args else 3)
 
 
