@@ -278,7 +278,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.out:
         check_output(args.out, args.overwrite)  # before the model is loaded, not after
-    return run_predict(args.source, args.images, args.top_k, args.out, args.batch_size)
+    return run_predict(args.source, args.images, args.top_k, args.out, args.batch_size, args.overwrite)
 
 
 def cmd_import_agmax(args: argparse.Namespace) -> int:

@@ -56,9 +56,10 @@ COMMAND_OUTPUTS: dict[str, tuple[Output, ...]] = {
     "report": (*(Output(name, "report") for name in REPORT_FILES), *(Output(f, "report") for f in FIGURE_NAMES)),
     "plot": (Output(PLOT_NAME, "plot"),),
     "eval": (Output(ROBUSTNESS_NAME, "checkpoint"),),
-    "export": (Output("model.safetensors", "out"),),
+    "export": (Output("model.safetensors", "out"), Output("model-folder", "out", folder=True)),  # no suffix: a folder
     "import-agmax": (Output("model.safetensors", "out"), Output("model.pt", "out")),
     "bench": (Output(BENCH_NAME, "cwd"),),
+    "predict": (Output("predictions.csv", "out"),),
 }
 
 

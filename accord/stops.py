@@ -69,6 +69,7 @@ AFTERMATH: dict[str, tuple[str, Callable[[argparse.Namespace, list[str]], str]]]
     "import-agmax": ("import", _nothing_written),
     "plot": ("plot", _again),
     "bench": ("benchmark", _nothing_written),
+    "predict": ("prediction", _nothing_written),
 }
 
 

@@ -90,6 +90,7 @@ ARGV = {
     "import-agmax": ["import-agmax", "x.pth", "--arch", "resnet50", "--out", "x.pt"],
     "plot": ["plot", "RUN"],
     "bench": ["bench"],
+    "predict": ["predict", "RUN", "image.png"],
 }
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from reliability_runs import QUIET, TINY, tiny_config, train_args
 
 from accord.cli import main
@@ -98,10 +99,15 @@ def scene(command: str, tmp: Path, run: Path, data: Path) -> Scene:
         return Scene(["import-agmax", str(tmp / "src.pth"), "--arch", "resnet50", "--out", "{out}"], {"out": tmp})
     if command == "bench":
         return Scene(["bench"], {"cwd": tmp})  # its default output, in the working folder
+    if command == "predict":
+        image = tmp / "images" / "shoe.png"
+        image.parent.mkdir()
+        Image.new("L", (28, 28), 128).save(image)
+        return Scene(["predict", str(run), str(image.parent), "--out", "{out}"], {"out": tmp})
     raise KeyError(command)
 
 
-SCENE_COMMANDS = ("train", "compare", "grid", "report", "plot", "eval", "export", "import-agmax", "bench")
+SCENE_COMMANDS = ("train", "compare", "grid", "report", "plot", "eval", "export", "import-agmax", "bench", "predict")
 
 
 def test_every_command_has_a_scenario():
@@ -290,6 +296,7 @@ WRITES_ALLOWED = {
     "engine/tensorboard.py": "TensorBoard's event stream, in the run's tensorboard/ folder checked before the run",
     "bench/end_to_end.py": "its synthetic data set, in a temporary folder of its own",
     "console.py": "os.devnull, for a closed stdout",
+    "export/hf_folder.py": "timm's save_for_hf into a new temporary folder beside --out, renamed in after the checks",
 }
 #: Calls that write a file when not given an open file object of the writer's.
 WRITING_ATTRIBUTES = {

@@ -163,9 +163,12 @@ def to_table(predictions: list[Prediction]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_predict(source: str, inputs: list[str], top_k: int, out: str | None, batch_size: int) -> int:
-    """``accord predict``: a table on stdout, or a CSV written whole to ``out`` (checked by the caller)."""
-    from ..engine.checkpoint import write_text_atomic
+def run_predict(
+    source: str, inputs: list[str], top_k: int, out: str | None, batch_size: int, overwrite: bool = False
+) -> int:
+    """``accord predict``: a table on stdout, or a CSV written whole to ``out`` through accord's one writer
+    (checked by the caller before the model is loaded, and again when written)."""
+    from ..engine.writer import write_text_output
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
@@ -174,7 +177,7 @@ def run_predict(source: str, inputs: list[str], top_k: int, out: str | None, bat
     if out is None:
         print(to_table(predictions), end="")
     else:
-        write_text_atomic(to_csv(predictions), out)
+        write_text_output(out, to_csv(predictions), overwrite=overwrite)
         print(f"{out}: top-{min(top_k, len(predictions[0].classes)) if predictions else top_k} of "
               f"{len(predictions)} images")  # fmt: skip
     return 0
