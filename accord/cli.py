@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.out and os.environ.get("RANK", "0") == "0":
         print(f"accord: run folder {out} (no --out given)", file=sys.stderr)
     args.out = str(out)  # the Ctrl-C hint names it
-    summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
+    summary = fit(cfg, out, resume=None, overwrite=args.overwrite, log=human(args))  # None: start or resume
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
     return 0
@@ -467,7 +467,7 @@ def _main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except TrainingInterrupted as e:  # SIGINT/SIGTERM: checkpoint written at a step boundary
         print(f"accord: {e}", file=sys.stderr)
-        return e.exit_code  # 130 for SIGINT, 143 for SIGTERM
+        return e.exit_code  # 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1
     except (ConfigError, RunFolderError, CheckpointError, FileNotFoundError) as e:
         print(f"accord: error: {e}", file=sys.stderr)
         return 2

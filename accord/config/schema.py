@@ -152,6 +152,9 @@ class RunConfig:
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
     checkpoint_every_steps: int = key(0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)")
     nonfinite: NonFiniteMode = key("stop", "what a NaN/Inf loss does: stop the run, or skip that update")
+    dist_timeout: int = key(
+        300, "seconds every process of a torchrun group waits for the others to join, and for each collective"
+    )
 
 
 #: The sections of a config, in the order a saved config.yaml lists their keys.

@@ -71,6 +71,7 @@ from .runfiles import (
 )
 from .sampling import EpochSampler, epoch_permutation, epoch_seed
 from .signals import AgreedStop, StopSignals, TrainingInterrupted
+from .startresume import start_or_resume
 from .tensorboard import MISSING_MESSAGE, ScalarLog, tensorboard_available
 
 __all__ = [
@@ -173,11 +174,12 @@ def fit(
     cfg: Config,
     out: str | Path,
     *,
-    resume: bool = False,
+    resume: bool | None = False,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train ``cfg`` into ``out``; with ``resume`` continue from ``out/checkpoint-last.pt``.
+    """Train ``cfg`` into ``out``; with ``resume`` continue from ``out/checkpoint-last.pt``; with ``resume``
+    None start or resume as the folder says (:mod:`.startresume`).
 
     Launched by ``torchrun`` with several processes, every process calls this and they train as one
     (see the module docstring); only rank 0 logs. While it runs, SIGINT and SIGTERM stop it at the next
@@ -187,8 +189,9 @@ def fit(
     out = Path(out)
     if cfg.run.tensorboard and not tensorboard_available():
         raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
-    with process_group() as dist:
+    with process_group(cfg.run.dist_timeout) as dist:
         check_processes(cfg, dist)
+        resume, overwrite = start_or_resume(cfg, out, dist, resume, overwrite, log if dist.is_main else _quiet)
         prepare_folder(out, resume, overwrite, write=False)  # checks only: nothing is created yet
         with StopSignals(out) as stop:
             run = build_run(cfg, dist=dist)  # data and model: a bad one fails before the folder exists
