@@ -234,6 +234,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import environment_section, run_environments, write_report
 
     print(write_report(Path(args.dir)), end="")
+    print(f"accord: wrote report.md, results.csv and the figures in {args.dir}", file=sys.stderr)
     _, warning = environment_section(run_environments(Path(args.dir)))
     if warning:
         print(f"accord: warning: {warning}", file=sys.stderr)

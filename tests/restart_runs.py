@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -131,14 +133,41 @@ def torchrun(args: list[str], env: dict[str, str], cwd: Path, *launch: str) -> s
     return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def one_node(nproc: int = 2, restarts: int = 2) -> list[str]:
-    return ["--standalone", f"--nproc_per_node={nproc}", f"--max-restarts={restarts}"]
+SCALING_DOC = REPO / "docs" / "scaling.md"
 
 
-def c10d_node(port: int, restarts: int = 2, run_id: str = "accord-test") -> list[str]:
-    """One of two c10d "nodes" of one process each, meeting at 127.0.0.1:``port``."""
-    return ["--nnodes=2", "--nproc_per_node=1", f"--max-restarts={restarts}", "--rdzv-backend=c10d",
-            f"--rdzv-endpoint=127.0.0.1:{port}", f"--rdzv-id={run_id}"]  # fmt: skip
+def doc_blocks() -> list[str]:
+    """The bash blocks of docs/scaling.md."""
+    return re.findall(r"```bash\n(.*?)```", SCALING_DOC.read_text(), flags=re.S)
+
+
+def doc_command(label: str) -> str:
+    """The command of docs/scaling.md's block whose first line is ``# label``."""
+    for block in doc_blocks():
+        first, _, rest = block.partition("\n")
+        if first == f"# {label}":
+            return rest.strip()
+    raise AssertionError(f"docs/scaling.md has no block '# {label}'")
+
+
+def launch_flags(label: str, **variables: str) -> list[str]:
+    """torchrun's flags in docs/scaling.md's command ``label`` (``$NAME`` replaced by ``variables``)."""
+    command = doc_command(label)
+    for name, value in variables.items():
+        command = command.replace(f"${name}", value)
+    words = shlex.split(command)
+    assert words[0] == "torchrun" and "-m" in words, command
+    return words[1 : words.index("-m")]
+
+
+def one_node() -> list[str]:
+    """The doc's torchrun on one node: 2 processes, 2 restarts."""
+    return launch_flags("one node")
+
+
+def c10d_node(port: int, run_id: str = "accord-test") -> list[str]:
+    """The doc's torchrun on each of two c10d "nodes" (one process each), meeting at 127.0.0.1:``port``."""
+    return launch_flags("each node", HEAD="127.0.0.1", PORT=str(port), JOB=run_id)
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 400) -> str:
@@ -166,7 +195,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
     assert [k for k in wa if not torch.equal(wa[k], wb[k])] == []
-    timing = ("seconds", "images_per_s", "views_per_s")
+    timing = ("seconds", "images_per_s", "views_per_s", "eval_seconds")
     ta, tb = ([{k: v for k, v in json.loads(line).items() if k not in timing}
                for line in (out / "metrics.jsonl").read_text().splitlines()] for out in (a, b))  # fmt: skip
     assert ta == tb

@@ -131,7 +131,7 @@ def test_cli_train_eval_resume(fmnist_dir, tmp_path, capsys):
     assert f"test top-1 {summary['last_test_top1']:.2f}" in printed
 
     assert main(["train", *args, "--out", str(out)]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "holds another run (batch_size: " in capsys.readouterr().err  # not the same config: refused
     assert main(["train", "--resume", str(out)]) == 0  # finished run: nothing left, still succeeds
     assert main(["train", "--config", "FashionMNIST-ResNet8-standard", "--set", "lrr=1", "--out", str(out)]) == 2
     assert "did you mean 'lr'" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from ..config.schema import NonFiniteMode
 from ..views import MixedBatch
 from .distributed import Distributed
-from .progress import ProgressLines, on_terminal
+from .progress import ProgressLines, eval_progress, on_terminal
 
 NONFINITE_MODES: tuple[str, ...] = get_args(NonFiniteMode)
 
@@ -428,6 +428,9 @@ def _check_finite(terms: dict[str, float], step: int) -> None:
         raise NonFiniteLossError(f"non-finite loss by step {step}: {detail}")
 
 
+EVAL_LINE_S = 10.0  # off a terminal, an evaluation says how far it is at most this often
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -442,8 +445,8 @@ def evaluate(
     share of the data under ``dist``); with ``description``, a progress bar on a terminal."""
     model.eval()
     top1 = top5 = total = 0
-    quiet = description is None or not on_terminal() or (dist is not None and not dist.is_main)
-    for x, y in tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=quiet):
+    shown = description is not None and (dist is None or dist.is_main)  # a bar, or a line every tenth (>= 10 s)
+    for x, y in eval_progress(loader, str(description), every_s=EVAL_LINE_S) if shown else loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -66,16 +66,19 @@ class ProgressLines:
         self.write(f"{self.description} step {step}{of}: {loss} | {images / elapsed:.0f} img/s{eta}")
 
 
-def eval_progress(batches: Iterable[T], description: str, write: Callable[[str], None] = _stderr) -> Iterator[T]:
+def eval_progress(
+    batches: Iterable[T], description: str, write: Callable[[str], None] = _stderr, every_s: float = 0.0
+) -> Iterator[T]:
     """``batches`` with a tqdm bar on a terminal, else a line at every tenth of them (when their number is
-    known)."""
+    known) that comes ``every_s`` seconds or more after the previous line."""
     if on_terminal():
         yield from tqdm(batches, desc=description, leave=False, dynamic_ncols=True)
         return
     total = len(batches) if isinstance(batches, Sized) else 0
     marks = {max(1, round(total * k / 10)) for k in range(1, 11)} if total else set()
-    start = time.perf_counter()
+    start = last = time.perf_counter()
     for i, batch in enumerate(batches, 1):
         yield batch
-        if i in marks:
-            write(f"{description}: {i}/{total} batches, {duration(time.perf_counter() - start)}")
+        if i in marks and time.perf_counter() - last >= every_s:
+            last = time.perf_counter()
+            write(f"{description}: {i}/{total} batches, {duration(last - start)}")

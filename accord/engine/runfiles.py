@@ -1,6 +1,7 @@
 """The files of a run folder: preparing it, the metrics lines, the skipped-images list and the summary.
 
-A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch),
+A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch; the same
+as a table in ``summary.csv``),
 ``checkpoint-last.pt`` and ``checkpoint-best.pt`` (best validation top-1), ``skipped-images.txt`` when
 some images could not be read and, once finished, ``summary.json``. Every file is written atomically
 (see :mod:`.checkpoint`).
@@ -24,6 +25,7 @@ from .checkpoint import remove_stale_temps, write_text_atomic
 from .tensorboard import TENSORBOARD_DIR
 
 SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
+SUMMARY_CSV = "summary.csv"  # the epochs of metrics.jsonl as a table (.summarycsv)
 
 RUN_FILES = (
     "config.yaml",
@@ -32,6 +34,7 @@ RUN_FILES = (
     "checkpoint-best.pt",
     "summary.json",
     SKIP_REPORT,
+    SUMMARY_CSV,
 )
 RUN_MARKER = ".accord-run.json"  # the run's id, written first: proof that the folder's run files are accord's
 LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ from .runfiles import (
 from .sampling import EpochSampler, epoch_permutation, epoch_seed
 from .signals import AgreedStop, StopSignals, TrainingInterrupted
 from .startresume import start_or_resume
+from .summarycsv import write_summary_csv
 from .tensorboard import MISSING_MESSAGE, ScalarLog, tensorboard_available
 
 __all__ = [
@@ -115,6 +117,7 @@ class Checkpointer:
         self.every = run.cfg.run.checkpoint_every_steps
         self.epoch = 0
         self.epoch_end_step = 0
+        self.log: Callable[[str], None] = _quiet  # the run's log (rank 0's)
 
     def payload(self, partial: dict[str, Any] | None = None, **state: Any) -> dict[str, Any]:
         return {
@@ -156,6 +159,7 @@ class Checkpointer:
         self.run.dist.on_main(
             lambda: save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt"), rank0_stopped
         )
+        self.log(f"saved {self.out / 'checkpoint-last.pt'} at step {step} (epoch {self.epoch + 1})")
         self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
 
     def save_epoch_end(self, improved: bool) -> None:
@@ -261,6 +265,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
     checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema, run_id)
+    checkpoints.log = log
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
@@ -288,6 +293,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
             evaluated = (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.optim.epochs
             val = test = NOT_EVALUATED
+            eval_start = time.perf_counter()
             if evaluated:
                 val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val")
                 test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test")
@@ -296,6 +302,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
                 val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val EMA")
                 test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test EMA")
                 record = with_raw(epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test), record)
+            record["eval_seconds"] = time.perf_counter() - eval_start  # every evaluation of the epoch
             dist.on_main(functools.partial(_write_record, record, out, scalars), rank0_stopped)
             state["epoch"] = epoch
             improved = evaluated and (val["n"] == 0 or val["top1"] > state["best_val_top1"])
@@ -321,6 +328,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
 def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) -> None:
     """The epoch's line in ``metrics.jsonl`` (and TensorBoard's scalars): rank 0's write."""
     append_line_atomic(json.dumps(record), out / "metrics.jsonl")
+    write_summary_csv(out)
     if scalars is not None:
         scalars.write_epoch(record)
 
