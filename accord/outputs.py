@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from .engine.runfiles import LOCK_FILE, RUN_FILES, RunFolderError, nearest_existing_parent
+from .engine.runfiles import LOCK_FILE, RunFolderError, is_run_file_name, nearest_existing_parent
 
 
 class OutputExistsError(RunFolderError):
@@ -29,7 +29,7 @@ def check_output(path: str | Path, overwrite: bool, option: str = "--out") -> Pa
     path = Path(path)
     if path.is_dir():
         raise OutputExistsError(f"{option} {path}: is a folder; name a file")
-    if path.name in (*RUN_FILES, LOCK_FILE) and is_run_folder(path.parent):
+    if (is_run_file_name(path.name) or path.name == LOCK_FILE) and is_run_folder(path.parent):
         raise OutputExistsError(
             f"{option} {path}: is a file of the run in {path.parent}; write the output elsewhere "
             "(only `accord train` writes a run's own files)"

@@ -7,15 +7,19 @@ import csv
 import json
 
 import pytest
-from reliability_runs import tiny_config
+import torch
+from reliability_runs import QUIET, tiny_config
 from test_grid import fake_run
 
 from accord.cli import main
-from accord.engine import fit
+from accord.engine import fit, load_checkpoint
+from accord.engine.history import history_files
 from accord.engine.progress import eval_progress
-from accord.engine.runfiles import LOCK_FILE, RUN_FILES, RUN_MARKER, read_metrics
+from accord.engine.runfiles import LOCK_FILE, RUN_FILES, RUN_MARKER, RunFolderError, is_run_file_name, read_metrics
 from accord.engine.summarycsv import flatten
+from accord.engine.tensorboard import STEPS_DIR, TENSORBOARD_DIR, tensorboard_available
 from accord.grid import GridClock, cell_threads
+from accord.outputs import OutputExistsError, check_output
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -25,14 +29,39 @@ def run(fmnist_dir, tmp_path_factory):
     """A 2-epoch run with a checkpoint after every step; its folder and its log lines."""
     out = tmp_path_factory.mktemp("logging") / "run"
     lines: list[str] = []
-    fit(tiny_config(fmnist_dir, epochs=2, checkpoint_every_steps=1), out, log=lines.append)
+    tensorboard = tensorboard_available()
+    fit(tiny_config(fmnist_dir, epochs=2, checkpoint_every_steps=1, tensorboard=tensorboard), out, log=lines.append)
     return out, lines
+
+
+def test_tensorboard_has_a_point_every_log_interval_updates(run):
+    """log_interval 1, 2 epochs of 2 steps: the running loss terms, lr, images/s, data-wait and compute
+    seconds at updates 1-4 (the epoch's scalars stay at epochs 1-2)."""
+    events = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    out, _ = run
+    steps = events.EventAccumulator(str(out / TENSORBOARD_DIR / STEPS_DIR))
+    steps.Reload()
+    scalars = {tag: [e.step for e in steps.Scalars(tag)] for tag in steps.Tags()["scalars"]}
+    expected = {"train/loss", "train/ce", "lr", "speed/images_per_s", "speed/data_wait_s", "speed/compute_s"}
+    assert expected <= scalars.keys()
+    assert all(scalars[tag] == [1, 2, 3, 4] for tag in expected)
+    epochs = events.EventAccumulator(str(out / TENSORBOARD_DIR))
+    epochs.Reload()
+    assert [e.step for e in epochs.Scalars("train/loss")] == [1, 2]
+
+
+def test_step_lines_give_the_epoch_and_the_run_eta(run):
+    _, lines = run
+    steps = [line for line in lines if " step " in line and line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in steps] == ["epoch 1 step 1/2", "epoch 1 step 2/2", "epoch 2 step 1/2",
+                                                       "epoch 2 step 2/2"]  # fmt: skip
+    assert ", run " in steps[0] and ", run " not in steps[-1]  # the run's ETA while later epochs remain
 
 
 def test_every_file_a_run_writes_is_a_run_file(run):
     """So that resume, overwrite and the start command's rules cover each of them."""
     out, _ = run
-    assert {p.name for p in out.iterdir()} - {RUN_MARKER, LOCK_FILE} <= set(RUN_FILES)
+    assert {p.name for p in out.iterdir()} - {RUN_MARKER, LOCK_FILE, TENSORBOARD_DIR} <= set(RUN_FILES)
     assert "summary.csv" in RUN_FILES
 
 
@@ -99,3 +128,27 @@ def test_summary_csv_flattens_nested_values():
     record = {"epoch": 1, "train": {"loss": 1.0, "train_top1": 50.0}, "raw": {"val_top1": 3.0}}
     assert flatten(record) == {"epoch": 1, "train_loss": 1.0, "train_top1": 50.0, "raw_val_top1": 3.0}
     assert json.loads(json.dumps(flatten(record))) == flatten(record)
+
+
+def test_checkpoint_keep_holds_the_last_epochs_and_they_are_run_files(fmnist_dir, tmp_path):
+    out = tmp_path / "run"
+    fit(tiny_config(fmnist_dir, epochs=3, checkpoint_keep=2), out, log=QUIET)
+    kept = history_files(out)
+    assert [p.name for p in kept] == ["checkpoint-epoch2.pt", "checkpoint-epoch3.pt"]
+    assert [load_checkpoint(p)["epoch"] for p in kept] == [1, 2]  # 0-based in the checkpoint
+    last = load_checkpoint(out / "checkpoint-last.pt")["model"]
+    assert all(torch.equal(v, load_checkpoint(kept[-1])["model"][k]) for k, v in last.items())
+    assert all(is_run_file_name(p.name) for p in kept)
+    with pytest.raises(OutputExistsError, match="is a file of the run"):
+        check_output(kept[0], overwrite=True)
+    fit(tiny_config(fmnist_dir, epochs=1), out, overwrite=True, log=QUIET)  # another run replaces them
+    assert history_files(out) == []
+
+
+def test_a_kept_checkpoint_without_the_marker_is_not_accords_to_replace(fmnist_dir, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint-epoch7.pt").write_text("someone's")
+    with pytest.raises(RunFolderError, match="no .accord-run.json"):
+        fit(tiny_config(fmnist_dir, epochs=1), out, overwrite=True, log=QUIET)
+    assert (out / "checkpoint-epoch7.pt").read_text() == "someone's"

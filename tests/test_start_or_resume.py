@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -174,8 +175,19 @@ KILLS = [("step 3", 1), ("save 4", 0), ("evaluation", 1)]
 def uninterrupted(fmnist_dir, tmp_path_factory) -> Path:
     """The run torchrun trains with nothing killed."""
     tmp = tmp_path_factory.mktemp("whole")
-    finish([torchrun(train_args(fmnist_dir, tmp / "run"), child_env(tmp), tmp, *one_node())])
+    output = finish([torchrun(train_args(fmnist_dir, tmp / "run"), child_env(tmp), tmp, *one_node())])
+    (tmp / "torchrun.log").write_text(output)
     return tmp / "run"
+
+
+@pytest.mark.slow
+def test_step_lines_under_torchrun_show_the_loss_of_every_process(uninterrupted):
+    """The last step line of an epoch shows the epoch line's loss: the running mean over both processes."""
+    output = (uninterrupted.parent / "torchrun.log").read_text()
+    for epoch in (1, 2):
+        step = re.search(rf"^epoch {epoch} step 4/4: loss (\S+)", output, re.M)
+        whole = re.search(rf"^epoch {epoch}/2: .*?loss (\S+)", output, re.M)
+        assert step and whole and step.group(1) == whole.group(1), output
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ from .schema import DEFAULTS, SECTIONS, Config, check_keys, describe
 
 POSITIVE: tuple[str, ...] = ("lr", "epochs", "batch_size", "lr_batch", "eval_batch_size", "eval_every", "log_interval",
                              "cutmix_alpha", "dist_timeout")  # fmt: skip
-NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps")
+NON_NEGATIVE = ("weight_decay", "momentum", "workers", "warmup_epochs", "drop_rate", "checkpoint_every_steps",
+                "checkpoint_keep")  # fmt: skip
 FRACTIONS = ("mix_prob", "switch_prob")  # in [0, 1]
 PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".pth.tar")  # .pth.tar: timm's train.py checkpoints
 

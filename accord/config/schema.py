@@ -151,6 +151,7 @@ class RunConfig:
     log_interval: int = key(50, "updates between progress-bar refreshes")
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
     checkpoint_every_steps: int = key(0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)")
+    checkpoint_keep: int = key(0, "also keep the last N epochs' end checkpoints as checkpoint-epochE.pt (0: none)")
     nonfinite: NonFiniteMode = key("stop", "what a NaN/Inf loss does: stop the run, or skip that update")
     dist_timeout: int = key(
         300, "seconds every process of a torchrun group waits for the others to join, and for each collective"

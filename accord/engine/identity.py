@@ -46,7 +46,16 @@ def read_run_id(out: Path) -> str | None:
 #: the run logs, checkpoints and waits for its processes, and how many images an evaluation batch holds.
 #: None of them changes a trained weight.
 RESTART_KEYS = frozenset(
-    {"data_dir", "workers", "eval_batch_size", "log_interval", "tensorboard", "checkpoint_every_steps", "dist_timeout"}
+    {
+        "data_dir",
+        "workers",
+        "eval_batch_size",
+        "log_interval",
+        "tensorboard",
+        "checkpoint_every_steps",
+        "checkpoint_keep",
+        "dist_timeout",
+    }  # fmt: skip
 )
 
 

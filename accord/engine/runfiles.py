@@ -22,7 +22,8 @@ from ..config import load_saved_config
 from ..data.datasets import image_folders
 from ..data.files import escape_path, unescape_path
 from .checkpoint import remove_stale_temps, write_text_atomic
-from .tensorboard import TENSORBOARD_DIR
+from .history import HISTORY, history_files
+from .tensorboard import STEPS_DIR, TENSORBOARD_DIR
 
 SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
 SUMMARY_CSV = "summary.csv"  # the epochs of metrics.jsonl as a table (.summarycsv)
@@ -58,7 +59,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         if write:
             remove_stale_temps(out, RUN_FILES)
         return
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = run_files_in(out)
     if existing and not overwrite:
         raise RunFolderError(
             f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
@@ -77,8 +78,19 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         (out / name).unlink()
     if existing:  # a run of accord was here: its own TensorBoard events go, any other file stays
         remove_event_files(out / TENSORBOARD_DIR)
+        remove_event_files(out / TENSORBOARD_DIR / STEPS_DIR)
         remove_stale_temps(out, RUN_FILES)
         (out / RUN_MARKER).unlink()
+
+
+def run_files_in(out: Path) -> list[str]:
+    """The run files ``out`` holds: :data:`RUN_FILES` and the kept epoch checkpoints (:mod:`.history`)."""
+    return [name for name in RUN_FILES if (out / name).exists()] + [p.name for p in history_files(out)]
+
+
+def is_run_file_name(name: str) -> bool:
+    """Whether a file called ``name`` is one of a run's files."""
+    return name in RUN_FILES or HISTORY.fullmatch(name) is not None
 
 
 def nothing_to_resume(out: Path) -> str:

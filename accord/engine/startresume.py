@@ -23,7 +23,7 @@ from typing import Any, Literal
 from ..config import Config, ConfigError, load_saved_config
 from .distributed import Distributed
 from .identity import config_differences
-from .runfiles import RUN_FILES, RUN_MARKER, RunFolderError
+from .runfiles import RUN_MARKER, RunFolderError, run_files_in
 
 Mode = Literal["start", "resume", "restart"]
 
@@ -31,7 +31,7 @@ Mode = Literal["start", "resume", "restart"]
 def folder_mode(cfg: Config, out: Path) -> Mode:
     """What the start command does with ``out``: start, resume or restart (start again over its own files);
     :class:`RunFolderError` when ``out`` holds another run."""
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = run_files_in(out)
     if not existing:
         return "start"
     marker = out / RUN_MARKER

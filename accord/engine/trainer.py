@@ -53,6 +53,7 @@ from .distributed import process_group
 from .ema import create_ema, with_raw
 from .environment import describe_environment, environments_after_resume
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
+from .history import keep_history
 from .identity import check_identity, new_run_id, read_run_id, write_marker
 from .lock import RunLock
 from .loop import EpochProgress, EpochSetup, TrainStep, evaluate, train_one_epoch
@@ -74,7 +75,7 @@ from .sampling import EpochSampler, epoch_permutation, epoch_seed
 from .signals import AgreedStop, StopSignals, TrainingInterrupted
 from .startresume import start_or_resume
 from .summarycsv import write_summary_csv
-from .tensorboard import MISSING_MESSAGE, ScalarLog, tensorboard_available
+from .tensorboard import MISSING_MESSAGE, STEPS_DIR, ScalarLog, tensorboard_available
 
 __all__ = [
     "EpochSampler",
@@ -170,6 +171,7 @@ class Checkpointer:
             if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
                 save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
             save_atomic(ckpt, self.out / "checkpoint-last.pt")
+            keep_history(self.out, self.epoch + 1, self.run.cfg.run.checkpoint_keep)
 
         self.run.dist.on_main(save, rank0_stopped)
 
@@ -261,6 +263,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         schedule,
         clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
         after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
+        total_steps=total_steps, on_log=_step_scalars(cfg, out, dist.is_main, state["global_step"], optimizer),
     )  # fmt: skip
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
@@ -315,6 +318,8 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     finally:
         if scalars is not None:
             scalars.close()
+        if setup.on_log is not None:
+            setup.on_log(-1, {})  # closes the step log
     summary = out / "summary.json"
 
     def write_summary() -> None:
@@ -323,6 +328,24 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
 
     dist.on_main(write_summary, rank0_stopped)
     return json.loads(summary.read_text())
+
+
+def _step_scalars(
+    cfg: Config, out: Path, main: bool, done: int, optimizer: torch.optim.Optimizer
+) -> Callable[[int, dict[str, float]], None] | None:
+    """Rank 0's writer of the scalars of every ``log_interval`` updates to ``<run>/tensorboard/steps``
+    (with ``tensorboard: true``); the steps after ``done`` an interrupted run wrote are hidden. Step -1 closes it."""
+    if not (cfg.run.tensorboard and main):
+        return None
+    log = ScalarLog(out, purge_step=done + 1, folder=STEPS_DIR)
+
+    def write(step: int, values: dict[str, float]) -> None:
+        if step < 0:
+            log.close()
+        else:
+            log.write_step(step, values, optimizer.param_groups[0]["lr"])
+
+    return write
 
 
 def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) -> None:
