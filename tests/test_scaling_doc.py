@@ -18,12 +18,12 @@ from restart_runs import assert_same_weights, doc_blocks, doc_command, free_port
 EPOCHS = 6
 
 
-def workdir(tmp: Path, name: str, data_dir: Path) -> tuple[Path, dict[str, str]]:
+def workdir(tmp: Path, name: str, data_dir: Path, epochs: int = EPOCHS) -> tuple[Path, dict[str, str]]:
     """A folder holding ``run.yaml``, and an environment whose ``torchrun``, ``accord`` and ``scontrol``
     are this Python's (``scontrol`` records its arguments in ``scontrol.log``)."""
     folder = tmp / name
     folder.mkdir()
-    (folder / "run.yaml").write_text(yaml.safe_dump(tiny_config(data_dir, epochs=EPOCHS).as_flat()))
+    (folder / "run.yaml").write_text(yaml.safe_dump(tiny_config(data_dir, epochs=epochs).as_flat()))
     bin_dir = tmp / "bin"
     if not bin_dir.exists():
         bin_dir.mkdir()
@@ -60,7 +60,7 @@ def test_the_doc_has_each_command():
 
 @pytest.mark.slow
 def test_one_machine_starts_then_resumes(fmnist_dir, tmp_path):
-    folder, env = workdir(tmp_path, "one", fmnist_dir)
+    folder, env = workdir(tmp_path, "one", fmnist_dir, epochs=1)
     done(bash(doc_command("one machine"), folder, env))
     assert "holds this run: resuming it" in done(bash(doc_command("one machine"), folder, env))
 
