@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import pytest
 import torch
-from reliability_runs import QUIET, tiny_config
+from reliability_runs import QUIET, tiny_config, train_args
 from test_grid import fake_run
 
 from accord.cli import main
@@ -152,3 +153,49 @@ def test_a_kept_checkpoint_without_the_marker_is_not_accords_to_replace(fmnist_d
     with pytest.raises(RunFolderError, match="no .accord-run.json"):
         fit(tiny_config(fmnist_dir, epochs=1), out, overwrite=True, log=QUIET)
     assert (out / "checkpoint-epoch7.pt").read_text() == "someone's"
+
+
+def test_log_wandb_writes_an_offline_run_of_the_same_id(fmnist_dir, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "run"
+    assert main([*train_args(fmnist_dir, out, epochs=1), "--log-wandb"]) == 0
+    assert load_checkpoint(out / "checkpoint-last.pt")["config"]["wandb"] is True
+    run_id = json.loads((out / RUN_MARKER).read_text())["run_id"]
+    (events,) = (out / "wandb").glob(f"offline-run-*/run-{run_id}.wandb")
+    assert events.stat().st_size > 0
+
+
+class FakeWandb:
+    """Records what a run sends to ``wandb``."""
+
+    def __init__(self) -> None:
+        self.init_kwargs: dict = {}
+        self.logged: list[tuple[int, dict]] = []
+        self.finished = False
+
+    def init(self, **kwargs):
+        self.init_kwargs = kwargs
+        return self
+
+    def log(self, values, step):
+        self.logged.append((step, values))
+
+    def finish(self):
+        self.finished = True
+
+
+def test_wandb_gets_the_step_scalars_and_the_epoch_records(fmnist_dir, tmp_path, monkeypatch):
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    out = tmp_path / "run"
+    fit(tiny_config(fmnist_dir, epochs=2, wandb=True), out, log=QUIET)
+    assert fake.init_kwargs["id"] == json.loads((out / RUN_MARKER).read_text())["run_id"]
+    assert fake.init_kwargs["dir"] == str(out) and fake.init_kwargs["resume"] == "allow" and fake.finished
+    steps = [step for step, values in fake.logged if "train/loss" in values]
+    assert steps == [1, 2, 3, 4]  # log_interval 1
+    epochs = [values for _, values in fake.logged if "epoch/epoch" in values]
+    assert [e["epoch/epoch"] for e in epochs] == [1, 2]
+    assert {"epoch/val_top1", "epoch/train_loss", "epoch/eval_seconds"} <= epochs[0].keys()
+    assert all("lr" in values and "train/data_wait_s" in values for _, values in fake.logged if "train/loss" in values)

@@ -150,6 +150,7 @@ class RunConfig:
     )
     log_interval: int = key(50, "updates between progress-bar refreshes")
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
+    wandb: bool = key(False, "also log the scalars to Weights & Biases, in <run>/wandb (needs wandb; --log-wandb)")
     checkpoint_every_steps: int = key(0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)")
     checkpoint_keep: int = key(0, "also keep the last N epochs' end checkpoints as checkpoint-epochE.pt (0: none)")
     nonfinite: NonFiniteMode = key("stop", "what a NaN/Inf loss does: stop the run, or skip that update")

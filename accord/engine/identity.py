@@ -52,10 +52,11 @@ RESTART_KEYS = frozenset(
         "eval_batch_size",
         "log_interval",
         "tensorboard",
+        "wandb",
         "checkpoint_every_steps",
         "checkpoint_keep",
         "dist_timeout",
-    }  # fmt: skip
+    }
 )
 
 

@@ -71,11 +71,14 @@ from .runfiles import (
     summarize,
     truncate_metrics,
 )
+from .runlogs import RunLogs
 from .sampling import EpochSampler, epoch_permutation, epoch_seed
 from .signals import AgreedStop, StopSignals, TrainingInterrupted
 from .startresume import start_or_resume
 from .summarycsv import write_summary_csv
-from .tensorboard import MISSING_MESSAGE, STEPS_DIR, ScalarLog, tensorboard_available
+from .tensorboard import MISSING_MESSAGE, tensorboard_available
+from .wandblog import MISSING as MISSING_WANDB
+from .wandblog import wandb_available
 
 __all__ = [
     "EpochSampler",
@@ -195,6 +198,8 @@ def fit(
     out = Path(out)
     if cfg.run.tensorboard and not tensorboard_available():
         raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
+    if cfg.run.wandb and not wandb_available():
+        raise ConfigError(MISSING_WANDB)
     with process_group(cfg.run.dist_timeout) as dist:
         check_processes(cfg, dist)
         resume, overwrite = start_or_resume(cfg, out, dist, resume, overwrite, log if dist.is_main else _quiet)
@@ -257,13 +262,14 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         spec.set_progress(criterion, step / total_steps)
 
     train_step = _train_step(run)
+    scalars = RunLogs(cfg, out, dist.is_main, state["epoch"] + 1, state["global_step"], optimizer, run_id)
     params = [*model.parameters(), *criterion.parameters()]
     setup = EpochSetup(
         device, run.mixer, run.views, scaler, dist, cfg.run.channels_last, cfg.run.log_interval, cfg.run.nonfinite,
         schedule,
         clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
         after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
-        total_steps=total_steps, on_log=_step_scalars(cfg, out, dist.is_main, state["global_step"], optimizer),
+        total_steps=total_steps, on_log=scalars.write_step if scalars.wanted else None,
     )  # fmt: skip
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
@@ -279,8 +285,6 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         f"{cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{device}{processes}"
     )
-    # epochs after the checkpoint's (records count from 1) are hidden from TensorBoard if written before
-    scalars = ScalarLog(out, purge_step=state["epoch"] + 2) if cfg.run.tensorboard and dist.is_main else None
     try:
         for epoch in range(state["epoch"] + 1, cfg.optim.epochs):
             progress = _start_epoch(run, epoch, partial)
@@ -316,10 +320,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             if epoch + 1 < cfg.optim.epochs:
                 agreed_stop.raise_if_stopped(f"the end of epoch {epoch + 1}")
     finally:
-        if scalars is not None:
-            scalars.close()
-        if setup.on_log is not None:
-            setup.on_log(-1, {})  # closes the step log
+        scalars.close()
     summary = out / "summary.json"
 
     def write_summary() -> None:
@@ -330,26 +331,8 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     return json.loads(summary.read_text())
 
 
-def _step_scalars(
-    cfg: Config, out: Path, main: bool, done: int, optimizer: torch.optim.Optimizer
-) -> Callable[[int, dict[str, float]], None] | None:
-    """Rank 0's writer of the scalars of every ``log_interval`` updates to ``<run>/tensorboard/steps``
-    (with ``tensorboard: true``); the steps after ``done`` an interrupted run wrote are hidden. Step -1 closes it."""
-    if not (cfg.run.tensorboard and main):
-        return None
-    log = ScalarLog(out, purge_step=done + 1, folder=STEPS_DIR)
-
-    def write(step: int, values: dict[str, float]) -> None:
-        if step < 0:
-            log.close()
-        else:
-            log.write_step(step, values, optimizer.param_groups[0]["lr"])
-
-    return write
-
-
-def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) -> None:
-    """The epoch's line in ``metrics.jsonl`` (and TensorBoard's scalars): rank 0's write."""
+def _write_record(record: dict[str, Any], out: Path, scalars: RunLogs | None) -> None:
+    """The epoch's line in ``metrics.jsonl`` (and TensorBoard's and W&B's scalars): rank 0's write."""
     append_line_atomic(json.dumps(record), out / "metrics.jsonl")
     write_summary_csv(out)
     if scalars is not None:
