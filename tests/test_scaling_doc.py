@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from restart_runs import assert_same_weights, doc_blocks, doc_command, free_port, tiny_config
+from restart_runs import SCALING_DOC, assert_same_weights, doc_blocks, doc_command, free_port, tiny_config
+
+from accord.engine.identity import RESTART_KEYS
 
 #: The job script runs long enough to be stopped in the middle: 6 epochs of 4 steps.
 EPOCHS = 6
@@ -93,3 +95,8 @@ def test_one_node_two_nodes_and_the_job_script_train_the_same_weights(fmnist_dir
     done(subprocess.Popen(["bash", "job.sh"], cwd=job, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True))  # fmt: skip  # the requeued job
     assert_same_weights(reference / "runs/r1", job / "runs/r1")
+
+
+def test_the_doc_names_every_restart_key():
+    text = SCALING_DOC.read_text()
+    assert [key for key in sorted(RESTART_KEYS) if f"`{key}`" not in text] == []
