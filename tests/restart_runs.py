@@ -20,6 +20,7 @@ import torch
 
 from accord.config import Config, load_config
 from accord.engine import load_checkpoint
+from accord.engine.runfiles import TIMING_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 # 128 training images, global batch 32: 4 steps an epoch over 2 processes; a checkpoint every 2 steps
@@ -195,7 +196,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
     assert [k for k in wa if not torch.equal(wa[k], wb[k])] == []
-    timing = ("seconds", "images_per_s", "views_per_s", "eval_seconds")
+    timing = TIMING_KEYS
     ta, tb = ([{k: v for k, v in json.loads(line).items() if k not in timing}
                for line in (out / "metrics.jsonl").read_text().splitlines()] for out in (a, b))  # fmt: skip
     assert ta == tb

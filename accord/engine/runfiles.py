@@ -40,6 +40,8 @@ RUN_FILES = (
 RUN_MARKER = ".accord-run.json"  # the run's id, written first: proof that the folder's run files are accord's
 LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
+#: The keys of a metrics.jsonl record that are timings (they differ between identical runs).
+TIMING_KEYS = ("seconds", "images_per_s", "views_per_s", "eval_seconds")
 #: The val/test numbers of an epoch that ``eval_every`` skips: NaN, as for a split without images.
 NOT_EVALUATED: dict[str, Any] = {"top1": float("nan"), "top5": float("nan"), "n": 0}
 
