@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.out and os.environ.get("RANK", "0") == "0":
         print(f"accord: run folder {out} (no --out given)", file=sys.stderr)
     args.out = str(out)  # the Ctrl-C hint names it
-    summary = fit(cfg, out, overwrite=args.overwrite, log=human(args))
+    summary = fit(cfg, out, resume=None, overwrite=args.overwrite, log=human(args))  # None: start or resume
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 prints
         print(json.dumps(summary, indent=2))
     return 0
@@ -250,6 +250,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import environment_section, run_environments, write_report
 
     print(write_report(Path(args.dir), args.overwrite), end="")
+    print(f"accord: wrote report.md, results.csv and the figures in {args.dir}", file=sys.stderr)
     _, warning = environment_section(run_environments(Path(args.dir)))
     if warning:
         print(f"accord: warning: {warning}", file=sys.stderr)
@@ -509,7 +510,7 @@ def _main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as e:  # SIGINT/SIGTERM: checkpoint written at a step boundary
         if os.environ.get("RANK", "0") == "0":  # every process of a torchrun group stops; one line says so
             print(f"accord: {e}", file=sys.stderr)
-        return e.exit_code  # 130 for SIGINT, 143 for SIGTERM
+        return e.exit_code  # 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1
     except (ConfigError, RunFolderError, CheckpointError, FileNotFoundError) as e:
         print(f"accord: error: {e}", file=sys.stderr)
         return 2

@@ -71,12 +71,13 @@ def add_timm_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--channels-last", dest="timm_channels_last", nargs=0, action=_Given, help="(--set channels_last=true)"
     )
+    group.add_argument("--log-wandb", dest="timm_wandb", nargs=0, action=_Given, help="log to W&B (--set wandb=true)")
 
 
 def timm_overrides(args: argparse.Namespace, overrides: dict[str, Any], config: str) -> dict[str, Any]:
     """``overrides`` with the timm flags of ``args`` applied (a flag wins over ``--set`` of the same key)."""
     out = dict(overrides)
-    for key in [k for _, k, _, _ in DIRECT] + ["ema", "channels_last"]:
+    for key in [k for _, k, _, _ in DIRECT] + ["ema", "channels_last", "wandb"]:
         if getattr(args, f"timm_{key}", None) is not None:
             out[key] = getattr(args, f"timm_{key}")
     mixing = {k: getattr(args, f"timm_{k}", None) for k in ("mixup", "cutmix")}

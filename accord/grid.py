@@ -10,6 +10,7 @@ forward passes as a two-view method (the equal-compute control).
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from typing import Any
 from .config import ConfigError, config_name, load_config, load_saved_config
 from .engine.checkpoint import node_kind, read_json
 from .engine.lock import RunLock, check_pid_file
+from .engine.progress import duration
 from .engine.runfiles import LOCK_FILE, check_outside_data, prepare_folder
 from .engine.writer import check_output, open_append, write_text_output
 
@@ -228,6 +230,32 @@ class CellProcesses:
                 self.procs.discard(proc)
 
 
+def cell_threads(jobs: int) -> str:
+    """The threads of each cell: ``OMP_NUM_THREADS`` when the user set it, else the CPUs shared by ``jobs``."""
+    return os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+
+
+class GridClock:
+    """Cell k of N, and the grid's ETA from the mean time of the cells finished here (``jobs`` at a time)."""
+
+    def __init__(self, total: int, jobs: int) -> None:
+        self.total, self.jobs, self.started, self.done, self.seconds = total, jobs, 0, 0, 0.0
+        self._lock = threading.Lock()
+
+    def start(self) -> str:
+        with self._lock:
+            self.started += 1
+            return f"cell {self.started} of {self.total}"
+
+    def finished(self, seconds: float) -> str:
+        with self._lock:
+            self.done += 1
+            self.seconds += seconds
+            left = self.total - self.done
+            eta = self.seconds / self.done * math.ceil(left / self.jobs) if left else 0.0
+            return f"{self.done} of {self.total} done, grid ETA {duration(eta)}"
+
+
 def _run_cells(
     cells: list[Cell],
     out: Path,
@@ -242,8 +270,9 @@ def _run_cells(
     record_path = out / GRID_FILE
     if not todo and record_path.is_file():  # nothing trained: the record of the sessions that did stays as it is
         return read_grid_record(record_path)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, OMP_NUM_THREADS=cell_threads(jobs), PYTHONUNBUFFERED="1")
+    log(f"grid: {out}: each cell in its folder (train.log, metrics.jsonl, ...), {env['OMP_NUM_THREADS']} threads each")
+    eta = GridClock(len(todo), jobs)
     record = read_grid_record(record_path) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})
     session: dict[str, Any] = {"argv": sys.argv[1:], "cells_run": 0, "wall_seconds": 0, "jobs": jobs}
@@ -262,6 +291,7 @@ def _run_cells(
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = cell_command(cell, out, cell_overrides(cell, overrides, per_method))
         t0 = time.time()
+        log(f"{cell.folder}: started ({eta.start()}; its log: {run_dir / CELL_LOG})")
         with open_append(run_dir / CELL_LOG) as logfile:
             code = running.call(cmd, logfile, env)
         if code is None:  # the grid was stopped before this cell started
@@ -273,7 +303,7 @@ def _run_cells(
             failures.append(cell.folder)
         session["cells_run"] += 1
         save_record()
-        log(f"{cell.folder}: {status} in {time.time() - t0:.0f}s")
+        log(f"{cell.folder}: {status} in {time.time() - t0:.0f}s ({eta.finished(time.time() - t0)})")
 
     save_record()
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from accord.engine import load_checkpoint
+from accord.engine.runfiles import TIMING_KEYS
 from accord.engine.sampling import EpochSampler, epoch_permutation
 from accord.losses import create_loss
 from accord.models import MultiViewModel
@@ -186,7 +187,7 @@ def run_args(config: str, fmnist_dir: Path, out: Path, *extra: str) -> list[str]
 
 def trajectory(out: Path) -> list[dict]:
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s", "views_per_s")} for r in records]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
 
 
 def assert_same_run(a: Path, b: Path, exact: bool = False) -> None:

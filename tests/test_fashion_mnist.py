@@ -16,6 +16,7 @@ from accord.cli import main
 from accord.data import build_splits
 from accord.data.idx import DEBIAN_FASHION_MNIST
 from accord.engine.environment import environment_line
+from accord.engine.runfiles import TIMING_KEYS
 
 pytestmark = pytest.mark.skipif(
     not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
@@ -58,7 +59,7 @@ def test_real_training_through_the_cli(method, tmp_path):
 
 
 CELL = Path(__file__).parent.parent / "docs/results/fashion-mnist/grid/FashionMNIST-ResNet8-standard/seed0"
-TIMINGS = ("seconds", "images_per_s", "views_per_s")
+TIMINGS = TIMING_KEYS
 
 
 def _records(path: Path) -> list[dict]:

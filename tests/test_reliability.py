@@ -31,7 +31,7 @@ from accord.data.datasets import CheckedImageFolder, UnreadableImageError, decod
 from accord.engine import CheckpointError, NonFiniteLossError, fit, load_checkpoint
 from accord.engine.checkpoint import capture_rng, restore_rng, save_atomic
 from accord.engine.loop import NonFiniteGuard
-from accord.engine.runfiles import SKIP_REPORT
+from accord.engine.runfiles import SKIP_REPORT, TIMING_KEYS
 from accord.engine.trainer import EpochSampler, TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ OVERRIDES = {
     "mix": "mixup-cutmix",
     "checkpoint_every_steps": 2,
 }
-TIMING = ("seconds", "images_per_s", "views_per_s")
+TIMING = TIMING_KEYS
 # CPU results depend on the number of intra-op threads: every run here, in this process or a child, uses one
 # (it is also the fastest for these tiny batches on a busy machine).
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -12,7 +12,7 @@ import torch
 from accord.cli import main
 from accord.config import load_config
 from accord.engine import NonFiniteLossError, RunFolderError, fit, load_checkpoint
-from accord.engine.runfiles import epoch_line
+from accord.engine.runfiles import TIMING_KEYS, epoch_line
 
 TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
 
@@ -24,8 +24,8 @@ def tiny_config(name: str, fmnist_dir: Path, **extra) -> dict:
 def metrics(out: Path) -> list[dict]:
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     for r in records:  # timings differ between runs; everything else must not
-        for key in ("seconds", "images_per_s", "views_per_s"):
-            r.pop(key)
+        for key in TIMING_KEYS:
+            r.pop(key, None)
     return records
 
 
@@ -131,7 +131,7 @@ def test_cli_train_eval_resume(fmnist_dir, tmp_path, capsys):
     assert f"test top-1 {summary['last_test_top1']:.2f}" in printed
 
     assert main(["train", *args, "--out", str(out)]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "holds another run (batch_size: " in capsys.readouterr().err  # not the same config: refused
     assert main(["train", "--resume", str(out)]) == 0  # finished run: nothing left, still succeeds
     assert main(["train", "--config", "FashionMNIST-ResNet8-standard", "--set", "lrr=1", "--out", str(out)]) == 2
     assert "did you mean 'lr'" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from accord.cli import main
 from accord.config import ConfigError, load_config
 from accord.engine import fit, load_checkpoint
 from accord.engine.optim import clip_gradients, create_optimizer
+from accord.engine.runfiles import TIMING_KEYS
 from accord.models import create_model
 
 TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
@@ -190,7 +191,7 @@ def test_a_resumed_ema_run_equals_an_uninterrupted_one(fmnist_dir, tmp_path):
     cut = load_checkpoint(tmp_path / "cut" / "checkpoint-last.pt")
     for part in ("model", "ema"):
         assert all(torch.equal(full[part][k], cut[part][k]) for k in full[part]), part
-    strip = ("seconds", "images_per_s", "views_per_s")
+    strip = TIMING_KEYS
     a, b = (
         [
             {k: v for k, v in json.loads(x).items() if k not in strip}

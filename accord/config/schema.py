@@ -197,10 +197,19 @@ class RunConfig:
     )
     log_interval: int = key(50, "updates between progress-bar refreshes", POSITIVE)
     tensorboard: bool = key(False, "also write TensorBoard scalars to <run>/tensorboard (needs tensorboard)")
+    wandb: bool = key(False, "also log the scalars to Weights & Biases, in <run>/wandb (needs wandb; --log-wandb)")
     checkpoint_every_steps: int = key(
         0, "also write checkpoint-last.pt every N updates (0: at each epoch's end)", NON_NEGATIVE
     )
+    checkpoint_keep: int = key(
+        0, "also keep the last N epochs' end checkpoints as checkpoint-epochE.pt (0: none)", whole(0, 100000)
+    )
     nonfinite: NonFiniteMode = key("stop", "what a NaN/Inf loss does: stop the run, or skip that update")
+    dist_timeout: int = key(
+        300,
+        "seconds every process of a torchrun group waits for the others to join, and for each collective",
+        whole(1, 86400),
+    )
 
 
 #: The sections of a config, in the order a saved config.yaml lists their keys.

@@ -19,6 +19,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .rendezvous import join_group
+
+DEFAULT_TIMEOUT = 300.0  # seconds; the config's dist_timeout
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -108,9 +112,13 @@ def _remember_peers() -> None:
 
 
 @contextlib.contextmanager
-def process_group() -> Iterator[Distributed]:
+def process_group(timeout: float = DEFAULT_TIMEOUT) -> Iterator[Distributed]:
     """Join the process group ``torchrun`` set up (a group already initialised by the caller is reused and
-    left open); in one process yield the single-process :class:`Distributed`."""
+    left open); in one process yield the single-process :class:`Distributed`.
+
+    Joining waits at most ``timeout`` seconds for every process (and so does each collective after it):
+    rank 0 says so in one line first, and a group that does not form is a :class:`~.rendezvous.GroupError`
+    naming the rendezvous, instead of a silent wait (see :mod:`.rendezvous`)."""
     if launched_world_size() <= 1 and not (dist.is_available() and dist.is_initialized()):
         yield Distributed()
         return
@@ -121,7 +129,7 @@ def process_group() -> Iterator[Distributed]:
         torch.cuda.set_device(device)
     owned = not dist.is_initialized()
     if owned:
-        dist.init_process_group("nccl" if cuda else "gloo")
+        join_group("nccl" if cuda else "gloo", int(os.environ.get("RANK", "0")), launched_world_size(), timeout)
     _remember_peers()
     try:
         yield Distributed(dist.get_rank(), dist.get_world_size(), local_rank, device)

@@ -41,10 +41,32 @@ def read_run_id(out: Path) -> str | None:
     return run_id
 
 
+#: Keys a restarted run may change without becoming another run: where the data is found (the same images
+#: at another path, e.g. a node's local disk after a requeue), how many loader processes read it, how often
+#: the run logs, checkpoints and waits for its processes, and how many images an evaluation batch holds.
+#: None of them changes a trained weight.
+RESTART_KEYS = frozenset(
+    {
+        "data_dir",
+        "workers",
+        "eval_batch_size",
+        "log_interval",
+        "tensorboard",
+        "wandb",
+        "checkpoint_every_steps",
+        "checkpoint_keep",
+        "dist_timeout",
+    }
+)
+
+
 def config_differences(checkpoint: dict[str, Any], folder: dict[str, Any]) -> list[str]:
-    """The keys whose values differ between a checkpoint's flat config and the folder's, sorted. More
-    ``epochs`` in the folder's is no difference: the run was extended (``--resume DIR --epochs N``)."""
-    keys = sorted(k for k in set(checkpoint) | set(folder) if checkpoint.get(k) != folder.get(k))
+    """The keys whose values differ between a checkpoint's flat config and the folder's, sorted; the
+    :data:`RESTART_KEYS` never differ. More ``epochs`` in the folder's is no difference: the run was
+    extended (``--resume DIR --epochs N``)."""
+    keys = sorted(
+        k for k in set(checkpoint) | set(folder) if k not in RESTART_KEYS and checkpoint.get(k) != folder.get(k)
+    )
     extended = isinstance(folder.get("epochs"), int) and folder["epochs"] > checkpoint.get("epochs", 0)
     return [k for k in keys if not (k == "epochs" and extended)]
 

@@ -16,8 +16,9 @@ from ..config.schema import NonFiniteMode
 from ..step import NonFiniteGuard, NonFiniteLossError, apply_update, autocast, backward
 from ..views import MixedBatch
 from .distributed import Distributed
-from .progress import ProgressLines, on_terminal
+from .progress import ProgressLines, eval_progress, on_terminal
 from .sam import SAM
+from .steplog import StepTimer, TimedBatches
 
 NONFINITE_MODES: tuple[str, ...] = get_args(NonFiniteMode)
 
@@ -88,6 +89,8 @@ class EpochSetup:
     schedule: Callable[[int], None] | None = None
     clip: Callable[[], None] | None = None  # clips the gradients (unscaled under fp16) before each update
     after_update: Callable[[int], None] | None = None  # after update global_step: the weights' EMA
+    total_steps: int | None = None  # the run's updates, for its ETA
+    on_log: Callable[[int, dict[str, float]], None] | None = None  # every log_interval updates (.steplog)
 
     def __post_init__(self) -> None:
         if self.nonfinite not in NONFINITE_MODES:
@@ -130,7 +133,7 @@ def train_one_epoch(
     guard = NonFiniteGuard()
     check_every = 1 if setup.device.type == "cpu" else setup.log_interval
     clock = _EpochClock(progress)
-    display = _EpochDisplay(loader, progress, setup, epoch, log)
+    display = _EpochDisplay(loader, progress, setup, epoch, log, global_step)
     for x, y in display.bar:
         x, y = x.to(setup.device, non_blocking=True), y.to(setup.device, non_blocking=True)
         x, target, extra = _model_input(x, y, setup)
@@ -145,7 +148,7 @@ def train_one_epoch(
         progress.views += x.shape[0]
         if progress.steps % check_every == 0:
             guard.check(epoch, setup.dist)
-        display.show(progress)
+        display.show(progress, global_step)
         if checkpointer is not None and checkpointer.due(global_step):
             guard.check(epoch, setup.dist)
             clock.stamp(progress)
@@ -178,7 +181,8 @@ class _EpochClock:
 
 
 class _EpochDisplay:
-    """The running loss means: a tqdm bar on a terminal, else a line every ``log_interval`` updates (rank 0)."""
+    """The running loss means over every process: a tqdm bar on a terminal, else a line every ``log_interval``
+    updates (rank 0), with the epoch's and the run's ETA; and ``setup.on_log``'s scalars (:mod:`.steplog`)."""
 
     def __init__(
         self,
@@ -187,22 +191,35 @@ class _EpochDisplay:
         setup: EpochSetup,
         epoch: int | None,
         log: Callable[[str], None],
+        global_step: int = 0,
     ) -> None:
         description = f"epoch {epoch + 1}" if epoch is not None else "train"
-        self.interval = setup.log_interval
-        self.bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
+        self.interval, self.setup = setup.log_interval, setup
+        self.timed = TimedBatches(loader)
+        self.timer = StepTimer(self.timed)
+        self.bar = tqdm(self.timed, desc=description, leave=False, dynamic_ncols=True, disable=not on_terminal())
         self.lines = None
         if self.bar.disable and (setup.dist is None or setup.dist.is_main):
             known = progress.steps + len(loader) if isinstance(loader, Sized) else None
-            self.lines = ProgressLines(description, known, self.interval, first=progress.steps, write=log)
-        self.images_before = progress.images
+            after = setup.total_steps - global_step - (known - progress.steps) if setup.total_steps and known else 0
+            self.lines = ProgressLines(description, known, self.interval, progress.steps, log, after)
+        self.world = setup.dist.world_size if setup.dist is not None else 1
+        self.images_before = self.images_last = progress.images * self.world  # every process's share is equal
 
-    def show(self, progress: EpochProgress) -> None:
-        if progress.steps % self.interval == 0:
-            means = _means(progress)
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-            if self.lines is not None:
-                self.lines.update(progress.steps, progress.images - self.images_before, means)
+    def show(self, progress: EpochProgress, global_step: int = 0) -> None:
+        if progress.steps % self.interval:
+            return
+        dist = self.setup.dist
+        total = _all_processes(progress, dist) if dist is not None and dist.enabled else progress  # a collective
+        means = _means(total)
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
+        if self.lines is not None:
+            self.lines.update(progress.steps, total.images - self.images_before, means)
+        wait, compute = self.timer.interval()
+        images, self.images_last = total.images - self.images_last, total.images
+        if self.setup.on_log is not None:
+            speed = {"images_per_s": images / max(wait + compute, 1e-9), "data_wait_s": wait, "compute_s": compute}
+            self.setup.on_log(global_step, {**means, **speed})
 
 
 def _model_input(x: Tensor, y: Tensor, setup: EpochSetup) -> tuple[Tensor, Tensor, dict[str, Any]]:
@@ -340,6 +357,9 @@ def _check_finite(terms: dict[str, float], step: int) -> None:
         raise NonFiniteLossError(f"non-finite loss by step {step}: {detail}")
 
 
+EVAL_LINE_S = 10.0  # off a terminal, an evaluation says how far it is at most this often
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -354,8 +374,8 @@ def evaluate(
     share of the data under ``dist``); with ``description``, a progress bar on a terminal."""
     model.eval()
     top1 = top5 = total = 0
-    quiet = description is None or not on_terminal() or (dist is not None and not dist.is_main)
-    for x, y in tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=quiet):
+    shown = description is not None and (dist is None or dist.is_main)  # a bar, or a line every tenth (>= 10 s)
+    for x, y in eval_progress(loader, str(description), every_s=EVAL_LINE_S) if shown else loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -1,6 +1,7 @@
 """The files of a run folder: preparing it, the metrics lines, the skipped-images list and the summary.
 
-A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch),
+A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch; the same
+as a table in ``summary.csv``),
 ``checkpoint-last.pt`` and ``checkpoint-best.pt`` (best validation top-1), ``skipped-images.txt`` when
 some images could not be read and, once finished, ``summary.json``. Every file is written atomically
 (see :mod:`.checkpoint`).
@@ -22,9 +23,11 @@ from ..config import Config, load_saved_config
 from ..data.datasets import image_folders
 from ..data.files import escape_path, unescape_path
 from .checkpoint import node_kind, remove_stale_temps, write_text_atomic
-from .tensorboard import TENSORBOARD_DIR
+from .history import HISTORY, history_files
+from .tensorboard import STEPS_DIR, TENSORBOARD_DIR
 
 SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
+SUMMARY_CSV = "summary.csv"  # the epochs of metrics.jsonl as a table (.summarycsv)
 
 RUN_FILES = (
     "config.yaml",
@@ -33,10 +36,13 @@ RUN_FILES = (
     "checkpoint-best.pt",
     "summary.json",
     SKIP_REPORT,
+    SUMMARY_CSV,
 )
 RUN_MARKER = ".accord-run.json"  # the run's id, written first: proof that the folder's run files are accord's
 LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
+#: The keys of a metrics.jsonl record that are timings (they differ between identical runs).
+TIMING_KEYS = ("seconds", "images_per_s", "views_per_s", "eval_seconds")
 #: The val/test numbers of an epoch that ``eval_every`` skips: NaN, as for a split without images.
 NOT_EVALUATED: dict[str, Any] = {"top1": float("nan"), "top5": float("nan"), "n": 0}
 
@@ -57,7 +63,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         if write:
             remove_stale_temps(out, RUN_FILES)
         return
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = run_files_in(out)
     if existing and not overwrite:
         raise RunFolderError(
             f"{out} already holds a run ({', '.join(existing)}); use --resume to continue it "
@@ -78,6 +84,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
         (out / name).unlink()
     if existing:  # a run of accord was here: its own TensorBoard events go, any other file stays
         remove_event_files(out / TENSORBOARD_DIR)
+        remove_event_files(out / TENSORBOARD_DIR / STEPS_DIR)
         remove_stale_temps(out, RUN_FILES)
         (out / RUN_MARKER).unlink()
 
@@ -133,6 +140,16 @@ def extension(out: Path, cfg: Config, log: Callable[[str], None]) -> Callable[[]
         write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
 
     return extend
+
+
+def run_files_in(out: Path) -> list[str]:
+    """The run files ``out`` holds: :data:`RUN_FILES` and the kept epoch checkpoints (:mod:`.history`)."""
+    return [name for name in RUN_FILES if (out / name).exists()] + [p.name for p in history_files(out)]
+
+
+def is_run_file_name(name: str) -> bool:
+    """Whether a file called ``name`` is one of a run's files."""
+    return name in RUN_FILES or HISTORY.fullmatch(name) is not None
 
 
 def nothing_to_resume(out: Path) -> str:

@@ -1,6 +1,9 @@
-"""Stop a run cleanly on SIGINT/SIGTERM/SIGHUP: finish the step, write a checkpoint, exit with the shell's code.
+"""Stop a run cleanly on SIGINT/SIGTERM/SIGHUP/SIGUSR1: finish the step, write a checkpoint, exit with the
+shell's code (128 + the signal's number).
 
-SIGHUP (the terminal closed) is treated as SIGTERM: the progress since the last checkpoint is saved."""
+SIGHUP (the terminal closed) is treated as SIGTERM: the progress since the last checkpoint is saved. SIGUSR1
+is a scheduler's warning before it preempts or times out a job (Slurm's ``--signal=USR1@120``): the run
+saves and exits with 138, which a requeue script can tell from a failure."""
 
 from __future__ import annotations
 
@@ -16,13 +19,15 @@ from .faults import is_lost_process
 if TYPE_CHECKING:
     from .distributed import Distributed
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+PREEMPTED_EXIT_CODE = 128 + signal.SIGUSR1  # 138: stopped by a scheduler's warning, saved, to be requeued
 
 
 class TrainingInterrupted(Exception):
     """SIGINT or SIGTERM stopped the run at a step boundary, after writing ``checkpoint-last.pt``.
 
-    ``exit_code`` is the shell convention for a process ended by that signal (130 for SIGINT, 143 for SIGTERM).
+    ``exit_code`` is the shell convention for a process ended by that signal (130 for SIGINT, 143 for SIGTERM,
+    138 for SIGUSR1).
     """
 
     def __init__(self, signum: int, out: Path, where: str | None) -> None:

@@ -1,7 +1,10 @@
 """TensorBoard scalars beside a run's ``metrics.jsonl`` (optional: needs ``pip install tensorboard``).
 
 :class:`ScalarLog` writes each ``metrics.jsonl`` record as scalars in ``<run>/tensorboard/``, with the
-record's (1-based) ``epoch`` as the global step. A resumed run re-writes the epochs after its checkpoint;
+record's (1-based) ``epoch`` as the global step, and (``write_step``, in ``<run>/tensorboard/steps/``) the
+running scalars every ``log_interval`` updates, with the update as the global step.
+
+A resumed run re-writes the epochs after its checkpoint;
 opening the log with ``purge_step`` set to the first of them makes TensorBoard hide the events an
 interrupted run wrote at those steps, as ``metrics.jsonl`` is truncated to the checkpoint's epoch.
 """
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 TENSORBOARD_DIR = "tensorboard"
+STEPS_DIR = "steps"  # <run>/tensorboard/steps: the scalars of every log_interval updates, by global step
 
 MISSING_MESSAGE = (
     "TensorBoard logging needs the tensorboard package: pip install tensorboard (or pip install accord[tensorboard])"
@@ -52,12 +56,12 @@ class ScalarLog:
             events at steps ``>= purge_step`` left by the interrupted run. ``None`` for a fresh run.
     """
 
-    def __init__(self, out: str | Path, purge_step: int | None = None) -> None:
+    def __init__(self, out: str | Path, purge_step: int | None = None, folder: str = "") -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:
             raise ModuleNotFoundError(MISSING_MESSAGE) from e
-        self.log_dir = Path(out) / TENSORBOARD_DIR
+        self.log_dir = Path(out) / TENSORBOARD_DIR / folder
         self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
     def write_epoch(self, record: dict[str, Any]) -> None:
@@ -69,6 +73,15 @@ class ScalarLog:
             if not _is_nan(value):
                 self.writer.add_scalar(tag, value, global_step=step)
         self.writer.flush()
+
+    def write_step(self, step: int, values: dict[str, float], lr: float) -> None:
+        """The scalars of update ``step`` (:mod:`.steplog`): loss terms as ``train/<term>``, the lr, images/s,
+        data-wait and compute seconds as ``speed/...``."""
+        speed = ("images_per_s", "data_wait_s", "compute_s")
+        scalars = {f"speed/{k}" if k in speed else f"train/{k}": v for k, v in values.items()} | {"lr": lr}
+        for tag, value in scalars.items():
+            if not _is_nan(value):
+                self.writer.add_scalar(tag, value, global_step=step)
 
     def close(self) -> None:
         self.writer.close()

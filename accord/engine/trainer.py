@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from .distributed import process_group
 from .ema import create_ema, with_raw
 from .environment import describe_environment, environments_after_resume
 from .finite import NonFiniteStateError, count_float_tensors, nonfinite_message, nonfinite_tensors
+from .history import keep_history
 from .identity import check_identity, new_run_id, read_run_id, write_marker
 from .lock import RunLock, forget_failed_start
 from .loop import EpochProgress, EpochSetup, evaluate, train_one_epoch
@@ -73,9 +75,14 @@ from .runfiles import (
     summarize,
     truncate_metrics,
 )
+from .runlogs import RunLogs
 from .sampling import EpochSampler, check_last_batch, epoch_permutation, epoch_seed, epoch_steps
 from .signals import AgreedStop, StopSignals, TrainingInterrupted
-from .tensorboard import MISSING_MESSAGE, ScalarLog, tensorboard_available
+from .startresume import start_or_resume
+from .summarycsv import write_summary_csv
+from .tensorboard import MISSING_MESSAGE, tensorboard_available
+from .wandblog import MISSING as MISSING_WANDB
+from .wandblog import wandb_available
 
 __all__ = [
     "EpochSampler",
@@ -119,6 +126,7 @@ class Checkpointer:
         self.epoch = 0
         self.epoch_end_step = 0
         self.before_first_save: Callable[[], None] | None = None  # rank 0's: what the first checkpoint commits
+        self.log: Callable[[str], None] = _quiet  # the run's log (rank 0's)
 
     def _commit(self) -> None:
         """Run :attr:`before_first_save` once, just before this run's first checkpoint write."""
@@ -170,6 +178,7 @@ class Checkpointer:
             save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt")
 
         self.run.dist.on_main(save, rank0_stopped)
+        self.log(f"saved {self.out / 'checkpoint-last.pt'} at step {step} (epoch {self.epoch + 1})")
         self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
 
     def save_epoch_end(self, improved: bool) -> None:
@@ -181,6 +190,7 @@ class Checkpointer:
             if improved:  # best first: a kill between the two writes leaves `last` before this epoch, which
                 save_atomic(ckpt, self.out / "checkpoint-best.pt")  # then trains again and rewrites the best
             save_atomic(ckpt, self.out / "checkpoint-last.pt")
+            keep_history(self.out, self.epoch + 1, self.run.cfg.run.checkpoint_keep)
 
         self.run.dist.on_main(save, rank0_stopped)
 
@@ -189,11 +199,12 @@ def fit(
     cfg: Config,
     out: str | Path,
     *,
-    resume: bool = False,
+    resume: bool | None = False,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train ``cfg`` into ``out``; with ``resume`` continue from ``out/checkpoint-last.pt``.
+    """Train ``cfg`` into ``out``; with ``resume`` continue from ``out/checkpoint-last.pt``; with ``resume``
+    None start or resume as the folder says (:mod:`.startresume`).
 
     Launched by ``torchrun`` with several processes, every process calls this and they train as one
     (see the module docstring); only rank 0 logs. While it runs, SIGINT and SIGTERM stop it at the next
@@ -203,9 +214,12 @@ def fit(
     out = Path(out)
     if cfg.run.tensorboard and not tensorboard_available():
         raise ConfigError(f"tensorboard: true - {MISSING_MESSAGE}")
-    with process_group() as dist:
+    if cfg.run.wandb and not wandb_available():
+        raise ConfigError(MISSING_WANDB)
+    with process_group(cfg.run.dist_timeout) as dist:
         check_processes(cfg, dist)
         check_outside_data(out, cfg.data.data_dir)
+        resume, overwrite = start_or_resume(cfg, out, dist, resume, overwrite, log if dist.is_main else _quiet)
         prepare_folder(out, resume, overwrite, write=False)  # checks only: nothing is created yet
         with StopSignals(out) as stop:
             run = build_run(cfg, dist=dist)  # data and model: a bad one fails before the folder exists
@@ -268,18 +282,21 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         spec.set_progress(criterion, step / total_steps)
 
     train_step = _train_step(run)
+    scalars = RunLogs(cfg, out, dist.is_main, state["epoch"] + 1, state["global_step"], optimizer, run_id)
     params = [*model.parameters(), *criterion.parameters()]
     setup = EpochSetup(
         device, run.mixer, run.views, scaler, dist, cfg.run.channels_last, cfg.run.log_interval, cfg.run.nonfinite,
         schedule,
         clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
         after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
+        total_steps=total_steps, on_log=scalars.write_step if scalars.wanted else None,
     )  # fmt: skip
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
     checkpoints = Checkpointer(run, optimizer, scaler, out, state, agreed_stop, ema, run_id)
     if resume and dist.is_main:  # an extension changes the run with its first checkpoint, not before
         checkpoints.before_first_save = extension(out, cfg, log)
+    checkpoints.log = log
     val_loader, test_loader = eval_loader(run.val_set, cfg, dist), eval_loader(run.test_set, cfg, dist)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     processes = f", {dist.world_size} processes" if dist.enabled else ""
@@ -290,8 +307,6 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         f"{cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{device}{processes}"
     )
-    # epochs after the checkpoint's (records count from 1) are hidden from TensorBoard if written before
-    scalars = ScalarLog(out, purge_step=state["epoch"] + 2) if cfg.run.tensorboard and dist.is_main else None
     try:
         for epoch in range(state["epoch"] + 1, cfg.optim.epochs):
             progress = _start_epoch(run, epoch, partial)
@@ -307,6 +322,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             checkpoints.check_state(f"after step {state['global_step']}, the end of epoch {epoch + 1}")
             evaluated = (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.optim.epochs
             val = test = NOT_EVALUATED
+            eval_start = time.perf_counter()
             if evaluated:
                 val = evaluate(model, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val")
                 test = evaluate(model, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test")
@@ -315,6 +331,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
                 val = evaluate(ema.module, val_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "val EMA")
                 test = evaluate(ema.module, test_loader, device, cfg.run.amp, cfg.run.channels_last, dist, "test EMA")
                 record = with_raw(epoch_record(epoch, optimizer.param_groups[0]["lr"], stats, val, test), record)
+            record["eval_seconds"] = time.perf_counter() - eval_start  # every evaluation of the epoch
             dist.on_main(functools.partial(_write_record, record, out, scalars), rank0_stopped)
             state["epoch"] = epoch
             improved = evaluated and (val["n"] == 0 or val["top1"] > state["best_val_top1"])
@@ -325,8 +342,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
             if epoch + 1 < cfg.optim.epochs:
                 agreed_stop.raise_if_stopped(f"the end of epoch {epoch + 1}")
     finally:
-        if scalars is not None:
-            scalars.close()
+        scalars.close()
     summary = out / "summary.json"
 
     def write_summary() -> None:
@@ -337,9 +353,10 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     return json.loads(summary.read_text())
 
 
-def _write_record(record: dict[str, Any], out: Path, scalars: ScalarLog | None) -> None:
-    """The epoch's line in ``metrics.jsonl`` (and TensorBoard's scalars): rank 0's write."""
+def _write_record(record: dict[str, Any], out: Path, scalars: RunLogs | None) -> None:
+    """The epoch's line in ``metrics.jsonl`` (and TensorBoard's and W&B's scalars): rank 0's write."""
     append_line_atomic(json.dumps(record), out / "metrics.jsonl")
+    write_summary_csv(out)
     if scalars is not None:
         scalars.write_epoch(record)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from .checkpoint import OutputInTheWay, node_kind, replace_atomic
-from .runfiles import LOCK_FILE, RUN_FILES, RUN_MARKER, RunFolderError, nearest_existing_parent
+from .runfiles import LOCK_FILE, RUN_FILES, RUN_MARKER, RunFolderError, is_run_file_name, nearest_existing_parent
 from .tensorboard import TENSORBOARD_DIR
 
 OUTPUTS_RECORD = ".accord-outputs.json"  # in each folder accord wrote outputs to: name -> SHA-256 of its bytes
@@ -56,7 +56,9 @@ def check_output(path: str | Path, overwrite: bool, option: str = "--out", ours:
     kind = node_kind(path)
     if kind == "a folder":
         raise OutputExistsError(f"{where}: is a folder; name a file")
-    if path.name == OUTPUTS_RECORD or (path.name in RUN_OWNED and is_run_folder(path.parent)):
+    if path.name == OUTPUTS_RECORD or (
+        (path.name in RUN_OWNED or is_run_file_name(path.name)) and is_run_folder(path.parent)
+    ):
         raise OutputExistsError(
             f"{where}: is a file of the run in {path.parent}; write the output elsewhere "
             "(only `accord train` writes a run's own files)"
