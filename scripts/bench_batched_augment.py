@@ -37,7 +37,8 @@ def _seconds(fn) -> float:
 def measure(policy: str, size: int, batch: int, rounds: int, device: str) -> dict[str, float]:
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=g)
-    per_image, batched = PER_IMAGE[policy](), build_batched_operation(BATCHED[policy], small=size <= 32)
+    autoaugment = "cifar10" if size <= 32 else "imagenet"
+    per_image, batched = PER_IMAGE[policy](), build_batched_operation(BATCHED[policy], autoaugment)
     on_device = images.to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 

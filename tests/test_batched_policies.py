@@ -23,8 +23,8 @@ from accord.views.batched_policies import (
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.numerics]
 
-RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), small=True)
-GRAY = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), small=True)
+RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), fixed_size=True)
+GRAY = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), fixed_size=True)
 TV = tv_auto.TrivialAugmentWide()  # only its _apply_image_or_video_transform: the per-image reference op
 
 

@@ -37,7 +37,7 @@ PRECISIONS = {  # name -> the run options that select it
     "channels_last": {"channels_last": True},
 }
 ONE_EPOCH = {"epochs": 1, "train_subset": 64, "val_fraction": 0.2}  # 2 steps of 32 images
-RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), small=True)
+RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), fixed_size=True)
 TOKENS = [
     "crop-flip",
     "crop-flip-cutout",

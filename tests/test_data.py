@@ -183,7 +183,7 @@ def test_build_splits_fashion_mnist_val_split(tmp_path: Path, val_fraction: floa
     np.testing.assert_array_equal(test_image[0].numpy(), written["test"][0][N_TEST - 1])
 
     info = splits.info
-    assert (info.name, info.num_classes, info.in_chans, info.image_size, info.small) == (
+    assert (info.name, info.num_classes, info.in_chans, info.image_size, info.fixed_size) == (
         "fashion_mnist",
         10,
         1,
@@ -284,7 +284,7 @@ def test_build_splits_imagefolder(tmp_path: Path) -> None:
     _write_image_folder(tmp_path)
     splits = build_splits("imagefolder", tmp_path, image_size=32, val_fraction=0.25, seed=0)
     info = splits.info
-    assert info.num_classes == 3 and info.in_chans == 3 and info.image_size == 32 and not info.small
+    assert info.num_classes == 3 and info.in_chans == 3 and info.image_size == 32 and not info.fixed_size
     assert len(info.mean) == len(info.std) == 3
     assert len(splits.train) + len(splits.val) == 12 and len(splits.val) == 3
     assert len(splits.test) == 6
@@ -370,7 +370,8 @@ def test_build_splits_cifar10_layout(tmp_path: Path, monkeypatch: pytest.MonkeyP
     data, labels = _write_fake_cifar10(tmp_path)
     splits = build_splits("cifar10", tmp_path, val_fraction=0.2, seed=0)
     info = splits.info
-    assert (info.name, info.num_classes, info.in_chans, info.image_size, info.small) == ("cifar10", 10, 3, 32, True)
+    facts = (info.name, info.num_classes, info.in_chans, info.image_size, info.fixed_size)
+    assert facts == ("cifar10", 10, 3, 32, True)
     assert len(splits.train) + len(splits.val) == 15 and len(splits.val) == 3 and len(splits.test) == 4
     full = splits.train.dataset
     assert full.images.dtype == torch.uint8 and full.images.shape == (15, 3, 32, 32)

@@ -26,7 +26,7 @@ from accord.views.loader_crops import ViewCrops
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-IMAGENET = DataInfo("imagefolder", 3, 3, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), small=False)
+IMAGENET = DataInfo("imagefolder", 3, 3, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), fixed_size=False)
 P_MIN = 1e-3  # a two-sample test's p-value below this fails: a wrong distribution, not chance
 
 

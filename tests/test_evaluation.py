@@ -179,7 +179,7 @@ def test_corruptions_refuse_bad_input():
 
 @pytest.mark.parametrize("small", [True, False], ids=["28px", "imagenet-protocol"])
 def test_split_eval_transform_is_build_eval_transform(small):
-    info = DataInfo("t", 3, 3, 28 if small else 32, (0.5, 0.4, 0.3), (0.2, 0.3, 0.25), small=small)
+    info = DataInfo("t", 3, 3, 28 if small else 32, (0.5, 0.4, 0.3), (0.2, 0.3, 0.25), fixed_size=small)
     image = textured(3, n=1, size=45)[0]
     geometry, finish = split_eval_transform(info)
     assert geometry(image).dtype == torch.uint8

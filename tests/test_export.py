@@ -257,7 +257,7 @@ def imagenet_eval_inputs(root: Path) -> tuple[torch.Tensor, torch.Tensor, torch.
         ]
     )
     data = datasets.ImageFolder(str(root / "val"), transform=tf)
-    ours = build_eval_transform(DataInfo("imagefolder", 3, 3, 224, IMAGENET_MEAN, IMAGENET_STD, small=False))
+    ours = build_eval_transform(DataInfo("imagefolder", 3, 3, 224, IMAGENET_MEAN, IMAGENET_STD, fixed_size=False))
     x_pil = torch.stack([data[i][0] for i in range(len(data))])
     x_accord = torch.stack([ours(decode_rgb(path)) for path, _ in data.samples])
     return x_pil, x_accord, torch.tensor(data.targets)

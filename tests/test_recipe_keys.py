@@ -23,7 +23,7 @@ from accord.views.cutout import ClippedCutout
 from accord.views.lighting import Lighting
 from accord.views.policies import build_policy
 
-SMALL = DataInfo("cifar10", 10, 3, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), small=True)
+SMALL = DataInfo("cifar10", 10, 3, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), fixed_size=True)
 TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
 
 
@@ -132,7 +132,7 @@ def test_weight_decay_on_weights_leaves_biases_and_norms_alone():
 
 
 def test_init_agmax_redraws_the_model_and_the_q_head():
-    info = DataInfo("imagefolder", 10, 3, 64, (0.5,) * 3, (0.25,) * 3, small=False)
+    info = DataInfo("imagefolder", 10, 3, 64, (0.5,) * 3, (0.25,) * 3, fixed_size=False)
     cfg = load_config("ResNet50-standard-agmax", {"model": "resnet18"})
     torch.manual_seed(0)
     net = build_model(cfg, info).model

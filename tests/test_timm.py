@@ -22,7 +22,7 @@ from accord.timm import AgMaxTask, JsdTask, LoopMixer, MultiViewDataset, TiedAug
 from accord.views import collate_views
 
 ROOT = Path(__file__).resolve().parents[1]
-INFO = DataInfo("toy", num_classes=10, in_chans=1, image_size=28, mean=(0.5,), std=(0.5,), small=True)
+INFO = DataInfo("toy", num_classes=10, in_chans=1, image_size=28, mean=(0.5,), std=(0.5,), fixed_size=True)
 
 
 def tiny_model() -> torch.nn.Module:

@@ -12,7 +12,7 @@ from accord.data import DataInfo
 from accord.timm import policy_views
 from accord.views import ViewDataset, build_eval_transform, build_multiview_transform
 
-GREY = DataInfo("toy", num_classes=10, in_chans=1, image_size=28, mean=(0.5,), std=(0.5,), small=True)
+GREY = DataInfo("toy", num_classes=10, in_chans=1, image_size=28, mean=(0.5,), std=(0.5,), fixed_size=True)
 PIL_ITEMS = [(Image.fromarray(np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)), 1)]
 
 PIPELINES = {

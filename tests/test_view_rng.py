@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from accord.data import DataInfo, TensorImageDataset
 from accord.views import ViewDataset, build_multiview_transform, collate_views
 
-RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), small=True)
+RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), fixed_size=True)
 
 
 def _data(n: int = 16) -> TensorImageDataset:

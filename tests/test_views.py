@@ -30,9 +30,9 @@ from accord.views.tokens import (
     parse_operation,
 )
 
-GRAY = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), small=True)
-RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), small=True)
-LARGE = DataInfo("imagefolder", 3, 3, 32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), small=False)
+GRAY = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), fixed_size=True)
+RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), fixed_size=True)
+LARGE = DataInfo("imagefolder", 3, 3, 32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), fixed_size=False)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

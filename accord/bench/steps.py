@@ -236,7 +236,7 @@ def measure_augment(cfg: BenchConfig) -> dict[str, float]:
         "crop_flip_per_image": Step(lambda: [crop_flip(img) for img in images], len(images)),
     }
     info = random_info(cfg)
-    if info.small and find_spec("kornia") is not None:
+    if info.fixed_size and find_spec("kornia") is not None:
         from ..views.batched import BatchedViews
 
         batched = BatchedViews(["crop-flip"], info)

@@ -49,17 +49,17 @@ class DataInfo:
     image_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    small: bool  # fixed-size images (every one image_size px): batched on the device whole, no eval resize at 1.0
-    crop_pct: float | None = None  # evaluation crop (timm's); None: 1.0 if small, else 0.875
+    fixed_size: bool  # fixed-size images (every one image_size px): batched on the device whole, no eval resize at 1.0
+    crop_pct: float | None = None  # evaluation crop (timm's); None: 1.0 if fixed_size, else 0.875
     interpolation: str = "bilinear"  # resize interpolation at evaluation: bilinear, bicubic or nearest
-    train_crop: str | None = None  # the crop token: pad (RandomCrop, padding 4) or resized; None: pad if small
-    autoaugment: str | None = None  # a bare autoaug token's policy; None: cifar10 if small, else imagenet
+    train_crop: str | None = None  # the crop token: pad (RandomCrop, padding 4) or resized; None: pad if fixed_size
+    autoaugment: str | None = None  # a bare autoaug token's policy; None: cifar10 if fixed_size, else imagenet
 
     def __post_init__(self) -> None:
         if self.train_crop is None:
-            object.__setattr__(self, "train_crop", "pad" if self.small else "resized")
+            object.__setattr__(self, "train_crop", "pad" if self.fixed_size else "resized")
         if self.autoaugment is None:
-            object.__setattr__(self, "autoaugment", "cifar10" if self.small else "imagenet")
+            object.__setattr__(self, "autoaugment", "cifar10" if self.fixed_size else "imagenet")
 
 
 class TensorImageDataset(Dataset):
@@ -383,7 +383,7 @@ def build_splits(
         name, num_classes, in_chans, image_size or facts.image_size, facts.mean, facts.std, facts.fixed_size,
         facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
     )  # fmt: skip
-    check_sources(name, data_dir, train, test, info.image_size if info.small else None, class_names)
+    check_sources(name, data_dir, train, test, info.image_size if info.fixed_size else None, class_names)
     if val_source not in ("split", "folder"):
         raise ValueError(f"unknown val_source {val_source!r}; valid: split, folder")
     if val_source == "folder" and not spec.val_folder:

@@ -66,7 +66,7 @@ def _from_run(source: Path) -> Predictor:
     facts = DATASET_FACTS[cfg.data.dataset]
     info = DataInfo(
         cfg.data.dataset, run.num_classes, run.in_chans, cfg.data.image_size or facts.image_size,
-        cfg.data.normalize_mean or facts.mean, cfg.data.normalize_std or facts.std, small=False,
+        cfg.data.normalize_mean or facts.mean, cfg.data.normalize_std or facts.std, fixed_size=False,
         crop_pct=cfg.data.crop_pct, interpolation=cfg.data.interpolation,
     )  # fmt: skip
     model = timm.create_model(run.arch, num_classes=run.num_classes, in_chans=run.in_chans)
@@ -85,7 +85,7 @@ def _from_export_folder(folder: Path) -> Predictor:
     num_classes = int(json.loads((folder / "config.json").read_text())["num_classes"])
     in_chans, height, _ = cfg["input_size"]
     info = DataInfo(
-        "export", num_classes, in_chans, height, tuple(cfg["mean"]), tuple(cfg["std"]), small=False,
+        "export", num_classes, in_chans, height, tuple(cfg["mean"]), tuple(cfg["std"]), fixed_size=False,
         crop_pct=cfg.get("crop_pct", 0.875), interpolation=cfg.get("interpolation", "bilinear"),
     )  # fmt: skip
     names = cfg.get("label_names")  # timm moves config.json's label_names into the pretrained_cfg

@@ -113,7 +113,7 @@ def _operation(op: Operation, autoaugment: str) -> BatchedPolicy:
 def loader_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
     """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor (28-32 px datasets),
     or each view's crop and flip as uint8 (ImageNet-size image folders, :mod:`~accord.views.loader_crops`)."""
-    return Uint8Images() if info.small else ViewCrops(specs, info, same_crop)
+    return Uint8Images() if info.fixed_size else ViewCrops(specs, info, same_crop)
 
 
 class BatchedViews(nn.Module):
@@ -141,8 +141,8 @@ class BatchedViews(nn.Module):
         if same_crop and any(p.geometry != policies[0].geometry for p in policies):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
         self.info, self.num_views, self.same_crop = info, len(specs), same_crop
-        self.cropped_in_loader = not info.small  # ViewCrops made each view's geometry
-        if info.small and info.train_crop != "pad":
+        self.cropped_in_loader = not info.fixed_size  # ViewCrops made each view's geometry
+        if info.fixed_size and info.train_crop != "pad":
             raise ValueError(f"augment_on: device crops fixed-size images with pad-4 crops; {info.name} asks for "
                              f"{info.train_crop} crops (use augment_on: loader)")  # fmt: skip
         self.register_buffer("mean", torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
@@ -151,7 +151,7 @@ class BatchedViews(nn.Module):
         distinct = list(dict.fromkeys(policies))
         self.groups = [[j for j, p in enumerate(policies) if p == policy] for policy in distinct]
         on_device = not (same_crop or self.cropped_in_loader)
-        self.shared_geometry = self._geometry(policies[0]) if same_crop and info.small else nn.Identity()
+        self.shared_geometry = self._geometry(policies[0]) if same_crop and info.fixed_size else nn.Identity()
         self.geometry = nn.ModuleList(self._geometry(p) if on_device else nn.Identity() for p in distinct)
         self.lighting = nn.ModuleList(
             nn.Identity() if p.lighting is None else BatchedLighting(p.lighting) for p in distinct

@@ -54,14 +54,14 @@ def crop_pct_of(info: DataInfo) -> float:
     """``info``'s evaluation crop: its own, else 1.0 for fixed-size small images and timm's default otherwise."""
     if info.crop_pct is not None:
         return info.crop_pct
-    return 1.0 if info.small else DEFAULT_CROP_PCT
+    return 1.0 if info.fixed_size else DEFAULT_CROP_PCT
 
 
 def eval_geometry(info: DataInfo) -> list[Callable]:
     """Resize the short side to ``floor(image_size / crop_pct)`` and centre-crop ``image_size``; nothing for
     fixed-size images that this would leave as they are (28-32 px data sets at ``crop_pct`` 1.0)."""
     resize = eval_resize_size(info.image_size, crop_pct_of(info))
-    if info.small and resize == info.image_size:
+    if info.fixed_size and resize == info.image_size:
         return []
     if info.interpolation not in INTERPOLATIONS:
         raise ValueError(f"unknown interpolation {info.interpolation!r}; valid: {', '.join(INTERPOLATIONS)}")

@@ -68,7 +68,7 @@ def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
             )
         else:
             ops.append(v2.RandomHorizontalFlip())
-    if not info.small and "crop" not in policy.geometry:
+    if not info.fixed_size and "crop" not in policy.geometry:
         ops[:0] = eval_geometry(info)
     return ops
 
