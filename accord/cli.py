@@ -517,10 +517,9 @@ def _main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as e:
         print(f"accord: error: {e}; stopped, the last good checkpoint is kept", file=sys.stderr)
         return 1
-    except ValueError as e:
-        print(f"accord: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a full disk, a read-only folder: nothing written is half a file
+    except (ValueError, OSError) as e:  # bad input, a full disk, a read-only folder: nothing written is half a file
+        if os.environ.get("ACCORD_DEBUG", "") not in ("", "0"):  # where it came from, for a bug report
+            raise
         print(f"accord: error: {e}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, RuntimeError) as e:  # an interrupt, a dead or stalled loader worker, a lost process
