@@ -181,7 +181,7 @@ def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
     """The training batches of ``epoch`` from batch ``start_step`` on (earlier ones are not loaded); under
     several processes, this process's share of each global batch."""
     cfg, seed, dist = run.cfg, epoch_seed(run.cfg.run.seed, epoch), run.dist
-    batch = cfg.optim.batch_size
+    batch = cfg.optim.update_batch  # one update's images; the loop splits them into accum_steps micro-batches
     return data_loader(
         run.train_set,
         workers=loader_workers(cfg.data.workers),
