@@ -109,10 +109,18 @@ def test_grad_accum_steps_is_timm_s_alias():
     assert scaled_lr(cfg.optim) == pytest.approx(0.2)  # timm's --lr is the lr of the whole update, as given
 
 
-@pytest.mark.parametrize(("value", "match"), [(0, "accum_steps"), (2.5, "accum_steps"), (1025, "accum_steps")])
+IN_DOMAIN = r"'accum_steps' must be in \[1, 1024\]"
+
+
+@pytest.mark.parametrize(("value", "match"), [(0, IN_DOMAIN), (2.5, "'accum_steps': expected int"), (1025, IN_DOMAIN)])
 def test_accum_steps_outside_its_domain_is_refused(value, match):
     with pytest.raises(ConfigError, match=match):
         load_config(CONFIG, {"accum_steps": value})
+
+
+def test_a_subset_smaller_than_one_update_is_refused(fmnist_dir):
+    with pytest.raises(ConfigError, match="train_subset 20 is smaller than batch_size 16 x accum_steps 2"):
+        tiny(fmnist_dir, train_subset=20, drop_last=True)
 
 
 def test_sam_with_accumulation_is_refused():

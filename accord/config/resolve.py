@@ -124,8 +124,8 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
     if v["train_subset"] is not None and v["train_subset"] < v["batch_size"] * v["accum_steps"] and v["drop_last"]:
         raise ConfigError(
-            f"train_subset {v['train_subset']} is smaller than batch_size x accum_steps "
-            f"{v['batch_size'] * v['accum_steps']}: no full batch to train on "
+            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}"
+            f"{f' x accum_steps {k}' if (k := v['accum_steps']) > 1 else ''}: no full batch to train on "
             "(drop_last: false trains on the smaller one)"
         )
 

@@ -251,7 +251,8 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     check_last_batch(len(run.train_set), cfg.optim.update_batch, cfg.data.drop_last, dist.world_size)
     if steps_per_epoch == 0:
         raise ValueError(
-            f"the training split has {len(run.train_set)} images, fewer than an update's {cfg.optim.update_batch}"
+            f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg.optim.batch_size}"
+            + (f" x accum_steps {cfg.optim.accum_steps}" if cfg.optim.accum_steps > 1 else "")
         )
     total_steps = steps_per_epoch * cfg.optim.epochs
     optimizer = create_optimizer(nn.ModuleList([model, criterion]), cfg.optim)
