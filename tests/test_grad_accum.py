@@ -13,12 +13,13 @@ import pytest
 import torch
 from test_reliability import QUIET, assert_same_run, plant, send
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 import accord.engine.trainer as trainer
 from accord.cli import _train_overrides, build_parser
 from accord.config import ConfigError, load_config
 from accord.engine import EpochSetup, build_run, fit, load_checkpoint, train_one_epoch
-from accord.engine.accumulate import micro_batches
+from accord.engine.accumulate import micro_batches, sync_on_last
 from accord.engine.optim import scaled_lr
 from accord.engine.trainer import _train_step
 
@@ -190,3 +191,28 @@ def test_a_run_stopped_mid_accumulation_resumes_at_an_update_boundary(
     assert load_checkpoint(out / "checkpoint-last.pt")["global_step"] == (at_call + 1) // 2  # the update finished
     fit(tiny(fmnist_dir), out, resume=True, log=QUIET)
     assert_same_run(out, accumulated)
+
+
+def test_ddp_all_reduces_only_on_the_last_micro_batch():
+    """DistributedDataParallel's flag for the gradient all-reduce, as each of an update's micro-batches sees it."""
+    ddp = DistributedDataParallel.__new__(DistributedDataParallel)  # the flag alone: no process group needed
+    object.__setattr__(ddp, "require_backward_grad_sync", True)
+    seen = []
+    for i in range(ACCUM):
+        with sync_on_last(ddp, last=i == ACCUM - 1):
+            seen.append(ddp.require_backward_grad_sync)
+    assert seen == [False] * (ACCUM - 1) + [True] and ddp.require_backward_grad_sync
+
+
+@pytest.mark.slow
+def test_two_processes_accumulate_as_one_process_does(fmnist_dir, tmp_path):
+    """2 processes (gloo), micro-batches of 16 (8 each), 2 per update, global BatchNorm: the 1-process run's
+    losses, accuracies and weights to float drift (test_distributed.assert_same_run's bounds)."""
+    from test_distributed import accord_train, run_args
+    from test_distributed import assert_same_run as assert_same_distributed
+
+    args = ("batch_size=16", "accum_steps=2", "train_subset=128", "epochs=1")
+    for nproc, out in ((1, "one"), (2, "two")):
+        accord_train(tmp_path, nproc, run_args(CONFIG, fmnist_dir, tmp_path / out, *args))
+        assert load_checkpoint(tmp_path / out / "checkpoint-last.pt")["global_step"] == 4
+    assert_same_distributed(tmp_path / "one", tmp_path / "two")

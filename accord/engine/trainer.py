@@ -248,7 +248,7 @@ def _quiet(message: str) -> None:
 def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[str], None]) -> dict[str, Any]:
     cfg, model, criterion, device, dist = run.cfg, run.model, run.criterion, run.device, run.dist
     steps_per_epoch = epoch_steps(len(run.train_set), cfg.optim.update_batch, cfg.data.drop_last)
-    check_last_batch(len(run.train_set), cfg.optim.update_batch, cfg.data.drop_last, dist.world_size)
+    check_last_batch(len(run.train_set), cfg.optim.batch_size, cfg.data.drop_last, dist.world_size)
     if steps_per_epoch == 0:
         raise ValueError(
             f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg.optim.batch_size}"
