@@ -216,3 +216,17 @@ def test_two_processes_accumulate_as_one_process_does(fmnist_dir, tmp_path):
         accord_train(tmp_path, nproc, run_args(CONFIG, fmnist_dir, tmp_path / out, *args))
         assert load_checkpoint(tmp_path / out / "checkpoint-last.pt")["global_step"] == 4
     assert_same_distributed(tmp_path / "one", tmp_path / "two")
+
+
+def test_the_bench_loop_runs_micro_batches(fmnist_dir):
+    from accord.bench.end_to_end import Measured
+
+    cfg = load_config(CONFIG, {"data_dir": str(fmnist_dir), "batch_size": 8, "accum_steps": 2, "train_subset": 64})
+    measured = Measured(cfg, torch.device("cpu"))
+    rows: list[int] = []
+    forward = measured.run.criterion.forward
+    measured.run.criterion.forward = lambda logits, target, *a, **k: (
+        rows.append(len(target)) or forward(logits, target, *a, **k)
+    )
+    assert measured.step_only() > 0 and measured.end_to_end() > 0
+    assert rows == [8] * 2 * 3 * 2  # 4 updates of 16 an epoch, the first of each loop untimed; 2 loops
