@@ -7,18 +7,20 @@ over a micro-batch is not the whole batch's, so its update differs (documented i
 
 from __future__ import annotations
 
+import json
+import math
 import signal
 
 import pytest
 import torch
-from test_reliability import QUIET, assert_same_run, plant, send
+from test_reliability import QUIET, assert_same_run, plant, poison, send
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 import accord.engine.trainer as trainer
 from accord.cli import _train_overrides, build_parser
 from accord.config import ConfigError, load_config
-from accord.engine import EpochSetup, build_run, fit, load_checkpoint, train_one_epoch
+from accord.engine import EpochSetup, NonFiniteLossError, build_run, fit, load_checkpoint, train_one_epoch
 from accord.engine.accumulate import micro_batches, sync_on_last
 from accord.engine.optim import scaled_lr
 from accord.engine.trainer import _train_step
@@ -230,3 +232,16 @@ def test_the_bench_loop_runs_micro_batches(fmnist_dir):
     )
     assert measured.step_only() > 0 and measured.end_to_end() > 0
     assert rows == [8] * 2 * 3 * 2  # 4 updates of 16 an epoch, the first of each loop untimed; 2 loops
+
+
+@pytest.mark.parametrize("at_call", [3, 4])  # the first or the second micro-batch of update 2
+def test_a_non_finite_micro_batch_stops_or_skips_its_whole_update(fmnist_dir, tmp_path, monkeypatch, at_call):
+    with monkeypatch.context() as patch:
+        plant(patch, at_call=at_call, action=poison)
+        with pytest.raises(NonFiniteLossError, match=r"by step 2 \(epoch 1\)"):
+            fit(tiny(fmnist_dir, epochs=1, checkpoint_every_steps=1), tmp_path / "stop", log=QUIET)
+    assert load_checkpoint(tmp_path / "stop" / "checkpoint-last.pt")["global_step"] == 1
+    plant(monkeypatch, at_call=at_call, action=poison)
+    fit(tiny(fmnist_dir, epochs=1, nonfinite="skip"), tmp_path / "skip", log=QUIET)
+    record = json.loads((tmp_path / "skip" / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["train"]["skipped_steps"] == 1 and math.isfinite(record["train"]["loss"])
