@@ -19,6 +19,7 @@ from .config import KEYS, ConfigError, load_config
 DIRECT: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
     (("--model",), "model", str, "model (a timm name, or ResNet8/WRN28-10/...)"),
     (("-b", "--batch-size"), "batch_size", int, "images per update (the global batch under several processes)"),
+    (("--grad-accum-steps",), "accum_steps", int, "micro-batches of batch_size per update"),
     (("--weight-decay",), "weight_decay", float, "weight decay"),
     (("--momentum",), "momentum", float, "SGD momentum"),
     (("--opt",), "optimizer", str, "optimizer: sgd or any timm.optim name"),
@@ -99,7 +100,7 @@ def _with_config_derived(args: argparse.Namespace, out: dict[str, Any], config: 
 
     cfg = load_config(config, out)
     if args.timm_lr is not None:
-        out["lr"], out["lr_batch"] = args.timm_lr, cfg.optim.batch_size
+        out["lr"], out["lr_batch"] = args.timm_lr, cfg.optim.update_batch
     if args.timm_smoothing is not None:
         spec = method_spec(cfg.method.method)
         if (name := spec.smoothing_option()) is None:

@@ -101,7 +101,8 @@ class Measured:
         self.step = build_step(self.run.model, self.run.criterion, method_spec(cfg.method.method))
         params = list(self.run.model.parameters()) + list(self.run.criterion.parameters())
         self.optimizer = create_optimizer(params, cfg.optim)
-        self.setup = EpochSetup(device=device, views=self.run.views, log_interval=10**9)
+        micro = cfg.optim.batch_size if cfg.optim.accum_steps > 1 else None  # one process: the global batch
+        self.setup = EpochSetup(device=device, views=self.run.views, log_interval=10**9, micro_batch=micro)
         self.epoch = 0
         self.ready: list[tuple[Tensor, Tensor]] = []
         for x, y in train_loader(self.run, 0):
@@ -119,7 +120,8 @@ class Measured:
 
     def step_only(self) -> float:
         """Views/s of the same loop over the ready batches (after the first), with no views to make."""
-        return self._loop(self.ready[1:], EpochSetup(device=self.setup.device, log_interval=10**9))
+        setup = EpochSetup(device=self.setup.device, log_interval=10**9, micro_batch=self.setup.micro_batch)
+        return self._loop(self.ready[1:], setup)
 
     def _loop(self, batches: Any, setup: EpochSetup | None = None) -> float:
         stats = train_one_epoch(self.step, batches, self.optimizer, setup or self.setup, log=lambda _: None)

@@ -122,9 +122,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
         v["crop_pct"] = facts.crop_pct
     if v["train_subset"] is not None and v["train_subset_per_class"] is not None:
         raise ConfigError("train_subset and train_subset_per_class exclude each other; set one of them")
-    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"] and v["drop_last"]:
+    if v["train_subset"] is not None and v["train_subset"] < v["batch_size"] * v["accum_steps"] and v["drop_last"]:
         raise ConfigError(
-            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}: no full batch to train on "
+            f"train_subset {v['train_subset']} is smaller than batch_size {v['batch_size']}"
+            f"{f' x accum_steps {k}' if (k := v['accum_steps']) > 1 else ''}: no full batch to train on "
             "(drop_last: false trains on the smaller one)"
         )
 
@@ -156,6 +157,8 @@ def _check_training_options(v: dict[str, Any]) -> None:
         )
     if v["sam_rho"] > 0 and v["nonfinite"] == "skip":
         raise ConfigError("sam_rho > 0 runs with nonfinite: stop (skip would check only the first of its two passes)")
+    if v["sam_rho"] > 0 and v["accum_steps"] > 1:
+        raise ConfigError("sam_rho > 0 runs with accum_steps: 1 (its second pass needs the whole update's batch)")
     if v["pretrained_file"] is not None and not v["pretrained_file"].endswith(PRETRAINED_SUFFIXES):
         raise ConfigError(
             f"config key 'pretrained_file': {v['pretrained_file']!r} is not one of {', '.join(PRETRAINED_SUFFIXES)}"

@@ -144,7 +144,12 @@ class OptimConfig:
     epochs: int = key(10, "training epochs", POSITIVE)
     batch_size: int = key(128, "images per update (the global batch under several processes)", whole(1, 2**20))
     lr: float = key(0.1, "learning rate per lr_batch images", Range(0, 1000, low_open=True))
-    lr_batch: int = key(256, "lr is given per lr_batch images and scaled linearly with batch_size", whole(1, 2**20))
+    lr_batch: int = key(
+        256, "lr is given per lr_batch images and scaled linearly with batch_size x accum_steps", whole(1, 2**20)
+    )
+    accum_steps: int = key(
+        1, "micro-batches of batch_size whose gradients make one update (gradient accumulation)", whole(1, 1024)
+    )
     momentum: float = key(0.9, "SGD momentum", SHARE)
     nesterov: bool = key(True, "Nesterov momentum")
     weight_decay: float = key(5e-4, "L2 weight decay", Range(0, 1))
@@ -177,6 +182,11 @@ class OptimConfig:
     clip_mode: ClipMode = key("norm", "norm: global L2 norm; value: each element; agc: adaptive (timm)")
     ema: bool = key(False, "keep an EMA of the weights (timm's ModelEmaV3); evaluate, select and export it")
     ema_decay: float = key(0.9998, "the EMA's decay per update, in (0, 1)", Range(0, 1, low_open=True, high_open=True))
+
+    @property
+    def update_batch(self) -> int:
+        """The images of one update: ``batch_size`` (global) times ``accum_steps``."""
+        return self.batch_size * self.accum_steps
 
 
 @dataclass(frozen=True)

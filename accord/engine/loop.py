@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ..config.schema import NonFiniteMode
 from ..step import NonFiniteGuard, NonFiniteLossError, apply_update, autocast, backward
 from ..views import MixedBatch
+from .accumulate import TermSum, micro_batches, sync_on_last
 from .distributed import Distributed
 from .progress import ProgressLines, eval_progress, on_terminal
 from .sam import SAM
@@ -91,6 +92,7 @@ class EpochSetup:
     after_update: Callable[[int], None] | None = None  # after update global_step: the weights' EMA
     total_steps: int | None = None  # the run's updates, for its ETA
     on_log: Callable[[int, dict[str, float]], None] | None = None  # every log_interval updates (.steplog)
+    micro_batch: int | None = None  # rows of each micro-batch of an update (gradient accumulation); None: whole
 
     def __post_init__(self) -> None:
         if self.nonfinite not in NONFINITE_MODES:
@@ -136,8 +138,7 @@ def train_one_epoch(
     display = _EpochDisplay(loader, progress, setup, epoch, log, global_step)
     for x, y in display.bar:
         x, y = x.to(setup.device, non_blocking=True), y.to(setup.device, non_blocking=True)
-        x, target, extra = _model_input(x, y, setup)
-        update = _update(step, optimizer, setup, guard, global_step, (x, target, extra), log)
+        update, views = _update(step, optimizer, setup, guard, global_step, (x, y), log)
         global_step += 1
         progress.steps += 1
         if update is None:
@@ -145,7 +146,7 @@ def train_one_epoch(
         else:
             _count_update(progress, *update, y)
         progress.images += y.shape[0]
-        progress.views += x.shape[0]
+        progress.views += views
         if progress.steps % check_every == 0:
             guard.check(epoch, setup.dist)
         display.show(progress, global_step)
@@ -243,35 +244,35 @@ def _update(
     setup: EpochSetup,
     guard: NonFiniteGuard,
     done: int,
-    batch: tuple[Tensor, Tensor, dict[str, Any]],
+    batch: tuple[Tensor, Tensor],
     log: Callable[[str], None],
-) -> tuple[dict[str, Tensor], Tensor] | None:
-    """Update ``done + 1``: schedules, forward, then backward and the optimizer step. Returns the loss terms
-    and logits; ``None`` when ``nonfinite: skip`` skipped it (weights, optimizer and buffers untouched)."""
-    x, target, extra = batch
+) -> tuple[tuple[dict[str, Tensor], Tensor] | None, int]:
+    """Update ``done + 1``: schedules, then forward and backward of each micro-batch (:mod:`.accumulate`), then
+    the optimizer step. Returns the loss terms and view 1's logits (``None`` when ``nonfinite: skip`` skipped it:
+    weights, optimizer and buffers untouched) and the views the model saw."""
     if setup.schedule is not None:
         setup.schedule(done)
     buffers = [b.detach().clone() for b in step.buffers()] if setup.nonfinite == "skip" else None
-    terms, logits = step(x, target, **extra)
-    if buffers is not None and _skip_if_nonfinite(terms, step, buffers, done + 1, log):
-        return None
-    guard.update(terms, done + 1)
-    _optimizer_step(terms["loss"], optimizer, setup, again=lambda: step(x, target, **extra)[0]["loss"])
+    parts = micro_batches(*batch, setup.micro_batch)
+    total = TermSum(batch[1].shape[0])
+    optimizer.zero_grad(set_to_none=True)
+    for i, (xi, yi) in enumerate(parts):
+        x, target, extra = _model_input(xi, yi, setup)
+        total.views += x.shape[0]
+        with sync_on_last(step, last=i == len(parts) - 1):
+            terms, logits = step(x, target, **extra)
+            if buffers is not None and _skip_if_nonfinite(terms, step, buffers, done + 1, log):
+                optimizer.zero_grad(set_to_none=True)
+                return None, total.views
+            guard.update(terms, done + 1)
+            backward(terms["loss"] * (yi.shape[0] / total.rows) if len(parts) > 1 else terms["loss"], setup.scaler)
+        total.add(terms, logits, yi.shape[0])
+    if setup.scaler is None and isinstance(optimizer, SAM):  # one micro-batch: resolve refuses SAM with accumulation
+        optimizer.sharpness_pass(lambda: step(x, target, **extra)[0]["loss"])
+    apply_update(optimizer, setup.scaler, setup.clip)
     if setup.after_update is not None:
         setup.after_update(done + 1)
-    return terms, logits
-
-
-def _optimizer_step(
-    loss: Tensor, optimizer: torch.optim.Optimizer, setup: EpochSetup, again: Callable[[], Tensor] | None = None
-) -> None:
-    """Backward, gradient clipping (on unscaled gradients under fp16) and the optimizer step; under SAM the
-    gradients are those of ``again()`` (the same batch's loss) at the perturbed weights."""
-    optimizer.zero_grad(set_to_none=True)
-    backward(loss, setup.scaler)
-    if setup.scaler is None and isinstance(optimizer, SAM) and again is not None:
-        optimizer.sharpness_pass(again)
-    apply_update(optimizer, setup.scaler, setup.clip)
+    return (total.terms, logits if len(parts) == 1 else torch.cat(total.logits)), total.views
 
 
 def _count_update(progress: EpochProgress, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:

@@ -18,8 +18,9 @@ from .sam import SAM
 
 
 def scaled_lr(optim: OptimConfig) -> float:
-    """The config's lr is per ``lr_batch`` images; scale it linearly to ``batch_size`` (Goyal et al. 2017)."""
-    return optim.lr * optim.batch_size / optim.lr_batch
+    """The config's lr is per ``lr_batch`` images; scale it linearly to the images of one update, ``batch_size``
+    x ``accum_steps`` (Goyal et al. 2017)."""
+    return optim.lr * optim.update_batch / optim.lr_batch
 
 
 def param_groups(params: nn.Module | Iterable[nn.Parameter], optim: OptimConfig) -> list[Any]:

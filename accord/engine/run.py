@@ -179,18 +179,23 @@ def eval_loader(dataset: Dataset, cfg: Config, dist: Distributed | None = None) 
 
 def train_loader(run: Run, epoch: int, start_step: int = 0) -> DataLoader:
     """The training batches of ``epoch`` from batch ``start_step`` on (earlier ones are not loaded); under
-    several processes, this process's share of each global batch."""
+    several processes, this process's share of each global batch.
+
+    With ``accum_steps`` K, a batch is one update's images: this process's shares of K consecutive global
+    micro-batches of ``batch_size`` (the loop splits them again), so every micro-batch holds the images that one
+    process would put in it.
+    """
     cfg, seed, dist = run.cfg, epoch_seed(run.cfg.run.seed, epoch), run.dist
     batch = cfg.optim.batch_size
     return data_loader(
         run.train_set,
         workers=loader_workers(cfg.data.workers),
         timeout=cfg.data.loader_timeout,
-        batch_size=batch // dist.world_size,
+        batch_size=batch // dist.world_size * cfg.optim.accum_steps,
         sampler=EpochSampler(
             len(run.train_set),
             seed,
-            start_step * batch,
+            start_step * cfg.optim.update_batch,
             rank=dist.rank,
             world_size=dist.world_size,
             batch_size=batch,

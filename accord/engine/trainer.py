@@ -247,11 +247,12 @@ def _quiet(message: str) -> None:
 
 def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[str], None]) -> dict[str, Any]:
     cfg, model, criterion, device, dist = run.cfg, run.model, run.criterion, run.device, run.dist
-    steps_per_epoch = epoch_steps(len(run.train_set), cfg.optim.batch_size, cfg.data.drop_last)
+    steps_per_epoch = epoch_steps(len(run.train_set), cfg.optim.update_batch, cfg.data.drop_last)
     check_last_batch(len(run.train_set), cfg.optim.batch_size, cfg.data.drop_last, dist.world_size)
     if steps_per_epoch == 0:
         raise ValueError(
             f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg.optim.batch_size}"
+            + (f" x accum_steps {cfg.optim.accum_steps}" if cfg.optim.accum_steps > 1 else "")
         )
     total_steps = steps_per_epoch * cfg.optim.epochs
     optimizer = create_optimizer(nn.ModuleList([model, criterion]), cfg.optim)
@@ -290,6 +291,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
         after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
         total_steps=total_steps, on_log=scalars.write_step if scalars.wanted else None,
+        micro_batch=cfg.optim.batch_size // dist.world_size if cfg.optim.accum_steps > 1 else None,
     )  # fmt: skip
     # agreeing on a pending signal is a collective; on GPUs it also syncs the host, so ask less often
     agreed_stop = AgreedStop(stop, dist, cfg.run.log_interval if dist.enabled and device.type == "cuda" else 1)
