@@ -74,11 +74,50 @@ def make_image_folder(root: Path) -> None:
             Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"{i}.png")
 
 
+def save_hf(root: Path, names: list[str], labels: dict[str, list[int]], images: dict[str, np.ndarray]) -> None:
+    """A DatasetDict of ``images`` (uint8 (N, 3, H, W)) and ``labels`` per split, the ClassLabel named ``names``."""
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    splits = {
+        split: datasets.Dataset.from_dict(
+            {"image": [Image.fromarray(i.transpose(1, 2, 0)) for i in images[split]], "label": labels[split]},
+            features=features,
+        )
+        for split in ("train", "test")
+    }
+    datasets.DatasetDict(splits).save_to_disk(str(root))
+
+
+def make_hf_disk(root: Path) -> None:
+    rng = np.random.default_rng(3)
+    labels = {split: np.repeat(np.arange(3), n) for split, n in (("train", 12), ("test", 4))}
+    images = {split: class_images(y, 32, 3, rng).astype(np.uint8) for split, y in labels.items()}
+    save_hf(root, ["c0", "c1", "c2"], {s: y.tolist() for s, y in labels.items()}, images)
+
+
+def _edit_hf(root: Path, names: Callable[[list[str]], list[str]], relabel: Callable[[int], int] = int) -> None:
+    """Save the data set in ``root`` again with its class names and labels edited."""
+    datasets = pytest.importorskip("datasets")
+    saved = datasets.load_from_disk(str(root), keep_in_memory=True)
+    old = saved["train"].features["label"].names
+    images = {s: np.stack([np.asarray(i.convert("RGB")).transpose(2, 0, 1) for i in saved[s]["image"]]) for s in saved}
+    labels = {s: [relabel(y) for y in saved[s]["label"]] for s in saved}
+    shutil.rmtree(root)
+    save_hf(root, names(list(old)), labels, images)
+
+
+def _hf_link(root: Path, hard: bool) -> None:
+    (test,), (train,) = (sorted((root / s).glob("*.arrow")) for s in ("test", "train"))
+    shutil.copyfile(root / "train" / "state.json", root / "test" / "state.json")  # the split is the training one
+    _link_files([(test, train)], hard)
+
+
 KINDS: dict[str, Callable[[Path], None]] = {
     "fashion_mnist": make_fashion_mnist,
     "cifar10": make_cifar("cifar10"),
     "cifar100": make_cifar("cifar100"),
     "imagefolder": make_image_folder,
+    "hf_disk": make_hf_disk,
 }
 
 
@@ -171,6 +210,13 @@ MUTATIONS: dict[str, dict[str, tuple[Callable[[Path], None], list[str]]]] = {
         "symlinked": (lambda r: _link_files(_fmnist_pairs(r), hard=False), ["test split", "are training files"]),
         "hardlinked": (lambda r: _link_files(_fmnist_pairs(r), hard=True), ["test split", "are training files"]),
     },
+    "hf_disk": {
+        "renamed": (lambda r: _edit_hf(r, lambda c: ["zz", *c[1:]]), ["missing 'c0'", "extra 'zz'"]),
+        "merged": (lambda r: _edit_hf(r, list, lambda y: 1 if y == 2 else y), ["'c2' had images and have none now"]),
+        "added": (lambda r: _edit_hf(r, lambda c: [*c, "extra"]), ["extra 'extra'"]),
+        "symlinked": (lambda r: _hf_link(r, hard=False), ["test split", "are training files"]),
+        "hardlinked": (lambda r: _hf_link(r, hard=True), ["test split", "are training files"]),
+    },
     **{
         name: {
             "renamed": (lambda r, n=name: _cifar_names(r, n, lambda c: ["zz", *c[1:]]), ["missing 'c0'", "extra 'zz'"]),
@@ -205,7 +251,7 @@ def _cifar_files_unchecked():
 
 
 def kind_config(kind: str, data_dir: Path) -> dict:
-    extra = {"image_size": 32} if kind == "imagefolder" else {}
+    extra = {"image_size": 32} if kind in ("imagefolder", "hf_disk") else {}
     return load_config("FashionMNIST-ResNet8-standard", {**SMALL, "dataset": kind, "data_dir": str(data_dir), **extra})
 
 
@@ -273,6 +319,7 @@ def expected_names(kind: str) -> list[str]:
         "cifar10": [f"c{i}" for i in range(10)],
         "cifar100": [f"c{i}" for i in range(100)],
         "imagefolder": ["class0", "class1", "class2"],
+        "hf_disk": ["c0", "c1", "c2"],
     }[kind]
 
 
@@ -312,6 +359,13 @@ def test_eval_of_the_same_data_passes_and_other_files_warn(kind, runs, tmp_path,
 
 
 def _with_more_test_images(kind: str, root: Path) -> None:
+    if kind == "hf_disk":  # one more test image of a class it has
+        datasets = pytest.importorskip("datasets")
+        saved = datasets.load_from_disk(str(root), keep_in_memory=True)
+        test = datasets.concatenate_datasets([saved["test"], saved["test"].select([0])])
+        shutil.rmtree(root)
+        datasets.DatasetDict({"train": saved["train"], "test": test}).save_to_disk(str(root))
+        return
     if kind == "fashion_mnist":
         labels = np.arange(30) % 10
         write_idx(root / "t10k-images-idx3-ubyte.gz", class_images(labels, 28, 1, np.random.default_rng(5))[:, 0])

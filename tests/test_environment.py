@@ -123,8 +123,9 @@ def test_report_warns_when_the_cells_of_a_grid_come_from_different_environments(
     assert "**Warning**: the 4 runs come from 2 environments" in out
     assert "vector path AVX2, 7 thread(s)" in out and f"1 run(s), e.g. `{CELLS[-1]}`" in out
     assert err.strip().splitlines() == [
+        f"accord: wrote report.md, results.csv and the figures in {root}",
         "accord: warning: the 4 runs come from 2 environments, so cells may differ by where they trained as well "
-        "as by method (see report.md)"
+        "as by method (see report.md)",
     ]
 
 

@@ -379,6 +379,9 @@ def build_splits(
     if image_size and facts.fixed_size and image_size != facts.image_size:
         raise ValueError(f"{name} images are {facts.image_size} px; image_size={image_size} is not supported")
     train, test, num_classes, in_chans, class_names = spec.loader(data_dir, image_size)
+    if class_names is None:  # the loader's files name no classes: the spec's names, else class_<i>
+        known = spec.class_names(data_dir) if spec.class_names is not None else None
+        class_names = known or [f"class_{i}" for i in range(num_classes)]
     info = DataInfo(
         name, num_classes, in_chans, image_size or facts.image_size, facts.mean, facts.std, facts.fixed_size,
         facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
@@ -397,6 +400,6 @@ def build_splits(
         skipped = train.skipped + test.skipped
     val = test if val_source == "folder" else Subset(train, val_idx)
     sizes = {"train": len(train_idx), "val": len(cast(Sized, val)), "test": len(cast(Sized, test))}
-    names = [str(c) for c in class_names] if class_names is not None else None
+    names = [str(c) for c in class_names]
     identity = data_identity(name, train, test, sizes, names)
     return Splits(Subset(train, train_idx), val, test, info, skipped, identity, names)

@@ -10,7 +10,7 @@ is downloaded. Needs the ``datasets`` package (``pip install accord[hf]``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.data import Dataset
@@ -25,9 +25,11 @@ TEST_SPLITS = ("test", "validation")
 class HFImageDataset(Dataset):
     """``(uint8 (3, H, W) image, label)`` items of a Hugging Face data set's image and label columns."""
 
-    def __init__(self, data: Any, image_column: str, label_column: str, classes: list[str]) -> None:
-        self.data, self.image_column, self.label_column = data, image_column, label_column
+    def __init__(self, split: Split, image_column: str, label_column: str, classes: list[str]) -> None:
+        self.data, self.image_column, self.label_column = split.data, image_column, label_column
         self.classes = classes
+        self.files = split.files  # what the check of a test split sharing training files compares
+        data = split.data
         self.targets = [int(t) for t in data[label_column]]  # read once: class-balanced subsets count them
         #: what the run's data record hashes: the data set's own fingerprint of its content and history
         self.content_identity = f"{getattr(data, '_fingerprint', '')}:{len(data)}"
@@ -50,7 +52,14 @@ def _datasets() -> Any:
     return datasets
 
 
-def open_splits(data_dir: Path | None) -> dict[str, Any]:
+class Split(NamedTuple):
+    """One split of a saved data set and the files it was read from (its arrow files, or its parquet files)."""
+
+    data: Any
+    files: list[str]
+
+
+def open_splits(data_dir: Path | None) -> dict[str, Split]:
     """The splits of a saved ``DatasetDict`` or of split-named parquet files under ``data_dir``."""
     if data_dir is None:
         raise ValueError("hf_disk needs --data-dir: a folder written by DatasetDict.save_to_disk, or parquet files")
@@ -59,16 +68,18 @@ def open_splits(data_dir: Path | None) -> dict[str, Any]:
         raise FileNotFoundError(f"{root}: no such folder (--data-dir of a Hugging Face data set saved on disk)")
     datasets = _datasets()
     if (root / "dataset_dict.json").is_file():
-        return dict(datasets.load_from_disk(str(root)))
+        saved = datasets.load_from_disk(str(root))
+        return {name: Split(data, [c["filename"] for c in data.cache_files]) for name, data in saved.items()}
     if (root / "state.json").is_file():
         raise ValueError(f"{root}: one saved split; save a DatasetDict with train and test splits (save_to_disk)")
-    splits: dict[str, Any] = {}
+    splits: dict[str, Split] = {}
     for split in ("train", *TEST_SPLITS):
         files = sorted(
             {*root.glob(f"{split}-*.parquet"), *root.glob(f"{split}.parquet"), *root.glob(f"{split}/*.parquet")}
         )
         if files:
-            splits[split] = datasets.Dataset.from_parquet([str(f) for f in files], keep_in_memory=True)
+            paths = [str(f) for f in files]
+            splits[split] = Split(datasets.Dataset.from_parquet(paths, keep_in_memory=True), paths)
     if not splits:
         raise FileNotFoundError(f"{root}: no dataset_dict.json (save_to_disk) and no train-*.parquet files")
     return splits
@@ -91,8 +102,8 @@ def load_hf_disk(data_dir: Path | None, image_size: int | None = None) -> Loaded
     test_name = next((s for s in TEST_SPLITS if s in splits), None)
     if "train" not in splits or test_name is None:
         raise ValueError(f"{data_dir}: needs a train and a test (or validation) split; has {', '.join(splits)}")
-    image, label, names = columns(splits["train"], f"{data_dir} (train)")
-    if columns(splits[test_name], f"{data_dir} ({test_name})")[2] != names:
+    image, label, names = columns(splits["train"].data, f"{data_dir} (train)")
+    if columns(splits[test_name].data, f"{data_dir} ({test_name})")[2] != names:
         raise ValueError(f"{data_dir}: the train and {test_name} splits name different classes")
     train, test = (HFImageDataset(splits[s], image, label, names) for s in ("train", test_name))
     return Loaded(train, test, len(names), 3, names)
@@ -101,6 +112,6 @@ def load_hf_disk(data_dir: Path | None, image_size: int | None = None) -> Loaded
 def hf_class_names(data_dir: Path | None) -> list[str] | None:
     """The class names of a saved data set's label feature (None if it cannot be opened)."""
     try:
-        return columns(open_splits(data_dir)["train"], str(data_dir))[2]
+        return columns(open_splits(data_dir)["train"].data, str(data_dir))[2]
     except (OSError, ValueError, ImportError, KeyError):
         return None
