@@ -18,6 +18,7 @@ from accord.config import ConfigError, load_config
 from accord.data import DataInfo, DatasetFacts, DatasetSpec, build_splits, dataset_names, dataset_spec
 from accord.data.registry import REGISTRY
 from accord.engine import fit, load_checkpoint
+from accord.engine.runfiles import TIMING_KEYS
 from accord.views import build_policy
 from accord.views.eval_crop import eval_geometry
 
@@ -95,8 +96,8 @@ class Stop(Exception):
 def metrics(out: Path) -> list[dict]:
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     for r in records:  # timings differ between runs; everything else must not
-        for key in ("seconds", "images_per_s", "views_per_s"):
-            r.pop(key)
+        for key in TIMING_KEYS:
+            r.pop(key, None)
     return records
 
 
