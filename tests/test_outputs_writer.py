@@ -296,6 +296,7 @@ WRITES_ALLOWED = {
     "engine/tensorboard.py": "TensorBoard's event stream, in the run's tensorboard/ folder checked before the run",
     "bench/end_to_end.py": "its synthetic data set, in a temporary folder of its own",
     "console.py": "os.devnull, for a closed stdout",
+    "engine/history.py": "checkpoint_keep's hard link of checkpoint-last.pt, renamed in; a run file (is_run_file_name)",
     "export/hf_folder.py": "timm's save_for_hf into a new temporary folder beside --out, renamed in after the checks",
 }
 #: Calls that write a file when not given an open file object of the writer's.

@@ -79,7 +79,7 @@ class DataConfig:
     )
     data_dir: str | None = key(None, "where the data set lies (null: its default place)")
     image_size: int | None = key(
-        None, "image side in pixels (null: the data set's own, 224 for image folders)", Range(0, 8192, low_open=True)
+        None, "image side in pixels (null: the data set's own, 224 for image folders)", POSITIVE
     )
     val_fraction: float = key(0.1, "share of the training set held out (seeded) to select the model", SHARE)
     val_source: ValSource = key(
