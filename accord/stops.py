@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .engine.distributed import launch_command
 from .engine.faults import Fault, classify, end_loader_workers
-from .engine.runfiles import RUN_MARKER
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> str:
@@ -31,8 +30,7 @@ def _resumable(out: Path) -> str:
     resume = f"resume with `{launch_command()} train --resume {out}`"
     if (out / "checkpoint-last.pt").is_file():
         return f"its last checkpoint {out / 'checkpoint-last.pt'} is kept; {resume}"
-    again = " with --overwrite" if (out / RUN_MARKER).is_file() else ""  # its config.yaml is there already
-    return f"{out} holds no checkpoint yet; run the same command again{again}"
+    return f"{out} holds no checkpoint yet; run the same command again"  # it starts the run again (startresume)
 
 
 def _compare(args: argparse.Namespace, argv: list[str]) -> str:

@@ -357,8 +357,8 @@ def test_a_fault_before_the_first_checkpoint_gives_a_command_that_works(fmnist_d
         [PYTHON, "-m", "accord", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=180
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
-    hint = f"{out} holds no checkpoint yet; run the same command again with --overwrite\n"
+    hint = f"{out} holds no checkpoint yet; run the same command again\n"
     assert done.stderr.endswith(hint), done.stderr
-    again = subprocess.run([PYTHON, "-m", "accord", *args, "--overwrite"], env=CHILD_ENV, cwd=REPO, capture_output=True,
-                           text=True, timeout=180)  # fmt: skip
+    again = subprocess.run([PYTHON, "-m", "accord", *args], env=CHILD_ENV, cwd=REPO, capture_output=True, text=True,
+                           timeout=180)  # fmt: skip  # the same command: it starts the run again
     assert again.returncode == 0, again.stderr

@@ -98,6 +98,8 @@ def test_an_interrupted_train_names_its_folder(command, monkeypatch, capsys):
     monkeypatch.setattr("accord.cli.load_saved_config", lambda path: {})
     monkeypatch.setattr("accord.cli.load_config", lambda *args: {})
     monkeypatch.setattr("accord.cli.config_notes", lambda cfg: [])
-    monkeypatch.setattr(Path, "is_file", lambda self: self.name == "config.yaml")  # RUN holds a run
+    monkeypatch.setattr(
+        Path, "is_file", lambda self: self.name in ("config.yaml", "checkpoint-last.pt")
+    )  # RUN holds a run
     assert main(command) == 130
     assert "resume with `accord train --resume RUN`" in capsys.readouterr().err
