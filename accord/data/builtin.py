@@ -7,10 +7,9 @@ from pathlib import Path
 
 from .datasets import cifar, fashion_mnist, image_folder
 from .hf_disk import hf_class_names, load_hf_disk
+from .identity import FASHION_MNIST_CLASSES
 from .registry import DatasetFacts, DatasetSpec, register
 
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                         "Ankle boot")  # fmt: skip
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
