@@ -65,7 +65,8 @@ class Hook(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             load(module)
-            forward, evaluate = module.TrainStep.forward, module.evaluate
+            view_step = sys.modules["accord.step.module"].ViewStep  # the one training step, imported by the loop
+            forward, evaluate = view_step.forward, module.evaluate
 
             def step(self, *args, **kwargs):
                 die("step")
@@ -75,7 +76,7 @@ class Hook(importlib.abc.MetaPathFinder):
                 die("evaluation")
                 return evaluate(*args, **kwargs)
 
-            module.TrainStep.forward, module.evaluate = step, evaluation
+            view_step.forward, module.evaluate = step, evaluation
 
         spec.loader.exec_module = exec_module
         return spec

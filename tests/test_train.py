@@ -114,7 +114,7 @@ def test_refuses_to_train_over_another_run(fmnist_dir, tmp_path):
 
 
 def test_non_finite_loss_stops_the_run(fmnist_dir, tmp_path):
-    cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, lr=1e30, epochs=1)
+    cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, lr=1000.0, lr_batch=1, epochs=1)  # the most lr
     with pytest.raises(NonFiniteLossError, match="non-finite loss by step"):
         fit(cfg, tmp_path, log=lambda _: None)
 
