@@ -7,6 +7,7 @@ saves and exits with 138, which a requeue script can tell from a failure."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -58,9 +59,9 @@ class StopSignals:
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         # a process of the group is lost: torchrun sends the others SIGTERM, which must not end this one before
         # it has said which process was lost (it ends anyway; torchrun's SIGKILL follows if it does not)
-        ending = error is not None and is_lost_process(error)
-        for s, handler in self._previous.items():
-            signal.signal(s, signal.SIG_IGN if ending else handler)
+        ending = error is not None and is_lost_process(error) and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        for s, handler in self._previous.items():  # only torchrun's SIGTERM, only in a torchrun process
+            signal.signal(s, signal.SIG_IGN if ending and s == signal.SIGTERM else handler)
         self._previous = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
