@@ -16,6 +16,7 @@ import yaml
 
 from ..losses import METHODS, method_spec
 from ..models.multiview import BN_MODES
+from .dataset import VIEW_PIPELINES, pipelines_problem
 
 GIVEN = "view_smoothing"  # the --smoothing the user set (command line or train.py's --config file), else None
 
@@ -36,6 +37,8 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"accord loss on the --aug-splits views: {', '.join(METHODS)}")  # fmt: skip
     group.add_argument("--view-bn", default=None, choices=list(BN_MODES),
                        help="how BatchNorm sees the views (default: the authors', separate for tied)")  # fmt: skip
+    group.add_argument("--view-pipelines", default="same", choices=list(VIEW_PIPELINES),
+                       help="same: every view timm's pipeline; weak-first: view 1 its crop and flip alone")  # fmt: skip
     group.add_argument("--view-option", default=[], action="append", metavar="KEY=VALUE",
                        help="a loss option of the method, e.g. dl_weight=2 (repeatable)")  # fmt: skip
     for action in parser._actions:  # argparse keeps no public list of its actions
@@ -59,13 +62,16 @@ def view_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the parsed view arguments, in one line (``None``: nothing)."""
     method = getattr(args, "view_loss", None)
     if method is None:
-        return "--view-bn and --view-option need --view-loss" if args.view_bn or args.view_option else None
+        given = args.view_bn or args.view_option or getattr(args, "view_pipelines", "same") != "same"
+        return "--view-bn, --view-pipelines and --view-option need --view-loss" if given else None
     if getattr(args, "jsd_loss", False):
         return "--view-loss and --jsd-loss both choose the loss: drop --jsd-loss (--view-loss jsd is AugMix's JSD)"
     spec = method_spec(method)
     splits = getattr(args, "aug_splits", 0)
     if spec.views is not None and splits != spec.views:
         return f"--view-loss {method} takes {spec.views} views per image: set --aug-splits {spec.views} (got {splits})"
+    if (problem := pipelines_problem(getattr(args, "view_pipelines", "same"), method, spec.clean_first)) is not None:
+        return problem
     mixing = getattr(args, "mixup", 0) > 0 or getattr(args, "cutmix", 0) > 0
     if spec.mixing is None and mixing:
         return f"--view-loss {method} refuses MixUp/CutMix: drop --mixup/--cutmix"

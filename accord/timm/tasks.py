@@ -37,7 +37,7 @@ from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, distribu
 from ..views.mixing import MixedBatch
 from .batch import check_view_batch, view_major
 from .resume import check_task_state, method_state
-from .terms import log_terms, write_terms
+from .terms import group_means, log_terms, write_terms
 
 _logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class ViewTask(TrainingTask):
         self.log_interval = log_interval
         self._mixed: MixedBatch | None = None
         self._guard, self._terms, self._steps = NonFiniteGuard(), TermMeans(), 0
+        self._schedule: tuple[int, int] | None = None  # (total steps, steps done before this task's first)
 
     @property
     def method(self) -> str:
@@ -175,6 +176,14 @@ class ViewTask(TrainingTask):
         ``warmup``); a no-op for a method without one (``MethodSpec.progress``)."""
         self._own_step().set_progress(progress)
 
+    def set_schedule(self, total_steps: int, start_step: int = 0) -> None:
+        """The training length in steps (batches: timm's ``num_epochs * len(loader_train)``) and the steps already
+        done (``start_epoch * len(loader_train)`` on resume): before each step the task sets the progress
+        ``(start_step + steps taken) / total_steps``, as ``accord train`` does, for a loss with a weight schedule."""
+        if not (isinstance(total_steps, int) and total_steps > 0 and isinstance(start_step, int) and start_step >= 0):
+            raise ValueError(f"set_schedule: total_steps > 0 and start_step >= 0, got {total_steps}, {start_step}")
+        self._schedule = (total_steps, start_step - self._steps)
+
     def set_mixed_batch(self, mixed: MixedBatch | None) -> None:
         """The batch a view-aware mixer returned for the next step (``None``: it mixed nothing): the next forward
         takes its mixed-feature target and accepts its per-view targets."""
@@ -194,9 +203,22 @@ class ViewTask(TrainingTask):
         check_view_batch(self.method, input, target, self.num_views, mixed=from_mixer or feature_mix is not None)
         if feature_mix is None and mixed is not None and from_mixer:
             feature_mix = mixed.feature_mix
+        self._set_step_progress()
         terms, logits = self.trainable_module(input, target, feature_mix)
         self._after_step(terms)
         return {**terms, "output": logits}
+
+    def _set_step_progress(self) -> None:
+        """The progress of this step for a loss with a weight schedule; refused without :meth:`set_schedule`."""
+        if self._schedule is not None:
+            total, start = self._schedule
+            self.set_progress((start + self._steps) / total)
+        elif getattr(self._own_step().criterion, "scheduled", False):
+            raise ValueError(
+                f"{self.method}: the loss's weight follows a schedule, which needs the training length: call "
+                "task.set_schedule(num_epochs * len(loader_train), start_epoch * len(loader_train)) before training "
+                "(or keep the constant schedule)"
+            )
 
     def _after_step(self, terms: dict[str, Tensor]) -> None:
         """The non-finite stop (agreed by every process) and the running means of the terms."""
@@ -208,9 +230,10 @@ class ViewTask(TrainingTask):
             _logger.info(log_terms(self._terms.means(), self._steps))
 
     def write_terms(self, epoch: int, output_dir: str | None) -> dict[str, float]:
-        """The epoch's mean loss terms (this process's) to timm's log and ``terms.csv`` in ``output_dir`` (beside
-        timm's ``summary.csv``; ``None``: the log only); the means restart for the next epoch."""
-        means = self._terms.means()
+        """The epoch's mean loss terms (averaged over every process: each calls this) to timm's log and ``terms.csv``
+        in ``output_dir`` (beside timm's ``summary.csv``; ``None``, as on timm's other processes: the log only);
+        the means restart for the next epoch."""
+        means = group_means(self._terms.means(), self.device)
         self._terms.reset()
         if self.verbose:
             _logger.info(log_terms(means, epoch=epoch))
