@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..losses import MethodSpec, method_spec
 from ..models.multiview import BnMode, MultiViewModel
-from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, distribute, find_step
+from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, build_step, distribute, find_step
 from ..views.mixing import MixedBatch
 from .batch import check_view_batch, view_major
 from .resume import check_task_state, method_state
@@ -101,7 +101,7 @@ class ViewTask(TrainingTask):
         if bn != self.spec.bn and verbose:
             _logger.warning(f"{self.spec.name} with bn_mode={bn} is not its authors' step (theirs: {self.spec.bn})")
         views = MultiViewModel(model, self.num_views, bn if self.num_views > 1 else "concat")
-        self.trainable_module: nn.Module = ViewStep(views, criterion.to(device=self.device), self.spec)
+        self.trainable_module: nn.Module = build_step(views, criterion.to(device=self.device), self.spec)
         self.log_interval = log_interval
         self._mixed: MixedBatch | None = None
         self._guard, self._terms, self._steps = NonFiniteGuard(), TermMeans(), 0
