@@ -4,7 +4,7 @@ A run folder is ``<config>[@Kx]/seed<k>``. Its ``config.yaml`` differs from its 
 (:func:`accord.config.load_config` of ``<config>``) by what the grid command set (``--epochs``, ``--set``,
 ``--train-subset``...) and by its seed: that difference, without the seed and with ``epochs`` divided by the
 cell's factor ``K``, is the run's *setting*. Every run of a model must have the same setting, except for the
-keys a grid set for one method only (``--set tied:loss.weight=8``, recorded in ``grid.json``), which must agree
+keys a grid set for one method only (``--set NAME:loss.weight=8``, recorded in ``grid.json``), which must agree
 within that method's runs. A seed folder's name, its summary's seed and its config's seed must agree (a copied
 ``seed0`` renamed ``seed7`` would count one run twice). Runs without a ``config.yaml`` are not accord's and are
 compared on their summary alone.
