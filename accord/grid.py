@@ -89,7 +89,7 @@ def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: in
 def cell_overrides(
     cell: Cell, base: dict[str, Any], per_method: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """The ``--set`` values of a cell: the common ones, then its method's own (``tied:loss.weight=8``). A seed
+    """The ``--set`` values of a cell: the common ones, then its method's own (``NAME:loss.weight=8``). A seed
     among them is refused: a grid's seeds are 0..N-1 of ``--seeds``, and the cell folders are named by them."""
     for scope, values in (("", base), *((f"{m}:", v) for m, v in (per_method or {}).items())):
         if "seed" in values:
