@@ -198,7 +198,7 @@ def method_of_loss(loss: type[nn.Module]) -> MethodSpec:
     found = [s for s in METHODS.values() if s.loss is loss and not s.fixed]
     if len(found) != 1:
         names = ", ".join(s.name for s in found) or "none"
-        raise ValueError(f"{loss.__name__} is the loss of exactly one registered method with nothing fixed? {names}")
+        raise ValueError(f"{loss.__name__}: needs exactly one registered method with nothing fixed, found {names}")
     return found[0]
 
 
