@@ -102,3 +102,19 @@ def test_the_fixed_colours_are_distinct() -> None:
 def test_every_fragment_names_a_registered_method() -> None:
     assert set(FRAGMENT_OF) <= set(METHODS), sorted(set(FRAGMENT_OF) - set(METHODS))
     assert (CONFIG_DIR / "methods").is_dir()
+
+
+def test_compare_and_grid_run_the_featured_methods_by_default(monkeypatch) -> None:
+    from accord.cli import build_parser
+    from accord.losses import MethodSpec, ViewCrossEntropy
+
+    featured = MethodSpec("featured-control", ViewCrossEntropy, kind="control", mixing="each", featured=True)
+    monkeypatch.setitem(METHODS, featured.name, featured)
+    parser = build_parser()
+    compared = parser.parse_args(["compare"]).methods.split(",")
+    gridded = parser.parse_args(["grid", "--models", "M", "--out", "x"]).methods.split(",")
+    assert compared[0] == gridded[0] == baseline_method()
+    featured_names = {m for m, s in METHODS.items() if s.featured}
+    assert set(compared) == {baseline_method()} | {m for m in featured_names if METHODS[m].kind == "agreement"}
+    assert set(gridded) == {baseline_method()} | featured_names
+    assert featured.name in gridded and featured.name not in compared
