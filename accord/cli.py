@@ -34,6 +34,7 @@ from .console import (
 )
 from .data import dataset_names
 from .export.agmax import AGMAX_ARCHS
+from .losses import METHODS, baseline_method, featured_methods
 from .outputs import BENCH_NAME, ROBUSTNESS_NAME, check_output, overwrite_arg
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"
@@ -392,12 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cfgs.add_argument("--model", help="only this model's configs (e.g. FashionMNIST-ResNet8, ResNet50)")
     cfgs.add_argument("--aug", help="only this augmentation's (e.g. standard, cutout, auto_augment-mixup)")
-    cfgs.add_argument("--method", help="only this method's (ce: the baseline; agmax, tied, ...)")
+    cfgs.add_argument("--method", help=f"only this method's ({baseline_method()}: the baseline; {', '.join(METHODS)})")
     cfgs.set_defaults(func=cmd_configs)
 
     cmp_ = sub.add_parser("compare", help="train one config with several methods; print a table")
     cmp_.add_argument("--config", default=DEFAULT_CONFIG, help="a built-in <model>-<augmentation> name")
-    cmp_.add_argument("--methods", default="ce,agmax,tied", help="comma-separated methods (default ce,agmax,tied)")
+    compared = ",".join(featured_methods("agreement"))
+    cmp_.add_argument("--methods", default=compared, help=f"comma-separated methods (default {compared})")
     data_args(cmp_)
     cmp_.add_argument("--epochs", type=int, default=3)
     cmp_.add_argument("--train-subset", dest="train_subset", type=int, default=20000)
@@ -410,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
     grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")
     grid.add_argument("--augs", default="standard", help="comma-separated augmentations, e.g. standard,cutout")
-    grid.add_argument("--methods", default="ce,ls,agmax,tied", help="comma-separated; NAME@2x doubles the epochs")
+    grid.add_argument(
+        "--methods", default=",".join(featured_methods()), help="comma-separated; NAME@2x doubles the epochs"
+    )
     grid.add_argument("--seeds", type=int, default=3)
     grid.add_argument("--epochs", type=int)
     grid.add_argument("--train-subset", dest="train_subset", type=int)
@@ -464,10 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     overwrite_arg(plot, "replace an --out file accord did not write")
     plot.set_defaults(func=cmd_plot)
 
-    bench = sub.add_parser("bench", help="agmax/tied/jsd steps vs a CE step, loaders, memory, loop end to end; JSON")
+    bench = sub.add_parser("bench", help="each method's step vs the baseline's, loaders, memory, loop end to end; JSON")
     bench.add_argument("--model", default="ResNet8", help="ResNet8/ResNet20/... or a timm name, e.g. resnet18")
     bench.add_argument("--batch", type=int, default=64, help="images per step, before views (default 64)")
-    bench.add_argument("--views", type=int, default=2, help="views of agmax/tied (jsd always uses 3)")
+    bench.add_argument("--views", type=int, default=2, help="views of a method that does not fix its own number")
     bench.add_argument("--image-size", dest="image_size", type=int, default=32)
     bench.add_argument("--channels", type=int, default=3)
     bench.add_argument("--repeats", type=int, default=10, help="timed interleaved repeats (median reported)")

@@ -1,8 +1,8 @@
 """accord's options in timm's ``train.py``: one call adds them to its parser and checks them with timm's own before
 any set-up; :func:`task_options` turns the parsed arguments into :func:`~accord.timm.create_task`'s keywords.
 
-timm's ``--smoothing`` defaults to 0.1 for its own losses. A view method keeps its own smoothing (none for the papers'
-losses, 0.1 for ``ls``) unless the user sets one, on the command line or in train.py's ``--config`` file: the parser
+timm's ``--smoothing`` defaults to 0.1 for its own losses. A view method keeps its loss's own smoothing (none for the
+papers' losses) unless the user sets one, on the command line or in train.py's ``--config`` file: the parser
 notes that in ``args.view_smoothing`` and leaves ``args.smoothing`` as timm has it.
 """
 
@@ -36,7 +36,7 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--view-loss", default=None, choices=list(METHODS), metavar="METHOD",
                        help=f"accord loss on the --aug-splits views: {', '.join(METHODS)}")  # fmt: skip
     group.add_argument("--view-bn", default=None, choices=list(BN_MODES),
-                       help="how BatchNorm sees the views (default: the authors', separate for tied)")  # fmt: skip
+                       help="how BatchNorm sees the views (default: the method's authors', MethodSpec.bn)")  # fmt: skip
     group.add_argument("--view-pipelines", default="same", choices=list(VIEW_PIPELINES),
                        help="same: every view timm's pipeline; weak-first: view 1 its crop and flip alone")  # fmt: skip
     group.add_argument("--view-option", default=[], action="append", metavar="KEY=VALUE",
@@ -65,7 +65,7 @@ def view_problem(args: argparse.Namespace) -> str | None:
         given = args.view_bn or args.view_option or getattr(args, "view_pipelines", "same") != "same"
         return "--view-bn, --view-pipelines and --view-option need --view-loss" if given else None
     if getattr(args, "jsd_loss", False):
-        return "--view-loss and --jsd-loss both choose the loss: drop --jsd-loss (--view-loss jsd is AugMix's JSD)"
+        return "--view-loss and --jsd-loss both choose the loss: drop --jsd-loss (--view-loss names AugMix's JSD too)"
     spec = method_spec(method)
     splits = getattr(args, "aug_splits", 0)
     if spec.views is not None and splits != spec.views:

@@ -17,7 +17,7 @@ images, rows ``[j*B, (j+1)*B)`` are view ``j``. Targets are class indices or cla
 images is refused before any row is paired (:func:`~accord.timm.batch.check_view_batch`). A ``(B, V, C, H, W)`` batch
 (torch's default collate of :class:`~accord.timm.MultiViewDataset`, timm's ``--no-prefetcher``) is taken as well.
 The result is timm's dict: ``loss``, ``output`` (the ``V*B`` view-major logits, as timm's ``ClassificationTask``
-returns them under augmentation splits) and every term of accord's loss (e.g. ``ce``, ``entropy``, ``l1`` for AgMax).
+returns them under augmentation splits) and every term of accord's loss (AgMax's cross-entropy, entropy and L1).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from timm.task import TrainingTask
 from timm.utils import unwrap_model
 from torch import Tensor, nn
 
-from ..losses import MethodSpec, method_spec
+from ..losses import AgMaxLoss, JsdLoss, MethodSpec, TiedAugmentLoss, baseline_method, method_of_loss, method_spec
 from ..models.multiview import BnMode, MultiViewModel
 from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, build_step, distribute, find_step
 from ..views.mixing import MixedBatch
@@ -49,10 +49,10 @@ class ViewTask(TrainingTask):
         model: a timm model (``forward_features``/``forward_head``; any ``timm.create_model`` name).
         method: a method name of :data:`accord.losses.METHODS` or its :class:`~accord.losses.MethodSpec`.
         num_views: views per image (timm's ``--aug-splits``, whose 0 is one view); ``None``: the method's own (one
-            for CE and LS).
+            for the single-view ones).
             A method with a fixed view count refuses another one here, before the first step.
         smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing`` when the user set it);
-            ``None`` keeps the loss's default (0.1 for ``ls``, 0 for the others).
+            ``None`` keeps the loss's default (0 for the papers' losses; the label-smoothing control's own).
         num_classes: classes of the loss (AgMax's Q head); ``None`` reads ``model.num_classes``.
         bn_mode: how BatchNorm sees the views (``concat``, ``split`` or ``separate``, see ``MultiViewModel``);
             ``None``: the method's authors' (``MethodSpec.bn``: ``separate`` for Tied-Augment). Another one than
@@ -272,7 +272,7 @@ class AgMaxTask(ViewTask):
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, "agmax", **options)
+        super().__init__(model, method_of_loss(AgMaxLoss), **options)
 
 
 class TiedAugmentTask(ViewTask):
@@ -287,7 +287,7 @@ class TiedAugmentTask(ViewTask):
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, "tied", **options)
+        super().__init__(model, method_of_loss(TiedAugmentLoss), **options)
 
 
 class JsdTask(ViewTask):
@@ -298,17 +298,17 @@ class JsdTask(ViewTask):
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, "jsd", **options)
+        super().__init__(model, method_of_loss(JsdLoss), **options)
 
 
 class ViewCETask(ViewTask):
     """Cross-entropy over every view (the two-view CE control: as many images as AgMax, no agreement term)."""
 
     def __init__(self, model: nn.Module, num_views: int = 2, **options: Any) -> None:
-        super().__init__(model, "ce", num_views=num_views, **options)
+        super().__init__(model, baseline_method(), num_views=num_views, **options)
 
 
 def create_task(method: str | MethodSpec, model: nn.Module, **options: Any) -> ViewTask:
-    """The task of any registered method (``accord.losses.METHODS``: ``ce``, ``ls``, ``agmax``, ``tied``, ``jsd``,
-    the AgMax ablations, or one registered at run time); ``options`` as :class:`ViewTask`."""
+    """The task of any registered method (``accord.losses.METHODS``, the built-in ones or one registered at run
+    time); ``options`` as :class:`ViewTask`."""
     return ViewTask(model, method, **options)
