@@ -98,10 +98,10 @@ class CutOut(Augmentation):
     @classmethod
     def parse(cls, token: str, args: list[str], image_size: int) -> CutOut:
         if len(args) > 1 or (args and not args[0].isdigit()):
-            raise ValueError(f"expected {cls.name} or {cls.name}_L with L a side in pixels, got {token!r}")
+            raise ValueError(f"{token!r}: expected {cls.form} with L a side in pixels")
         length = int(args[0]) if args else image_size // 2
         if not 0 < length < image_size:  # RandomErasing cannot erase the whole image
-            raise ValueError(f"cutout side must be in 1..{image_size - 1}, got {length}")
+            raise ValueError(f"{token!r}: cutout side must be in 1..{image_size - 1}, got {length}")
         return cls(length)
 
     def _area(self, info: DataInfo) -> float:
