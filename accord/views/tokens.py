@@ -13,15 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .augmentation import ALIASES, REGISTRY, STAGES, Augmentation, Stage
-from .augmentation_spaces import AUTOAUGMENT_POLICIES
 from .image_operations import AugMix, AutoAugment, ColorJitter, RandAugment, TFRandAugment, TrivialAugment
-from .pipeline_steps import ClippedCutOut, CutOut, PCALighting, clip_cutouts
+from .pipeline_steps import CutOut, PCALighting, clip_cutouts
 
 __all__ = [
-    "AUTOAUGMENT_POLICIES",
     "AugMix",
     "AutoAugment",
-    "ClippedCutOut",
     "ColorJitter",
     "CutOut",
     "PCALighting",
