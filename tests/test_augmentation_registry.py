@@ -26,6 +26,7 @@ from accord.views.tokens import parse_operation, valid_tokens
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), fixed_size=True)
+GRAY = DataInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), fixed_size=True)
 NAMES = sorted(REGISTRY)
 #: what each stage's forms take and give: (input dtype, output dtype)
 DTYPES = {"geometry": torch.uint8, "uint8": torch.uint8, "float": torch.float32, "normalised": torch.float32}
@@ -84,6 +85,23 @@ def test_both_forms_keep_their_stage_contract(name: str) -> None:
     if not augmentation.device_refusal():
         batch = augmentation.device(RGB)(images)
         assert batch.dtype == dtype and batch.shape == images.shape
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_token_runs_on_one_channel_images_or_is_refused_when_built(name: str) -> None:
+    """A colour-only augmentation is refused in one line naming it when its views are built, in the loader and
+    on the device alike; every other one makes 1-channel views in both."""
+    images = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    if REGISTRY[name].colour_only:
+        for build in (lambda: build_policy(name, GRAY), lambda: BatchedViews([name], GRAY)):
+            with pytest.raises(ValueError, match=f"{name} needs colour \\(3-channel\\) images") as error:
+                build()
+            assert "\n" not in str(error.value)
+        return
+    torch.manual_seed(0)
+    assert build_policy(name, GRAY)(images[0]).shape == (1, 28, 28)
+    if not parse_policy(name, 28).augmentations[0].device_refusal():
+        assert BatchedViews([name], GRAY)(images).shape == (2, 1, 28, 28)
 
 
 @pytest.mark.parametrize("policy", list(AUTOAUGMENT_POLICIES))

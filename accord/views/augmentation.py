@@ -40,13 +40,15 @@ class Augmentation:
 
     Class attributes: ``name``, the token's head (``randaug``); ``form``, its grammar for messages
     (``randaug[_N_M[_pP][_bilinear]]``); ``stage``, where it runs (module docstring); ``sizes``, for geometry
-    that brings an image of any size to ``image_size`` (``crop``; a view without one gets the evaluation resize).
+    that brings an image of any size to ``image_size`` (``crop``; a view without one gets the evaluation resize);
+    ``colour_only``, for one that needs 3-channel images (policies on other images are refused when built).
     """
 
     name: ClassVar[str] = ""
     form: ClassVar[str] = ""
     stage: ClassVar[Stage] = "uint8"
     sizes: ClassVar[bool] = False  # geometry that brings an image of any size to image_size (else the eval resize)
+    colour_only: ClassVar[bool] = False  # needs 3-channel images
 
     @classmethod
     def parse(cls, token: str, args: list[str], image_size: int) -> Augmentation:

@@ -119,7 +119,7 @@ class BatchedViews(nn.Module):
             raise ValueError("at least one view spec is needed")
         for spec in specs:
             check_batched_spec(spec, info.image_size)
-        policies = [parse_policy(spec, info.image_size) for spec in specs]
+        policies = [parse_policy(spec, info.image_size, info.in_chans) for spec in specs]
         if same_crop and any(p.geometry != policies[0].geometry for p in policies):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
         self.info, self.num_views, self.same_crop = info, len(specs), same_crop

@@ -120,6 +120,7 @@ class TFRandAugment(Augmentation):
 
     name = "tfrandaug"
     form = "tfrandaug[_N_M[_pP]]"
+    colour_only = True
 
     num_ops: int = 2
     magnitude: int = 9

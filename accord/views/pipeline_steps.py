@@ -68,6 +68,7 @@ class PCALighting(Augmentation):
     name = "lighting"
     form = "lighting[_STD]"
     stage = "float"
+    colour_only = True
 
     std: float = 0.1
 

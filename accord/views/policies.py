@@ -77,7 +77,7 @@ class TensorImagesOnly:
 def build_policy(spec: str, info: DataInfo, geometry: bool = True) -> v2.Compose:
     """The full training pipeline of ``spec`` (without its geometric part when ``geometry`` is off): the geometry,
     the image operations, conversion to float, the float stage, normalisation, the normalised stage."""
-    policy = parse_policy(spec, info.image_size)
+    policy = parse_policy(spec, info.image_size, info.in_chans)
     return v2.Compose(
         [
             TensorImagesOnly(),

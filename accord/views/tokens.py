@@ -88,13 +88,20 @@ def parse_token(token: str, image_size: int) -> Augmentation:
     return REGISTRY[head].parse(token, args, image_size)
 
 
-def parse_policy(spec: str, image_size: int) -> Policy:
-    """The :class:`Policy` of ``spec`` for images of ``image_size`` px (CutOut's default side is half of it); a
-    ValueError naming the spec, the token and its form for anything else."""
+def parse_policy(spec: str, image_size: int, channels: int | None = None) -> Policy:
+    """The :class:`Policy` of ``spec`` for images of ``image_size`` px (CutOut's default side is half of it) and,
+    when given, ``channels`` channels; a ValueError naming the spec, the token and its form for anything else,
+    and the token for a colour-only one (``colour_only``) on images without 3 channels."""
     try:
-        return Policy(tuple(parse_token(token, image_size) for token in spec_tokens(spec)))
+        policy = Policy(tuple(parse_token(token, image_size) for token in spec_tokens(spec)))
     except ValueError as e:
         raise ValueError(f"policy {spec!r}: {e}") from None
+    for augmentation in policy.augmentations:
+        if augmentation.colour_only and channels not in (None, 3):
+            raise ValueError(
+                f"policy {spec!r}: {augmentation.name} needs colour (3-channel) images; these have {channels}"
+            )
+    return policy
 
 
 def parse_operation(token: str) -> Augmentation:
