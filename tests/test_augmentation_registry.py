@@ -68,8 +68,12 @@ def test_every_token_runs_on_the_device_or_is_refused_in_one_line(name: str) -> 
         return
     images = _images(4, torch.uint8)
     torch.manual_seed(0)
-    out = BatchedViews([name, "crop-flip"], RGB)(images)
+    views = BatchedViews([name, "crop-flip"], RGB)
+    out = views(images)
     assert out.dtype == torch.float32 and out.shape == (8, 3, 32, 32) and torch.isfinite(out).all()
+    form = augmentation.device(RGB)
+    if isinstance(form, torch.nn.Module):  # a module form is a submodule: .to(device) moves it with the views
+        assert type(form) in {type(m) for m in views.modules()}
 
 
 @pytest.mark.parametrize("name", NAMES)

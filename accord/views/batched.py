@@ -140,6 +140,8 @@ class BatchedViews(nn.Module):
         self.operations: list[list[Callable[[Tensor], Tensor]]] = [
             [op.device(info) for op in p.at("uint8")] for p in distinct
         ]
+        # the image operations that are modules, registered so that .to(device) moves them with the views
+        self.operation_modules = nn.ModuleList(op for ops in self.operations for op in ops if isinstance(op, nn.Module))
         self.before_normalising = nn.ModuleList(self._stage(p.at("float")) for p in distinct)
         self.after_normalising = nn.ModuleList(self._stage(p.at("normalised")) for p in distinct)
 
