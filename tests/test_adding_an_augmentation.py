@@ -98,10 +98,12 @@ def test_the_device_makes_it_per_image(grey: ModuleType) -> None:
 
 
 def test_the_registry_tests_pick_it_up_and_pass(module_dir: Path) -> None:
-    """The registry's tests and the grammar's, run with the doc's module loaded first (as a pytest plugin)."""
+    """The registry's tests and the loader's and device's views tests, run with the doc's module loaded first (as a
+    pytest plugin): they pass, and every per-augmentation test ran the new one too."""
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rA", "-p", MODULE, "-p", "no:cacheprovider",
-         "tests/test_augmentation_registry.py", "tests/test_views.py", "-k", "not loader_workers"],
+         "tests/test_augmentation_registry.py", "tests/test_views.py", "tests/test_batched_views.py",
+         "-k", "not loader_workers and not training_with_views"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(module_dir)}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
