@@ -45,7 +45,8 @@ def test_every_token_parses_from_its_name_and_is_listed(name: str) -> None:
     assert name in valid_tokens()
     (augmentation,) = parse_policy(name, 32).augmentations  # the bare token: the defaults
     assert type(augmentation) is cls and augmentation.name == name
-    assert parse_policy(f"{name}-{name}", 32).augmentations == (augmentation, augmentation)
+    twice = (augmentation,) if cls.slot else (augmentation, augmentation)  # a slot's last token counts
+    assert parse_policy(f"{name}-{name}", 32).augmentations == twice
     with pytest.raises(ValueError, match=re.escape(cls.form)):
         parse_policy(f"{name}_x_y_z_w_v", 32)  # too many arguments for any token: its form in the message
     with pytest.raises(ValueError, match=rf"unknown token '{name}x'.*{re.escape(cls.form)}"):
@@ -137,3 +138,13 @@ def test_aug_order_lists_every_augmentation_fragment_once() -> None:
     assert sorted(AUG_ORDER) == sorted(fragments)
     plain = [a for a in AUG_ORDER if not parse_policy(fragments[a].get("policy", "crop-flip"), 224).operations]
     assert AUG_ORDER[: len(plain)] == tuple(plain) and AUG_ORDER[0] == "standard"
+
+
+def test_a_slot_holds_the_last_of_its_tokens() -> None:
+    """A view holds one lighting and one CutOut, clipped or not: of several tokens the last counts, as configs
+    whose views repeat ``jitter-lighting`` rely on (every other token applies as often as it is written)."""
+    policy = parse_policy("crop-cutout_4-lighting_0.3-jitter-ccutout_6-lighting_0.2-jitter", 32)
+    assert [a.name for a in policy.augmentations] == ["crop", "jitter", "ccutout", "lighting", "jitter"]
+    assert policy.cutout == 6 and policy.lighting == 0.2
+    slots = {cls.slot for cls in REGISTRY.values() if cls.slot}
+    assert slots >= {"lighting", "cutout"}

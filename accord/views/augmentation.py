@@ -41,7 +41,8 @@ class Augmentation:
     Class attributes: ``name``, the token's head (``randaug``); ``form``, its grammar for messages
     (``randaug[_N_M[_pP][_bilinear]]``); ``stage``, where it runs (module docstring); ``sizes``, for geometry
     that brings an image of any size to ``image_size`` (``crop``; a view without one gets the evaluation resize);
-    ``colour_only``, for one that needs 3-channel images (policies on other images are refused when built).
+    ``colour_only``, for one that needs 3-channel images (policies on other images are refused when built);
+    ``slot``, for one a policy holds once: a later token of the same slot replaces an earlier one.
     """
 
     name: ClassVar[str] = ""
@@ -49,6 +50,7 @@ class Augmentation:
     stage: ClassVar[Stage] = "uint8"
     sizes: ClassVar[bool] = False  # geometry that brings an image of any size to image_size (else the eval resize)
     colour_only: ClassVar[bool] = False  # needs 3-channel images
+    slot: ClassVar[str | None] = None  # at most one per policy: a later token of the same slot replaces it
 
     @classmethod
     def parse(cls, token: str, args: list[str], image_size: int) -> Augmentation:

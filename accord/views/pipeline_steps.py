@@ -69,6 +69,7 @@ class PCALighting(Augmentation):
     form = "lighting[_STD]"
     stage = "float"
     colour_only = True
+    slot = "lighting"  # one lighting per view: a second token replaces the first
 
     std: float = 0.1
 
@@ -93,6 +94,7 @@ class CutOut(Augmentation):
     name = "cutout"
     form = "cutout[_L]"
     stage = "normalised"
+    slot = "cutout"  # one CutOut per view, clipped or not: a later token replaces an earlier one
 
     length: int
 

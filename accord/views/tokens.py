@@ -91,11 +91,18 @@ def parse_token(token: str, image_size: int) -> Augmentation:
 def parse_policy(spec: str, image_size: int, channels: int | None = None) -> Policy:
     """The :class:`Policy` of ``spec`` for images of ``image_size`` px (CutOut's default side is half of it) and,
     when given, ``channels`` channels; a ValueError naming the spec, the token and its form for anything else,
-    and the token for a colour-only one (``colour_only``) on images without 3 channels."""
-    try:
-        policy = Policy(tuple(parse_token(token, image_size) for token in spec_tokens(spec)))
-    except ValueError as e:
-        raise ValueError(f"policy {spec!r}: {e}") from None
+    and the token for a colour-only one (``colour_only``) on images without 3 channels. Of the tokens of one
+    ``slot`` (``lighting``; ``cutout`` and ``ccutout``) the last written counts."""
+    augmentations: list[Augmentation] = []
+    for token in spec_tokens(spec):
+        try:
+            augmentation = parse_token(token, image_size)
+        except ValueError as e:
+            raise ValueError(f"policy {spec!r}: {e}") from None
+        if augmentation.slot is not None:  # the last of a slot's tokens counts
+            augmentations = [a for a in augmentations if a.slot != augmentation.slot]
+        augmentations.append(augmentation)
+    policy = Policy(tuple(augmentations))
     for augmentation in policy.augmentations:
         if augmentation.colour_only and channels not in (None, 3):
             raise ValueError(
