@@ -12,6 +12,8 @@ import re
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torchvision.transforms import v2
 
 from accord.config.files import CONFIG_DIR, parse_yaml
@@ -51,6 +53,24 @@ def test_every_token_parses_from_its_name_and_is_listed(name: str) -> None:
         parse_policy(f"{name}_x_y_z_w_v", 32)  # too many arguments for any token: its form in the message
     with pytest.raises(ValueError, match=rf"unknown token '{name}x'.*{re.escape(cls.form)}"):
         parse_policy(f"crop-{name}x", 32)
+
+
+ARGUMENT = st.one_of(  # a token's arguments hold no "-": it separates tokens
+    st.integers(0, 300).map(str),
+    st.floats(0, 40).map(str).filter(lambda a: "-" not in a),
+    st.sampled_from(["", "x", "p0.5", "p2", "bilinear", "agmax", "nan", "inf", "1e9", *AUTOAUGMENT_POLICIES]),
+)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=60, deadline=None)
+@given(arguments=st.lists(ARGUMENT, max_size=5))
+def test_any_arguments_parse_or_are_refused_in_one_line_naming_the_token(name: str, arguments: list[str]) -> None:
+    token = "_".join([name, *arguments])
+    try:
+        parse_policy(f"crop-{token}", 32)
+    except ValueError as e:
+        assert repr(token) in str(e) and "\n" not in str(e)
 
 
 @pytest.mark.parametrize("name", NAMES)
