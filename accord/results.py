@@ -13,10 +13,33 @@ from statistics import mean, stdev
 
 from .losses import METHODS, baseline_method
 
-AUG_ORDER = (
-    "standard", "cutout", "mixup", "cutmix", "auto_augment",
-    "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
-)  # fmt: skip
+
+def aug_order() -> tuple[str, ...]:
+    """The augmentation fragments (``accord/configs/augs``) in the order reports list them: by their policy's first
+    image operation in the augmentation registry's order (none first), then their batch mixing (``mix``, in
+    :data:`~accord.views.mixing.MixKind`'s order), then whether they erase after normalising (CutOut), then name."""
+    import typing
+    from pathlib import Path
+
+    from .config import DEFAULTS
+    from .config.files import CONFIG_DIR, parse_yaml
+    from .views.augmentation import REGISTRY
+    from .views.mixing import MixKind
+    from .views.tokens import parse_policy
+
+    operations = [name for name, cls in REGISTRY.items() if cls.stage == "uint8"]
+    mixes = typing.get_args(MixKind)
+
+    def key(path: Path) -> tuple[int, int, bool, str]:
+        fragment = parse_yaml(path.read_text()) or {}
+        policy = parse_policy(fragment.get("policy", DEFAULTS["policy"]), image_size=224)
+        first = operations.index(policy.operations[0].name) if policy.operations else -1
+        return first, mixes.index(fragment.get("mix", DEFAULTS["mix"])), bool(policy.at("normalised")), path.stem
+
+    return tuple(path.stem for path in sorted((CONFIG_DIR / "augs").glob("*.yaml"), key=key))
+
+
+AUG_ORDER = aug_order()
 
 
 EQUAL_COMPUTE = 2  # the baseline's NAME@Kx arm that is a control: as many image forward passes as two views
