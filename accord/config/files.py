@@ -182,6 +182,9 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
     ):
         _merge(flat, _load_yaml(fragment), str(fragment))
     _merge(flat, by_method.get(method or DEFAULTS["method"], {}), f"{model_path}: by_method")
+    if (policy_add or policy_swap) and flat["views"] is not None:
+        # each view gets the model's tokens once: "{policy}" stands for the policy before they are added
+        flat["views"] = [view.replace("{policy}", flat["policy"]) for view in flat["views"]]
     if policy_add:
         flat["policy"] = add_tokens(flat["policy"], policy_add)
         if flat["views"] is not None:
