@@ -2,7 +2,7 @@
 
 AgMax (Atienza, WACV 2022), Tied-Augment (Kurtulus et al., ICML 2023), AugMix-JSD and CE / label
 smoothing baselines on any timm model. The layers import one way, following the data path:
-``data`` -> ``views`` -> ``models`` -> ``losses`` -> ``config`` -> ``engine``/``timm`` -> evaluation, export,
+``data`` -> ``views`` -> ``models`` -> ``losses`` -> ``config`` -> ``engine``/``timm_loop`` -> evaluation, export,
 bench, grid -> reports -> ``cli`` (README's Layout; ``tests/test_layers.py`` checks it).
 """
 

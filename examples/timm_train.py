@@ -7,7 +7,7 @@ The loop has the shape of timm's ``train.py``: ``timm.create_model``, ``create_o
 module (so AgMax's Q head is trained), ``create_scheduler_v2`` stepped per update, the task's ``ModelEmaV3``
 (``task.setup_ema``), ``CheckpointSaver(..., task=task)`` (timm model keys in ``state_dict``, the Q head in
 ``task_state``), and evaluation of ``task.get_eval_model()`` — the EMA weights' model when ``--model-ema`` is on.
-accord supplies the task (``accord.timm``), the view dataset and the view-aware MixUp/CutMix.
+accord supplies the task (``accord.timm_loop``), the view dataset and the view-aware MixUp/CutMix.
 """
 
 import argparse
@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 import accord.models.cifar  # noqa: F401  (registers cifar_resnet8, ... with timm)
 from accord.data import build_splits
 from accord.losses import METHODS
-from accord.timm import LoopMixer, MultiViewDataset, create_task, policy_views
+from accord.timm_loop import LoopMixer, MultiViewDataset, create_task, policy_views
 from accord.views import ViewDataset, build_eval_transform, collate_views
 
 # The views of a method (accord's policy specs): two crop-flip views, except for these two.

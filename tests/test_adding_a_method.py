@@ -24,7 +24,7 @@ import accord.config.files
 from accord.cli import main
 from accord.config import list_configs, load_config
 from accord.losses import METHODS, MethodSpec
-from accord.timm import LoopMixer, create_task
+from accord.timm_loop import LoopMixer, create_task
 
 #: The test files whose cases come from the registry (or that a new method could break): run on the copy.
 REGISTRY_TESTS = (

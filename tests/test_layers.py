@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("losses",),
     ("step",),
     ("config",),
-    ("engine", "timm"),
+    ("engine", "timm_loop"),
     ("evaluation", "export", "bench", "grid", "weights"),
     ("results", "report_figures", "report", "report_cells", "plot"),
     ("cli", "cli_flags", "console", "outputs", "stops", "__main__"),

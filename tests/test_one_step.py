@@ -21,7 +21,7 @@ from accord.engine import EpochSetup, build_run, train_one_epoch
 from accord.engine.trainer import _train_step
 from accord.losses import METHODS
 from accord.step import ViewStep, find_step
-from accord.timm import LoopMixer, create_task
+from accord.timm_loop import LoopMixer, create_task
 
 MIX_SEED = 7
 TINY = {"batch_size": 8, "lr_batch": 8, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 1}
@@ -164,4 +164,4 @@ def test_only_the_step_module_assembles_model_and_loss():
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                 assert name not in makers or where.startswith("step/"), f"{where}:{node.lineno} builds {name}"
                 users |= {where.split("/")[0]} if name == "build_step" else set()
-    assert {"engine", "timm", "bench"} <= users
+    assert {"engine", "timm_loop", "bench"} <= users

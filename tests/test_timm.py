@@ -18,7 +18,7 @@ from torchvision.datasets import FakeData
 
 import accord.models.cifar  # noqa: F401  (registers cifar_resnet8 with timm)
 from accord.data import DataInfo
-from accord.timm import AgMaxTask, JsdTask, LoopMixer, MultiViewDataset, TiedAugmentTask, create_task, policy_views
+from accord.timm_loop import AgMaxTask, JsdTask, LoopMixer, MultiViewDataset, TiedAugmentTask, create_task, policy_views
 from accord.views import collate_views
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import accord.models.cifar  # noqa: F401  (registers cifar_resnet8 with timm)
 from accord.cli import main
 from accord.models import create_model
 from accord.models.pretrained import PretrainedError, load_pretrained_file
-from accord.timm import create_task
+from accord.timm_loop import create_task
 from accord.views import collate_views
 
 

@@ -23,7 +23,7 @@ from timm_patch import apply, changes, diff_block
 
 from accord.losses import METHODS
 from accord.step import NonFiniteLossError, find_step
-from accord.timm import LoopMixer, MultiViewDataset, add_view_arguments, create_task, task_options  # + accord
+from accord.timm_loop import LoopMixer, MultiViewDataset, add_view_arguments, create_task, task_options  # + accord
 
 CASES = [
     (method, mix, prefetcher)
@@ -320,7 +320,7 @@ def test_a_non_finite_loss_stops_before_its_update(imagefolder_dir, tmp_path, on
 def test_cutmix_without_the_prefetcher_is_cutmix(imagefolder_dir, tmp_path, one_thread):
     """--cutmix 1.0 --no-prefetcher pastes boxes (every pixel is its own image's or one partner's), never blends as
     MixUp with alpha 1 would."""
-    from accord.timm.batch import view_major
+    from accord.timm_loop.batch import view_major
 
     _, results = train(timm_args("agmax", "cutmix", False, tmp_path), imagefolder_dir, steps=1)
     mixed, raw = results[0]["input"], view_major("agmax", results[0]["raw"], 2)
@@ -461,7 +461,7 @@ def test_bad_view_pipelines_stop_at_parsing_in_one_line(flags, message, capsys):
 def test_the_terms_file_of_another_writer_is_left_as_it_is(tmp_path, caplog):
     import logging
 
-    from accord.timm.terms import write_terms
+    from accord.timm_loop.terms import write_terms
 
     (tmp_path / "terms.csv").write_text("the user's own\n")
     with caplog.at_level(logging.WARNING):

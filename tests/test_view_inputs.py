@@ -1,5 +1,5 @@
 """accord's view pipelines take uint8 tensors; a PIL image (torchvision's and timm's datasets) is one clear
-TypeError that names the fix, and ``accord.timm.policy_views`` takes the same policies on PIL images."""
+TypeError that names the fix, and ``accord.timm_loop.policy_views`` takes the same policies on PIL images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from accord.data import DataInfo
-from accord.timm import policy_views
+from accord.timm_loop import policy_views
 from accord.views import ViewDataset, build_eval_transform, build_multiview_transform
 
 GREY = DataInfo("toy", num_classes=10, in_chans=1, image_size=28, mean=(0.5,), std=(0.5,), fixed_size=True)

@@ -1,7 +1,7 @@
 """A view method's training step as one module: the multi-view model, the method's loss, the feature mixing of
 ``first`` mixing (Tied-Augment's view 2), mixed precision and the compile rule.
 
-:class:`ViewStep` is what ``accord train``, timm's loop (:class:`accord.timm.ViewTask`) and ``accord bench`` call;
+:class:`ViewStep` is what ``accord train``, timm's loop (:class:`accord.timm_loop.ViewTask`) and ``accord bench`` call;
 :func:`build_step` is the one place that assembles it (compiled if asked, in DistributedDataParallel under several
 processes), so the three paths run the same code.
 """

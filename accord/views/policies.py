@@ -66,7 +66,7 @@ class TensorImagesOnly:
         if isinstance(image, Image.Image):
             raise TypeError(
                 "accord's view pipelines take uint8 (C, H, W) tensors, not PIL images: build the views with "
-                "accord.timm.policy_views(...), which converts them, or give the dataset a PILToTensor()"
+                "accord.timm_loop.policy_views(...), which converts them, or give the dataset a PILToTensor()"
             )
         return image
 

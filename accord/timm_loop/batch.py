@@ -12,8 +12,9 @@ from torch import Tensor
 
 
 def view_major(method: str, input: Tensor, num_views: int) -> Tensor:
-    """A ``(B, V, C, H, W)`` batch (torch's default collate of :class:`~accord.timm.MultiViewDataset`'s stacked views,
-    timm's ``--no-prefetcher`` path) as the ``(V*B, C, H, W)`` view-major batch; a 4-D batch is returned as is."""
+    """A ``(B, V, C, H, W)`` batch (torch's default collate of :class:`~accord.timm_loop.MultiViewDataset`'s stacked
+    views, timm's ``--no-prefetcher`` path) as the ``(V*B, C, H, W)`` view-major batch; a 4-D batch is returned as
+    is."""
     if input.dim() != 5:
         return input
     if input.shape[1] != num_views:
@@ -45,7 +46,7 @@ def check_view_batch(method: str, input: Tensor, target: Tensor, num_views: int,
         return
     blocks = target.reshape(num_views, batch, *target.shape[1:])
     if not bool((blocks == blocks[:1]).all()):
-        mixer = "; mix with accord.timm.LoopMixer, not timm's Mixup" if target.is_floating_point() else ""
+        mixer = "; mix with accord.timm_loop.LoopMixer, not timm's Mixup" if target.is_floating_point() else ""
         raise ValueError(
             f"{method} takes {num_views} views per image: the {num_views} blocks of {batch} targets differ, so the "
             f"batch is not {num_views} views of the same images {hint}{mixer}"

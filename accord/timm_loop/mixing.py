@@ -32,7 +32,7 @@ class LoopMixer:
     """timm's ``Mixup(**mixup_args)`` for a view task: ``input, target = mixer(input, target)``.
 
     Args:
-        task: the :class:`~accord.timm.ViewTask` the batches go to (its views, classes and mixing rule).
+        task: the :class:`~accord.timm_loop.ViewTask` the batches go to (its views, classes and mixing rule).
         mixup_alpha, cutmix_alpha, prob, switch_prob: as timm's ``Mixup`` (``--mixup``, ``--cutmix``,
             ``--mixup-prob``, ``--mixup-switch-prob``); every view of a batch draws its own ``lam``.
         label_smoothing, num_classes: timm passes them to ``Mixup``; here they must agree with the task, which

@@ -1,5 +1,5 @@
 """accord's options in timm's ``train.py``: one call adds them to its parser and checks them with timm's own before
-any set-up; :func:`task_options` turns the parsed arguments into :func:`~accord.timm.create_task`'s keywords.
+any set-up; :func:`task_options` turns the parsed arguments into :func:`~accord.timm_loop.create_task`'s keywords.
 
 timm's ``--smoothing`` defaults to 0.1 for its own losses. A view method keeps its loss's own smoothing (none for the
 papers' losses) unless the user sets one, on the command line or in train.py's ``--config`` file: the parser
@@ -94,7 +94,7 @@ def loss_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def task_options(args: argparse.Namespace) -> dict[str, Any]:
-    """:func:`~accord.timm.create_task`'s keywords from timm's parsed arguments: the views (``--aug-splits``), the
+    """:func:`~accord.timm_loop.create_task`'s keywords from timm's parsed arguments: the views (``--aug-splits``), the
     smoothing only if the user set it, the BatchNorm mode, the log interval and the loss options."""
     return {
         "num_views": args.aug_splits or None,

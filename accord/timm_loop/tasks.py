@@ -14,8 +14,9 @@ from its :class:`~accord.losses.MethodSpec`: the loss with its own defaults, the
 The input is a view-major batch, timm's ``fast_collate`` layout for augmentation splits: with ``V`` views of ``B``
 images, rows ``[j*B, (j+1)*B)`` are view ``j``. Targets are class indices or class probabilities, one row per image
 (``B``) or one per row (``V*B``, as ``fast_collate`` repeats them); a batch that is not ``V`` views of the same
-images is refused before any row is paired (:func:`~accord.timm.batch.check_view_batch`). A ``(B, V, C, H, W)`` batch
-(torch's default collate of :class:`~accord.timm.MultiViewDataset`, timm's ``--no-prefetcher``) is taken as well.
+images is refused before any row is paired (:func:`~accord.timm_loop.batch.check_view_batch`). A
+``(B, V, C, H, W)`` batch (torch's default collate of :class:`~accord.timm_loop.MultiViewDataset`, timm's
+``--no-prefetcher``) is taken as well.
 The result is timm's dict: ``loss``, ``output`` (the ``V*B`` view-major logits, as timm's ``ClassificationTask``
 returns them under augmentation splits) and every term of accord's loss (AgMax's cross-entropy, entropy and L1).
 """
@@ -63,7 +64,7 @@ class ViewTask(TrainingTask):
         **loss_options: the loss's options by keyword (e.g. ``dl_weight=2.0``, ``similarity="l1"``); an unknown
             one is refused naming the valid ones.
 
-    ``forward(input, target, feature_mix=None)``: a view-aware mixer (:class:`accord.timm.LoopMixer`) hands the
+    ``forward(input, target, feature_mix=None)``: a view-aware mixer (:class:`accord.timm_loop.LoopMixer`) hands the
     task Tied-Augment's mixed-feature target itself, so the loop calls ``task(input, target)`` as timm's does.
     Every step's loss terms are checked: the first NaN or infinite one raises
     :class:`~accord.step.NonFiniteLossError` (on every process) before its backward pass.
