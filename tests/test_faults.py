@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import CHILD_ENV, PYTHON, REPO, train_args
+from tiny_runs import CHILD_ENV, PYTHON, REPO, train_args
 
 from accord.cli import build_parser, main
 from accord.data.loading import data_loader

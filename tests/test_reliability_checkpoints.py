@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from reliability_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
+from tiny_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit, load_checkpoint

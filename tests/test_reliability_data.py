@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import write_idx
 from PIL import Image, ImageFile
-from reliability_runs import QUIET, tiny_config, train_args
+from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import QUIET, tiny_config
+from tiny_runs import QUIET, tiny_config
 
 from accord.cli import main
 from accord.engine import fit, load_checkpoint
@@ -87,7 +87,7 @@ class FullDisk(io.RawIOBase):
 
 
 def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_loses_nothing(fmnist_dir, tmp_path, monkeypatch, capsys):
-    from reliability_runs import train_args
+    from tiny_runs import train_args
 
     fdopen, writes = os.fdopen, [0]
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, start_long_run, train_args, wait_until
+from tiny_runs import CHILD_ENV, REPO, start_long_run, train_args, wait_until
 
 from accord.cli import main
 from accord.engine.lock import RunLock, RunLocked

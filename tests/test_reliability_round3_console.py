@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, train_args
+from tiny_runs import CHILD_ENV, REPO, train_args
 
 
 @pytest.mark.parametrize("delay", [0.2, 0.6])

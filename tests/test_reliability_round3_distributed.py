@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from reliability_runs import REPO, train_args
+from tiny_runs import REPO, train_args
 
 from accord.engine.loop import NonFiniteGuard, NonFiniteLossError
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from reliability_runs import QUIET, tiny_config, train_args
+from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit

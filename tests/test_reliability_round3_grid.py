@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, TINY
+from tiny_runs import CHILD_ENV, REPO, TINY
 
 from accord.cli import main
 from accord.engine.lock import RunLock

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_runs import QUIET, tiny_config, train_args
+from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from reliability_runs import QUIET, tiny_config
+from tiny_runs import QUIET, tiny_config
 
 from accord.data.datasets import decode_rgb
 from accord.data.files import escape_path, unescape_path

@@ -8,7 +8,7 @@ import shutil
 import signal
 
 import pytest
-from reliability_runs import QUIET, start_long_run, tiny_config, wait_until
+from tiny_runs import QUIET, start_long_run, tiny_config, wait_until
 
 from accord.cli import main
 from accord.config import ConfigError, load_config

@@ -6,7 +6,7 @@ import json
 import signal
 
 import pytest
-from reliability_runs import QUIET, start_long_run, tiny_config, wait_until
+from tiny_runs import QUIET, start_long_run, tiny_config, wait_until
 
 from accord.cli import main
 from accord.engine import fit

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from reliability_runs import QUIET, tiny_config
+from tiny_runs import QUIET, tiny_config
 
 from accord.cli import main
 from accord.engine import fit

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_runs import QUIET, tiny_config
+from tiny_runs import QUIET, tiny_config
 
 from accord.cli import main
 from accord.engine import fit

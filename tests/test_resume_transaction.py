@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_runs import QUIET, tiny_config, train_args
+from tiny_runs import QUIET, tiny_config, train_args
 
 import accord.engine.trainer as trainer
 from accord.cli import main

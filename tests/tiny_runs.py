@@ -1,4 +1,4 @@
-"""Tiny runs for the reliability tests: a CE ResNet-8 on generated Fashion-MNIST-format data, one thread."""
+"""The tiny run the tests share: a CE ResNet-8 on generated Fashion-MNIST-format data, one thread."""
 
 from __future__ import annotations
 
