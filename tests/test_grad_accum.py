@@ -13,7 +13,8 @@ import signal
 
 import pytest
 import torch
-from test_reliability import QUIET, assert_same_run, plant, poison, send
+from interrupted_runs import assert_same_run, plant, poison, send
+from tiny_runs import QUIET
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 

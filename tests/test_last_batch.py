@@ -10,7 +10,8 @@ import signal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reliability import QUIET, assert_same_run, plant, send
+from interrupted_runs import assert_same_run, plant, send
+from tiny_runs import QUIET
 from torch.utils.data import DataLoader
 
 from accord.config import load_config

@@ -7,7 +7,8 @@ import signal
 
 import pytest
 import torch
-from test_reliability import QUIET, assert_same_run, plant, send
+from interrupted_runs import assert_same_run, plant, send
+from tiny_runs import QUIET
 
 from accord.config import ConfigError, load_config
 from accord.engine import fit, load_checkpoint
