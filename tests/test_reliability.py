@@ -41,7 +41,7 @@ from accord.cli import main
 from accord.config import ConfigError, load_config
 from accord.data import build_splits
 from accord.data.datasets import CheckedImageFolder, UnreadableImageError, decode_rgb
-from accord.engine import CheckpointError, fit, load_checkpoint
+from accord.engine import fit, load_checkpoint
 from accord.engine.checkpoint import capture_rng, restore_rng, save_atomic
 from accord.engine.runfiles import SKIP_REPORT
 from accord.engine.trainer import EpochSampler, TrainingInterrupted
@@ -448,75 +448,7 @@ def test_bad_data_folders_get_one_clear_line(fault, tmp_path, capsys):
     assert err.count("\n") == 1 and expected in err
 
 
-# ------------------------------------------------------------------------------------ checkpoints, configs
-
-
-def test_checkpoint_with_a_pickled_payload_is_refused_on_resume(fmnist_dir, tmp_path, capsys):
-    marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (Path.touch, (marker,))
-
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir).as_flat()))
-    torch.save({"model": Payload(), "config": {}}, out / "checkpoint-last.pt")
-    assert main(["train", "--resume", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert f"{out / 'checkpoint-last.pt'}: cannot load checkpoint" in err and "\n" == err[-1]
-    assert not marker.exists()
-
-
-def test_truncated_checkpoint_is_a_clear_error(tmp_path):
-    save_atomic({"model": {"w": torch.ones(1000)}, "config": {}}, tmp_path / "c.pt")
-    data = (tmp_path / "c.pt").read_bytes()
-    (tmp_path / "c.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match=r"c\.pt: cannot load checkpoint \("):
-        load_checkpoint(tmp_path / "c.pt")
-
-
-class Foreign:  # a class of the user's, pickled into a checkpoint
-    pass
-
-
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (b"", "empty file"),
-        (b"\n", "not a PyTorch checkpoint file: Unsupported operand 10"),
-        (b"hello, not a checkpoint", "not a PyTorch checkpoint file: KeyError"),
-        ("object", "it holds Python objects, which weights-only loading refuses: Unsupported global: GLOBAL "),
-        ("truncated", "truncated or damaged file: PytorchStreamReader failed reading zip archive"),
-    ],
-    ids=["empty", "newline", "text", "pickled-object", "truncated"],
-)
-def test_an_unloadable_checkpoint_says_why_in_one_line_without_suggesting_unsafe_loading(tmp_path, content, reason):
-    path = tmp_path / "c.pt"
-    if content in ("object", "truncated"):
-        torch.save({"model": Foreign(), "w": torch.ones(1000)}, path)
-        if content == "truncated":
-            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    else:
-        path.write_bytes(content)
-    with pytest.raises(CheckpointError) as error:
-        load_checkpoint(path)
-    message = str(error.value)
-    assert message.startswith(f"{path}: cannot load checkpoint ({reason}") and "\n" not in message
-    assert "weights_only" not in message  # torch's advice to load with weights_only=False is not passed on
-
-
-def test_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path):
-    save_atomic({"v": 1}, tmp_path / "c.pt")
-
-    class Unsaveable:
-        def __reduce__(self):
-            raise KeyboardInterrupt  # as a signal arriving in the middle of torch.save
-
-    with pytest.raises(KeyboardInterrupt):
-        save_atomic({"v": Unsaveable()}, tmp_path / "c.pt")
-    assert torch.load(tmp_path / "c.pt", weights_only=True) == {"v": 1}
-    assert temp_files(tmp_path) == []
+# ---------------------------------------------------------------------------------------------------- configs
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,9 @@ import shutil
 import signal
 
 import pytest
-from tiny_runs import QUIET, start_long_run, tiny_config, wait_until
+from tiny_runs import start_long_run, wait_until
 
-from accord.cli import main
 from accord.config import ConfigError, load_config
-from accord.engine import fit
 from accord.engine.checkpoint import load_checkpoint
 from accord.losses.agmax import AgMaxLoss
 from accord.losses.tied import TiedAugmentLoss
@@ -44,15 +42,6 @@ def test_config_values_that_were_silently_changed_or_crashed_are_refused(name, o
 def test_losses_and_the_model_refuse_values_that_train_nothing(build):
     with pytest.raises(ValueError, match="at least|finite number >= 0"):
         build()
-
-
-def test_export_says_when_it_takes_the_last_checkpoint(fmnist_dir, tmp_path, capsys):
-    run = tmp_path / "run"
-    fit(tiny_config(fmnist_dir), run, log=QUIET)
-    (run / "checkpoint-best.pt").unlink()
-    assert main(["export", str(run), "--out", str(tmp_path / "m.safetensors")]) == 0
-    err = capsys.readouterr().err
-    assert "has no checkpoint-best.pt" in err and "using checkpoint-last.pt" in err and err.count("\n") == 1
 
 
 def test_sighup_saves_the_progress_as_sigterm_does(fmnist_dir, tmp_path):
