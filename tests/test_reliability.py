@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,11 +35,12 @@ from interrupted_runs import (
     temp_files,
 )
 from PIL import Image
+from tiny_runs import start_long_run, wait_until
 from torch.utils.data import DataLoader
 
 import accord.engine.trainer as trainer
 from accord.cli import main
-from accord.config import ConfigError, load_config
+from accord.config import load_config
 from accord.data import build_splits
 from accord.data.datasets import CheckedImageFolder, UnreadableImageError, decode_rgb
 from accord.engine import fit, load_checkpoint
@@ -448,28 +450,6 @@ def test_bad_data_folders_get_one_clear_line(fault, tmp_path, capsys):
     assert err.count("\n") == 1 and expected in err
 
 
-# ---------------------------------------------------------------------------------------------------- configs
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"checkpoint_every_steps": -1}, "'checkpoint_every_steps' must not be negative"),
-        ({"checkpoint_every_steps": 2.5}, "'checkpoint_every_steps': expected int"),
-        ({"nonfinite": "ignore"}, "'nonfinite': 'ignore' is not one of stop, skip"),
-        ({"nonfinte": "skip"}, "did you mean 'nonfinite'"),
-        ({"val_fraction": 1.0}, r"'val_fraction' must be in \[0, 1\)"),
-        ({"train_subset": 16, "batch_size": 32}, "train_subset 16 is smaller than batch_size 32"),
-        ({"image_size": 0}, "'image_size' must be positive"),
-        ({"lr": -0.1}, "must be positive"),
-    ],
-)
-def test_impossible_values_get_one_clear_line_before_any_work(overrides, message):
-    with pytest.raises(ConfigError, match=message) as info:
-        load_config(NAME, overrides)
-    assert "\n" not in str(info.value)
-
-
 def test_resume_of_a_run_saved_before_newer_config_keys(fmnist_dir, reference, tmp_path, monkeypatch):
     """A run folder written by an earlier accord lacks the keys added since (augment_on, sync_bn, compile,
     tensorboard): `--resume` gives them their defaults and continues to the same result."""
@@ -484,3 +464,18 @@ def test_resume_of_a_run_saved_before_newer_config_keys(fmnist_dir, reference, t
     (out / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
     assert main(["train", "--resume", str(out)]) == 0
     assert_same_run(out, reference)
+
+
+def test_sighup_saves_the_progress_as_sigterm_does(fmnist_dir, tmp_path):
+    out = tmp_path / "run"
+    child = start_long_run(fmnist_dir, out)
+    try:
+        wait_until(lambda: (out / "checkpoint-last.pt").is_file(), child)
+        child.send_signal(signal.SIGHUP)  # the terminal closed
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 129, err
+    assert "SIGHUP: stopped at" in err
+    load_checkpoint(out / "checkpoint-last.pt")
+    shutil.rmtree(out)
