@@ -34,18 +34,13 @@ from interrupted_runs import (
     send,
     temp_files,
 )
-from PIL import Image
 from tiny_runs import start_long_run, wait_until
 from torch.utils.data import DataLoader
 
 import accord.engine.trainer as trainer
 from accord.cli import main
-from accord.config import load_config
-from accord.data import build_splits
-from accord.data.datasets import CheckedImageFolder, UnreadableImageError, decode_rgb
 from accord.engine import fit, load_checkpoint
 from accord.engine.checkpoint import capture_rng, restore_rng, save_atomic
-from accord.engine.runfiles import SKIP_REPORT
 from accord.engine.trainer import EpochSampler, TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,103 +346,6 @@ def test_resume_without_a_checkpoint_says_start_again(fmnist_dir, tmp_path, caps
     (out / ".checkpoint-last.pt.abc.tmp").write_bytes(b"half a checkpoint")
     assert main(["train", "--resume", str(out)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
-
-
-# ------------------------------------------------------------------------------------------------ bad images
-
-
-def write_image_folder(root: Path) -> dict[str, Path]:
-    """3 classes of 40 px PNGs/JPEGs, then one corrupt, one truncated and one zero-byte file."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("val", 3)):
-        for c in range(3):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                image = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
-                Image.fromarray(image).save(folder / f"{i}.{'png' if i % 2 else 'jpg'}")
-    good = (root / "train" / "class0" / "0.jpg").read_bytes()
-    bad = {
-        "corrupt": root / "train" / "class0" / "corrupt.jpg",
-        "truncated": root / "train" / "class1" / "truncated.jpg",
-        "empty": root / "val" / "class2" / "empty.png",
-    }
-    bad["corrupt"].write_bytes(b"\xff\xd8 definitely not a JPEG" * 20)
-    bad["truncated"].write_bytes(good[: len(good) // 2])
-    bad["empty"].write_bytes(b"")
-    return bad
-
-
-def as_list(batch: list) -> list:
-    return batch
-
-
-def test_decode_rgb_names_the_file_and_the_reason(tmp_path):
-    bad = write_image_folder(tmp_path)
-    for path in bad.values():
-        with pytest.raises(UnreadableImageError, match=rf"{path}: unreadable image \(.+\)"):
-            decode_rgb(str(path))
-
-
-def test_unreadable_images_are_skipped_and_counted_in_the_summary(tmp_path):
-    bad = write_image_folder(tmp_path / "data")
-    splits = build_splits("imagefolder", tmp_path / "data", val_fraction=0.25, image_size=32)
-    assert sorted(p for p, _ in splits.skipped) == sorted(str(p) for p in bad.values())
-    assert len(splits.train) + len(splits.val) == 24 and len(splits.test) == 9
-    overrides = {"dataset": "imagefolder", "data_dir": str(tmp_path / "data"), "image_size": 32}
-    small = {"train_subset": None, "batch_size": 4, "lr_batch": 4, "epochs": 1, "mix": "none"}
-    cfg = load_config("FashionMNIST-ResNet8-standard", {**OVERRIDES, **overrides, **small})
-    lines: list[str] = []
-    summary = fit(cfg, tmp_path / "run", log=lines.append)
-    assert summary["skipped_images"]["count"] == 3
-    assert sorted(summary["skipped_images"]["paths"]) == sorted(str(p) for p in bad.values())
-    assert any(line.startswith("skipping 3 unreadable images") for line in lines)
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["skipped_images"]["count"] == 3
-
-
-def test_large_folders_skip_lazily_inside_workers_without_a_traceback(tmp_path, monkeypatch, capfd):
-    bad = write_image_folder(tmp_path / "data")
-    monkeypatch.setattr("accord.data.datasets.SCAN_LIMIT", 0)  # as for a folder too large to scan up front
-    splits = build_splits("imagefolder", tmp_path / "data", val_fraction=0.25)
-    assert splits.skipped == [] and len(splits.train) + len(splits.val) == 26
-    folder = splits.train.dataset
-    assert isinstance(folder, CheckedImageFolder)
-    folder.report = tmp_path / SKIP_REPORT
-    train_paths = {folder.samples[i][0] for i in splits.train.indices}
-    loader = DataLoader(splits.train, batch_size=4, num_workers=2, collate_fn=as_list)
-    items = [item for batch in loader for item in batch]
-    assert len(items) == len(splits.train) and all(image.shape[0] == 3 for image, _ in items)
-    reported = {line.split("\t")[0] for line in (tmp_path / SKIP_REPORT).read_text().splitlines()}
-    assert reported == {str(p) for p in bad.values() if str(p) in train_paths}
-    err = capfd.readouterr().err
-    assert "accord: warning: skipping" in err and "Traceback" not in err
-
-
-@pytest.mark.parametrize("fault", ["empty class folder", "missing split", "wrong data path", "no class folders"])
-def test_bad_data_folders_get_one_clear_line(fault, tmp_path, capsys):
-    root = tmp_path / "data"
-    write_image_folder(root)
-    if fault == "empty class folder":
-        (root / "val" / "class3").mkdir()
-        (root / "train" / "class3").mkdir()
-        expected = f"{root / 'train' / 'class3'}: empty class folder"
-    elif fault == "missing split":
-        os.rename(root / "val", tmp_path / "elsewhere")
-        expected = f"{root / 'val'}: missing"
-    elif fault == "wrong data path":
-        root = tmp_path / "nowhere"
-        expected = f"{root}: no such folder"
-    else:
-        for p in sorted((root / "val").rglob("*"), reverse=True):
-            p.unlink() if p.is_file() else p.rmdir()
-        expected = f"{root / 'val'}: no class folders"
-    with pytest.raises(FileNotFoundError) as info:
-        build_splits("imagefolder", root)
-    assert str(info.value).startswith(expected) and "\n" not in str(info.value)
-    args = ["train", "--dataset", "imagefolder", "--data-dir", str(root), "--out", str(tmp_path / "run")]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and expected in err
 
 
 def test_resume_of_a_run_saved_before_newer_config_keys(fmnist_dir, reference, tmp_path, monkeypatch):
