@@ -1,8 +1,6 @@
-"""Fault injection: kills (SIGKILL, SIGTERM, SIGINT), planted NaNs, bad images, bad checkpoints and configs.
-
-Every resumed run must end with exactly the metrics and weights of an uninterrupted one, and no fault may
-leave a run file half written. docs/reliability.md tabulates these tests.
-"""
+"""Stops and resume: a run killed (SIGKILL at random points and during a checkpoint write), signalled (SIGINT,
+SIGTERM, SIGHUP, twice) or stopped during its evaluation resumes to exactly the metrics and weights of an
+uninterrupted one, and no stop leaves a run file half written. docs/reliability.md tabulates these tests."""
 
 from __future__ import annotations
 
