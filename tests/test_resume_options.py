@@ -1,4 +1,4 @@
-"""Round three: `--resume DIR` never ignores an option; `--resume DIR --epochs N` extends the run."""
+"""`--resume DIR` never ignores an option it cannot honour; `--resume DIR --epochs N` extends the run."""
 
 from __future__ import annotations
 
