@@ -1,4 +1,4 @@
-"""Bad data is one line before anything is written (issue 17, items 7, 8 and 10): truncated or random
+"""Bad data is one line before anything is written: truncated or random
 ``.gz`` files, labels outside the classes, an empty test set (valid JSON, no NaN), huge images, a class
 whose only image is unreadable, more loader workers than CPUs."""
 

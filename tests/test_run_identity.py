@@ -1,5 +1,5 @@
-"""Round three, data loss: a run's checkpoints are never mixed with another run's, --overwrite removes only
-what accord wrote, and an edited config.yaml is refused on resume."""
+"""A run's checkpoints are never mixed with another run's, --overwrite removes only what accord wrote, and an
+edited config.yaml is refused on resume."""
 
 from __future__ import annotations
 

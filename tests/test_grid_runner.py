@@ -1,5 +1,5 @@
-"""Round three: a grid never counts another budget's cells as its own, never runs twice in one folder,
-refuses scoped --set for a method it does not train, and passes a stop signal on to its cells."""
+"""A grid never counts another budget's cells as its own, never runs twice in one folder, refuses scoped --set
+for a method it does not train, and passes a stop signal on to its cells."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Round three: Ctrl-C while starting, a closed or full stdout: one line, never a traceback or a lost run."""
+"""Ctrl-C while starting, a closed or full stdout: one line, never a traceback or a lost run."""
 
 from __future__ import annotations
 
