@@ -8,13 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
+from child_hooks import hook_env
 from interrupted_runs import NAME, OVERRIDES, QUIET, config, metrics, plant, poison
-from tiny_runs import REPO, train_args
+from tiny_runs import train_args
 
 from accord.cli import main
 from accord.engine import fit, load_checkpoint
@@ -54,45 +54,32 @@ def test_the_rank_that_saw_it_names_itself():
         guard.check(0, TwoRanks(1, None))
 
 
-#: Makes rank 1's loss NaN from its third update on, in the processes torchrun starts (a .pth-free hook:
-#: this folder goes first on PYTHONPATH, and Python imports ``sitecustomize`` at start-up).
+#: Makes rank 1's loss NaN from its third update on, in the processes torchrun starts.
 NAN_ON_RANK_1 = """
-import os, sys, importlib.abc, importlib.util
+import os
 
-class Hook(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "accord.step.module" or os.environ.get("RANK") != "1":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        load = spec.loader.exec_module
 
-        def exec_module(module):
-            load(module)
-            forward, calls = module.ViewStep.forward, [0]
+def poison_the_step(module):
+    forward, calls = module.ViewStep.forward, [0]
 
-            def poisoned(self, x, target, *args, **extra):
-                terms, logits = forward(self, x, target, *args, **extra)
-                calls[0] += 1
-                if calls[0] >= 3:
-                    terms["loss"] = terms["loss"] * float("nan")
-                return terms, logits
+    def poisoned(self, x, target, *args, **extra):
+        terms, logits = forward(self, x, target, *args, **extra)
+        calls[0] += 1
+        if calls[0] >= 3:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms, logits
 
-            module.ViewStep.forward = poisoned
+    module.ViewStep.forward = poisoned
 
-        spec.loader.exec_module = exec_module
-        return spec
 
-sys.meta_path.insert(0, Hook())
+if os.environ.get("RANK") == "1":
+    patch_on_import("accord.step.module", poison_the_step)
 """
 
 
 @pytest.mark.slow
 def test_a_nan_on_one_rank_stops_every_rank_with_the_real_message(fmnist_dir, tmp_path):
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(textwrap.dedent(NAN_ON_RANK_1))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{hook}:{REPO}", "PYTHONUNBUFFERED": "1"}
+    env = hook_env(tmp_path / "hook", NAN_ON_RANK_1, {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
     args = train_args(fmnist_dir, tmp_path / "run", epochs=3, train_subset=128)
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "accord", *args],

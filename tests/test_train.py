@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import QUICK
 
 from accord.cli import main
 from accord.config import load_config
 from accord.engine import NonFiniteLossError, RunFolderError, fit, load_checkpoint
 from accord.engine.runfiles import TIMING_KEYS, epoch_line
 
-TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
+TINY = {**QUICK, "epochs": 2}
 
 
 def tiny_config(name: str, fmnist_dir: Path, **extra) -> dict:
