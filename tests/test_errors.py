@@ -29,13 +29,10 @@ def one_line(capsys, *needles: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("foreign")
-    out = {}
-    for name in ("FashionMNIST-ResNet8-standard", "FashionMNIST-ResNet8-standard-agmax"):
-        out[name] = root / name
-        fit(tiny_config(fmnist_dir, name), out[name], log=QUIET)
-    return out
+def runs(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> dict[str, Path]:
+    agmax = tmp_path_factory.mktemp("foreign") / "FashionMNIST-ResNet8-standard-agmax"
+    fit(tiny_config(fmnist_dir, "FashionMNIST-ResNet8-standard-agmax"), agmax, log=QUIET)
+    return {"FashionMNIST-ResNet8-standard": tiny_run, "FashionMNIST-ResNet8-standard-agmax": agmax}
 
 
 @pytest.fixture(scope="module")

@@ -194,7 +194,7 @@ def test_a_stalled_or_dead_worker_ends_training_in_one_line_keeping_its_checkpoi
 
 
 @pytest.fixture(scope="module")
-def loader_run(fmnist_dir, tmp_path_factory) -> Path:
+def loader_run(fmnist_dir, tmp_path_factory, one_thread) -> Path:
     """A finished one-epoch run whose config evaluates with one loader worker and a 2 s loader timeout."""
     out = tmp_path_factory.mktemp("loader_run") / "run"
     assert main(train_args(fmnist_dir, out, workers=1, loader_timeout=2)) == 0  # in this process: no start-up

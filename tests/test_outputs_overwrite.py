@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import QUIET, TINY, tiny_config, train_args
+from tiny_runs import TINY, train_args
 
 from accord.cli import main
-from accord.engine import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,10 +28,8 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("outputs") / "run"
-    fit(tiny_config(fmnist_dir), out, log=QUIET)
-    return out
+def run(tiny_run: Path) -> Path:
+    return tiny_run
 
 
 def run_digests(run: Path) -> dict[str, str]:
