@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from one_line import one_line
 from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
@@ -18,14 +19,6 @@ from accord.engine import fit, load_checkpoint
 from accord.engine.checkpoint import save_atomic
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from one_line import one_line
 
 import accord.grid
 from accord.cli import main
@@ -114,13 +115,6 @@ def cell(root: Path, config: str, seed: int, top1=80.0, epochs=1, **extra) -> Pa
     summary = {"seed": seed, "test_top1": top1, "last_test_top1": 79.0, "train_seconds": 60.0, "epochs": epochs}
     (run / "summary.json").write_text(json.dumps({**summary, **extra}))
     return run
-
-
-def one_line(capsys, *parts: str) -> None:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
 
 
 @pytest.mark.parametrize("value", ["true", "NaN", "Infinity", '"85.5"', "-Infinity"])
