@@ -111,3 +111,21 @@ def train_one_step():
         return train_one_epoch(train_step, islice(loader, 1), optimizer, setup)
 
     return step
+
+
+@pytest.fixture(scope="session")
+def tiny_run(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of the tiny config (``tiny_runs.tiny_config``, one thread), trained once for the session.
+    Read only: a test that changes a run copies this one first."""
+    from tiny_runs import QUIET, tiny_config
+
+    from accord.engine import fit
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fit(tiny_config(fmnist_dir), out, log=QUIET)
+    finally:
+        torch.set_num_threads(threads)
+    return out

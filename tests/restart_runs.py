@@ -1,8 +1,7 @@
 """torchrun runs of the tiny config that lose a process on purpose, for the start-or-resume tests.
 
-A ``sitecustomize`` module (imported by every Python process that has its folder first on ``PYTHONPATH``)
-SIGKILLs the worker of rank ``ACCORD_KILL_RANK`` once, at ``ACCORD_KILL_AT``, and leaves a flag file so that
-the restarted workers live: the kill is a real ``kill -9`` of one rank at a known point.
+A start-up hook (:mod:`child_hooks`) SIGKILLs the worker of rank ``ACCORD_KILL_RANK`` once, at ``ACCORD_KILL_AT``,
+and leaves a flag file so that the restarted workers live: the kill is a real ``kill -9`` of one rank at a known point.
 """
 
 from __future__ import annotations
@@ -16,31 +15,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tiny_runs
 import torch
+from child_hooks import hook_env
+from tiny_runs import QUICK
 
-from accord.config import Config, load_config
+from accord.config import Config
 from accord.engine import load_checkpoint
 from accord.engine.runfiles import TIMING_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 # 128 training images, global batch 32: 4 steps an epoch over 2 processes; a checkpoint every 2 steps
 TINY = {
-    "batch_size": 32,
-    "lr_batch": 32,
-    "eval_batch_size": 50,
-    "workers": 0,
-    "log_interval": 1,
-    "epochs": 2,
-    "train_subset": 128,
-    "val_fraction": 0.2,
-    "checkpoint_every_steps": 2,
+    **QUICK, "eval_batch_size": 50, "epochs": 2, "train_subset": 128, "val_fraction": 0.2, "checkpoint_every_steps": 2,
     "dist_timeout": 60,
-}
+}  # fmt: skip
 
 #: Where a rank is killed: ``step N`` (in its Nth training step, mid-epoch), ``save N`` (half way through
 #: writing its Nth checkpoint file), ``evaluation`` (as it starts the first epoch's evaluation: an epoch's end).
 KILL_HOOK = """
-import os, signal, sys, importlib.abc, importlib.util
+import os, signal
 from pathlib import Path
 
 at, rank = os.environ.get("ACCORD_KILL_AT"), os.environ.get("ACCORD_KILL_RANK")
@@ -55,31 +49,19 @@ def die(kind, number=0):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class Hook(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "accord.engine.loop":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        load = spec.loader.exec_module
+def patch_loop(module):
+    view_step = sys.modules["accord.step.module"].ViewStep  # the one training step, imported by the loop
+    forward, evaluate = view_step.forward, module.evaluate
 
-        def exec_module(module):
-            load(module)
-            view_step = sys.modules["accord.step.module"].ViewStep  # the one training step, imported by the loop
-            forward, evaluate = view_step.forward, module.evaluate
+    def step(self, *args, **kwargs):
+        die("step")
+        return forward(self, *args, **kwargs)
 
-            def step(self, *args, **kwargs):
-                die("step")
-                return forward(self, *args, **kwargs)
+    def evaluation(*args, **kwargs):
+        die("evaluation")
+        return evaluate(*args, **kwargs)
 
-            def evaluation(*args, **kwargs):
-                die("evaluation")
-                return evaluate(*args, **kwargs)
-
-            view_step.forward, module.evaluate = step, evaluation
-
-        spec.loader.exec_module = exec_module
-        return spec
+    view_step.forward, module.evaluate = step, evaluation
 
 
 if at and flag and not Path(flag).exists() and os.environ.get("RANK") == rank:
@@ -102,7 +84,7 @@ if at and flag and not Path(flag).exists() and os.environ.get("RANK") == rank:
         return save(obj, f, *args, **kwargs)
 
     torch.save = half_then_die
-    sys.meta_path.insert(0, Hook())
+    patch_on_import("accord.engine.loop", patch_loop)
 """
 
 
@@ -114,16 +96,12 @@ def free_port() -> int:
 
 def train_args(data_dir: Path, out: Path, **extra: object) -> list[str]:
     """The start command's ``accord train`` arguments (the same for the first start and every restart)."""
-    sets = [f"--set={k}={json.dumps(v)}" for k, v in {**TINY, **extra}.items()]
-    return ["train", "--config", "FashionMNIST-ResNet8-standard", "--data-dir", str(data_dir), *sets, "--out", str(out)]
+    return tiny_runs.train_args(data_dir, out, **{**TINY, **extra})
 
 
 def child_env(tmp: Path, kill_at: str | None = None, kill_rank: int = 1) -> dict[str, str]:
     """The environment of a torchrun: one thread, the kill hook first on the path when ``kill_at`` is set."""
-    hook = tmp / "hook"
-    hook.mkdir(exist_ok=True)
-    (hook / "sitecustomize.py").write_text(KILL_HOOK)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{hook}:{REPO}", "PYTHONUNBUFFERED": "1"}
+    env = hook_env(tmp / "hook", KILL_HOOK, {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
     if kill_at:
         env |= {"ACCORD_KILL_AT": kill_at, "ACCORD_KILL_RANK": str(kill_rank), "ACCORD_KILL_FLAG": str(tmp / "killed")}
     return env
@@ -205,4 +183,4 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 def tiny_config(data_dir: Path, **extra: object) -> Config:
     """The config that :func:`train_args` trains."""
-    return load_config("FashionMNIST-ResNet8-standard", {**TINY, "data_dir": str(data_dir), **extra})
+    return tiny_runs.tiny_config(data_dir, **{**TINY, **extra})

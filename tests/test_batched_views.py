@@ -206,7 +206,7 @@ def test_training_with_views_on_the_device_runs_and_resumes_exactly(fmnist_dir, 
     from torch's generator, which mid-epoch checkpoints hold, so a stopped run resumes to the same result."""
     import signal
 
-    from test_reliability import assert_same_run, plant, send
+    from interrupted_runs import assert_same_run, plant, send
     from test_train import metrics, tiny_config
 
     from accord.engine import fit, load_checkpoint

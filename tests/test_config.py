@@ -1,8 +1,18 @@
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from accord.config import DEFAULTS, ConfigError, list_configs, load_config, parse_overrides, split_name
+from accord.config import (
+    ConfigError,
+    list_configs,
+    load_config,
+    load_saved_config,
+    parse_overrides,
+    split_name,
+)
 from accord.losses import method_spec
 
 
@@ -80,8 +90,14 @@ def test_config_file_with_base(tmp_path: Path):
         load_config(path)
 
 
-def test_every_default_key_documented_in_defaults():
-    assert set(load_config("ResNet50-standard").as_flat()) == set(DEFAULTS) | {"name"}
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(list_configs()))
+def test_a_saved_config_yaml_reads_back_as_the_same_config(name, tmp_path_factory):
+    """What a run writes to config.yaml (``as_flat``, as YAML) is what --resume, eval and a grid read back."""
+    cfg = load_config(name)
+    path = tmp_path_factory.mktemp("saved") / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg.as_flat(), sort_keys=False))
+    assert load_saved_config(path).as_flat() == cfg.as_flat()
 
 
 def test_loss_options_are_checked_before_any_work():

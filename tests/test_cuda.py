@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from interrupted_runs import assert_same_run, plant, send
 from test_batched_policies import POLICIES, SPACES, _expect_matches, _images
-from test_reliability import assert_same_run, plant, send
 from test_train import metrics, tiny_config
 
 from accord.data import DataInfo

@@ -25,6 +25,7 @@ from accord.data.identity import DATA_KEY, FASHION_MNIST_CLASSES
 from accord.engine import fit
 from accord.engine.checkpoint import load_checkpoint, read_json, save_atomic
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: one thread is the fastest
 SMALL = {  # 1 epoch of a few steps on a few dozen images
     "batch_size": 8, "lr_batch": 8, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 1,
     "train_subset": None, "val_fraction": 0.2,

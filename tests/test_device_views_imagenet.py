@@ -196,7 +196,7 @@ def test_image_folder_run_with_the_resnet50_recipe_views_on_the_device_resumes_e
 
 def train_stop_and_resume(jpeg_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Train the recipe whole, then stopped in its first epoch and resumed: the same metrics and weights."""
-    from test_reliability import assert_same_run, plant, send
+    from interrupted_runs import assert_same_run, plant, send
     from test_train import metrics
 
     from accord.config import load_config

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import QUICK
 
 import accord
 from accord.cli import main
@@ -17,10 +18,7 @@ from accord.engine import fit, load_checkpoint
 from accord.engine.checkpoint import save_atomic
 from accord.engine.environment import describe_environment, environments_after_resume
 
-TINY = {
-    "train_subset": 96, "batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1,
-    "epochs": 2,
-}  # fmt: skip
+TINY = {**QUICK, "train_subset": 96, "epochs": 2}
 NAME = "FashionMNIST-ResNet8-standard"
 ELSEWHERE = {**describe_environment(torch.device("cpu"), 1), "cpu_capability": "AVX2", "threads": 7}
 

@@ -9,6 +9,7 @@ import pytest
 import timm
 import torch
 from safetensors.torch import load_file
+from tiny_runs import QUICK
 
 from accord.cli import main
 from accord.config import load_config
@@ -25,8 +26,11 @@ from accord.export import (
 )
 from accord.models import MultiViewModel, create_model
 
-TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 1}
-TINY["train_subset"] = 128  # 4 steps: enough to move BatchNorm statistics and weights away from their init
+TINY = {
+    **QUICK,
+    "epochs": 1,
+    "train_subset": 128,
+}  # 4 steps: enough to move BatchNorm statistics and weights away from their init
 
 
 def accord_logits(checkpoint: Path, x: torch.Tensor) -> torch.Tensor:

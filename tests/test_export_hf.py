@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import QUICK
 
 from accord.cli import main
 from accord.config import load_config
@@ -17,7 +18,7 @@ from accord.engine import fit, load_checkpoint
 from accord.engine.restore import load_eval_model
 from accord.views import build_eval_transform
 
-TINY = {"batch_size": 8, "lr_batch": 8, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 1}
+TINY = {**QUICK, "batch_size": 8, "lr_batch": 8, "epochs": 1}
 
 #: Loads every export folder given with timm alone (accord is never imported) and prints each image's logits.
 PLAIN_TIMM = """

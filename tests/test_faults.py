@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import CHILD_ENV, PYTHON, REPO, train_args
+from child_hooks import hook_env
+from tiny_runs import CHILD_ENV, PYTHON, REPO, train_args
 
 from accord.cli import build_parser, main
 from accord.data.loading import data_loader
@@ -145,51 +145,33 @@ def test_a_lost_process_is_named_by_its_rank(monkeypatch):
 
 
 #: Loader workers of the processes it is imported in send themselves $ACCORD_TEST_FAULT (``parent:SIG``: their
-#: main process) once the file $ACCORD_TEST_FAULT_WHEN exists (a .pth-free hook: Python imports
-#: ``sitecustomize`` at start-up).
+#: main process) once the file $ACCORD_TEST_FAULT_WHEN exists.
 FAULT_HOOK = """
-import importlib.abc, importlib.util, os, signal, sys
+import os, signal
 
-class Hook(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "accord.data.datasets":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        load = spec.loader.exec_module
 
-        def exec_module(module):
-            load(module)
-            get, sent = module.TensorImageDataset.__getitem__, []
+def patch_datasets(module):
+    get, sent = module.TensorImageDataset.__getitem__, []
 
-            def faulty(self, index):
-                from torch.utils.data import get_worker_info
+    def faulty(self, index):
+        from torch.utils.data import get_worker_info
 
-                if get_worker_info() is not None and os.path.exists(os.environ["ACCORD_TEST_FAULT_WHEN"]) and not sent:
-                    sent.append(True)  # once, as a Ctrl-C is
-                    whom, _, name = os.environ["ACCORD_TEST_FAULT"].rpartition(":")
-                    os.kill(os.getppid() if whom == "parent" else os.getpid(), getattr(signal, name))
-                return get(self, index)
+        if get_worker_info() is not None and os.path.exists(os.environ["ACCORD_TEST_FAULT_WHEN"]) and not sent:
+            sent.append(True)  # once, as a Ctrl-C is
+            whom, _, name = os.environ["ACCORD_TEST_FAULT"].rpartition(":")
+            os.kill(os.getppid() if whom == "parent" else os.getpid(), getattr(signal, name))
+        return get(self, index)
 
-            module.TensorImageDataset.__getitem__ = faulty
+    module.TensorImageDataset.__getitem__ = faulty
 
-        spec.loader.exec_module = exec_module
-        return spec
 
-sys.meta_path.insert(0, Hook())
+patch_on_import("accord.data.datasets", patch_datasets)
 """
 
 
 def faulty_env(tmp_path: Path, fault: str, when: Path) -> dict[str, str]:
-    hook = tmp_path / "hook"
-    hook.mkdir(exist_ok=True)
-    (hook / "sitecustomize.py").write_text(textwrap.dedent(FAULT_HOOK))
-    return {
-        **CHILD_ENV,
-        "PYTHONPATH": f"{hook}:{REPO}",
-        "ACCORD_TEST_FAULT": fault,
-        "ACCORD_TEST_FAULT_WHEN": str(when),
-    }
+    env = hook_env(tmp_path / "hook", FAULT_HOOK, CHILD_ENV)
+    return {**env, "ACCORD_TEST_FAULT": fault, "ACCORD_TEST_FAULT_WHEN": str(when)}
 
 
 @pytest.mark.parametrize("fault", ["SIGSTOP", "SIGKILL"])
@@ -212,13 +194,10 @@ def test_a_stalled_or_dead_worker_ends_training_in_one_line_keeping_its_checkpoi
 
 
 @pytest.fixture(scope="module")
-def loader_run(fmnist_dir, tmp_path_factory) -> Path:
+def loader_run(fmnist_dir, tmp_path_factory, one_thread) -> Path:
     """A finished one-epoch run whose config evaluates with one loader worker and a 2 s loader timeout."""
     out = tmp_path_factory.mktemp("loader_run") / "run"
-    args = train_args(fmnist_dir, out, workers=1, loader_timeout=2)
-    subprocess.run(
-        [PYTHON, "-m", "accord", *args], env=CHILD_ENV, cwd=REPO, check=True, capture_output=True, timeout=180
-    )
+    assert main(train_args(fmnist_dir, out, workers=1, loader_timeout=2)) == 0  # in this process: no start-up
     return out
 
 

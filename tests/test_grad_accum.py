@@ -13,7 +13,8 @@ import signal
 
 import pytest
 import torch
-from test_reliability import QUIET, assert_same_run, plant, poison, send
+from interrupted_runs import assert_same_run, plant, poison, send
+from tiny_runs import QUICK, QUIET
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -134,12 +135,9 @@ def test_sam_with_accumulation_is_refused():
 def tiny(fmnist_dir, **extra):
     """150 images, micro-batches of 16, 2 per update: 4 updates of 32 and a last one of 22 (16 + 6) an epoch."""
     overrides = {
+        **QUICK,
         "batch_size": 16,
         "accum_steps": 2,
-        "lr_batch": 32,
-        "eval_batch_size": 100,
-        "workers": 0,
-        "log_interval": 1,
         "epochs": 2,
         "train_subset": 150,
         "drop_last": False,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from reliability_runs import QUIET, tiny_config
+from tiny_runs import QUIET, tiny_config
 from torchvision.transforms.v2.functional._geometry import _compute_resized_output_size
 
 from accord.cli import main

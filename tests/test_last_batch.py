@@ -10,7 +10,8 @@ import signal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reliability import QUIET, assert_same_run, plant, send
+from interrupted_runs import assert_same_run, plant, send
+from tiny_runs import QUICK, QUIET
 from torch.utils.data import DataLoader
 
 from accord.config import load_config
@@ -67,11 +68,7 @@ def test_a_last_batch_smaller_than_the_processes_is_refused():
 
 def tiny(fmnist_dir, **extra):
     overrides = {
-        "batch_size": 32,
-        "lr_batch": 32,
-        "eval_batch_size": 100,
-        "workers": 0,
-        "log_interval": 1,
+        **QUICK,
         "epochs": 2,
         "train_subset": 150,  # 4 full batches and one of 22 images
         "drop_last": False,

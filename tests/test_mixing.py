@@ -13,6 +13,7 @@ from accord.losses import AgMaxLoss, TiedAugmentLoss
 from accord.views import FeatureMix, ViewMixer
 from accord.views.mixing import cutmix_box
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is the fastest
 B, C = 6, 6  # one class per image, so a target row names the image's partner
 
 

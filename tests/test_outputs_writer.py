@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from reliability_runs import QUIET, TINY, tiny_config, train_args
+from tiny_runs import QUIET, TINY, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit

@@ -8,6 +8,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+from tiny_runs import QUICK
 
 from accord.cli import main
 from accord.config import load_config
@@ -16,8 +17,7 @@ from accord.plot import loss_terms, plot_run, read_records
 
 needs_matplotlib = pytest.mark.skipif(find_spec("matplotlib") is None, reason="matplotlib is not installed")
 
-TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
-TINY["train_subset"] = 128
+TINY = {**QUICK, "epochs": 2, "train_subset": 128}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from one_line import one_line
 
 from accord.cli import main
 from accord.config import KEYS, load_config
@@ -47,14 +48,6 @@ def other(value: Any) -> Any:
     if isinstance(value, dict):
         return {**value, "other": 1}
     return 1  # null
-
-
-def one_line(capsys: pytest.CaptureFixture, *parts: str) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
-    return err
 
 
 COMPARED = sorted(k for k in KEYS if k != "seed")  # every key of the schema but the seed

@@ -11,20 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_runs import QUIET, tiny_config, train_args
+from tiny_runs import train_args
 
 import accord.engine.trainer as trainer
 from accord.cli import main
-from accord.engine import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def finished(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("transaction") / "run"
-    fit(tiny_config(fmnist_dir, epochs=1), out, log=QUIET)
-    return out
+def finished(tiny_run: Path) -> Path:
+    return tiny_run  # one epoch
 
 
 def files(run: Path) -> dict[str, str]:

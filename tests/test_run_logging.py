@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import torch
-from reliability_runs import QUIET, tiny_config, train_args
 from test_grid import fake_run
+from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit, load_checkpoint

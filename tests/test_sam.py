@@ -7,7 +7,8 @@ import signal
 
 import pytest
 import torch
-from test_reliability import QUIET, assert_same_run, plant, send
+from interrupted_runs import assert_same_run, plant, send
+from tiny_runs import QUICK, QUIET
 
 from accord.config import ConfigError, load_config
 from accord.engine import fit, load_checkpoint
@@ -80,8 +81,8 @@ def test_bad_sam_settings_are_one_line(overrides, message):
 
 def tiny(fmnist_dir, **extra):
     overrides = {
-        "batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 1,
-        "train_subset": 128, "checkpoint_every_steps": 2, "sam_rho": 0.05, "data_dir": str(fmnist_dir),
+        **QUICK, "epochs": 1, "train_subset": 128, "checkpoint_every_steps": 2, "sam_rho": 0.05,
+        "data_dir": str(fmnist_dir),
     }  # fmt: skip
     return load_config("FashionMNIST-ResNet8-standard-tied", {**overrides, **extra})
 

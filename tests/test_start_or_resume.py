@@ -20,7 +20,6 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reliability_runs import CHILD_ENV, QUIET, wait_until
 from restart_runs import (
     REPO,
     assert_same_weights,
@@ -33,6 +32,7 @@ from restart_runs import (
     torchrun,
     train_args,
 )
+from tiny_runs import CHILD_ENV, QUIET, wait_until
 
 from accord.cli import main
 from accord.config import KEYS, load_config

@@ -9,6 +9,8 @@ import pytest
 
 from accord.engine.tensorboard import TENSORBOARD_DIR, ScalarLog, tensorboard_available
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # its runs have tiny batches: one thread is the fastest
+
 
 def record(epoch: int, top1: float, val: float = math.nan) -> dict:
     return {

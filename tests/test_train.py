@@ -8,13 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import QUICK
 
 from accord.cli import main
 from accord.config import load_config
 from accord.engine import NonFiniteLossError, RunFolderError, fit, load_checkpoint
 from accord.engine.runfiles import TIMING_KEYS, epoch_line
 
-TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
+TINY = {**QUICK, "epochs": 2}
+# tiny batches on a CPU: one intra-op thread is the fastest, and the same on every machine
+pytestmark = pytest.mark.usefixtures("one_thread")
+# 128 of the 400 images: for the tests that check what a run writes, not what it learns
+FEW = {"train_subset": 128}
 
 
 def tiny_config(name: str, fmnist_dir: Path, **extra) -> dict:
@@ -61,7 +66,7 @@ class Stop(Exception):
 
 @pytest.mark.parametrize("name", ["FashionMNIST-ResNet8-standard-agmax", "FashionMNIST-ResNet8-cutout-tied"])
 def test_resume_matches_uninterrupted_run(name, fmnist_dir, tmp_path):
-    cfg = tiny_config(name, fmnist_dir, epochs=3)
+    cfg = tiny_config(name, fmnist_dir, epochs=3, **FEW)
     fit(cfg, tmp_path / "full", log=lambda _: None)
 
     def stop_after_first_epoch(line: str) -> None:
@@ -80,9 +85,9 @@ def test_resume_matches_uninterrupted_run(name, fmnist_dir, tmp_path):
 
 def test_eval_every_skips_epochs_without_changing_training_or_selection(fmnist_dir, tmp_path):
     name = "FashionMNIST-ResNet8-standard-tied"
-    fit(tiny_config(name, fmnist_dir, epochs=3), tmp_path / "every", log=lambda _: None)
+    fit(tiny_config(name, fmnist_dir, epochs=3, **FEW), tmp_path / "every", log=lambda _: None)
     lines: list[str] = []
-    summary = fit(tiny_config(name, fmnist_dir, epochs=3, eval_every=2), tmp_path / "some", log=lines.append)
+    summary = fit(tiny_config(name, fmnist_dir, epochs=3, eval_every=2, **FEW), tmp_path / "some", log=lines.append)
     every, some = metrics(tmp_path / "every"), metrics(tmp_path / "some")
     assert [r["train"] for r in some] == [r["train"] for r in every]  # evaluating draws nothing from training
     assert all(math.isnan(some[0][k]) for k in ("val_top1", "test_top1"))  # epoch 1 skipped: NaN
@@ -105,7 +110,7 @@ def test_epoch_line_tells_a_skipped_evaluation_from_empty_splits():
 
 
 def test_refuses_to_train_over_another_run(fmnist_dir, tmp_path):
-    cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1)
+    cfg = tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1, **FEW)
     fit(cfg, tmp_path, log=lambda _: None)
     with pytest.raises(RunFolderError, match="--resume .* --overwrite"):
         fit(cfg, tmp_path, log=lambda _: None)
@@ -121,7 +126,8 @@ def test_non_finite_loss_stops_the_run(fmnist_dir, tmp_path):
 
 def test_cli_train_eval_resume(fmnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["--config", "FashionMNIST-ResNet8-standard-agmax", "--data-dir", str(fmnist_dir), "--epochs", "2"]
+    args = ["--config", "FashionMNIST-ResNet8-standard-agmax", "--data-dir", str(fmnist_dir), "--epochs", "2",
+            "--train-subset", "128"]  # fmt: skip
     sets = [f"--set={k}={v}" for k, v in TINY.items() if k != "epochs"]
     assert main(["train", *args, *sets, "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -172,7 +178,7 @@ def test_training_options_run_and_evaluate(extra, fmnist_dir, tmp_path):
 
 
 def test_eval_on_a_dataset_the_model_does_not_fit(fmnist_dir, cifar_dir, tmp_path, capsys):
-    fit(tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1), tmp_path, log=lambda _: None)
+    fit(tiny_config("FashionMNIST-ResNet8-standard", fmnist_dir, epochs=1, **FEW), tmp_path, log=lambda _: None)
     ckpt = str(tmp_path / "checkpoint-last.pt")
     assert main(["eval", "--checkpoint", ckpt, "--dataset", "cifar100", "--data-dir", str(cifar_dir)]) == 2
     assert "trained on 10 classes of fashion_mnist, the data has 100 classes of cifar100" in capsys.readouterr().err

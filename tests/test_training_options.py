@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
+from tiny_runs import QUICK
 from torch import nn
 
 from accord.cli import main
@@ -18,8 +19,9 @@ from accord.engine.optim import clip_gradients, create_optimizer
 from accord.engine.runfiles import TIMING_KEYS
 from accord.models import create_model
 
-TINY = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1, "epochs": 2}
+TINY = {**QUICK, "epochs": 2}
 NAME = "FashionMNIST-ResNet8-standard"
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: one thread is the fastest
 
 
 def tiny(fmnist_dir: Path, name: str = NAME, **extra):

@@ -1,22 +1,24 @@
-"""Outputs never overwrite anything by surprise (issue 17, items 1-3 and 12).
+"""Outputs never overwrite anything by surprise.
 
 ``export``, ``eval --corruptions`` and ``import-agmax`` refuse an existing output file unless
 ``--overwrite``, and never write over a run's own files; ``train`` keeps files it did not name itself and
-creates its ``--out`` folder only once the run is known to be buildable; ``compare`` refuses existing runs.
+creates its ``--out`` folder only once the run is known to be buildable; ``compare`` refuses existing runs;
+``--overwrite`` replaces only a regular file, never a device, FIFO, socket or symlink.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import stat
 from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import QUIET, TINY, tiny_config, train_args
+from tiny_runs import TINY, train_args
 
 from accord.cli import main
-from accord.engine import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,10 +28,8 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("outputs") / "run"
-    fit(tiny_config(fmnist_dir), out, log=QUIET)
-    return out
+def run(tiny_run: Path) -> Path:
+    return tiny_run
 
 
 def run_digests(run: Path) -> dict[str, str]:
@@ -181,3 +181,38 @@ def test_plot_and_bench_never_write_over_a_run_file(run, command, capsys):
     assert main([*argv, "--out", str(run / "checkpoint-best.pt")]) == 2
     assert "is a file of the run in" in capsys.readouterr().err
     assert run_digests(run) == before
+
+
+def special_files(folder: Path) -> dict[str, Path]:
+    """A FIFO, a socket, a symlink to a user's file and (as root) a character device."""
+    made = {"fifo": folder / "fifo"}
+    os.mkfifo(made["fifo"])
+    made["socket"] = folder / "sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(made["socket"]))
+    user_file = folder / "thesis.txt"
+    user_file.write_text("mine")
+    made["symlink"] = folder / "link.safetensors"
+    made["symlink"].symlink_to(user_file)
+    if os.geteuid() == 0:
+        made["device"] = folder / "null-device"
+        os.mknod(made["device"], 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    return made
+
+
+@pytest.mark.parametrize("command", ["export", "eval"])
+def test_overwrite_never_replaces_a_device_fifo_socket_or_symlink(run, tmp_path, command, capsys):
+    for kind, target in special_files(tmp_path).items():
+        before = os.lstat(target)
+        argv = (
+            ["export", str(run), "--out", str(target), "--overwrite"]
+            if command == "export"
+            else ["eval", "--checkpoint", str(run / "checkpoint-last.pt"), "--corruptions", "noise", "--limit", "4",
+                  "--out", str(target), "--overwrite"]
+        )  # fmt: skip
+        assert main(argv) == 2, kind
+        err = capsys.readouterr().err
+        assert "not a regular file" in err and err.count("\n") == 1, (kind, err)
+        after = os.lstat(target)
+        assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode) and after.st_ino == before.st_ino, kind
+    assert (tmp_path / "thesis.txt").read_text() == "mine"

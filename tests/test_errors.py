@@ -1,5 +1,5 @@
-"""One line, not a traceback (issue 17, item 8, the parts outside the config): a checkpoint of another
-run on --resume, a full disk, ``grid --jobs 0``, a bogus checkpoint dict to ``eval``."""
+"""One line, not a traceback: a checkpoint of another run on --resume, a full disk, ``grid --jobs 0``, a bogus
+checkpoint dict to ``eval``, ``--out .``, damaged metrics, a lone best checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import QUIET, tiny_config
+from one_line import one_line
+from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit, load_checkpoint
@@ -20,22 +21,17 @@ from accord.engine.checkpoint import save_atomic
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
+@pytest.fixture(scope="module")
+def runs(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> dict[str, Path]:
+    agmax = tmp_path_factory.mktemp("foreign") / "FashionMNIST-ResNet8-standard-agmax"
+    fit(tiny_config(fmnist_dir, "FashionMNIST-ResNet8-standard-agmax"), agmax, log=QUIET)
+    return {"FashionMNIST-ResNet8-standard": tiny_run, "FashionMNIST-ResNet8-standard-agmax": agmax}
 
 
 @pytest.fixture(scope="module")
-def runs(fmnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("foreign")
-    out = {}
-    for name in ("FashionMNIST-ResNet8-standard", "FashionMNIST-ResNet8-standard-agmax"):
-        out[name] = root / name
-        fit(tiny_config(fmnist_dir, name), out[name], log=QUIET)
-    return out
+def finished(runs: dict[str, Path]) -> Path:
+    """A finished one-epoch CE run (read only: a test copies it)."""
+    return runs["FashionMNIST-ResNet8-standard"]
 
 
 def agmax_copy(runs: dict[str, Path], tmp_path: Path) -> Path:
@@ -87,7 +83,7 @@ class FullDisk(io.RawIOBase):
 
 
 def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_loses_nothing(fmnist_dir, tmp_path, monkeypatch, capsys):
-    from reliability_runs import train_args
+    from tiny_runs import train_args
 
     fdopen, writes = os.fdopen, [0]
 
@@ -130,3 +126,57 @@ def test_eval_of_a_bogus_checkpoint_dict_is_one_line(fmnist_dir, tmp_path, paylo
     torch.save(payload, tmp_path / "bogus.pt")
     assert main(["eval", "--checkpoint", str(tmp_path / "bogus.pt"), "--data-dir", str(fmnist_dir)]) == 2
     one_line(capsys, str(tmp_path / "bogus.pt"), message)
+
+
+def copy(run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_out_dot_trains_in_the_current_folder(fmnist_dir, tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(train_args(fmnist_dir, Path("."))) == 0
+    assert (here / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("text", ["{}\n", "[1, 2]\n", '{"epoch": "1"}\n'])
+def test_a_line_that_is_no_epoch_record_is_named_on_resume(finished, tmp_path, text, capsys):
+    run = copy(finished, tmp_path)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(text)
+    assert main(["train", "--resume", str(run)]) == 2
+    one_line(capsys, f"{run / 'metrics.jsonl'}, line 2: not an epoch record")
+
+
+def test_an_empty_metrics_file_is_one_line_on_resume(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path)
+    (run / "metrics.jsonl").write_text("")
+    assert main(["train", "--resume", str(run)]) == 2
+    one_line(capsys, "metrics.jsonl: no epoch recorded")
+
+
+def test_plot_names_a_line_that_is_no_epoch_record(finished, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run = copy(finished, tmp_path)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 2}\n')
+    assert main(["plot", str(run), "--out", str(tmp_path / "c.png")]) == 2
+    one_line(capsys, f"{run / 'metrics.jsonl'}, line 2: not an epoch record")
+
+
+def test_only_the_best_checkpoint_left_never_advises_deleting_it(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path)
+    (run / "checkpoint-last.pt").unlink()
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint-best.pt alone cannot continue training" in err and "start it again" not in err
+    assert err.count("\n") == 1
+
+
+def test_a_fifo_named_metrics_jsonl_is_named_not_read_on_resume(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path)
+    (run / "metrics.jsonl").unlink()
+    os.mkfifo(run / "metrics.jsonl")
+    assert main(["train", "--resume", str(run)]) == 2  # before: blocked forever in open()
+    one_line(capsys, "metrics.jsonl: is a FIFO, not a regular file")

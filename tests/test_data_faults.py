@@ -1,4 +1,4 @@
-"""Bad data is one line before anything is written (issue 17, items 7, 8 and 10): truncated or random
+"""Bad data is one line before anything is written: truncated or random
 ``.gz`` files, labels outside the classes, an empty test set (valid JSON, no NaN), huge images, a class
 whose only image is unreadable, more loader workers than CPUs."""
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import write_idx
 from PIL import Image, ImageFile
-from reliability_runs import QUIET, tiny_config, train_args
+from tiny_runs import QUIET, tiny_config, train_args
 
 from accord.cli import main
 from accord.engine import fit

@@ -1,4 +1,4 @@
-"""Tiny runs for the reliability tests: a CE ResNet-8 on generated Fashion-MNIST-format data, one thread."""
+"""The tiny run the tests share: a CE ResNet-8 on generated Fashion-MNIST-format data, one thread."""
 
 from __future__ import annotations
 
@@ -14,17 +14,11 @@ from accord.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "FashionMNIST-ResNet8-standard"
+#: What every tiny run shares: batches of 32 (the lr set for 32), the fixture's 100 test images in one batch, no
+#: loader workers, a step line each step. A test adds its epochs, images and checkpoints.
+QUICK = {"batch_size": 32, "lr_batch": 32, "eval_batch_size": 100, "workers": 0, "log_interval": 1}
 # 64 training images / batch 32 = 2 steps an epoch; the test set is the fixture's 100 images
-TINY = {
-    "batch_size": 32,
-    "lr_batch": 32,
-    "eval_batch_size": 100,
-    "workers": 0,
-    "log_interval": 1,
-    "epochs": 1,
-    "train_subset": 64,
-    "val_fraction": 0.2,
-}
+TINY = {**QUICK, "epochs": 1, "train_subset": 64, "val_fraction": 0.2}
 CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 QUIET: Callable[[str], None] = lambda _: None  # noqa: E731
 

@@ -1,4 +1,4 @@
-"""Round three: `--resume DIR` never ignores an option; `--resume DIR --epochs N` extends the run."""
+"""`--resume DIR` never ignores an option it cannot honour; `--resume DIR --epochs N` extends the run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_runs import QUIET, tiny_config
+from tiny_runs import QUIET, tiny_config
 
 from accord.cli import main
 from accord.engine import fit

@@ -1,4 +1,4 @@
-"""Round three: Ctrl-C while starting, a closed or full stdout: one line, never a traceback or a lost run."""
+"""Ctrl-C while starting, a closed or full stdout: one line, never a traceback or a lost run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, train_args
+from tiny_runs import CHILD_ENV, REPO, train_args
 
 
 @pytest.mark.parametrize("delay", [0.2, 0.6])

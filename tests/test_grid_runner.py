@@ -1,5 +1,5 @@
-"""Round three: a grid never counts another budget's cells as its own, never runs twice in one folder,
-refuses scoped --set for a method it does not train, and passes a stop signal on to its cells."""
+"""A grid never counts another budget's cells as its own, never runs twice in one folder, refuses scoped --set
+for a method it does not train, and passes a stop signal on to its cells."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, TINY
+from one_line import one_line
+from tiny_runs import CHILD_ENV, REPO, TINY
 
 from accord.cli import main
 from accord.engine.lock import RunLock
@@ -26,13 +27,6 @@ def grid_args(data_dir: Path, out: Path, *extra: str, methods: str = "ce", seeds
         "grid", "--models", "FashionMNIST-ResNet8", "--methods", methods, "--seeds", seeds, "--out", str(out),
         *sets, f"--set=data_dir={json.dumps(str(data_dir))}", *extra,
     ]  # fmt: skip
-
-
-def one_line(capsys, *parts: str) -> None:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
 
 
 def test_a_grid_run_again_with_other_epochs_refuses_the_old_cells(fmnist_dir, tmp_path, capsys):

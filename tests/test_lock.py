@@ -1,4 +1,5 @@
-"""One writer per run folder (issue 17, item 5): an OS file lock, released when its holder dies."""
+"""One writer per run folder: an OS file lock, released when its holder dies, that holds whatever happens to its
+pid file."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import subprocess
 import sys
 
 import pytest
-from reliability_runs import CHILD_ENV, REPO, start_long_run, train_args, wait_until
+from tiny_runs import CHILD_ENV, QUIET, REPO, start_long_run, tiny_config, train_args, wait_until
 
 from accord.cli import main
+from accord.engine import fit
 from accord.engine.lock import RunLock, RunLocked
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -80,3 +82,38 @@ def test_a_grid_killed_and_run_again_does_not_start_a_second_writer(fmnist_dir, 
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_untouched(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    fit(tiny_config(fmnist_dir), out, log=QUIET)
+    users = tmp_path / "notes.txt"
+    users.write_text("my notes\n")
+    (out / ".accord.lock").unlink()
+    (out / ".accord.lock").symlink_to(users)
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert ".accord.lock: is a symlink" in err and err.count("\n") == 1
+    assert users.read_text() == "my notes\n"
+
+
+def test_the_lock_holds_when_its_file_is_deleted(tmp_path):
+    with RunLock(tmp_path):
+        (tmp_path / ".accord.lock").unlink()
+        with pytest.raises(RunLocked, match="pid unknown"):
+            RunLock(tmp_path).acquire()
+
+
+def test_deleting_the_lock_file_of_a_training_process_lets_no_second_writer_in(fmnist_dir, tmp_path, capsys):
+    out = tmp_path / "cell"
+    child = start_long_run(fmnist_dir, out)
+    try:
+        wait_until(lambda: (out / "checkpoint-last.pt").is_file(), child)
+        (out / ".accord.lock").unlink()
+        assert main(["train", "--resume", str(out)]) == 2
+        assert "another accord process" in capsys.readouterr().err
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == sorted(set(epochs))

@@ -1,6 +1,7 @@
-"""What reaches a checkpoint (issue 17, items 4, 6 and 8): the best and last checkpoints agree after a
-kill between their writes, non-finite weights or buffers are never written, and a checkpoint of another
-run is one line on --resume."""
+"""What reaches a checkpoint and what is read from one: the best and last checkpoints agree after a kill
+between their writes, non-finite weights or buffers are never written, a checkpoint that is empty, truncated,
+foreign or carries pickled code is one line, a failed write leaves the old file, and `accord export` says which
+checkpoint it took."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from reliability_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
+import yaml
+from interrupted_runs import config, temp_files
+from tiny_runs import CHILD_ENV, QUIET, REPO, tiny_config, train_args
 
 from accord.cli import main
-from accord.engine import fit, load_checkpoint
+from accord.engine import CheckpointError, fit, load_checkpoint
 from accord.engine.checkpoint import save_atomic
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -147,3 +151,80 @@ def test_the_state_check_is_one_fused_reduction_that_finds_nan_and_inf():
         net[0].bias[1] = float("nan")
         net[1].running_var[0] = float("inf")
     assert nonfinite_tensors({"m.": net}) == ["m.0.bias", "m.1.running_var"]
+
+
+def test_checkpoint_with_a_pickled_payload_is_refused_on_resume(fmnist_dir, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(config(fmnist_dir).as_flat()))
+    torch.save({"model": Payload(), "config": {}}, out / "checkpoint-last.pt")
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'checkpoint-last.pt'}: cannot load checkpoint" in err and "\n" == err[-1]
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    save_atomic({"model": {"w": torch.ones(1000)}, "config": {}}, tmp_path / "c.pt")
+    data = (tmp_path / "c.pt").read_bytes()
+    (tmp_path / "c.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"c\.pt: cannot load checkpoint \("):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+class Foreign:  # a class of the user's, pickled into a checkpoint
+    pass
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"\n", "not a PyTorch checkpoint file: Unsupported operand 10"),
+        (b"hello, not a checkpoint", "not a PyTorch checkpoint file: KeyError"),
+        ("object", "it holds Python objects, which weights-only loading refuses: Unsupported global: GLOBAL "),
+        ("truncated", "truncated or damaged file: PytorchStreamReader failed reading zip archive"),
+    ],
+    ids=["empty", "newline", "text", "pickled-object", "truncated"],
+)
+def test_an_unloadable_checkpoint_says_why_in_one_line_without_suggesting_unsafe_loading(tmp_path, content, reason):
+    path = tmp_path / "c.pt"
+    if content in ("object", "truncated"):
+        torch.save({"model": Foreign(), "w": torch.ones(1000)}, path)
+        if content == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot load checkpoint ({reason}") and "\n" not in message
+    assert "weights_only" not in message  # torch's advice to load with weights_only=False is not passed on
+
+
+def test_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path):
+    save_atomic({"v": 1}, tmp_path / "c.pt")
+
+    class Unsaveable:
+        def __reduce__(self):
+            raise KeyboardInterrupt  # as a signal arriving in the middle of torch.save
+
+    with pytest.raises(KeyboardInterrupt):
+        save_atomic({"v": Unsaveable()}, tmp_path / "c.pt")
+    assert torch.load(tmp_path / "c.pt", weights_only=True) == {"v": 1}
+    assert temp_files(tmp_path) == []
+
+
+def test_export_says_when_it_takes_the_last_checkpoint(fmnist_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    fit(tiny_config(fmnist_dir), run, log=QUIET)
+    (run / "checkpoint-best.pt").unlink()
+    assert main(["export", str(run), "--out", str(tmp_path / "m.safetensors")]) == 0
+    err = capsys.readouterr().err
+    assert "has no checkpoint-best.pt" in err and "using checkpoint-last.pt" in err and err.count("\n") == 1

@@ -1,19 +1,15 @@
-"""Round three, the smaller faults: bad numbers and sizes refused naming the key, SIGHUP saves the
-progress, and `accord export` says which checkpoint it took."""
+"""A value that trains nothing, or that was once silently changed, is refused before any work in one line naming
+it: config values (the seed's range, an image size the data set does not have, too few views, impossible
+checkpoint and subset numbers) and the values of losses and models built from Python."""
 
 from __future__ import annotations
 
 import math
-import shutil
-import signal
 
 import pytest
-from reliability_runs import QUIET, start_long_run, tiny_config, wait_until
+from interrupted_runs import NAME
 
-from accord.cli import main
 from accord.config import ConfigError, load_config
-from accord.engine import fit
-from accord.engine.checkpoint import load_checkpoint
 from accord.losses.agmax import AgMaxLoss
 from accord.losses.tied import TiedAugmentLoss
 from accord.models import MultiViewModel, create_model
@@ -46,25 +42,20 @@ def test_losses_and_the_model_refuse_values_that_train_nothing(build):
         build()
 
 
-def test_export_says_when_it_takes_the_last_checkpoint(fmnist_dir, tmp_path, capsys):
-    run = tmp_path / "run"
-    fit(tiny_config(fmnist_dir), run, log=QUIET)
-    (run / "checkpoint-best.pt").unlink()
-    assert main(["export", str(run), "--out", str(tmp_path / "m.safetensors")]) == 0
-    err = capsys.readouterr().err
-    assert "has no checkpoint-best.pt" in err and "using checkpoint-last.pt" in err and err.count("\n") == 1
-
-
-def test_sighup_saves_the_progress_as_sigterm_does(fmnist_dir, tmp_path):
-    out = tmp_path / "run"
-    child = start_long_run(fmnist_dir, out)
-    try:
-        wait_until(lambda: (out / "checkpoint-last.pt").is_file(), child)
-        child.send_signal(signal.SIGHUP)  # the terminal closed
-        _, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == 129, err
-    assert "SIGHUP: stopped at" in err
-    load_checkpoint(out / "checkpoint-last.pt")
-    shutil.rmtree(out)
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"checkpoint_every_steps": -1}, "'checkpoint_every_steps' must not be negative"),
+        ({"checkpoint_every_steps": 2.5}, "'checkpoint_every_steps': expected int"),
+        ({"nonfinite": "ignore"}, "'nonfinite': 'ignore' is not one of stop, skip"),
+        ({"nonfinte": "skip"}, "did you mean 'nonfinite'"),
+        ({"val_fraction": 1.0}, r"'val_fraction' must be in \[0, 1\)"),
+        ({"train_subset": 16, "batch_size": 32}, "train_subset 16 is smaller than batch_size 32"),
+        ({"image_size": 0}, "'image_size' must be positive"),
+        ({"lr": -0.1}, "must be positive"),
+    ],
+)
+def test_impossible_values_get_one_clear_line_before_any_work(overrides, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(NAME, overrides)
+    assert "\n" not in str(info.value)
