@@ -13,6 +13,19 @@ import torch
 from PIL import Image
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_intra_op_thread():
+    """Every test runs torch on one intra-op thread: the tests' tensors are tiny, so more threads only contend (on
+    a 2-core machine one thread ran the training-option tests 5x faster). ``ACCORD_TEST_THREADS=N`` sets another
+    count. Processes the tests start (``accord train``, torchrun) keep torch's own default."""
+    import os
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("ACCORD_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(threads)
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array as a gzipped IDX file (the Fashion-MNIST format)."""
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
