@@ -56,9 +56,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--resume {out}: a file; --resume takes the run folder that holds it: --resume {out.parent}"
             )
-        if not (out / "config.yaml").is_file():
-            raise ConfigError(f"{out}: not a run folder (no config.yaml) - nothing to resume")
-        cfg = load_saved_config(out / "config.yaml")
+        from .engine.runfolder import RunFolder
+
+        if not RunFolder(out).config.is_file():
+            raise ConfigError(f"{out}: not a run folder (no {RunFolder.CONFIG}) - nothing to resume")
+        cfg = load_saved_config(RunFolder(out).config)
         if args.config or args.set or args.out:
             raise ConfigError("--resume takes the run's own config; drop --config/--set/--out")
         cfg = _resume_config(args, cfg)
@@ -242,7 +244,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     for cell in cells:  # every cell's final config must be valid before the first one trains
         load_config(cell.config, cell_overrides(cell, overrides, per_method))
     run_grid(cells, Path(args.out), overrides, jobs=args.jobs, per_method=per_method)
-    unfinished = [c.folder for c in cells if not (Path(args.out) / c.folder / "summary.json").is_file()]
+    from .engine.runfolder import RunFolder
+
+    unfinished = [c.folder for c in cells if not RunFolder(Path(args.out) / c.folder).is_finished()]
     return 1 if unfinished else 0
 
 

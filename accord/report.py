@@ -20,6 +20,7 @@ from typing import Any
 from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
+from .engine.runfolder import RunFolder
 from .engine.writer import check_output, write_text_output
 from .grid import GRID_FILE, read_grid_record
 from .losses import baseline_method
@@ -112,7 +113,7 @@ def collect_unfinished(root: Path) -> list[Unfinished]:
     """Every run folder under ``root`` without a result: no ``summary.json`` yet, or no test accuracy in it."""
     folders = sorted(
         p for p in root.glob("*/seed*")
-        if p.is_dir() and (not (p / "summary.json").is_file() or not read_summary(p / "summary.json"))
+        if p.is_dir() and (not RunFolder(p).is_finished() or not read_summary(RunFolder(p).summary))
     )  # fmt: skip
     return [Unfinished(*_cell_of(p.parent), int(p.name.removeprefix("seed"))) for p in folders if p.name[4:].isdigit()]
 

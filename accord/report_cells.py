@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from .engine.runfolder import RunFolder
+
 SHOWN = 3  # differing keys named in the one-line refusal
 
 
@@ -89,7 +91,8 @@ def check_like_with_like(root: Path, runs: list[tuple[Path, str, str, int]], per
     first: dict[str, tuple[Path, dict[str, Any], set[str]]] = {}  # per model: a run, its setting, its own keys
     by_method: dict[tuple[str, str], tuple[Path, dict[str, Any]]] = {}
     for run, model, method, seed in runs:
-        saved = _saved_config(run / "config.yaml") if (run / "config.yaml").is_file() else None
+        config = RunFolder(run).config
+        saved = _saved_config(config) if config.is_file() else None
         check_seed_folder(run, seed, saved)
         if saved is None:
             continue

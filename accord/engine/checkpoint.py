@@ -25,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from .runfolder import RunFolder
 from .timm_checkpoint import from_timm, is_timm_checkpoint
 
 
@@ -255,7 +256,7 @@ def repair_best_checkpoint(folder: str | Path, last: dict[str, Any]) -> bool:
     best_epoch, epoch = last.get("best_epoch"), last.get("epoch")
     if last.get("partial") is not None or epoch is None or epoch < 0 or best_epoch != epoch:
         return False
-    path = Path(folder) / "checkpoint-best.pt"
+    path = RunFolder(folder).best
     try:
         best = load_checkpoint(path) if path.is_file() else None
     except CheckpointError:

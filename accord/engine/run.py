@@ -96,31 +96,8 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
     criterion.to(device)
     if cfg.run.channels_last:
         model.to(memory_format=torch.channels_last)
-    mixer = None
-    if cfg.views.mix != "none":
-        spec = method_spec(cfg.method.method)
-        if spec.mixing is None:  # resolution refuses this; checked here too for a config built by hand
-            raise ConfigError(f"method {spec.name!r} takes no MixUp/CutMix; use mix: none")
-        mixer = ViewMixer(
-            info.num_classes,
-            resolved(cfg.views.num_views, "num_views"),
-            cfg.views.mix,
-            spec.mixing,
-            resolved(cfg.views.mixup_alpha, "mixup_alpha"),
-            cfg.views.cutmix_alpha,
-            resolved(cfg.views.mix_prob, "mix_prob"),
-            cfg.views.switch_prob,
-        )
-    device_views = None
-    policies = resolved(cfg.views.views, "views")
-    views: Callable
-    if cfg.views.augment_on == "device":
-        from ..views.batched import BatchedViews, loader_transform
-
-        device_views = BatchedViews(policies, info, cfg.views.same_crop).to(device)
-        views = loader_transform(policies, info, cfg.views.same_crop)
-    else:
-        views = build_multiview_transform(policies, info, cfg.views.same_crop)
+    mixer = _mixer(cfg, info)
+    views, device_views = _train_views(cfg, info, device)
     evaluation = build_eval_transform(info)
     return Run(
         cfg=cfg,
@@ -137,6 +114,36 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
         dist=dist,
         data=splits.identity,
     )
+
+
+def _mixer(cfg: Config, info: DataInfo) -> ViewMixer | None:
+    """The run's MixUp/CutMix (None for ``mix: none``)."""
+    if cfg.views.mix == "none":
+        return None
+    spec = method_spec(cfg.method.method)
+    if spec.mixing is None:  # resolution refuses this; checked here too for a config built by hand
+        raise ConfigError(f"method {spec.name!r} takes no MixUp/CutMix; use mix: none")
+    return ViewMixer(
+        info.num_classes,
+        resolved(cfg.views.num_views, "num_views"),
+        cfg.views.mix,
+        spec.mixing,
+        resolved(cfg.views.mixup_alpha, "mixup_alpha"),
+        cfg.views.cutmix_alpha,
+        resolved(cfg.views.mix_prob, "mix_prob"),
+        cfg.views.switch_prob,
+    )
+
+
+def _train_views(cfg: Config, info: DataInfo, device: torch.device) -> tuple[Callable, nn.Module | None]:
+    """The training set's transform and, for ``augment_on: device``, the module making the views on the device."""
+    policies = resolved(cfg.views.views, "views")
+    if cfg.views.augment_on != "device":
+        return build_multiview_transform(policies, info, cfg.views.same_crop), None
+    from ..views.batched import BatchedViews, loader_transform
+
+    device_views = BatchedViews(policies, info, cfg.views.same_crop).to(device)
+    return loader_transform(policies, info, cfg.views.same_crop), device_views
 
 
 def check_processes(cfg: Config, dist: Distributed) -> None:

@@ -117,7 +117,7 @@ def evaluate_robustness(
     the same numbers. ``mean_corruption_top1`` is the mean over every corruption and severity (Hendrycks &
     Dietterich's unnormalised mean corruption accuracy, mCA).
     """
-    from ..engine.loop import autocast
+    from ..step import autocast
 
     check_names(corruptions, severities)
     if limit is not None:
