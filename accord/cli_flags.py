@@ -13,7 +13,10 @@ import argparse
 import re
 from typing import Any
 
-from .config import KEYS, ConfigError, load_config
+from .config import KEYS, ConfigError, load_config, parse_overrides
+from .data import dataset_names
+
+DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"  # what `accord train` and `accord compare` train without --config
 
 #: (flags, config key, type, help) of the flags that set one key as they are.
 DIRECT: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
@@ -176,3 +179,18 @@ def seed_value(text: str) -> int:
     if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"{value} is not in [0, 2**32)")
     return value
+
+
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config overrides of a training command's flags: ``--set``, the named options and timm's flags."""
+    overrides = parse_overrides(args.set or [])
+    for key in ("dataset", "data_dir", "epochs", "seed", "train_subset"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    return timm_overrides(args, overrides, getattr(args, "config", None) or DEFAULT_CONFIG)
+
+
+def data_args(p: argparse.ArgumentParser) -> None:
+    """``--dataset`` and ``--data-dir``, of every command that reads a data set."""
+    p.add_argument("--dataset", help=f"a registered data set: {', '.join(dataset_names())}")
+    p.add_argument("--data-dir", dest="data_dir", help="folder of the dataset's files")

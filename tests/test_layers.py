@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "timm"),
     ("evaluation", "export", "bench", "grid", "weights"),
     ("results", "report_figures", "report", "report_cells", "plot"),
-    ("cli", "cli_flags", "console", "outputs", "stops", "__main__"),
+    ("cli", "cli_eval", "cli_flags", "cli_runs", "cli_tools", "console", "outputs", "stops", "__main__"),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
