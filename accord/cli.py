@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,9 @@ def _resume_config(args: argparse.Namespace, cfg: Any) -> Any:
     if args.epochs < cfg.optim.epochs:
         raise ConfigError(f"--epochs {args.epochs}: the run has {cfg.optim.epochs} epochs; --resume only extends one")
     from .config import config_from_saved
+    from .engine.runfolder import RunFolder
 
-    return config_from_saved({**cfg.as_flat(), "epochs": args.epochs}, f"{args.resume}/config.yaml")
+    return config_from_saved({**cfg.as_flat(), "epochs": args.epochs}, str(RunFolder(args.resume).config))
 
 
 def add_train(sub: Any) -> None:
@@ -149,11 +151,31 @@ def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:  # torch is imported here: a Ctrl-C meanwhile is one line, not a traceback of the import
-        from .engine import CheckpointError, NonFiniteLossError, RunFolderError
-        from .engine.trainer import TrainingInterrupted
         from .stops import end_on_fault
     except KeyboardInterrupt:
         exit_interrupted_while_starting()
+    try:
+        return _run(args, argv, end_on_fault)
+    except Exception:  # not the user's input: a bug in accord, shown where it happened
+        traceback.print_exc()
+        print("accord: internal error (a bug in accord: the traceback above says where)", file=sys.stderr)
+        return 1
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors of the user's input, each printed as one line: a config, a flag, a data set, a file
+    (:class:`~accord.errors.UserError` and its kinds), a run folder or checkpoint that cannot be used, and the
+    system's answer about a path or a device (OSError: missing, not permitted, read-only, full)."""
+    from .engine import CheckpointError, RunFolderError
+    from .errors import UserError
+
+    return (UserError, RunFolderError, CheckpointError, OSError)
+
+
+def _run(args: argparse.Namespace, argv: list[str], end_on_fault: Callable[..., int]) -> int:
+    """Run the command; the user's errors end in one line (exit 2), or with ACCORD_DEBUG set in their traceback."""
+    from .engine import NonFiniteLossError
+    from .engine.trainer import TrainingInterrupted
 
     try:
         return COMMANDS[args.command][1](args)
@@ -161,17 +183,15 @@ def _main(argv: list[str] | None = None) -> int:
         if os.environ.get("RANK", "0") == "0":  # every process of a torchrun group stops; one line says so
             print(f"accord: {e}", file=sys.stderr)
         return e.exit_code  # 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1
-    except (ConfigError, RunFolderError, CheckpointError, FileNotFoundError) as e:
-        print(f"accord: error: {e}", file=sys.stderr)
+    except user_errors() as e:
+        if os.environ.get("ACCORD_DEBUG", "") not in ("", "0"):  # with the switch, where it came from
+            traceback.print_exc()
+        else:
+            print(f"accord: error: {e}", file=sys.stderr)
         return 2
     except NonFiniteLossError as e:
         print(f"accord: error: {e}; stopped, the last good checkpoint is kept", file=sys.stderr)
         return 1
-    except (ValueError, OSError) as e:  # bad input, a full disk, a read-only folder: nothing written is half a file
-        if os.environ.get("ACCORD_DEBUG", "") not in ("", "0"):  # where it came from, for a bug report
-            raise
-        print(f"accord: error: {e}", file=sys.stderr)
-        return 2
     except (KeyboardInterrupt, RuntimeError) as e:  # an interrupt, a dead or stalled loader worker, a lost process
         return end_on_fault(e, args, argv)
 

@@ -30,6 +30,7 @@ from .engine.progress import duration
 from .engine.runfiles import check_outside_data, prepare_folder
 from .engine.runfolder import RunFolder
 from .engine.writer import check_output, open_append, write_text_output
+from .errors import UserError
 
 GRID_FILE = "grid.json"
 CELL_LOG = "train.log"  # in each cell's folder: the output of its `accord train`, added to by each session
@@ -168,7 +169,7 @@ def read_grid_record(path: Path) -> dict[str, Any]:
     if not isinstance(sessions, list) or not all(
         isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in SESSION_KEYS.items()) for s in sessions
     ):
-        raise ValueError(f"{path}: not a grid record (a 'sessions' list, each with {', '.join(SESSION_KEYS)})")
+        raise UserError(f"{path}: not a grid record (a 'sessions' list, each with {', '.join(SESSION_KEYS)})")
     return record
 
 
@@ -274,7 +275,8 @@ def _run_cells(
     if not todo and record_path.is_file():  # nothing trained: the record of the sessions that did stays as it is
         return read_grid_record(record_path)
     env = dict(os.environ, OMP_NUM_THREADS=cell_threads(jobs), PYTHONUNBUFFERED="1")
-    log(f"grid: {out}: each cell in its folder (train.log, metrics.jsonl, ...), {env['OMP_NUM_THREADS']} threads each")
+    threads = env["OMP_NUM_THREADS"]
+    log(f"grid: {out}: each cell in its folder (train.log, {RunFolder.METRICS}, ...), {threads} threads each")
     eta = GridClock(len(todo), jobs)
     record = read_grid_record(record_path) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})

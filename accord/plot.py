@@ -13,6 +13,7 @@ from typing import Any
 from .engine.runfiles import read_metrics
 from .engine.runfolder import RunFolder
 from .engine.writer import check_output, write_output
+from .errors import UserError
 
 PLOT_NAME = "curves.png"  # the figure's name in the run folder, without --out
 
@@ -27,7 +28,7 @@ def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{path}: no such file (is {run_dir} a run folder?)")
     records = read_metrics(Path(run_dir))  # every line an epoch record, or one line naming the bad one
     if not records:
-        raise ValueError(f"{path}: no epochs recorded yet")
+        raise UserError(f"{path}: no epochs recorded yet")
     return records
 
 

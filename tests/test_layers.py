@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "accord"
 #: checkpoints (through ``export``); ``results``, ``report``, ``report_figures`` and ``plot`` read run
 #: folders into tables and figures; the rest serve the command line.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "collectives", "domains"),
+    ("__init__", "collectives", "domains", "errors", "logs"),
     ("data",),
     ("views",),
     ("models",),

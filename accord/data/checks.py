@@ -17,6 +17,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from ..errors import UserError
 from .identity import class_names
 
 
@@ -48,7 +49,7 @@ def check_disjoint(train: Dataset, test: Dataset, test_name: str) -> None:
     shared = [(path, train_keys[key]) for key, path in _keys(test_paths).items() if key in train_keys]
     if shared:
         path, same = shared[0]
-        raise ValueError(
+        raise UserError(
             f"{test_name}: {len(shared)} of its {len(test_paths)} files are training files ({path} is {same}, "
             "through a link); the test images must not be training images - give it files of its own"
         )
@@ -58,7 +59,7 @@ def check_class_count(names: Sequence[str], where: str) -> None:
     """Refuse fewer than two classes, naming them."""
     if len(names) < 2:
         found = f"one class ({names[0]!r})" if names else "no class"
-        raise ValueError(f"{where}: {found}; a classifier needs at least 2 classes")
+        raise UserError(f"{where}: {found}; a classifier needs at least 2 classes")
 
 
 def check_image_side(dataset: Dataset, name: str, side: int) -> None:
@@ -69,7 +70,7 @@ def check_image_side(dataset: Dataset, name: str, side: int) -> None:
     files = source_paths(dataset)
     where = files[0] if files else name
     height, width = images.shape[-2:]
-    raise ValueError(
+    raise UserError(
         f"{where}: {name} images are {side}x{side} px, these are {width}x{height}; "
         f"put images of other sizes in an image folder (dataset: imagefolder)"
     )

@@ -25,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from ..errors import UserError
 from .runfolder import RunFolder
 from .timm_checkpoint import from_timm, is_timm_checkpoint
 
@@ -151,7 +152,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+        raise UserError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
 
 
 def append_line_atomic(line: str, path: str | Path) -> None:

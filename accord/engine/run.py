@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ..config import Config, ConfigError, resolved
 from ..data import DataInfo, build_splits
 from ..data.loading import data_loader
+from ..logs import logger
 from ..losses import create_loss, method_spec
 from ..models import MultiViewModel, create_model
 from ..models.init import init_weights
@@ -159,18 +159,19 @@ def check_processes(cfg: Config, dist: Distributed) -> None:
         raise ConfigError("nonfinite: skip runs in one process only (every process would have to skip the step)")
 
 
+log = logger(__name__)
 _warned_workers: set[int] = set()
 
 
 def loader_workers(workers: int) -> int:
     """``workers`` bounded by the CPUs this process may use (more loader processes only contend and can
-    exhaust memory); says so once on stderr when it bounds."""
+    exhaust memory); says so once in the log when it bounds."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if workers <= cpus:
         return workers
     if workers not in _warned_workers:
         _warned_workers.add(workers)
-        print(f"accord: warning: workers: {workers} is more than the {cpus} CPUs here; using {cpus}", file=sys.stderr)
+        log.warning("workers: %d is more than the %d CPUs here; using %d", workers, cpus, cpus)
     return cpus
 
 

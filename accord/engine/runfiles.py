@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from ..config import Config, load_saved_config
 from ..data.datasets import image_folders
 from ..data.files import escape_path, unescape_path
+from ..errors import UserError
 from .checkpoint import node_kind, remove_stale_temps, write_text_atomic
 from .history import history_files
 from .runfolder import RunFolder
@@ -279,7 +280,7 @@ def check_metrics_cover(out: Path, last_epoch: int) -> None:
     epochs = [record["epoch"] for record in read_metrics(out)]
     if epochs != list(range(1, done + 1)):
         have = "no epoch recorded" if not epochs else f"records epochs {_span(epochs)}"
-        raise ValueError(
+        raise UserError(
             f"{path}: {have}, but {RunFolder.LAST} has trained epochs 1-{done}; the run's summary would be "
             "wrong without them: restore the file from a copy"
         )
@@ -303,7 +304,7 @@ RECORD_KEYS: dict[str, type | tuple[type, ...]] = {
 def check_record(record: Any, path: Path, line: int) -> None:
     """Raise a ValueError naming the file and line when ``record`` is not an epoch record."""
     if not isinstance(record, dict) or not all(isinstance(record.get(k), t) for k, t in RECORD_KEYS.items()):
-        raise ValueError(
+        raise UserError(
             f"{path}, line {line}: not an epoch record (each line needs {', '.join(RECORD_KEYS)}); "
             "was the file edited? remove that line"
         )
@@ -313,7 +314,7 @@ def read_metrics(out: Path) -> list[dict[str, Any]]:
     """The epoch records of ``out/metrics.jsonl``; a line that is not one is a ValueError naming it."""
     path = RunFolder(out).metrics
     if not path.is_file():  # missing, or a FIFO that would block the read
-        raise ValueError(f"{path}: missing or not a regular file, so the run's epochs cannot be read")
+        raise UserError(f"{path}: missing or not a regular file, so the run's epochs cannot be read")
     records = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -321,7 +322,7 @@ def read_metrics(out: Path) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+            raise UserError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
         check_record(record, path, number)
         records.append(record)
     return records
@@ -342,7 +343,7 @@ def summarize(
     cfg = load_saved_config(RunFolder(out).config)
     records = read_metrics(out)
     if not records:
-        raise ValueError(f"{RunFolder(out).metrics}: no epoch recorded, so there is nothing to summarize")
+        raise UserError(f"{RunFolder(out).metrics}: no epoch recorded, so there is nothing to summarize")
     skipped = read_skipped(out)
     with_val = [r for r in records if not math.isnan(r["val_top1"])]  # NaN: no val split, or not evaluated
     best = max(with_val, key=lambda r: r["val_top1"]) if with_val else records[-1]

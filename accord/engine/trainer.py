@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..config import Config, ConfigError, resolved
+from ..errors import UserError
 from ..losses import method_spec
 from ..step import build_step
 from .checkpoint import CheckpointError, append_line_atomic, restore_rng, write_text_atomic
@@ -173,7 +174,7 @@ def _set_up(run: Run, log: Callable[[str], None]) -> _Training:
     steps_per_epoch = epoch_steps(len(run.train_set), cfg.optim.update_batch, cfg.data.drop_last)
     check_last_batch(len(run.train_set), cfg.optim.batch_size, cfg.data.drop_last, dist.world_size)
     if steps_per_epoch == 0:
-        raise ValueError(
+        raise UserError(
             f"the training split has {len(run.train_set)} images, fewer than batch_size {cfg.optim.batch_size}"
             + (f" x accum_steps {cfg.optim.accum_steps}" if cfg.optim.accum_steps > 1 else "")
         )
