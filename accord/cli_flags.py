@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import KEYS, ConfigError, load_config, parse_overrides
 from .data import dataset_names
+from .losses import method_spec
 
 DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"  # what `accord train` and `accord compare` train without --config
 
@@ -40,8 +41,6 @@ DIRECT: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
     (("--img-size",), "image_size", int, "image side in pixels"),
     (("--pretrained-path",), "pretrained_file", str, "start from these weights (timm's .pth.tar included)"),
 )
-#: Flags whose value needs the config to be read (see the module docstring).
-DERIVED = ("lr", "smoothing", "mixup", "cutmix")
 
 
 class _Given(argparse.Action):
@@ -99,8 +98,6 @@ def timm_overrides(args: argparse.Namespace, overrides: dict[str, Any], config: 
 
 def _with_config_derived(args: argparse.Namespace, out: dict[str, Any], config: str) -> dict[str, Any]:
     """``--lr`` at the run's batch size and ``--smoothing`` as the method's loss option: both read the config."""
-    from .losses import method_spec  # deferred: the losses import torch
-
     cfg = load_config(config, out)
     if args.timm_lr is not None:
         out["lr"], out["lr_batch"] = args.timm_lr, cfg.optim.update_batch

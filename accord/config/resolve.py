@@ -19,7 +19,10 @@ from typing import Any, Literal, Union
 
 from ..data.bounds import EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
 from ..data.datasets import DATASET_FACTS
+from ..losses import method_spec
+from ..views.tokens import clip_cutouts
 from .errors import ConfigError
+from .optimizers import optimizer_class, optimizer_names
 from .schema import DEFAULTS, DOMAINS, SECTIONS, Config, check_keys, describe
 
 PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".pth.tar")  # .pth.tar: timm's train.py checkpoints
@@ -142,8 +145,6 @@ def _check_bounds(v: dict[str, Any]) -> None:
 
 def _check_training_options(v: dict[str, Any]) -> None:
     """The options taken from timm: optimizer name, EMA decay, gradient clipping, drop-path."""
-    from .optimizers import optimizer_class, optimizer_names  # deferred: timm imports torch
-
     names = optimizer_names()
     if v["optimizer"] not in names:
         raise ConfigError(f"config key 'optimizer': {v['optimizer']!r} is not one of {', '.join(names)}")
@@ -167,8 +168,6 @@ def _check_training_options(v: dict[str, Any]) -> None:
 
 def _resolve_method_and_views(v: dict[str, Any]) -> None:
     """Fill ``views`` and ``num_views``; check the method's views and loss options."""
-    from ..losses import method_spec  # deferred: the losses import torch
-
     try:
         spec = method_spec(v["method"])
     except ValueError as e:
@@ -215,8 +214,6 @@ def _checked_options(spec: Any, options: dict[str, Any]) -> dict[str, Any]:
 
 def _clipped(spec: str) -> str:
     """``spec`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
-    from ..views.tokens import clip_cutouts  # deferred: the views import torch
-
     return clip_cutouts(spec)
 
 
