@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from ..errors import UserError
 from ..logs import logger
 from .bounds import eval_resize_side, pixel_excess
-from .checks import check_sources
+from .checks import ValSource, check_image_size, check_sources, check_val_source
 from .files import directory_keys, escape_path, regular_files
 from .identity import FASHION_MNIST_CLASSES, class_difference, data_identity
 from .idx import DEBIAN_FASHION_MNIST, check_labels, idx_files, load_idx_split
@@ -36,8 +36,6 @@ log = logger(__name__)
 
 __all__ = ["DATASETS", "DATASET_FACTS", "DataInfo", "DatasetFacts", "Loaded", "Splits", "ValSource", "build_splits"]
 
-#: What selects the model: a held-out ``split`` of the training set, or an image folder's ``val/`` folder.
-ValSource = Literal["split", "folder"]
 #: The built-in data sets (:mod:`.builtin`); :func:`~.registry.dataset_names` lists every registered one.
 DATASETS: tuple[str, ...] = ("fashion_mnist", "cifar10", "cifar100", "imagefolder", "hf_disk")
 
@@ -379,8 +377,8 @@ def build_splits(
     data_dir = Path(data_dir) if data_dir else None
     spec = dataset_spec(name)
     facts = spec.facts
-    if image_size and facts.fixed_size and image_size != facts.image_size:
-        raise UserError(f"{name} images are {facts.image_size} px; image_size={image_size} is not supported")
+    check_image_size(name, image_size)
+    check_val_source(name, val_source)
     train, test, num_classes, in_chans, class_names = spec.loader(data_dir, image_size)
     if class_names is None:  # the loader's files name no classes: the spec's names, else class_<i>
         known = spec.class_names(data_dir) if spec.class_names is not None else None
@@ -390,10 +388,6 @@ def build_splits(
         facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
     )  # fmt: skip
     check_sources(name, data_dir, train, test, info.image_size if info.fixed_size else None, class_names)
-    if val_source not in ("split", "folder"):
-        raise UserError(f"unknown val_source {val_source!r}; valid: split, folder")
-    if val_source == "folder" and not spec.val_folder:
-        raise UserError(f"val_source=folder selects on an image folder's val/; {name} has none (use split)")
     n_train = len(cast(Sized, train))  # every built-in data set has a length; torch's Dataset does not declare it
     train_idx, val_idx = split_indices(n_train, 0.0 if val_source == "folder" else val_fraction, seed)
     train_idx = training_subset(train, train_idx, len(val_idx), seed + 1, train_subset, train_subset_per_class)

@@ -20,7 +20,8 @@ from ..config import Config, ConfigError, resolved
 from ..data import DataInfo, build_splits
 from ..data.loading import data_loader
 from ..logs import logger
-from ..losses import create_loss, method_spec
+from ..losses import create_loss
+from ..losses.mixing_rule import check_mixing
 from ..models import MultiViewModel, create_model
 from ..models.init import init_weights
 from ..models.sync_batchnorm import convert_sync_batchnorm
@@ -120,14 +121,12 @@ def _mixer(cfg: Config, info: DataInfo) -> ViewMixer | None:
     """The run's MixUp/CutMix (None for ``mix: none``)."""
     if cfg.views.mix == "none":
         return None
-    spec = method_spec(cfg.method.method)
-    if spec.mixing is None:  # resolution refuses this; checked here too for a config built by hand
-        raise ConfigError(f"method {spec.name!r} takes no MixUp/CutMix; use mix: none")
+    mixing = check_mixing(cfg.method.method, "use mix: none")  # a config built by hand is not resolved
     return ViewMixer(
         info.num_classes,
         resolved(cfg.views.num_views, "num_views"),
         cfg.views.mix,
-        spec.mixing,
+        mixing,
         resolved(cfg.views.mixup_alpha, "mixup_alpha"),
         cfg.views.cutmix_alpha,
         resolved(cfg.views.mix_prob, "mix_prob"),

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..losses import METHODS, method_spec
+from ..losses.mixing_rule import check_mixing
 from ..models.multiview import BN_MODES
 
 GIVEN = "view_smoothing"  # the --smoothing the user set (command line or train.py's --config file), else None
@@ -67,9 +68,9 @@ def view_problem(args: argparse.Namespace) -> str | None:
     if spec.views is not None and splits != spec.views:
         return f"--view-loss {method} takes {spec.views} views per image: set --aug-splits {spec.views} (got {splits})"
     mixing = getattr(args, "mixup", 0) > 0 or getattr(args, "cutmix", 0) > 0
-    if spec.mixing is None and mixing:
-        return f"--view-loss {method} refuses MixUp/CutMix: drop --mixup/--cutmix"
     try:
+        if mixing:
+            check_mixing(method, "drop --mixup/--cutmix")
         spec.check_options(loss_options(args.view_option))
     except ValueError as e:
         return str(e)
