@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
-from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
+from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
@@ -27,8 +27,7 @@ from ..logs import logger
 from .bounds import eval_resize_side, pixel_excess
 from .checks import ValSource, check_image_size, check_sources, check_val_source
 from .files import directory_keys, escape_path, regular_files
-from .identity import FASHION_MNIST_CLASSES, class_difference, data_identity
-from .idx import DEBIAN_FASHION_MNIST, check_labels, idx_files, load_idx_split
+from .identity import class_difference, data_identity
 from .registry import DATASET_FACTS, DatasetFacts, Loaded, dataset_spec
 from .subsets import training_subset
 
@@ -92,43 +91,6 @@ class Splits:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
     identity: dict[str, Any] = field(default_factory=dict)  # what a run records of its data (.identity)
     class_names: list[str] | None = None  # label order, where the loader's files name the classes
-
-
-def fashion_mnist(data_dir: Path | None, image_size: int | None = None) -> Loaded:
-    root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
-    try:
-        train, test = (
-            TensorImageDataset(*load_idx_split(root, s, 10), FASHION_MNIST_CLASSES, idx_files(root, s))
-            for s in ("train", "test")
-        )
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"Fashion-MNIST not found ({e}). Run `bash scripts/setup.sh` (as root it installs Debian's "
-            "dataset-fashion-mnist), or on Debian/Ubuntu `apt-get install dataset-fashion-mnist`; "
-            "or pass --data-dir pointing at a folder with the four idx files "
-            "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
-        ) from None
-    return Loaded(train, test, 10, 1)
-
-
-def cifar(name: str, data_dir: Path | None) -> Loaded:
-    if data_dir is None:
-        raise UserError(f"{name} needs --data-dir: the folder that holds torchvision's cifar-*-python files")
-    cls, classes = (CIFAR10, 10) if name == "cifar10" else (CIFAR100, 100)
-    try:
-        splits = [cls(str(data_dir), train=t, download=False) for t in (True, False)]
-    except RuntimeError as e:
-        raise FileNotFoundError(f"{name} not found under {data_dir} ({e})") from None
-    for split, s in zip(("train", "test"), splits, strict=True):
-        check_labels(np.asarray(s.targets), classes, f"{data_dir} ({name} {split} split)")
-    train, test = (
-        TensorImageDataset(
-            torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets), s.classes,
-            [data_dir / s.base_folder / file for file, _ in (s.train_list if s.train else s.test_list)],
-        )
-        for s in splits
-    )  # fmt: skip
-    return Loaded(train, test, classes, 3, splits[0].classes)
 
 
 class UnreadableImageError(OSError):
