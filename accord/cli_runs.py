@@ -11,6 +11,7 @@ from typing import Any
 from .cli_flags import DEFAULT_CONFIG, data_args, train_overrides
 from .config import ConfigError, config_name, load_config, parse_overrides, split_name
 from .console import auto_run_folder, human, json_arg, print_json
+from .losses import featured_methods
 from .outputs import overwrite_arg
 
 
@@ -117,7 +118,8 @@ def add_compare(sub: Any) -> None:
     """The ``compare`` command's arguments."""
     cmp_ = sub.add_parser("compare", help="train one config with several methods; print a table")
     cmp_.add_argument("--config", default=DEFAULT_CONFIG, help="a built-in <model>-<augmentation> name")
-    cmp_.add_argument("--methods", default="ce,agmax,tied", help="comma-separated methods (default ce,agmax,tied)")
+    compared = ",".join(featured_methods("agreement"))
+    cmp_.add_argument("--methods", default=compared, help=f"comma-separated methods (default {compared})")
     data_args(cmp_)
     cmp_.add_argument("--epochs", type=int, default=3)
     cmp_.add_argument("--train-subset", dest="train_subset", type=int, default=20000)
@@ -133,7 +135,9 @@ def add_grid(sub: Any) -> None:
     grid = sub.add_parser("grid", help="train a grid of configs x seeds (resumes a stopped grid)")
     grid.add_argument("--models", required=True, help="model part of config names, e.g. FashionMNIST-ResNet8")
     grid.add_argument("--augs", default="standard", help="comma-separated augmentations, e.g. standard,cutout")
-    grid.add_argument("--methods", default="ce,ls,agmax,tied", help="comma-separated; NAME@2x doubles the epochs")
+    grid.add_argument(
+        "--methods", default=",".join(featured_methods()), help="comma-separated; NAME@2x doubles the epochs"
+    )
     grid.add_argument("--seeds", type=int, default=3)
     grid.add_argument("--epochs", type=int)
     grid.add_argument("--train-subset", dest="train_subset", type=int)

@@ -11,6 +11,7 @@ import yaml
 
 from .config import config_notes, format_keys, load_config
 from .export.agmax import AGMAX_ARCHS
+from .losses import METHODS, baseline_method
 from .outputs import BENCH_NAME, check_output, overwrite_arg
 
 
@@ -116,7 +117,7 @@ def add_configs(sub: Any) -> None:
     )
     cfgs.add_argument("--model", help="only this model's configs (e.g. FashionMNIST-ResNet8, ResNet50)")
     cfgs.add_argument("--aug", help="only this augmentation's (e.g. standard, cutout, auto_augment-mixup)")
-    cfgs.add_argument("--method", help="only this method's (ce: the baseline; agmax, tied, ...)")
+    cfgs.add_argument("--method", help=f"only this method's ({baseline_method()}: the baseline; {', '.join(METHODS)})")
 
 
 def add_export(sub: Any) -> None:
@@ -164,10 +165,10 @@ def add_plot(sub: Any) -> None:
 
 def add_bench(sub: Any) -> None:
     """The ``bench`` command's arguments."""
-    bench = sub.add_parser("bench", help="agmax/tied/jsd steps vs a CE step, loaders, memory, loop end to end; JSON")
+    bench = sub.add_parser("bench", help="each method's step vs the baseline's, loaders, memory, loop end to end; JSON")
     bench.add_argument("--model", default="ResNet8", help="ResNet8/ResNet20/... or a timm name, e.g. resnet18")
     bench.add_argument("--batch", type=int, default=64, help="images per step, before views (default 64)")
-    bench.add_argument("--views", type=int, default=2, help="views of agmax/tied (jsd always uses 3)")
+    bench.add_argument("--views", type=int, default=2, help="views of a method that does not fix its own number")
     bench.add_argument("--image-size", dest="image_size", type=int, default=32)
     bench.add_argument("--channels", type=int, default=3)
     bench.add_argument("--repeats", type=int, default=10, help="timed interleaved repeats (median reported)")

@@ -3,7 +3,7 @@
 A cell is ``<model>-<augmentation>[-<method>]`` at one seed, trained into ``DIR/<config>/seed<k>/``.
 A cell with a ``summary.json`` is finished and skipped; one with a checkpoint resumes from it; so a
 stopped grid continues where it was when run again with the same arguments. A method written
-``NAME@2x`` trains ``NAME`` for twice the epochs: with ``ce@2x`` the baseline gets as many image
+``NAME@2x`` trains ``NAME`` for twice the epochs: with ``<baseline>@2x`` the baseline gets as many image
 forward passes as a two-view method (the equal-compute control).
 """
 
@@ -42,7 +42,7 @@ class Cell:
     """One run of the grid."""
 
     config: str  # built-in config name
-    label: str  # method column label (``ce``, ``agmax``, ``ce@2x``)
+    label: str  # method column label (``NAME`` or ``NAME@Kx``)
     aug: str
     seed: int
     epoch_factor: int
@@ -54,10 +54,10 @@ class Cell:
 
 
 def parse_method(method: str) -> tuple[str, int]:
-    """``agmax`` -> (``agmax``, 1); ``ce@2x`` -> (``ce``, 2)."""
+    """``NAME`` -> (``NAME``, 1); ``NAME@2x`` -> (``NAME``, 2)."""
     name, _, factor = method.partition("@")
     if factor and (not factor.endswith("x") or not factor[:-1].isdigit() or int(factor[:-1]) < 1):
-        raise ConfigError(f"method {method!r}: the epoch factor is written NAME@Kx, e.g. ce@2x")
+        raise ConfigError(f"method {method!r}: the epoch factor is written NAME@Kx, e.g. {name}@2x")
     return name, int(factor[:-1]) if factor else 1
 
 
@@ -91,7 +91,7 @@ def make_cells(models: list[str], augs: list[str], methods: list[str], seeds: in
 def cell_overrides(
     cell: Cell, base: dict[str, Any], per_method: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """The ``--set`` values of a cell: the common ones, then its method's own (``tied:loss.weight=8``). A seed
+    """The ``--set`` values of a cell: the common ones, then its method's own (``NAME:loss.weight=8``). A seed
     among them is refused: a grid's seeds are 0..N-1 of ``--seeds``, and the cell folders are named by them."""
     for scope, values in (("", base), *((f"{m}:", v) for m, v in (per_method or {}).items())):
         if "seed" in values:

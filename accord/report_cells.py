@@ -4,7 +4,7 @@ A run folder is ``<config>[@Kx]/seed<k>``. Its ``config.yaml`` differs from its 
 (:func:`accord.config.load_config` of ``<config>``) by what the grid command set (``--epochs``, ``--set``,
 ``--train-subset``...) and by its seed: that difference, without the seed and with ``epochs`` divided by the
 cell's factor ``K``, is the run's *setting*. Every run of a model must have the same setting, except for the
-keys a grid set for one method only (``--set tied:loss.weight=8``, recorded in ``grid.json``), which must agree
+keys a grid set for one method only (``--set NAME:loss.weight=8``, recorded in ``grid.json``), which must agree
 within that method's runs. A seed folder's name, its summary's seed and its config's seed must agree (a copied
 ``seed0`` renamed ``seed7`` would count one run twice). Runs without a ``config.yaml`` are not accord's and are
 compared on their summary alone.
@@ -36,6 +36,7 @@ def run_setting(run: Path, saved: dict[str, Any]) -> dict[str, Any]:
     epochs: Any = have.get("epochs")
     valid = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0
     built_in = _built_in(config, epochs if valid else None)
+    have = as_resolved_method(have, built_in)
     setting = {k: have.get(k) for k in sorted(set(have) | set(built_in)) if have.get(k) != built_in.get(k)}
     setting.pop("name", None)
     setting.pop("seed", None)
@@ -44,6 +45,23 @@ def run_setting(run: Path, saved: dict[str, Any]) -> dict[str, Any]:
     else:
         setting["epochs"] = epochs
     return setting
+
+
+def as_resolved_method(have: dict[str, Any], built_in: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's method as resolution states it today: its loss options completed with the loss's defaults
+    (a run saved when a fragment stated fewer), and named as the cell's method when both build the same loss on as
+    many views (a two-view CE run saved as the baseline's method with ``num_views: 2``)."""
+    from .losses import METHODS
+
+    spec = METHODS.get(have.get("method"))  # type: ignore[arg-type]
+    if spec is None or not isinstance(have.get("loss"), dict):
+        return have
+    have = {**have, "loss": {**spec.option_defaults(), **have["loss"]}}
+    cell = METHODS.get(built_in.get("method"))  # type: ignore[arg-type]
+    same_loss = cell is not None and (cell.loss, dict(cell.fixed)) == (spec.loss, dict(spec.fixed))
+    if same_loss and cell is not spec and have.get("num_views") == built_in.get("num_views"):
+        have["method"] = built_in["method"]
+    return have
 
 
 @functools.cache

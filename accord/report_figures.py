@@ -23,7 +23,6 @@ from .losses import METHODS, baseline_method
 from .results import (
     AUG_ORDER,
     EQUAL_COMPUTE_COLOUR,
-    FRAGMENT_CONTROLS,
     Result,
     equal_compute_arm,
     in_order,
@@ -77,9 +76,8 @@ def gain_points(results: list[Result], model: str, field: str = "test_top1") -> 
 
 
 def fixed_colours() -> dict[str, str]:
-    """The arms with a colour of their own in every figure (MethodSpec.colour, the controls')."""
+    """The arms with a colour of their own in every figure (MethodSpec.colour, the equal-compute baseline's)."""
     colours = {name: spec.colour for name, spec in METHODS.items() if spec.colour is not None}
-    colours |= {name: control.colour for name, control in FRAGMENT_CONTROLS.items()}
     return colours | {equal_compute_arm(): EQUAL_COMPUTE_COLOUR}
 
 

@@ -1,5 +1,5 @@
 """A grid's results and its arms: one finished run's numbers, how reports name, order and compare the arms
-(the methods of the registry and the controls that are not methods), and the paired gain between two arms.
+(the methods of the registry and the equal-compute baseline), and the paired gain between two arms.
 
 Both the report's tables (:mod:`accord.report`) and its figures (:mod:`accord.report_figures`) read this
 module; neither imports the other's pieces.
@@ -13,38 +13,47 @@ from statistics import mean, stdev
 
 from .losses import METHODS, baseline_method
 
-AUG_ORDER = (
-    "standard", "cutout", "mixup", "cutmix", "auto_augment",
-    "auto_augment-cutout", "auto_augment-mixup", "auto_augment-cutmix", "randaugment",
-)  # fmt: skip
+
+def aug_order() -> tuple[str, ...]:
+    """The augmentation fragments (``accord/configs/augs``) in the order reports list them: by their policy's first
+    image operation in the augmentation registry's order (none first), then their batch mixing (``mix``, in
+    :data:`~accord.views.mixing.MixKind`'s order), then whether they erase after normalising (CutOut), then name."""
+    import typing
+    from pathlib import Path
+
+    from .config import DEFAULTS
+    from .config.files import CONFIG_DIR, parse_yaml
+    from .views.augmentation import REGISTRY
+    from .views.mixing import MixKind
+    from .views.tokens import parse_policy
+
+    operations = [name for name, cls in REGISTRY.items() if cls.stage == "uint8"]
+    mixes = typing.get_args(MixKind)
+
+    def key(path: Path) -> tuple[int, int, bool, str]:
+        fragment = parse_yaml(path.read_text()) or {}
+        policy = parse_policy(fragment.get("policy", DEFAULTS["policy"]), image_size=224)
+        first = operations.index(policy.operations[0].name) if policy.operations else -1
+        return first, mixes.index(fragment.get("mix", DEFAULTS["mix"])), bool(policy.at("normalised")), path.stem
+
+    return tuple(path.stem for path in sorted((CONFIG_DIR / "augs").glob("*.yaml"), key=key))
 
 
-@dataclass(frozen=True)
-class FragmentControl:
-    """A control arm that is a method fragment with other settings, not a method of its own."""
-
-    label: str
-    note: str  # what it stands for, in a report's sentence
-    colour: str
+AUG_ORDER = aug_order()
 
 
-#: Method fragments (accord/configs/methods) that are controls; the registry declares the methods' own
-#: (MethodSpec.kind, label, note, colour). ``ce2`` runs the baseline's loss on two views.
-FRAGMENT_CONTROLS = {
-    "ce2": FragmentControl("two-view CE", "two-view CE (as many augmented images, no agreement term)", "C4"),
-}
 EQUAL_COMPUTE = 2  # the baseline's NAME@Kx arm that is a control: as many image forward passes as two views
 EQUAL_COMPUTE_COLOUR = "C5"
 
 
 def equal_compute_arm() -> str:
-    """The baseline trained :data:`EQUAL_COMPUTE` times as long (``ce@2x``)."""
+    """The baseline trained :data:`EQUAL_COMPUTE` times as long (``<baseline>@2x``)."""
     return f"{baseline_method()}@{EQUAL_COMPUTE}x"
 
 
 def method_order() -> tuple[str, ...]:
-    """The registry's methods in their order, then the controls that are not methods."""
-    return (*METHODS, *FRAGMENT_CONTROLS, equal_compute_arm())
+    """The registry's methods in their order, then the equal-compute baseline (a control that is not a method)."""
+    return (*METHODS, equal_compute_arm())
 
 
 def label(method: str) -> str:
@@ -52,21 +61,16 @@ def label(method: str) -> str:
     name, _, factor = method.partition("@")
     if factor:
         return f"{label(name)}, {factor} epochs"
-    if method in FRAGMENT_CONTROLS:
-        return FRAGMENT_CONTROLS[method].label
     return METHODS[method].label if method in METHODS else method
 
 
 def control_arms() -> tuple[str, ...]:
-    """The arms every agreement method is compared with: the registry's controls, the fragment controls and
-    the equal-compute baseline."""
-    return (*(m for m, s in METHODS.items() if s.kind == "control"), *FRAGMENT_CONTROLS, equal_compute_arm())
+    """The arms every agreement method is compared with: the registry's controls and the equal-compute baseline."""
+    return (*(m for m, s in METHODS.items() if s.kind == "control"), equal_compute_arm())
 
 
 def control_note(arm: str) -> str:
     """What a control arm stands for, in the report's sentence."""
-    if arm in FRAGMENT_CONTROLS:
-        return FRAGMENT_CONTROLS[arm].note
     if arm == equal_compute_arm():
         return f"the baseline with {EQUAL_COMPUTE}x epochs (as many image forward passes)"
     return METHODS[arm].note

@@ -18,8 +18,8 @@ from accord.views.batched_policies import (
     BatchedRandAugment,
     BatchedTrivialAugment,
     Plan,
-    build_batched_operation,
 )
+from accord.views.tokens import parse_operation
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.numerics]
 
@@ -297,12 +297,16 @@ def test_same_generator_state_repeats_the_output_and_default_is_the_global_gener
 
 
 def test_tokens_build_the_loaders_defaults_and_bad_input_is_refused() -> None:
-    assert repr(build_batched_operation("randaug", "cifar10")) == "BatchedRandAugment(num_ops=2, magnitude=9)"
-    assert build_batched_operation("autoaug", "cifar10").policy == "cifar10"
-    assert build_batched_operation("autoaug", "imagenet").policy == "imagenet"
-    assert build_batched_operation("autoaug_svhn", "cifar10").policy == "svhn"
-    assert build_batched_operation("augmix_5", "cifar10").severity == 5
-    assert isinstance(build_batched_operation("trivialaug", "cifar10"), BatchedTrivialAugment)
+    def device(token: str, info: DataInfo = RGB) -> object:
+        return parse_operation(token).device(info)
+
+    imagenet = DataInfo("imagefolder", 3, 3, 32, RGB.mean, RGB.std, fixed_size=False)
+    assert repr(device("randaug")) == "BatchedRandAugment(num_ops=2, magnitude=9)"
+    assert device("autoaug").policy == "cifar10"
+    assert device("autoaug", imagenet).policy == "imagenet"
+    assert device("autoaug_svhn").policy == "svhn"
+    assert device("augmix_5").severity == 5
+    assert isinstance(device("trivialaug"), BatchedTrivialAugment)
     with pytest.raises(ValueError, match="uint8"):
         BatchedRandAugment()(torch.zeros(2, 3, 8, 8))
     with pytest.raises(ValueError, match="severity"):

@@ -12,13 +12,14 @@ import pytest
 from accord.bench import AUGMENT_ON, E2E_POLICIES, MEASURED_METHODS, check_result
 from accord.bench.end_to_end import synthetic_fashion_mnist
 from accord.cli import main
+from accord.losses import method_spec
 
 FIELDS = (
     "config",
     "device",
     "step_ms",
     "overhead_ratio",
-    "separate_vs_concat",
+    "own_bn_vs_concat",
     "loss_share_pct",
     "loader_views_per_s",
     "model_views_per_s",
@@ -52,7 +53,8 @@ def test_benchmark_fields_and_ratios(cli_result: tuple[dict, str]) -> None:
     assert set(result["overhead_ratio"]) == set(MEASURED_METHODS) == set(result["loss_share_pct"])
     assert all(positive_finite(v) for v in result["overhead_ratio"].values())
     assert all(positive_finite(v) for v in result["step_ms"].values())
-    assert positive_finite(result["separate_vs_concat"])
+    own_bn = {m for m in MEASURED_METHODS if method_spec(m).bn != "concat"}
+    assert set(result["own_bn_vs_concat"]) == own_bn and all(map(positive_finite, result["own_bn_vs_concat"].values()))
     assert all(0 < v < 1000 and math.isfinite(v) for v in result["loss_share_pct"].values())
     assert set(result["loader_views_per_s"]) == {"crop-flip", "crop-flip-randaug_2_14"}
     assert all(positive_finite(v) for d in result["loader_views_per_s"].values() for v in d.values())

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from accord.config import DEFAULTS, ConfigError, list_configs, load_config, parse_overrides, split_name
+from accord.losses import method_spec
 
 
 def test_names_compose_model_augmentation_method():
@@ -40,7 +41,7 @@ def test_overrides_and_nested_loss_options():
     overrides = parse_overrides(["lr=0.05", "loss.weight=2", "milestones=[1, 2]", "data_dir=/x"])
     assert overrides == {"lr": 0.05, "loss": {"weight": 2}, "milestones": [1, 2], "data_dir": "/x"}
     cfg = load_config("FashionMNIST-ResNet8-standard-tied", overrides)
-    assert cfg.method.loss == {"weight": 2, "both_views_ce": True, "schedule": "constant"}
+    assert cfg.method.loss == method_spec("tied").option_defaults() | {"weight": 2}  # every option, stated
 
 
 @pytest.mark.parametrize(

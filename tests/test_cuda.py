@@ -19,6 +19,7 @@ from test_reliability import assert_same_run, plant, send
 from test_train import metrics, tiny_config
 
 from accord.data import DataInfo
+from accord.views import REGISTRY, parse_policy
 from accord.views.batched import BatchedViews
 from accord.views.batched_ops import OPS
 
@@ -38,15 +39,16 @@ PRECISIONS = {  # name -> the run options that select it
 }
 ONE_EPOCH = {"epochs": 1, "train_subset": 64, "val_fraction": 0.2}  # 2 steps of 32 images
 RGB = DataInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), fixed_size=True)
+#: every registered token alone (those the device makes), then combinations the paper configs use
 TOKENS = [
-    "crop-flip",
+    *(name for name in sorted(REGISTRY) if not parse_policy(name, 32).augmentations[0].device_refusal()),
     "crop-flip-cutout",
     "crop-flip-randaug_2_14-cutout",
-    "autoaug",
     "autoaug_svhn-trivialaug",
     "standard-augmix_2",
     "crop-flip-autoaug_agmax",
     "flip-tfrandaug_2_14",
+    "crop-flip-jitter-lighting-ccutout",
     "none",
 ]
 

@@ -1,64 +1,56 @@
-"""A method added through the registry alone trains through `accord train`'s code path.
-
-This is the worked example of docs/adding-a-method.md: a cosine-similarity agreement term between the
-pooled features of two views, beside cross-entropy on both views.
-"""
+"""A method registered from outside accord, as docs/adding-a-method.md writes it (``register(MethodSpec(...))`` with
+the page's own loss), is known to config resolution and the loss factory and trains through `accord train`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from method_doc import NAME, doc_loss, registry_entry
 
 from accord.cli import main
 from accord.config import ConfigError, load_config
 from accord.losses import METHODS, MethodSpec, create_loss, register
 
 
-class CosineAgreementLoss(nn.Module):
-    """CE on both views + ``weight * (1 - cos(f1, f2))`` averaged over the batch (f: pooled features)."""
-
-    def __init__(self, weight: float = 1.0) -> None:
-        super().__init__()
-        self.weight = weight
-
-    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
-        assert features is not None
-        y = torch.cat([target, target])
-        ce = F.cross_entropy(logits, y)
-        f1, f2 = features.chunk(2)
-        cosine = (1 - F.cosine_similarity(f1, f2, dim=1)).mean()
-        return {"loss": ce + self.weight * cosine, "ce": ce, "cosine": cosine}
+def unregistered(name: str) -> str:
+    """``name``, or ``name`` with a suffix, that no registered method has (the page's name may be registered)."""
+    return next(candidate for i in range(100) if (candidate := f"{name}{i or ''}") not in METHODS)
 
 
 @pytest.fixture
-def cosine_method(monkeypatch):
-    monkeypatch.setitem(METHODS, "cosine", METHODS["ce"])  # restored after the test
-    return register(MethodSpec("cosine", CosineAgreementLoss, "cosine agreement", views=2, mixing="each"))
+def cosine_method() -> Iterator[MethodSpec]:
+    """The page's method registered under a free name with the page's MethodSpec arguments; removed after."""
+    loss = doc_loss()
+    spec = eval(registry_entry(), {"MethodSpec": MethodSpec, "CosineAgreementLoss": loss})  # noqa: S307
+    name = unregistered(NAME)
+    spec = register(MethodSpec(name, loss, spec.label, views=spec.views, mixing=spec.mixing))
+    yield spec
+    METHODS.pop(name)
 
 
 def test_registered_method_is_known_to_config_and_factory(cosine_method):
-    cfg = load_config("FashionMNIST-ResNet8-standard", {"method": "cosine", "loss": {"weight": 0.5}})
+    name = cosine_method.name
+    cfg = load_config("FashionMNIST-ResNet8-standard", {"method": name, "loss": {"weight": 0.5}})
     assert cfg.views.num_views == 2 and cfg.views.views == ("crop-flip", "crop-flip")
-    assert isinstance(create_loss("cosine", 10, 2, weight=0.5), CosineAgreementLoss)
+    assert isinstance(create_loss(name, 10, 2, weight=0.5), cosine_method.loss)
     with pytest.raises(ConfigError, match="no loss option 'wieght' \\(did you mean 'weight'\\?\\); valid: weight"):
-        load_config("FashionMNIST-ResNet8-standard", {"method": "cosine", "loss": {"wieght": 0.5}})
+        load_config("FashionMNIST-ResNet8-standard", {"method": name, "loss": {"wieght": 0.5}})
 
 
 def test_registered_method_trains_through_accord_train(cosine_method, fmnist_dir, tmp_path):
     out = tmp_path / "run"
-    sets = ["method=cosine", "loss.weight=0.5", "epochs=1", "train_subset=64", "batch_size=32", "lr_batch=32",
-            "workers=0", "eval_batch_size=100", "log_interval=1"]  # fmt: skip
+    sets = [f"method={cosine_method.name}", "loss.weight=0.5", "epochs=1", "train_subset=64", "batch_size=32",
+            "lr_batch=32", "workers=0", "eval_batch_size=100", "log_interval=1"]  # fmt: skip
     args = ["--config", "FashionMNIST-ResNet8-standard", "--data-dir", str(fmnist_dir)]
     assert main(["train", *args, *[f"--set={s}" for s in sets], "--out", str(out)]) == 0
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert {"loss", "ce", "cosine"} <= set(record["train"])
-    assert "method: cosine" in (out / "config.yaml").read_text()
+    assert f"method: {cosine_method.name}" in (out / "config.yaml").read_text()
 
 
 def test_unregistered_method_is_refused_with_the_valid_names():
-    with pytest.raises(ConfigError, match="unknown method 'cosine'; valid: ce, ls, agmax"):
-        load_config("FashionMNIST-ResNet8-standard", {"method": "cosine"})
+    name = unregistered(NAME)
+    with pytest.raises(ConfigError, match=f"unknown method '{name}'.*; valid: {', '.join(METHODS)}"):
+        load_config("FashionMNIST-ResNet8-standard", {"method": name})

@@ -145,3 +145,23 @@ def test_every_path_compiles_by_one_rule(method, fmnist_dir):
         model, loss = step._compiled
         assert model is not step.views, path
         assert (loss is step.criterion) == METHODS[method].progress, path
+
+
+def test_only_the_step_module_assembles_model_and_loss():
+    """A ``ViewStep`` (model + loss) and its DDP wrapper are made in ``accord.step`` alone; the engine, the timm task
+    and the bench reach them through ``build_step``."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "accord"
+    makers = {"ViewStep", "DistributedDataParallel", "DDP"}
+    users = set()
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        where = path.relative_to(package).as_posix()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                assert name not in makers or where.startswith("step/"), f"{where}:{node.lineno} builds {name}"
+                users |= {where.split("/")[0]} if name == "build_step" else set()
+    assert {"engine", "timm", "bench"} <= users

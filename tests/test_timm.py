@@ -327,9 +327,11 @@ def _ddp_worker(rank: int, init: str, out: str) -> None:
         images, labels = view_batch(2, batch=8)
         half = slice(4 * rank, 4 * rank + 4)  # each process its own half of every view
         mine = torch.cat([images[:8][half], images[8:][half]])
-        task(mine, labels[half])["loss"].backward()
+        loss = task(mine, labels[half])["loss"]
+        loss.backward()
         q_head = task.get_trainable_module().module.criterion.q_head
-        torch.save([p.grad for p in q_head.parameters()], f"{out}.{rank}")
+        terms = task.write_terms(0, None)  # every process calls it; timm's output_dir is None beside the primary
+        torch.save([[p.grad for p in q_head.parameters()], float(loss), terms], f"{out}.{rank}")
     finally:
         dist.destroy_process_group()
 
@@ -337,14 +339,16 @@ def _ddp_worker(rank: int, init: str, out: str) -> None:
 @pytest.mark.slow
 def test_prepare_distributed_averages_the_q_head_too(tmp_path, one_thread):
     """DDP wraps the model and the loss together: both processes end the step with the same Q-head gradient
-    although each saw other images."""
+    although each saw other images; the epoch's terms (write_terms) are the mean over both processes."""
     import torch.multiprocessing as mp
 
     out = str(tmp_path / "grads")
     mp.spawn(_ddp_worker, args=(f"file://{tmp_path / 'rendezvous'}", out), nprocs=2)
-    first, second = (torch.load(f"{out}.{rank}", weights_only=True) for rank in (0, 1))
+    (first, loss_0, terms_0), (second, loss_1, terms_1) = (torch.load(f"{out}.{r}", weights_only=False) for r in (0, 1))
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert any(bool(g.abs().sum() > 0) for g in first)
+    assert loss_0 != loss_1 and terms_0 == terms_1
+    assert terms_0["loss"] == pytest.approx((loss_0 + loss_1) / 2, rel=1e-6)
 
 
 def test_a_task_in_eval_mode_points_to_the_eval_model():

@@ -69,15 +69,20 @@ def views_dataset(args: argparse.Namespace, root: Path) -> MultiViewDataset:
     """train.py's training set with the documented wrap, its views set by create_loader (seeded as train.py seeds)."""
     random_seed(args.seed, 0)
     dataset_train = create_dataset("", root=str(root / "train"), is_training=True)
-    dataset_train = MultiViewDataset(dataset_train, args.aug_splits, method=args.view_loss, seed=args.seed)  # + accord
+    dataset_train = MultiViewDataset(
+        dataset_train, args.aug_splits, method=args.view_loss, seed=args.seed, pipelines=args.view_pipelines
+    )  # + accord
     create_loader(dataset_train, input_size=(3, 32, 32), batch_size=4, is_training=True, use_prefetcher=False,
                   num_aug_splits=args.aug_splits, num_workers=0, persistent_workers=False)  # fmt: skip
     return dataset_train
 
 
-def train(args: argparse.Namespace, root: Path, steps: int = 2, poison: int = 0) -> tuple[int, list[dict]]:
+def train(
+    args: argparse.Namespace, root: Path, steps: int = 2, poison: int = 0, epochs: int = 1
+) -> tuple[int, list[dict]]:
     """train.py's main() and train_one_epoch(), in order; returns the epoch the run ended on and each step's result.
-    ``poison``: that step's input is NaN (a run that diverges there)."""
+    ``poison``: that step's input is NaN (a run that diverges there); ``epochs``: the run's length (after a resumed
+    checkpoint's epoch), for the weight schedules (one epoch is trained)."""
     device = torch.device("cpu")
     random_seed(args.seed, 0)
     model = timm.create_model(args.model, num_classes=args.num_classes)
@@ -98,7 +103,7 @@ def train(args: argparse.Namespace, root: Path, steps: int = 2, poison: int = 0)
     assert not (mixup_active and not args.view_loss)  # timm's own Mixup paths are not under test here
     if num_aug_splits > 1:
         dataset_train = MultiViewDataset(
-            dataset_train, num_aug_splits, method=args.view_loss, seed=args.seed
+            dataset_train, num_aug_splits, method=args.view_loss, seed=args.seed, pipelines=args.view_pipelines
         )  # + accord
     loader_train = create_loader(
         dataset_train,
@@ -133,6 +138,9 @@ def train(args: argparse.Namespace, root: Path, steps: int = 2, poison: int = 0)
         task=task,
     )
     epoch = 0 if resume_epoch is None else resume_epoch
+    num_epochs = epoch + epochs
+    if args.view_loss:  # + accord
+        task.set_schedule(num_epochs * len(loader_train), epoch * len(loader_train))  # + accord
     task.get_trainable_module().train()
     results = []
     for step, (input, target) in enumerate(loader_train, start=1):  # train_one_epoch
@@ -205,8 +213,8 @@ def test_the_documented_patch_is_at_most_twelve_lines():
     block = diff_block(doc)
     added = [line for line in block if line.startswith("+")]
     changed = [line for line in block if line.startswith("-")]
-    assert (len(added), len(changed)) == (11, 2) and len(added) <= 12
-    assert "Eleven lines (nine added, two changed)" in doc
+    assert (len(added), len(changed)) == (12, 2) and len(added) <= 12
+    assert "Twelve lines (ten added, two changed)" in doc
     assert any("LoopMixer(task, **mixup_args)" in line for line in added)
     assert all(change.anchor for change in changes(block))  # every change says where, in timm's own words
 
@@ -227,7 +235,7 @@ def test_the_documented_lines_apply_to_timms_train_py(tmp_path):
     source = Path(os.environ["ACCORD_TIMM_TRAIN_PY"]).read_text()
     patched = apply(source)
     compile(patched, "train.py", "exec")
-    assert len(patched.splitlines()) - len(source.splitlines()) == 9  # nine added, two changed in place
+    assert len(patched.splitlines()) - len(source.splitlines()) == 10  # ten added, two changed in place
 
 
 def first_views(method: str, seed: int, root: Path, n: int = 6) -> list[torch.Tensor]:
@@ -282,7 +290,7 @@ def test_the_terms_reach_the_log_and_a_csv_beside_the_summary(method, imagefolde
     with caplog.at_level(logging.INFO):
         _, results = train(timm_args(method, "", True, tmp_path), imagefolder_dir)
     terms = [k for k in results[0] if k not in ("output", "input", "raw")]
-    assert len(terms) >= 3  # the total and at least two parts
+    assert "loss" in terms and len(terms) >= 2  # the total and its parts (one for a control without agreement term)
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Terms (")]
     assert any(all(f" {t} " in line for t in terms) for line in logged), logged
     rows = list(csv.DictReader((tmp_path / "terms.csv").open()))
@@ -356,7 +364,7 @@ def test_a_checkpoint_without_the_loss_state_is_refused(imagefolder_dir, tmp_pat
         (["--aug-splits", "3", "--view-loss", "tied"], "--view-loss tied takes 2 views per image: set --aug-splits 2"),
         (["--aug-splits", "3", "--view-loss", "jsd", "--mixup", "0.8"], r"method 'jsd' refuses MixUp/CutMix \(drop"),
         (["--aug-splits", "2", "--view-loss", "agmax", "--view-option", "dl_wieght=2"], "did you mean 'dl_weight'"),
-        (["--view-bn", "split"], "--view-bn and --view-option need --view-loss"),
+        (["--view-bn", "split"], "--view-bn, --view-pipelines and --view-option need --view-loss"),
     ],
 )
 def test_bad_view_arguments_stop_at_parsing_in_one_line(flags, message, capsys):
@@ -382,3 +390,87 @@ def test_tied_gets_its_authors_batchnorm_or_one_warning(caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "tied with bn_mode=concat is not its authors' step (theirs: separate)"
     ]
+
+
+def loader_batches(root: Path, batch_size: int = 4) -> int:
+    """len(loader_train) of the harness's loader (drop_last, as timm's training loader)."""
+    return len(create_dataset("", root=str(root / "train"), is_training=True)) // batch_size
+
+
+def mse_weights(results: list[dict]) -> list[float]:
+    """Tied-Augment's weight at each step, read from its terms: loss = ce + w * mse."""
+    return [float((r["loss"] - r["ce"]) / r["mse"]) for r in results]
+
+
+def test_a_tied_weight_schedule_follows_the_run_in_timms_loop(imagefolder_dir, tmp_path, one_thread):
+    """--view-option schedule=linear: w = weight * (batches done) / (num_epochs * len(loader_train)), a resumed run
+    going on from its epoch, as accord train's schedule follows its updates."""
+    n = loader_batches(imagefolder_dir)
+    flags = ["--view-option", "schedule=linear", "--view-option", "weight=2"]
+    _, first = train(timm_args("tied", "", True, tmp_path, extra=flags), imagefolder_dir, steps=2, epochs=2)
+    assert mse_weights(first) == pytest.approx([0.0, 2.0 * 1 / (2 * n)], abs=1e-5)
+    resumed = tmp_path / "resumed"
+    args = timm_args("tied", "", True, resumed, resume=str(tmp_path / "last.pth.tar"), extra=flags)
+    _, later = train(args, imagefolder_dir, steps=1, epochs=1)  # epoch 1 of 2
+    assert mse_weights(later) == pytest.approx([2.0 * n / (2 * n)], abs=1e-5)
+
+
+def test_a_scheduled_weight_without_the_training_length_is_refused(imagefolder_dir):
+    task = create_task("tied", timm.create_model("resnet10t", num_classes=3), schedule="warmup", verbose=False)
+    task.get_trainable_module().train()
+    with pytest.raises(ValueError, match=r"tied: the loss's weight follows a schedule.*task.set_schedule") as e:
+        task(torch.randn(4, 3, 32, 32), torch.tensor([0, 1]))
+    assert "\n" not in str(e.value)
+    constant = create_task("tied", timm.create_model("resnet10t", num_classes=3), verbose=False)
+    constant.get_trainable_module().train()
+    assert torch.isfinite(constant(torch.randn(4, 3, 32, 32), torch.tensor([0, 1]))["loss"])
+
+
+def test_weak_first_views_take_timms_crop_alone_then_its_whole_pipeline(imagefolder_dir):
+    """--view-pipelines weak-first: view 1 is timm's (primary, final), the others (primary, secondary, final)."""
+    data = MultiViewDataset(create_dataset("", root=str(imagefolder_dir / "train")), 2, method="tied",
+                            pipelines="weak-first")  # fmt: skip
+    loader = create_loader(data, (3, 32, 32), 4, is_training=True, num_aug_splits=2, auto_augment="rand-m9-n2",
+                           use_prefetcher=False, num_workers=0, persistent_workers=False)  # fmt: skip
+    weak, strong = data.transform.views
+    assert len(weak.transforms) == 2 and len(strong.transforms) == 3  # timm's primary and final; all three
+    assert weak.transforms[0] is strong.transforms[0] and weak.transforms[1] is strong.transforms[2]
+    assert "RandAugment" in repr(strong.transforms[1]) and "RandAugment" not in repr(weak)
+    images, _ = next(iter(loader))
+    assert images.shape == (4, 2, 3, 32, 32)
+    same = MultiViewDataset(create_dataset("", root=str(imagefolder_dir / "train")), 2, method="tied")
+    create_loader(same, (3, 32, 32), 4, is_training=True, num_aug_splits=2, auto_augment="rand-m9-n2",
+                  use_prefetcher=False, num_workers=0, persistent_workers=False)  # fmt: skip
+    assert all("RandAugment" in repr(view) for view in same.transform.views)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--aug-splits", "3", "--view-loss", "jsd", "--view-pipelines", "weak-first"], "jsd's views have their own"),
+        (["--view-pipelines", "weak-first"], "--view-pipelines and --view-option need --view-loss"),
+        (["--aug-splits", "2", "--view-loss", "tied", "--view-pipelines", "strong"], "invalid choice: 'strong'"),
+    ],
+)
+def test_bad_view_pipelines_stop_at_parsing_in_one_line(flags, message, capsys):
+    with pytest.raises(SystemExit):
+        timm_parser().parse_args(flags)
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_the_terms_file_of_another_writer_is_left_as_it_is(tmp_path, caplog):
+    import logging
+
+    from accord.timm.terms import write_terms
+
+    (tmp_path / "terms.csv").write_text("the user's own\n")
+    with caplog.at_level(logging.WARNING):
+        assert write_terms({"loss": 1.0}, 0, tmp_path) is None
+    assert (tmp_path / "terms.csv").read_text() == "the user's own\n"
+    assert "accord did not write" in caplog.text
+    other = tmp_path / "other"
+    other.mkdir()
+    write_terms({"loss": 1.0}, 0, other)
+    write_terms({"loss": 0.5}, 1, other)
+    write_terms({"loss": 0.7}, 1, other)  # epoch 1 again (a resumed run): its row replaced
+    assert (other / "terms.csv").read_text().splitlines() == ["epoch,loss", "0,1.0", "1,0.7"]

@@ -16,10 +16,12 @@ from typing import Any
 
 import torch
 
+from ..losses import baseline_method, method_spec
 from .end_to_end import AUGMENT_ON, E2E_POLICIES, FolderRun, format_end_to_end, measure_end_to_end
 from .steps import (
     MEASURED_METHODS,
     BenchConfig,
+    baseline_steps,
     measure_augment,
     measure_loaders,
     measure_memory,
@@ -89,18 +91,17 @@ def format_table(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for m in MEASURED_METHODS:
-        base = "ce 3B" if views_of(m, cfg["views"]) == 3 else f"ce {cfg['views']}B"
+        base = f"{baseline_method()} {views_of(m, cfg['views'])}B"
         lines.append(
             f"| {m} | {result['step_ms'][m]:.1f} | {base} | {result['overhead_ratio'][m]:.3f} "
             f"| {result['loss_share_pct'][m]:.1f} | {result['peak_memory_mb'][m]:.0f} |"
         )
-    for name in (f"ce_{cfg['views']}v", "ce_3v"):
+    for name in baseline_steps(BenchConfig(views=cfg["views"])):
         lines.append(f"| {name} | {result['step_ms'][name]:.1f} | - | 1 | - | {result['peak_memory_mb'][name]:.0f} |")
-    lines += [
-        "",
-        f"tied, bn separate vs concat: {result['separate_vs_concat']:.3f}x the concat step",
-        f"model consumes {result['model_views_per_s']:.0f} views/s (baseline step)",
-    ]
+    lines.append("")
+    for m, ratio in result["own_bn_vs_concat"].items():
+        lines.append(f"{m}, bn {method_spec(m).bn} vs concat: {ratio:.3f}x the concat step")
+    lines.append(f"model consumes {result['model_views_per_s']:.0f} views/s (baseline step)")
     for policy, by_workers in result["loader_views_per_s"].items():
         rates = ", ".join(f"{w} workers {v:.0f}" for w, v in by_workers.items())
         starves = "slower" if result["loader_starves_model"][policy] else "faster"
@@ -114,7 +115,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 def check_result(result: dict[str, Any]) -> None:
     """Raise ``ValueError`` if a ratio or rate is not a positive finite number."""
-    values = [*result["overhead_ratio"].values(), result["separate_vs_concat"], result["model_views_per_s"]]
+    values = [*result["overhead_ratio"].values(), *result["own_bn_vs_concat"].values(), result["model_views_per_s"]]
     values += list(result["loss_share_pct"].values())
     values += [v for d in result["loader_views_per_s"].values() for v in d.values()]
     values += [v for d in result["end_to_end_ratio"].values() for v in d.values()]

@@ -151,31 +151,58 @@ def paired_ratio(num: list[float], den: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(num, den, strict=True))
 
 
+def baseline_step(views: int) -> str:
+    """The name of the baseline's step on ``views * B`` images (``ce_2v``), what a ``views``-view method is timed
+    against: as many images through the network, no agreement term."""
+    return f"{baseline_method()}_{views}v"
+
+
+def baseline_steps(cfg: BenchConfig) -> dict[str, int]:
+    """Each baseline step to time and its view count: one per view count of ``cfg.views`` and the measured
+    methods (``cfg.views`` first)."""
+    counts = dict.fromkeys([cfg.views, *sorted({views_of(m, cfg.views) for m in MEASURED_METHODS})])
+    return {baseline_step(views): views for views in counts}
+
+
+def own_bn_step(method: str) -> str:
+    """The name of ``method``'s step with its authors' BatchNorm mode (``MethodSpec.bn``) in place of concat."""
+    return f"{method}_bn_{method_spec(method).bn}"
+
+
+def own_bn_methods() -> tuple[str, ...]:
+    """The measured methods whose authors' BatchNorm mode is not one pass over all views: each is timed both ways."""
+    return tuple(m for m in MEASURED_METHODS if method_spec(m).bn != "concat")
+
+
 def step_steps(cfg: BenchConfig) -> dict[str, Step]:
-    """Every step to time: baselines on ``V*B`` and ``3B`` images, each method, tied 'separate', losses."""
-    steps = {f"ce_{cfg.views}v": make_train_step(cfg, baseline_method(), 1, cfg.views * cfg.batch)}
-    steps["ce_3v"] = make_train_step(cfg, baseline_method(), 1, 3 * cfg.batch)
+    """Every step to time: the baseline on as many images as each method, each method, each method with its
+    authors' BatchNorm mode where that is not concat, and the losses alone."""
+    base = baseline_method()
+    steps = {name: make_train_step(cfg, base, 1, views * cfg.batch) for name, views in baseline_steps(cfg).items()}
     for method in MEASURED_METHODS:
         steps[method] = make_train_step(cfg, method, views_of(method, cfg.views), cfg.batch)
-    steps["tied_separate"] = make_train_step(cfg, "tied", cfg.views, cfg.batch, bn_mode="separate")
+    for method in own_bn_methods():
+        bn = method_spec(method).bn
+        steps[own_bn_step(method)] = make_train_step(cfg, method, views_of(method, cfg.views), cfg.batch, bn_mode=bn)
     for method in MEASURED_METHODS:
         steps[f"loss_{method}"] = make_loss_step(cfg, method, views_of(method, cfg.views))
     return steps
 
 
 def baseline_name(method: str, cfg: BenchConfig) -> str:
-    return "ce_3v" if views_of(method, cfg.views) == 3 else f"ce_{cfg.views}v"
+    """The baseline step ``method`` is compared with: as many images as its views."""
+    return baseline_step(views_of(method, cfg.views))
 
 
 def summarize_steps(cfg: BenchConfig, times: dict[str, list[float]]) -> dict[str, Any]:
-    """Median step times, overhead ratios, separate/concat ratio, loss shares and the model's views/s."""
+    """Median step times, overhead ratios, own-BatchNorm/concat ratios, loss shares and the model's views/s."""
     step_ms = {name: 1000 * statistics.median(t) for name, t in times.items() if not name.startswith("loss_")}
-    base = times[f"ce_{cfg.views}v"]
+    base = times[baseline_step(cfg.views)]
     return {
         "step_ms": step_ms,
         "loss_ms": {m: 1000 * statistics.median(times[f"loss_{m}"]) for m in MEASURED_METHODS},
         "overhead_ratio": {m: paired_ratio(times[m], times[baseline_name(m, cfg)]) for m in MEASURED_METHODS},
-        "separate_vs_concat": paired_ratio(times["tied_separate"], times["tied"]),
+        "own_bn_vs_concat": {m: paired_ratio(times[own_bn_step(m)], times[m]) for m in own_bn_methods()},
         "loss_share_pct": {m: 100 * paired_ratio(times[f"loss_{m}"], times[m]) for m in MEASURED_METHODS},
         "model_views_per_s": cfg.views * cfg.batch / statistics.median(base),
     }
@@ -297,8 +324,8 @@ def peak_memory_mb(cfg: BenchConfig, method: str, views: int, batch: int) -> flo
 
 def measure_memory(cfg: BenchConfig) -> dict[str, float]:
     """Peak step memory of the baselines and each method (see :func:`peak_memory_mb` for what is counted)."""
-    out = {f"ce_{cfg.views}v": peak_memory_mb(cfg, baseline_method(), 1, cfg.views * cfg.batch)}
-    out["ce_3v"] = peak_memory_mb(cfg, baseline_method(), 1, 3 * cfg.batch)
+    base = baseline_method()
+    out = {name: peak_memory_mb(cfg, base, 1, views * cfg.batch) for name, views in baseline_steps(cfg).items()}
     for method in MEASURED_METHODS:
         out[method] = peak_memory_mb(cfg, method, views_of(method, cfg.views), cfg.batch)
     return out

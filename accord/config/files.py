@@ -1,11 +1,11 @@
 """Config files: the built-in named configs, YAML files with ``base:``, ``--set`` overrides, saved configs.
 
-A built-in config is named ``<Model>-<augmentation>[-<method>]`` (``ResNet50-standard-agmax``,
-``FashionMNIST-ResNet8-standard-tied``) and composed from three YAML fragments in
+A built-in config is named ``<Model>-<augmentation>[-<method>]`` (``ResNet50-standard``,
+``FashionMNIST-ResNet8-cutout-<method>``) and composed from three YAML fragments in
 ``accord/configs/``: ``models/<Model>.yaml`` (network, data and schedule), ``augs/<augmentation>.yaml``
-(training policy) and ``methods/<method>.yaml`` (loss and views; no suffix is the CE baseline).
+(training policy) and ``methods/<method>.yaml`` (loss and views; no suffix is the baseline).
 A model fragment may also hold ``by_method`` (keys set for one method only, e.g. the AgMax authors'
-init on the ``-agmax`` rows: ``{agmax: {init: agmax}}``; ``ce`` is the baseline) and ``policy_add``
+init on the AgMax rows; the baseline is the default ``method``) and ``policy_add``
 (tokens added to every view's policy before its CutOut, e.g. ImageNet's ``jitter-lighting``) and
 ``policy_swap`` (``{token: replacement}`` applied to every view's tokens, ``""`` removing one: the papers' own
 augmentations in place of torchvision's, e.g. ``{autoaug: autoaug_agmax}``).
@@ -119,7 +119,7 @@ def config_name(model: str, aug: str, method: str | None = None) -> str:
 
 
 def split_name(name: str) -> tuple[str, str, str | None]:
-    """``ResNet50-auto_augment-cutout-agmax`` -> (``ResNet50``, ``auto_augment-cutout``, ``agmax``)."""
+    """``ResNet50-auto_augment-cutout-<method>`` -> (``ResNet50``, ``auto_augment-cutout``, ``<method>``)."""
     models, augs, methods = _fragments("models"), _fragments("augs"), _fragments("methods")
     for model in sorted(models, key=len, reverse=True):
         if not name.startswith(model + "-"):
@@ -135,7 +135,7 @@ def split_name(name: str) -> tuple[str, str, str | None]:
         f"unknown config {name!r}"
         + (f"; did you mean {', '.join(close)}?" if close else "")
         + f" Names are <model>-<augmentation>[-<method>] with model in {', '.join(models)}; "
-        f"augmentation in {', '.join(augs)}; method in ce (no suffix), {', '.join(methods)}. "
+        f"augmentation in {', '.join(augs)}; method in {DEFAULTS['method']} (no suffix), {', '.join(methods)}. "
         "`accord configs` lists them all."
     )
 
@@ -183,6 +183,9 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
     ):
         _merge(flat, _load_yaml(fragment), str(fragment))
     _merge(flat, by_method.get(method or DEFAULTS["method"], {}), f"{model_path}: by_method")
+    if (policy_add or policy_swap) and flat["views"] is not None:
+        # each view gets the model's tokens once: "{policy}" stands for the policy before they are added
+        flat["views"] = [view.replace("{policy}", flat["policy"]) for view in flat["views"]]
     if policy_add:
         flat["policy"] = add_tokens(flat["policy"], policy_add)
         if flat["views"] is not None:
@@ -257,8 +260,8 @@ def renamed_dataset(name: str, old: str, new: str) -> str:
 
 def renamed_method(name: str, old: tuple[Any, Any], new: tuple[Any, Any]) -> str:
     """The config's name once ``--set method=``/``mix=`` (or ``--mixup``/``--cutmix``) changed them, so a run's
-    folder says what it trains: ``ImageFolder-resnet18-standard`` with AgMax and MixUp is
-    ``ImageFolder-resnet18-standard-mixup-agmax`` (the default method, the baseline, has no suffix)."""
+    folder says what it trains: ``ImageFolder-resnet18-standard`` with method M and MixUp is
+    ``ImageFolder-resnet18-standard-mixup-M`` (the default method, the baseline, has no suffix)."""
     (old_method, old_mix), (new_method, new_mix) = old, new
     if (old_method, old_mix) == (new_method, new_mix):
         return name

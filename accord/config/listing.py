@@ -34,7 +34,7 @@ def _check(value: str | None, valid: list[str], what: str) -> None:
 
 def format_listing(model: str | None = None, aug: str | None = None, method: str | None = None) -> str:
     """The built-in config names, one per line, under a ``# <model>: ...`` line per model; only those of
-    ``model``, ``aug`` and ``method`` (``ce``: the baseline, no suffix) when given."""
+    ``model``, ``aug`` and ``method`` (the baseline: no suffix) when given."""
     order = model_order()
     _check(model, order, "model")
     _check(aug, list(_fragments("augs")), "aug")

@@ -190,7 +190,7 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
         spec.check_options(v["loss"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    v["loss"] = _checked_options(spec, v["loss"])
+    v["loss"] = _checked_options(spec, {**spec.option_defaults(), **v["loss"]})  # every value, stated
     try:
         # the values of the options are the loss's to check: build it once, for a 2-class problem
         spec.build_loss(2, v["num_views"], **v["loss"])

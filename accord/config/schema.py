@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar, Union
 from ..data.datasets import ValSource
 from ..data.loading import DEFAULT_LOADER_TIMEOUT, MAX_LOADER_TIMEOUT
 from ..domains import FRACTION, NON_NEGATIVE, POSITIVE, SHARE, Range, whole
+from ..losses.registry import baseline_method
 from ..models.multiview import BnMode
 from ..views.eval_crop import Interpolation
 from ..views.mixing import MixKind
@@ -135,8 +136,10 @@ class ViewsConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    method: str = key("ce", "the method (accord.losses.METHODS)")
-    loss: dict[str, Any] = key({}, "options of the method's loss, e.g. {dl_weight: 4} for agmax, {weight: 1} for tied")
+    method: str = key(baseline_method(), "the method (accord.losses.METHODS); the default is the baseline")
+    loss: dict[str, Any] = key(
+        {}, "options of the method's loss (its constructor's keyword arguments; unset ones take the loss's defaults)"
+    )
 
 
 @dataclass(frozen=True)

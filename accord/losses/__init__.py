@@ -7,9 +7,18 @@ are view ``j``) and returns a dict of scalar terms whose ``"loss"`` entry is the
 from ._views import expand_target, split_views
 from .agmax import AgMaxLoss, QHead, agmax_hidden_units
 from .agreement import AgreementLoss
-from .classification import ViewCrossEntropy
+from .classification import LabelSmoothingCrossEntropy, ViewCrossEntropy
 from .jsd import JsdLoss
-from .registry import METHODS, MethodSpec, baseline_method, create_loss, method_spec, register
+from .registry import (
+    METHODS,
+    MethodSpec,
+    baseline_method,
+    create_loss,
+    featured_methods,
+    method_of_loss,
+    method_spec,
+    register,
+)
 from .tied import TiedAugmentLoss
 
 __all__ = [
@@ -17,6 +26,7 @@ __all__ = [
     "AgMaxLoss",
     "AgreementLoss",
     "JsdLoss",
+    "LabelSmoothingCrossEntropy",
     "MethodSpec",
     "QHead",
     "TiedAugmentLoss",
@@ -25,6 +35,8 @@ __all__ = [
     "baseline_method",
     "create_loss",
     "expand_target",
+    "featured_methods",
+    "method_of_loss",
     "method_spec",
     "register",
     "split_views",

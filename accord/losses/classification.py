@@ -33,3 +33,11 @@ class ViewCrossEntropy(nn.Module):
             upcast(logits), expand_target(target, logits.shape[0]), label_smoothing=self.label_smoothing
         )
         return {"loss": ce, "ce": ce}
+
+
+class LabelSmoothingCrossEntropy(ViewCrossEntropy):
+    """:class:`ViewCrossEntropy` with label smoothing 0.1 unless told otherwise (Szegedy et al., CVPR 2016: the
+    label-smoothing control, another regulariser spending the same budget as an agreement term)."""
+
+    def __init__(self, label_smoothing: float = 0.1) -> None:
+        super().__init__(label_smoothing)

@@ -26,6 +26,8 @@ class JsdLoss(nn.Module):
 
     #: The range of each numeric option (config resolution checks them; the types are the signature's).
     OPTION_DOMAINS: ClassVar[dict[str, Range]] = {"alpha": WEIGHT, "smoothing": SHARE}
+    #: View 1 is the clean image (CE is on it alone), the others its augmentations: timm's AugMixDataset layout.
+    CLEAN_FIRST: ClassVar[bool] = True
 
     def __init__(self, num_splits: int = 3, alpha: float = 12.0, smoothing: float = 0.0) -> None:
         super().__init__()

@@ -93,6 +93,11 @@ class TiedAugmentLoss(nn.Module):
         self.label_smoothing = label_smoothing
         self.progress = 1.0
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether the weight depends on the training progress (so a loop must call :meth:`set_progress`)."""
+        return self.schedule != "constant"
+
     def set_progress(self, progress: float) -> None:
         """Tell the weight schedule how far training is, from 0 (start) to 1 (end)."""
         self.progress = min(max(progress, 0.0), 1.0)

@@ -81,7 +81,7 @@ class ViewStep(nn.Module):
         if not self.training:
             raise RuntimeError("the step computes training losses; evaluate its model (step.views) instead")
         if feature_mix is not None and not self.spec.takes_feature_mix:
-            raise ValueError(f"{self.spec.name}'s loss takes no feature_mix (only 'first' mixing, e.g. tied, has one)")
+            raise ValueError(f"{self.spec.name}'s loss takes no feature_mix (its forward has no such keyword)")
         views, loss = self._compiled or (self.views, self.criterion)
         with autocast(self.amp, x.device):
             out = views(x)

@@ -1,8 +1,8 @@
 """accord's options in timm's ``train.py``: one call adds them to its parser and checks them with timm's own before
 any set-up; :func:`task_options` turns the parsed arguments into :func:`~accord.timm.create_task`'s keywords.
 
-timm's ``--smoothing`` defaults to 0.1 for its own losses. A view method keeps its own smoothing (none for the papers'
-losses, 0.1 for ``ls``) unless the user sets one, on the command line or in train.py's ``--config`` file: the parser
+timm's ``--smoothing`` defaults to 0.1 for its own losses. A view method keeps its loss's own smoothing (none for the
+papers' losses) unless the user sets one, on the command line or in train.py's ``--config`` file: the parser
 notes that in ``args.view_smoothing`` and leaves ``args.smoothing`` as timm has it.
 """
 
@@ -17,6 +17,7 @@ import yaml
 from ..losses import METHODS, method_spec
 from ..losses.mixing_rule import check_mixing
 from ..models.multiview import BN_MODES
+from .dataset import VIEW_PIPELINES, pipelines_problem
 
 GIVEN = "view_smoothing"  # the --smoothing the user set (command line or train.py's --config file), else None
 
@@ -36,7 +37,9 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--view-loss", default=None, choices=list(METHODS), metavar="METHOD",
                        help=f"accord loss on the --aug-splits views: {', '.join(METHODS)}")  # fmt: skip
     group.add_argument("--view-bn", default=None, choices=list(BN_MODES),
-                       help="how BatchNorm sees the views (default: the authors', separate for tied)")  # fmt: skip
+                       help="how BatchNorm sees the views (default: the method's authors', MethodSpec.bn)")  # fmt: skip
+    group.add_argument("--view-pipelines", default="same", choices=list(VIEW_PIPELINES),
+                       help="same: every view timm's pipeline; weak-first: view 1 its crop and flip alone")  # fmt: skip
     group.add_argument("--view-option", default=[], action="append", metavar="KEY=VALUE",
                        help="a loss option of the method, e.g. dl_weight=2 (repeatable)")  # fmt: skip
     for action in parser._actions:  # argparse keeps no public list of its actions
@@ -60,13 +63,16 @@ def view_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the parsed view arguments, in one line (``None``: nothing)."""
     method = getattr(args, "view_loss", None)
     if method is None:
-        return "--view-bn and --view-option need --view-loss" if args.view_bn or args.view_option else None
+        given = args.view_bn or args.view_option or getattr(args, "view_pipelines", "same") != "same"
+        return "--view-bn, --view-pipelines and --view-option need --view-loss" if given else None
     if getattr(args, "jsd_loss", False):
-        return "--view-loss and --jsd-loss both choose the loss: drop --jsd-loss (--view-loss jsd is AugMix's JSD)"
+        return "--view-loss and --jsd-loss both choose the loss: drop --jsd-loss (--view-loss names AugMix's JSD too)"
     spec = method_spec(method)
     splits = getattr(args, "aug_splits", 0)
     if spec.views is not None and splits != spec.views:
         return f"--view-loss {method} takes {spec.views} views per image: set --aug-splits {spec.views} (got {splits})"
+    if (problem := pipelines_problem(getattr(args, "view_pipelines", "same"), method, spec.clean_first)) is not None:
+        return problem
     mixing = getattr(args, "mixup", 0) > 0 or getattr(args, "cutmix", 0) > 0
     try:
         if mixing:

@@ -42,6 +42,10 @@ class MultiViewDataset(ViewDataset):
         method: a registered method (timm's ``--view-loss``): its view count is checked against the views here,
             before any batch, and a method whose first view is the clean image (``MethodSpec.clean_first``, JSD)
             gets timm's ``AugMixDataset`` layout.
+        pipelines: how the views share timm's pipeline when ``create_loader`` assigns it (``VIEW_PIPELINES``):
+            ``same``, every view an independent draw of the whole pipeline (AgMax's views); ``weak-first``, view 1
+            timm's crop and flip alone, the others the whole pipeline (Tied-Augment's crop-flip / RandAugment pair:
+            ``--aa rand-m14-n2``), each view with its own crop.
 
     ``create_loader(dataset, ..., num_aug_splits=V)`` assigns ``dataset.transform``: a single pipeline, or timm's
     ``(primary, secondary, final)`` triple, becomes ``V`` independent draws of that pipeline (AgMax's views); with
@@ -56,6 +60,7 @@ class MultiViewDataset(ViewDataset):
         num_views: int = 2,
         seed: int | None = None,
         method: str | None = None,
+        pipelines: str = "same",
     ) -> None:
         if isinstance(views, int):
             num_views, views = views, None
@@ -69,6 +74,9 @@ class MultiViewDataset(ViewDataset):
                 f"(timm: --aug-splits {spec.views})"
             )
         self.clean_first = spec is not None and spec.clean_first
+        if (problem := pipelines_problem(pipelines, spec.name if spec else None, self.clean_first)) is not None:
+            raise ValueError(problem)
+        self.weak_first = pipelines == "weak-first"
         super().__init__(dataset, views, torch.initial_seed() if seed is None else seed)
 
     @property
@@ -88,9 +96,16 @@ class MultiViewDataset(ViewDataset):
                 augmented = v2.Compose([t for t in (secondary, final) if t is not None])
                 self._transform = MultiViewTransform([final] + [augmented] * (self.num_views - 1), shared=primary)
                 return
+            if self.weak_first:
+                primary, _, final = transform
+                weak = v2.Compose([t for t in (primary, final) if t is not None])
+                strong = v2.Compose([t for t in transform if t is not None])
+                self._transform = MultiViewTransform([weak] + [strong] * (self.num_views - 1))
+                return
             pipeline: Callable = v2.Compose([t for t in transform if t is not None])
-        elif self.clean_first:
-            raise ValueError("a clean first view needs timm's (primary, secondary, final) transforms")
+        elif self.clean_first or self.weak_first:
+            layout = "a clean first view" if self.clean_first else "pipelines='weak-first'"
+            raise ValueError(f"{layout} needs timm's (primary, secondary, final) transforms (create_loader's)")
         else:
             pipeline = transform
         self._transform = MultiViewTransform([pipeline] * self.num_views)
@@ -100,6 +115,19 @@ class MultiViewDataset(ViewDataset):
             raise RuntimeError("MultiViewDataset has no view transforms: pass views= or use timm's create_loader")
         views, label = super().__getitem__(index)
         return _stacked(tuple(views)), label  # a MultiViewTransform's tuple
+
+
+#: How the views share timm's pipeline (:class:`MultiViewDataset`'s ``pipelines``, train.py's ``--view-pipelines``).
+VIEW_PIPELINES = ("same", "weak-first")
+
+
+def pipelines_problem(pipelines: str, method: str | None, clean_first: bool) -> str | None:
+    """What is wrong with ``pipelines`` for ``method``, in one line (``None``: nothing)."""
+    if pipelines not in VIEW_PIPELINES:
+        return f"view pipelines {pipelines!r}: expected one of {', '.join(VIEW_PIPELINES)}"
+    if clean_first and pipelines != "same":
+        return f"{method}'s views have their own layout (the clean image first): drop --view-pipelines {pipelines}"
+    return None
 
 
 def _stacked(views: tuple) -> tuple | Tensor:

@@ -17,7 +17,7 @@ images, rows ``[j*B, (j+1)*B)`` are view ``j``. Targets are class indices or cla
 images is refused before any row is paired (:func:`~accord.timm.batch.check_view_batch`). A ``(B, V, C, H, W)`` batch
 (torch's default collate of :class:`~accord.timm.MultiViewDataset`, timm's ``--no-prefetcher``) is taken as well.
 The result is timm's dict: ``loss``, ``output`` (the ``V*B`` view-major logits, as timm's ``ClassificationTask``
-returns them under augmentation splits) and every term of accord's loss (e.g. ``ce``, ``entropy``, ``l1`` for AgMax).
+returns them under augmentation splits) and every term of accord's loss (AgMax's cross-entropy, entropy and L1).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from timm.task import TrainingTask
 from timm.utils import unwrap_model
 from torch import Tensor, nn
 
-from ..losses import MethodSpec, method_spec
+from ..losses import AgMaxLoss, JsdLoss, MethodSpec, TiedAugmentLoss, baseline_method, method_of_loss, method_spec
 from ..models.multiview import BnMode, MultiViewModel
-from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, distribute, find_step
+from ..step import NonFiniteGuard, TermMeans, TorchAgreement, ViewStep, build_step, distribute, find_step
 from ..views.mixing import MixedBatch
 from .batch import check_view_batch, view_major
 from .resume import check_task_state, method_state
-from .terms import log_terms, write_terms
+from .terms import group_means, log_terms, write_terms
 
 _logger = logging.getLogger(__name__)
 
@@ -49,10 +49,10 @@ class ViewTask(TrainingTask):
         model: a timm model (``forward_features``/``forward_head``; any ``timm.create_model`` name).
         method: a method name of :data:`accord.losses.METHODS` or its :class:`~accord.losses.MethodSpec`.
         num_views: views per image (timm's ``--aug-splits``, whose 0 is one view); ``None``: the method's own (one
-            for CE and LS).
+            for the single-view ones).
             A method with a fixed view count refuses another one here, before the first step.
         smoothing: label smoothing of each view's cross-entropy (timm's ``--smoothing`` when the user set it);
-            ``None`` keeps the loss's default (0.1 for ``ls``, 0 for the others).
+            ``None`` keeps the loss's default (0 for the papers' losses; the label-smoothing control's own).
         num_classes: classes of the loss (AgMax's Q head); ``None`` reads ``model.num_classes``.
         bn_mode: how BatchNorm sees the views (``concat``, ``split`` or ``separate``, see ``MultiViewModel``);
             ``None``: the method's authors' (``MethodSpec.bn``: ``separate`` for Tied-Augment). Another one than
@@ -101,10 +101,11 @@ class ViewTask(TrainingTask):
         if bn != self.spec.bn and verbose:
             _logger.warning(f"{self.spec.name} with bn_mode={bn} is not its authors' step (theirs: {self.spec.bn})")
         views = MultiViewModel(model, self.num_views, bn if self.num_views > 1 else "concat")
-        self.trainable_module: nn.Module = ViewStep(views, criterion.to(device=self.device), self.spec)
+        self.trainable_module: nn.Module = build_step(views, criterion.to(device=self.device), self.spec)
         self.log_interval = log_interval
         self._mixed: MixedBatch | None = None
         self._guard, self._terms, self._steps = NonFiniteGuard(), TermMeans(), 0
+        self._schedule: tuple[int, int] | None = None  # (total steps, steps done before this task's first)
 
     @property
     def method(self) -> str:
@@ -175,6 +176,14 @@ class ViewTask(TrainingTask):
         ``warmup``); a no-op for a method without one (``MethodSpec.progress``)."""
         self._own_step().set_progress(progress)
 
+    def set_schedule(self, total_steps: int, start_step: int = 0) -> None:
+        """The training length in steps (batches: timm's ``num_epochs * len(loader_train)``) and the steps already
+        done (``start_epoch * len(loader_train)`` on resume): before each step the task sets the progress
+        ``(start_step + steps taken) / total_steps``, as ``accord train`` does, for a loss with a weight schedule."""
+        if not (isinstance(total_steps, int) and total_steps > 0 and isinstance(start_step, int) and start_step >= 0):
+            raise ValueError(f"set_schedule: total_steps > 0 and start_step >= 0, got {total_steps}, {start_step}")
+        self._schedule = (total_steps, start_step - self._steps)
+
     def set_mixed_batch(self, mixed: MixedBatch | None) -> None:
         """The batch a view-aware mixer returned for the next step (``None``: it mixed nothing): the next forward
         takes its mixed-feature target and accepts its per-view targets."""
@@ -194,9 +203,22 @@ class ViewTask(TrainingTask):
         check_view_batch(self.method, input, target, self.num_views, mixed=from_mixer or feature_mix is not None)
         if feature_mix is None and mixed is not None and from_mixer:
             feature_mix = mixed.feature_mix
+        self._set_step_progress()
         terms, logits = self.trainable_module(input, target, feature_mix)
         self._after_step(terms)
         return {**terms, "output": logits}
+
+    def _set_step_progress(self) -> None:
+        """The progress of this step for a loss with a weight schedule; refused without :meth:`set_schedule`."""
+        if self._schedule is not None:
+            total, start = self._schedule
+            self.set_progress((start + self._steps) / total)
+        elif getattr(self._own_step().criterion, "scheduled", False):
+            raise ValueError(
+                f"{self.method}: the loss's weight follows a schedule, which needs the training length: call "
+                "task.set_schedule(num_epochs * len(loader_train), start_epoch * len(loader_train)) before training "
+                "(or keep the constant schedule)"
+            )
 
     def _after_step(self, terms: dict[str, Tensor]) -> None:
         """The non-finite stop (agreed by every process) and the running means of the terms."""
@@ -208,9 +230,10 @@ class ViewTask(TrainingTask):
             _logger.info(log_terms(self._terms.means(), self._steps))
 
     def write_terms(self, epoch: int, output_dir: str | None) -> dict[str, float]:
-        """The epoch's mean loss terms (this process's) to timm's log and ``terms.csv`` in ``output_dir`` (beside
-        timm's ``summary.csv``; ``None``: the log only); the means restart for the next epoch."""
-        means = self._terms.means()
+        """The epoch's mean loss terms (averaged over every process: each calls this) to timm's log and ``terms.csv``
+        in ``output_dir`` (beside timm's ``summary.csv``; ``None``, as on timm's other processes: the log only);
+        the means restart for the next epoch."""
+        means = group_means(self._terms.means(), self.device)
         self._terms.reset()
         if self.verbose:
             _logger.info(log_terms(means, epoch=epoch))
@@ -249,7 +272,7 @@ class AgMaxTask(ViewTask):
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, "agmax", **options)
+        super().__init__(model, method_of_loss(AgMaxLoss), **options)
 
 
 class TiedAugmentTask(ViewTask):
@@ -264,7 +287,7 @@ class TiedAugmentTask(ViewTask):
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, "tied", **options)
+        super().__init__(model, method_of_loss(TiedAugmentLoss), **options)
 
 
 class JsdTask(ViewTask):
@@ -275,17 +298,17 @@ class JsdTask(ViewTask):
     """
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, "jsd", **options)
+        super().__init__(model, method_of_loss(JsdLoss), **options)
 
 
 class ViewCETask(ViewTask):
     """Cross-entropy over every view (the two-view CE control: as many images as AgMax, no agreement term)."""
 
     def __init__(self, model: nn.Module, num_views: int = 2, **options: Any) -> None:
-        super().__init__(model, "ce", num_views=num_views, **options)
+        super().__init__(model, baseline_method(), num_views=num_views, **options)
 
 
 def create_task(method: str | MethodSpec, model: nn.Module, **options: Any) -> ViewTask:
-    """The task of any registered method (``accord.losses.METHODS``: ``ce``, ``ls``, ``agmax``, ``tied``, ``jsd``,
-    the AgMax ablations, or one registered at run time); ``options`` as :class:`ViewTask`."""
+    """The task of any registered method (``accord.losses.METHODS``, the built-in ones or one registered at run
+    time); ``options`` as :class:`ViewTask`."""
     return ViewTask(model, method, **options)

@@ -1,11 +1,15 @@
-"""Views: augmentation policies and the multi-view transform, dataset wrapper and collate."""
+"""Views: augmentations (one registered class per policy token), policies, the multi-view transform, dataset
+wrapper and collate."""
 
+from .augmentation import REGISTRY, Augmentation, register, unregister
 from .mixing import FeatureMix, MixedBatch, ViewMixer
 from .multiview import MultiViewTransform, ViewDataset, build_multiview_transform, collate_views
 from .policies import build_eval_transform, build_policy
 from .tokens import Policy, parse_policy
 
 __all__ = [
+    "REGISTRY",
+    "Augmentation",
     "FeatureMix",
     "MixedBatch",
     "ViewMixer",
@@ -17,4 +21,6 @@ __all__ = [
     "build_policy",
     "collate_views",
     "parse_policy",
+    "register",
+    "unregister",
 ]

@@ -2,7 +2,8 @@
 TensorFlow-scale RandAugment of the Tied-Augment ImageNet views.
 
 Both are :class:`~accord.views.batched_policies.BatchedPolicy` subclasses, so they run on the training device
-(:class:`~accord.views.batched.BatchedViews`) and, one image at a time through :class:`PerImage`, in the loader
+(:class:`~accord.views.batched.BatchedViews`) and, one image at a time through
+:class:`~accord.views.augmentation.PerImage`, in the loader
 (:mod:`accord.views.policies`): one implementation, the same draws.
 
 ``autoaug_agmax[_imagenet|_cifar10|_svhn]`` is roatienza/agmax ``dataset/auto_augment.py``: torchvision's
@@ -45,7 +46,8 @@ import math
 import torch
 from torch import Tensor
 
-from . import pil_ops, tokens
+from . import pil_ops
+from .augmentation import PerImage as PerImage  # the loader form of both, one image at a time
 from .batched_ops import OPS
 from .batched_policies import BatchedAutoAugment, BatchedPolicy, Plan, Step
 from .tf_ops import TF_OPS
@@ -168,32 +170,3 @@ class TFRandAugment(BatchedPolicy):
 
     def __repr__(self) -> str:
         return f"TFRandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, probability={self.probability})"
-
-
-class PerImage:
-    """A batched policy as a loader transform: one uint8 ``(C, H, W)`` image in, the same out."""
-
-    def __init__(self, policy: BatchedPolicy) -> None:
-        self.policy = policy
-
-    def __call__(self, image: Tensor) -> Tensor:
-        return self.policy(image.as_subclass(Tensor).unsqueeze(0))[0]
-
-    def __repr__(self) -> str:
-        return f"PerImage({self.policy!r})"
-
-
-def is_author_operation(op: tokens.Operation) -> bool:
-    """Whether ``op`` is one of this module's policies (``tfrandaug...`` or ``autoaug_agmax...``)."""
-    return isinstance(op, tokens.TFRandAugment) or (isinstance(op, tokens.AutoAugment) and op.agmax)
-
-
-def build_author_operation(op: tokens.Operation, autoaugment: str) -> BatchedPolicy:
-    """The policy of a ``tfrandaug[_N_M[_pP]]`` or ``autoaug_agmax[_POLICY]`` operation (without a policy the data
-    set's ``autoaugment``: AgMax's CIFAR-10 policy for 28-32 px images, as the authors use it for CIFAR-100 too;
-    ImageNet's otherwise)."""
-    if isinstance(op, tokens.TFRandAugment):
-        return TFRandAugment(op.num_ops, op.magnitude, op.p)
-    if isinstance(op, tokens.AutoAugment) and op.agmax:
-        return AgMaxAutoAugment(op.policy_for(autoaugment))
-    raise ValueError(f"{op} is not one of the authors' own policies")

@@ -5,7 +5,8 @@ into the same view-major ``(V*B, C, H, W)`` float batch that :func:`~accord.view
 produces (rows ``[j*B, (j+1)*B)`` are view ``j``), drawing every image's crop, flip and CutOut on its own.
 torchvision v2 transforms draw one parameter set for a whole batched tensor, so they cannot do this; the crop and
 flip are one gather each (:mod:`accord.views.batched_geometry`), CutOut is kornia's ``RandomErasing``, which draws
-per sample. Each token does what it does in :mod:`accord.views.policies`:
+per sample. Each token's registered class gives its device form (:meth:`~accord.views.augmentation.Augmentation.
+device`), run here stage by stage; the built-in ones do what they do in :mod:`accord.views.policies`:
 
     crop     pad 4 px of zeros, then a random crop back to the image size (28-32 px images)
     flip     horizontal flip with probability 1/2
@@ -37,37 +38,27 @@ and restores ``torch.get_rng_state()`` and ``torch.cuda.get_rng_state()`` resume
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import kornia.augmentation as K
+import kornia.augmentation  # noqa: F401 - the device CutOut's; config resolution reports it missing from here
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo, TensorImageDataset
-from .author_policies import build_author_operation, is_author_operation
-from .batched_geometry import RandomFlip, RandomPadCrop
-from .batched_photometric import BatchedClippedCutout, BatchedColorJitter, BatchedLighting
-from .batched_policies import BatchedPolicy, build_batched_operation
+from .augmentation import Augmentation
 from .loader_crops import ViewCrops
-from .tokens import ColorJitter, Operation, Policy, RandAugment, is_operation, parse_operation, parse_policy
-
-
-def device_refusal(op: Operation) -> str:
-    """Why the device does not make ``op`` per image, or the empty string when it does."""
-    if isinstance(op, RandAugment) and (op.p != 1.0 or op.bilinear):
-        return "randaug's _pP and _bilinear forms are made in the loader only"
-    return ""
+from .tokens import parse_policy, parse_token, spec_tokens
 
 
 def check_batched_spec(spec: str, image_size: int) -> None:
-    """Refuse, in one line naming it, an operation of ``spec`` that :class:`BatchedViews` does not make per image
-    (every token of :mod:`.tokens` is made on the device but the forms :func:`device_refusal` names)."""
+    """Refuse, in one line naming it, a token of ``spec`` that :class:`BatchedViews` does not make per image
+    (every registered augmentation is made on the device but those whose ``device_refusal`` says why not)."""
     parse_policy(spec, image_size)  # a malformed or unknown token: the grammar's own one-line error
-    for token in spec.split("-"):
-        if is_operation(token) and (why := device_refusal(parse_operation(token))):
+    for token in spec_tokens(spec):
+        if why := parse_token(token, image_size).device_refusal():
             raise ValueError(
                 f"augment_on: device does not support the token {token!r} of view {spec!r} ({why}); "
                 "use augment_on: loader"
@@ -101,15 +92,6 @@ class Uint8Images:
         return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
 
 
-def _operation(op: Operation, autoaugment: str) -> BatchedPolicy:
-    """The batched policy of an image operation: colour jitter, the authors' own (author_policies) or torchvision's."""
-    if isinstance(op, ColorJitter):
-        return BatchedColorJitter(op.brightness, op.contrast, op.saturation)
-    if is_author_operation(op):
-        return build_author_operation(op, autoaugment)
-    return build_batched_operation(op, autoaugment)
-
-
 def loader_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
     """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor (28-32 px datasets),
     or each view's crop and flip as uint8 (ImageNet-size image folders, :mod:`~accord.views.loader_crops`)."""
@@ -137,7 +119,7 @@ class BatchedViews(nn.Module):
             raise ValueError("at least one view spec is needed")
         for spec in specs:
             check_batched_spec(spec, info.image_size)
-        policies = [parse_policy(spec, info.image_size) for spec in specs]
+        policies = [parse_policy(spec, info.image_size, info.in_chans) for spec in specs]
         if same_crop and any(p.geometry != policies[0].geometry for p in policies):
             raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
         self.info, self.num_views, self.same_crop = info, len(specs), same_crop
@@ -151,27 +133,23 @@ class BatchedViews(nn.Module):
         distinct = list(dict.fromkeys(policies))
         self.groups = [[j for j, p in enumerate(policies) if p == policy] for policy in distinct]
         on_device = not (same_crop or self.cropped_in_loader)
-        self.shared_geometry = self._geometry(policies[0]) if same_crop and info.fixed_size else nn.Identity()
-        self.geometry = nn.ModuleList(self._geometry(p) if on_device else nn.Identity() for p in distinct)
-        self.lighting = nn.ModuleList(
-            nn.Identity() if p.lighting is None else BatchedLighting(p.lighting) for p in distinct
+        self.shared_geometry = (
+            self._stage(policies[0].at("geometry")) if same_crop and info.fixed_size else nn.Identity()
         )
-        self.cutout = nn.ModuleList(self._cutout(p) for p in distinct)
-        self.operations: list[list[BatchedPolicy]] = [
-            [_operation(op, str(info.autoaugment)) for op in p.operations] for p in distinct
+        self.geometry = nn.ModuleList(self._stage(p.at("geometry")) if on_device else nn.Identity() for p in distinct)
+        self.operations: list[list[Callable[[Tensor], Tensor]]] = [
+            [op.device(info) for op in p.at("uint8")] for p in distinct
         ]
+        # the image operations that are modules, registered so that .to(device) moves them with the views
+        self.operation_modules = nn.ModuleList(op for ops in self.operations for op in ops if isinstance(op, nn.Module))
+        self.before_normalising = nn.ModuleList(self._stage(p.at("float")) for p in distinct)
+        self.after_normalising = nn.ModuleList(self._stage(p.at("normalised")) for p in distinct)
 
-    def _geometry(self, policy: Policy) -> nn.Module:
-        ops = [RandomPadCrop(4) if token == "crop" else RandomFlip() for token in policy.geometry]
-        return nn.Sequential(*ops) if ops else nn.Identity()
-
-    def _cutout(self, policy: Policy) -> nn.Module:
-        if not policy.cutout:
-            return nn.Identity()
-        if policy.clip_cutout:
-            return BatchedClippedCutout(policy.cutout)
-        area = (policy.cutout / self.info.image_size) ** 2  # the square policies.py erases: side round(sqrt(area*H*W))
-        return K.RandomErasing(scale=(area, area), ratio=(1.0, 1.0), value=0.0, p=1.0)
+    def _stage(self, augmentations: Sequence[Augmentation]) -> nn.Module:
+        """The device forms of one stage's augmentations in order, as one module."""
+        forms = [a.device(self.info) for a in augmentations]
+        modules = [f if isinstance(f, nn.Module) else _Call(f) for f in forms]
+        return nn.Sequential(*modules) if modules else nn.Identity()
 
     def forward(self, images: Tensor) -> Tensor:
         size, chans = self.info.image_size, self.info.in_chans
@@ -186,8 +164,8 @@ class BatchedViews(nn.Module):
         # the geometry moves pixels, so it runs on the uint8 batch as it comes (float input stays float)
         x = self.shared_geometry(images if images.dtype == torch.uint8 else images.float())
         out = torch.empty(self.num_views * batch, chans, size, size, device=x.device)
-        for views, geometry, operations, lighting, cutout in zip(
-            self.groups, self.geometry, self.operations, self.lighting, self.cutout, strict=True
+        for views, geometry, operations, before, after in zip(
+            self.groups, self.geometry, self.operations, self.before_normalising, self.after_normalising, strict=True
         ):
             if self.cropped_in_loader:  # the group's views, each its own crops
                 group = torch.cat([x[j * batch : (j + 1) * batch] for j in views])
@@ -200,10 +178,24 @@ class BatchedViews(nn.Module):
                     group = operation(group)
             if group.dtype == torch.uint8:
                 group = group.float().div_(255.0)
-            group = cutout((lighting(group) - self.mean) / self.std)
+            group = after((before(group) - self.mean) / self.std)
             for k, j in enumerate(views):
                 out[j * batch : (j + 1) * batch] = group[k * batch : (k + 1) * batch]
         return out
 
     def extra_repr(self) -> str:
         return f"views={self.num_views}, groups={self.groups}, same_crop={self.same_crop}, operations={self.operations}"
+
+
+class _Call(nn.Module):
+    """A device form that is a plain callable, as a module of a stage's ``nn.Sequential``."""
+
+    def __init__(self, function: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.function(x)
+
+    def extra_repr(self) -> str:
+        return repr(self.function)

@@ -41,7 +41,6 @@ from .augmentation_spaces import (
     TRIVIALAUGMENT_SPACE,
 )
 from .batched_ops import OPS, Op
-from .tokens import AugMix, AutoAugment, Operation, RandAugment, TrivialAugment, parse_operation
 
 
 @dataclass
@@ -265,19 +264,3 @@ class BatchedAugMix(BatchedPolicy):
 
     def __repr__(self) -> str:
         return f"BatchedAugMix(severity={self.severity})"
-
-
-def build_batched_operation(operation: Operation | str, autoaugment: str) -> BatchedPolicy:
-    """The batched policy of one of torchvision's image operations (a parsed :mod:`.tokens` operation, or its token):
-    ``randaug[_N_M]``, ``autoaug[_imagenet|_cifar10|_svhn]`` (bare ``autoaug``: the data set's ``autoaugment`` policy),
-    ``trivialaug``, ``augmix[_S]``, with the loader's defaults."""
-    op = parse_operation(operation) if isinstance(operation, str) else operation
-    if isinstance(op, RandAugment) and op.p == 1.0 and not op.bilinear:
-        return BatchedRandAugment(op.num_ops, op.magnitude)
-    if isinstance(op, AutoAugment) and not op.agmax:
-        return BatchedAutoAugment(op.policy_for(autoaugment))
-    if isinstance(op, TrivialAugment):
-        return BatchedTrivialAugment()
-    if isinstance(op, AugMix):
-        return BatchedAugMix(op.severity)
-    raise ValueError(f"no batched policy for {op}")

@@ -1,7 +1,9 @@
 """Augmentation policies named by short specs, built from torchvision v2 transforms.
 
-A spec is a ``-``-separated list of tokens applied in this order: geometry (``crop``, ``flip``),
-then one or more image operations, then conversion to float and normalisation, then ``cutout``::
+A spec is a ``-``-separated list of tokens applied by stage (:mod:`.augmentation`): geometry (``crop``, ``flip``),
+then one or more image operations, then conversion to float, ``lighting``, normalisation, then ``cutout``. Each
+token is one registered class (:mod:`.image_operations`, :mod:`.pipeline_steps`) whose ``loader`` form this module
+puts in that order::
 
     crop-flip                     standard: pad-4 random crop (28-32 px) or RandomResizedCrop, flip
     crop-flip-randaug_2_14-cutout RandAugment(num_ops=2, magnitude=14) and a half-side CutOut
@@ -36,74 +38,22 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from ..data.datasets import DataInfo
-from .author_policies import PerImage, build_author_operation, is_author_operation
-from .cutout import ClippedCutout
+from .augmentation import Stage
 from .eval_crop import eval_geometry
-from .lighting import Lighting
-from .tokens import (
-    AugMix,
-    AutoAugment,
-    ColorJitter,
-    Policy,
-    RandAugment,
-    TrivialAugment,
-    parse_policy,
-)
+from .tokens import Policy, parse_policy
 
-AUTOAUGMENT_POLICIES = {
-    "imagenet": v2.AutoAugmentPolicy.IMAGENET,
-    "cifar10": v2.AutoAugmentPolicy.CIFAR10,
-    "svhn": v2.AutoAugmentPolicy.SVHN,
-}
+
+def stage_transforms(policy: Policy, stage: Stage, info: DataInfo) -> list[Callable]:
+    """The loader transforms of ``policy``'s augmentations of ``stage``, in the order written."""
+    return [augmentation.loader(info) for augmentation in policy.at(stage)]
 
 
 def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
-    ops: list[Callable] = []
-    for token in policy.geometry:
-        if token == "crop":
-            ops.append(
-                v2.RandomCrop(info.image_size, padding=4)
-                if info.train_crop == "pad"
-                else v2.RandomResizedCrop(info.image_size)
-            )
-        else:
-            ops.append(v2.RandomHorizontalFlip())
-    if not info.fixed_size and "crop" not in policy.geometry:
+    """The geometry's loader transforms; images of any size without a sizing one (``crop``) first get the
+    evaluation resize and centre crop."""
+    ops = stage_transforms(policy, "geometry", info)
+    if not info.fixed_size and not any(a.sizes for a in policy.at("geometry")):
         ops[:0] = eval_geometry(info)
-    return ops
-
-
-def operation_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
-    ops: list[Callable] = []
-    for op in policy.operations:
-        if is_author_operation(op):
-            ops.append(PerImage(build_author_operation(op, str(info.autoaugment))))
-        elif isinstance(op, RandAugment):
-            mode = v2.InterpolationMode.BILINEAR if op.bilinear else v2.InterpolationMode.NEAREST
-            randaug = v2.RandAugment(num_ops=op.num_ops, magnitude=op.magnitude, interpolation=mode)
-            ops.append(randaug if op.p == 1.0 else v2.RandomApply([randaug], p=op.p))
-        elif isinstance(op, ColorJitter):
-            ops.append(v2.ColorJitter(brightness=op.brightness, contrast=op.contrast, saturation=op.saturation))
-        elif isinstance(op, AutoAugment):
-            ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[op.policy_for(str(info.autoaugment))]))
-        elif isinstance(op, TrivialAugment):
-            ops.append(v2.TrivialAugmentWide())
-        elif isinstance(op, AugMix):
-            ops.append(v2.AugMix(severity=op.severity))
-        else:
-            raise ValueError(f"no loader transform for {op}")
-    return ops
-
-
-def finishing_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
-    ops: list[Callable] = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
-    if policy.lighting is not None:
-        ops.insert(1, Lighting(policy.lighting))
-    if policy.cutout and policy.clip_cutout:
-        ops.append(ClippedCutout(policy.cutout))
-    elif policy.cutout:
-        area = (policy.cutout / info.image_size) ** 2
-        ops.append(v2.RandomErasing(p=1.0, scale=(area, area), ratio=(1.0, 1.0), value=0))
     return ops
 
 
@@ -125,10 +75,20 @@ class TensorImagesOnly:
 
 
 def build_policy(spec: str, info: DataInfo, geometry: bool = True) -> v2.Compose:
-    """The full training pipeline of ``spec`` (without its geometric part when ``geometry`` is off)."""
-    policy = parse_policy(spec, info.image_size)
-    ops = (geometry_transforms(policy, info) if geometry else []) + operation_transforms(policy, info)
-    return v2.Compose([TensorImagesOnly(), *ops, *finishing_transforms(policy, info)])
+    """The full training pipeline of ``spec`` (without its geometric part when ``geometry`` is off): the geometry,
+    the image operations, conversion to float, the float stage, normalisation, the normalised stage."""
+    policy = parse_policy(spec, info.image_size, info.in_chans)
+    return v2.Compose(
+        [
+            TensorImagesOnly(),
+            *(geometry_transforms(policy, info) if geometry else []),
+            *stage_transforms(policy, "uint8", info),
+            v2.ToDtype(torch.float32, scale=True),
+            *stage_transforms(policy, "float", info),
+            v2.Normalize(info.mean, info.std),
+            *stage_transforms(policy, "normalised", info),
+        ]
+    )
 
 
 def build_eval_transform(info: DataInfo) -> v2.Compose:
