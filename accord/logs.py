@@ -1,18 +1,17 @@
-"""accord's log: library code logs with ``logging.getLogger(__name__)`` (as timm does), and the ``accord`` logger
-writes each record to the current stderr as the command line's lines read: ``accord: warning: ...``.
+"""accord's warnings: library code logs with ``logging.getLogger(__name__)`` (as timm does), and a module whose
+warnings the command line shows gets its logger from :func:`logger`, which writes each record to the current stderr
+as the command line's lines read: ``accord: warning: ...``.
 
-:func:`logger` gives the ``accord`` logger that handler once, so a script calling accord sees the same lines as
-the ``accord`` command, and the records do not reach the application's own handlers twice (``propagate`` off).
-An application routing accord's records elsewhere replaces it: ``logging.getLogger("accord").handlers.clear()``
-and ``logging.getLogger("accord").propagate = True``.
+Each such module logger has that one handler and does not propagate, so a script calling accord sees the same lines
+as the ``accord`` command, not twice through its own handlers; the other loggers of accord (``accord.timm``'s, in
+timm's loop) are left to the application. An application routing a module's warnings elsewhere replaces the
+handler: ``logging.getLogger("accord.data.datasets").handlers.clear()`` and ``.propagate = True``.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-
-ROOT = "accord"
 
 
 class StderrHandler(logging.Handler):
@@ -30,9 +29,9 @@ class StderrHandler(logging.Handler):
 
 
 def logger(name: str) -> logging.Logger:
-    """``logging.getLogger(name)`` for a module of accord, the ``accord`` logger given its stderr handler."""
-    root = logging.getLogger(ROOT)
-    if not any(isinstance(h, StderrHandler) for h in root.handlers):
-        root.addHandler(StderrHandler())
-        root.propagate = False
-    return logging.getLogger(name)
+    """``logging.getLogger(name)`` for a module of accord, given its stderr handler (once)."""
+    log = logging.getLogger(name)
+    if not any(isinstance(h, StderrHandler) for h in log.handlers):
+        log.addHandler(StderrHandler())
+        log.propagate = False
+    return log
