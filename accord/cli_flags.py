@@ -13,7 +13,11 @@ import argparse
 import re
 from typing import Any
 
-from .config import KEYS, ConfigError, load_config
+from .config import KEYS, ConfigError, load_config, parse_overrides
+from .data import dataset_names
+from .losses import method_spec
+
+DEFAULT_CONFIG = "FashionMNIST-ResNet8-standard"  # what `accord train` and `accord compare` train without --config
 
 #: (flags, config key, type, help) of the flags that set one key as they are.
 DIRECT: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
@@ -37,8 +41,6 @@ DIRECT: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
     (("--img-size",), "image_size", int, "image side in pixels"),
     (("--pretrained-path",), "pretrained_file", str, "start from these weights (timm's .pth.tar included)"),
 )
-#: Flags whose value needs the config to be read (see the module docstring).
-DERIVED = ("lr", "smoothing", "mixup", "cutmix")
 
 
 class _Given(argparse.Action):
@@ -96,8 +98,6 @@ def timm_overrides(args: argparse.Namespace, overrides: dict[str, Any], config: 
 
 def _with_config_derived(args: argparse.Namespace, out: dict[str, Any], config: str) -> dict[str, Any]:
     """``--lr`` at the run's batch size and ``--smoothing`` as the method's loss option: both read the config."""
-    from .losses import method_spec  # deferred: the losses import torch
-
     cfg = load_config(config, out)
     if args.timm_lr is not None:
         out["lr"], out["lr_batch"] = args.timm_lr, cfg.optim.update_batch
@@ -176,3 +176,18 @@ def seed_value(text: str) -> int:
     if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"{value} is not in [0, 2**32)")
     return value
+
+
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config overrides of a training command's flags: ``--set``, the named options and timm's flags."""
+    overrides = parse_overrides(args.set or [])
+    for key in ("dataset", "data_dir", "epochs", "seed", "train_subset"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    return timm_overrides(args, overrides, getattr(args, "config", None) or DEFAULT_CONFIG)
+
+
+def data_args(p: argparse.ArgumentParser) -> None:
+    """``--dataset`` and ``--data-dir``, of every command that reads a data set."""
+    p.add_argument("--dataset", help=f"a registered data set: {', '.join(dataset_names())}")
+    p.add_argument("--data-dir", dest="data_dir", help="folder of the dataset's files")

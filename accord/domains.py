@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .errors import UserError
+
 
 @dataclass(frozen=True)
 class Range:
@@ -42,7 +44,7 @@ class Range:
             requirement = self.requirement()
             if self.low == 0 and not self.text and value <= 0 and self.high != math.inf:  # a sign error reads as one
                 requirement = f"{self._sign()} ({requirement.removeprefix('be ')})"
-            raise ValueError(f"config key {name!r} must {requirement}, got {value}")
+            raise UserError(f"config key {name!r} must {requirement}, got {value}")
 
 
 POSITIVE = Range(0, low_open=True)

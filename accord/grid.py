@@ -27,8 +27,10 @@ from .config import ConfigError, config_name, load_config, load_saved_config
 from .engine.checkpoint import node_kind, read_json
 from .engine.lock import RunLock, check_pid_file
 from .engine.progress import duration
-from .engine.runfiles import LOCK_FILE, check_outside_data, prepare_folder
+from .engine.runfiles import check_outside_data, prepare_folder
+from .engine.runfolder import RunFolder
 from .engine.writer import check_output, open_append, write_text_output
+from .errors import UserError
 
 GRID_FILE = "grid.json"
 CELL_LOG = "train.log"  # in each cell's folder: the output of its `accord train`, added to by each session
@@ -111,15 +113,16 @@ def check_cells(cells: list[Cell], out: Path, overrides: dict[str, Any], per_met
         if run_dir.exists() and not run_dir.is_dir() or any(p.is_file() for p in run_dir.parents if out in p.parents):
             raise ConfigError(f"{run_dir}: a grid cell's folder, but it (or a folder above it) is a file")
         check_outside_data(run_dir, load_config(cell.config, cell_overrides(cell, overrides, per_method)).data.data_dir)
-        summary = run_dir / "summary.json"
+        folder = RunFolder(run_dir)
+        summary = folder.summary
         if not os.path.lexists(summary):  # to be trained: checked as its `accord train` will be
             check_cell_folder(run_dir)
-        elif node_kind(summary) != "a file" or not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{summary}: not a finished cell's summary (a regular file beside its config.yaml)")
-        if not (run_dir / "config.yaml").is_file():
+        elif node_kind(summary) != "a file" or not folder.config.is_file():
+            raise ConfigError(f"{summary}: not a finished cell's summary (a regular file beside its {folder.CONFIG})")
+        if not folder.config.is_file():
             continue
         want = load_config(cell.config, cell_overrides(cell, overrides, per_method)).as_flat()
-        have = load_saved_config(run_dir / "config.yaml").as_flat()
+        have = load_saved_config(folder.config).as_flat()
         keys = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
         if keys:
             shown = ", ".join(f"{k} {have.get(k)!r} there, {want.get(k)!r} now" for k in keys[:3])
@@ -134,12 +137,13 @@ def check_cell_folder(run_dir: Path) -> None:
     file at a path the cell writes, a run without accord's marker, a lock file of someone else's, or a
     ``checkpoint-best.pt`` without ``checkpoint-last.pt`` (``--overwrite`` would delete it)."""
     check_output(run_dir / CELL_LOG, overwrite=True, option="")  # a regular file (appended to) or none
-    resume = (run_dir / "checkpoint-last.pt").is_file() and (run_dir / "config.yaml").is_file()
+    folder = RunFolder(run_dir)
+    resume = folder.can_resume()
     prepare_folder(run_dir, resume=resume, overwrite=not resume, write=False)
-    check_pid_file(run_dir / LOCK_FILE)
-    if (run_dir / "checkpoint-best.pt").exists() and not (run_dir / "checkpoint-last.pt").exists():
+    check_pid_file(folder.lock)
+    if folder.best.exists() and not folder.last.exists():
         raise ConfigError(
-            f"{run_dir}: holds checkpoint-best.pt but no checkpoint-last.pt, so the cell can neither resume nor "
+            f"{run_dir}: holds {folder.BEST} but no {folder.LAST}, so the cell can neither resume nor "
             "start again without losing it; move it away (or the cell's folder) first"
         )
 
@@ -148,7 +152,7 @@ def cell_command(cell: Cell, out: Path, overrides: dict[str, Any]) -> list[str]:
     """The ``accord train`` command line of a cell (resuming when a checkpoint exists)."""
     run_dir = out / cell.folder
     cmd = [sys.executable, "-m", "accord", "train"]
-    if (run_dir / "checkpoint-last.pt").is_file() and (run_dir / "config.yaml").is_file():
+    if RunFolder(run_dir).can_resume():
         return [*cmd, "--resume", str(run_dir)]
     sets = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
     return [*cmd, "--config", cell.config, *sets, "--out", str(run_dir), "--overwrite"]
@@ -165,7 +169,7 @@ def read_grid_record(path: Path) -> dict[str, Any]:
     if not isinstance(sessions, list) or not all(
         isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in SESSION_KEYS.items()) for s in sessions
     ):
-        raise ValueError(f"{path}: not a grid record (a 'sessions' list, each with {', '.join(SESSION_KEYS)})")
+        raise UserError(f"{path}: not a grid record (a 'sessions' list, each with {', '.join(SESSION_KEYS)})")
     return record
 
 
@@ -265,13 +269,14 @@ def _run_cells(
     log: Callable[[str], None],
     running: CellProcesses,
 ) -> dict[str, Any]:
-    todo = [c for c in cells if not (out / c.folder / "summary.json").is_file()]
+    todo = [c for c in cells if not RunFolder(out / c.folder).is_finished()]
     log(f"grid: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run, {jobs} at a time")
     record_path = out / GRID_FILE
     if not todo and record_path.is_file():  # nothing trained: the record of the sessions that did stays as it is
         return read_grid_record(record_path)
     env = dict(os.environ, OMP_NUM_THREADS=cell_threads(jobs), PYTHONUNBUFFERED="1")
-    log(f"grid: {out}: each cell in its folder (train.log, metrics.jsonl, ...), {env['OMP_NUM_THREADS']} threads each")
+    threads = env["OMP_NUM_THREADS"]
+    log(f"grid: {out}: each cell in its folder (train.log, {RunFolder.METRICS}, ...), {threads} threads each")
     eta = GridClock(len(todo), jobs)
     record = read_grid_record(record_path) if record_path.is_file() else {"sessions": []}
     record.update(overrides=overrides, per_method_overrides=per_method or {})

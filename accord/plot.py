@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .engine.runfiles import read_metrics
+from .engine.runfolder import RunFolder
 from .engine.writer import check_output, write_output
+from .errors import UserError
 
 PLOT_NAME = "curves.png"  # the figure's name in the run folder, without --out
 
@@ -21,12 +23,12 @@ ACCURACY_SERIES = (("train (view 1)", ("train", "train_top1")), ("val", ("val_to
 
 def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
     """The per-epoch records of ``run_dir/metrics.jsonl``."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = RunFolder(run_dir).metrics
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (is {run_dir} a run folder?)")
     records = read_metrics(Path(run_dir))  # every line an epoch record, or one line naming the bad one
     if not records:
-        raise ValueError(f"{path}: no epochs recorded yet")
+        raise UserError(f"{path}: no epochs recorded yet")
     return records
 
 
@@ -90,7 +92,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, overwrite: bool
 
 
 def _title(run_dir: Path) -> str:
-    config = run_dir / "config.yaml"
+    config = RunFolder(run_dir).config
     if not config.is_file():
         return run_dir.name
     import yaml

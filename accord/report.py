@@ -20,7 +20,9 @@ from typing import Any
 from .config import ConfigError, split_name
 from .engine.checkpoint import read_json
 from .engine.environment import environment_line
+from .engine.runfolder import RunFolder
 from .engine.writer import check_output, write_text_output
+from .errors import UserError
 from .grid import GRID_FILE, read_grid_record
 from .losses import baseline_method
 from .report_cells import check_like_with_like
@@ -48,7 +50,7 @@ def _cell_of(folder: Path) -> tuple[str, str, str]:
     try:
         model, aug, method = split_name(config)
     except ConfigError:
-        raise ValueError(
+        raise UserError(
             f"{folder}: not a grid cell folder (<config>[@Kx]/seed<k>, {config!r} is no config); move it "
             "out of the grid folder"
         ) from None
@@ -58,16 +60,16 @@ def _cell_of(folder: Path) -> tuple[str, str, str]:
 def read_summary(path: Path) -> dict[str, float]:
     """The numbers of a run's ``summary.json``; a ValueError that names the file when it is empty or invalid."""
     if not path.read_text().strip():
-        raise ValueError(f"{path}: empty file, not a run summary")
+        raise UserError(f"{path}: empty file, not a run summary")
     summary = read_json(path)
     missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
     if missing:
-        raise ValueError(f"{path}: not a run summary (no {', '.join(missing)})")
+        raise UserError(f"{path}: not a run summary (no {', '.join(missing)})")
     if summary["test_top1"] is None:  # a run without test images: no result, listed as unfinished
         return {}
     bad = [k for k in (*SUMMARY_KEYS, "epochs") if k in summary and not _finite_number(summary[k])]
     if bad or not float(summary["seed"]).is_integer():
-        raise ValueError(
+        raise UserError(
             f"{path}: not a run summary ({', '.join(bad or ['seed'])} must be finite numbers"
             f"{'' if bad else ', the seed a whole one'}; was it edited by hand?)"
         )
@@ -82,9 +84,9 @@ def _finite_number(value: Any) -> bool:
 def collect(root: Path) -> list[Result]:
     """Every finished run under ``root`` (``<config>[@Kx]/seed<k>/summary.json``)."""
     results = []
-    for path in sorted(root.glob("*/seed*/summary.json")):
+    for path in sorted(root.glob(f"*/seed*/{RunFolder.SUMMARY}")):
         if not path.is_file():  # a FIFO or a folder under that name would block or fail the read
-            raise ValueError(f"{path}: not a regular file, not a run summary")
+            raise UserError(f"{path}: not a regular file, not a run summary")
         summary = read_summary(path)
         if not summary:
             continue
@@ -100,7 +102,7 @@ def collect(root: Path) -> list[Result]:
 def finished_runs(root: Path) -> list[tuple[Path, str, str, int]]:
     """(run folder, model, method, summary seed) of every finished run under ``root``, as :func:`collect` finds them."""
     runs = []
-    for path in sorted(root.glob("*/seed*/summary.json")):
+    for path in sorted(root.glob(f"*/seed*/{RunFolder.SUMMARY}")):
         summary = read_summary(path)
         if summary:
             model, _, method = _cell_of(path.parent.parent)
@@ -112,7 +114,7 @@ def collect_unfinished(root: Path) -> list[Unfinished]:
     """Every run folder under ``root`` without a result: no ``summary.json`` yet, or no test accuracy in it."""
     folders = sorted(
         p for p in root.glob("*/seed*")
-        if p.is_dir() and (not (p / "summary.json").is_file() or not read_summary(p / "summary.json"))
+        if p.is_dir() and (not RunFolder(p).is_finished() or not read_summary(RunFolder(p).summary))
     )  # fmt: skip
     return [Unfinished(*_cell_of(p.parent), int(p.name.removeprefix("seed"))) for p in folders if p.name[4:].isdigit()]
 
@@ -124,11 +126,11 @@ def run_environments(root: Path) -> dict[str, list[dict[str, Any]]]:
     """Where each finished run under ``root`` trained, by run folder (``<config>/seed<k>``): its summary's
     ``earlier_environments`` and ``environment``; an empty list for a run from before accord recorded them."""
     found = {}
-    for path in sorted(root.glob("*/seed*/summary.json")):
+    for path in sorted(root.glob(f"*/seed*/{RunFolder.SUMMARY}")):
         summary = read_json(path)
         envs = [*summary.get("earlier_environments", []), summary["environment"]] if "environment" in summary else []
         if not all(isinstance(env, dict) for env in envs):
-            raise ValueError(f"{path}: environment must be an object of names and values")
+            raise UserError(f"{path}: environment must be an object of names and values")
         found[str(path.parent.relative_to(root))] = envs
     return found
 
@@ -282,7 +284,7 @@ def _unfinished_line(results: list[Result], unfinished: list[Unfinished], model:
     waiting = len([u for u in unfinished if u.model == model])
     return [
         f"Unfinished cells: {len(short)}, marked (n=finished seeds) where the grid has {seeds} seeds; "
-        f"{waiting} run folder(s) without summary.json.", "",
+        f"{waiting} run folder(s) without {RunFolder.SUMMARY}.", "",
     ]  # fmt: skip
 
 
@@ -302,7 +304,7 @@ def check_budgets(root: Path, results: list[Result]) -> None:
                 factor = int(r.method.partition("@")[2].removesuffix("x") or 1)
                 budgets.setdefault(r.epochs / factor, f"{r.aug}/{r.method} seed {r.seed}: {r.epochs:g} epochs")
         if len(budgets) > 1:
-            raise ValueError(
+            raise UserError(
                 f"{root}: {model}'s runs trained different numbers of epochs ({'; '.join(budgets.values())}); "
                 "a report compares runs of one budget - retrain the odd ones or report them from separate folders"
             )
@@ -319,7 +321,7 @@ def write_report(root: Path, overwrite: bool = False) -> str:
         raise FileNotFoundError(f"{root}: no such folder")
     results, unfinished = collect(root), collect_unfinished(root)
     if not results:
-        raise FileNotFoundError(f"{root}: no finished runs (*/seed*/summary.json)")
+        raise FileNotFoundError(f"{root}: no finished runs (*/seed*/{RunFolder.SUMMARY})")
     check_budgets(root, results)
     models = sorted({r.model for r in results})
     for name in [*REPORT_FILES, *(f.format(model=m) for m in models for f in FIGURE_NAMES)]:

@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+from .engine.runfolder import RunFolder
+from .errors import UserError
+
 SHOWN = 3  # differing keys named in the one-line refusal
 
 
@@ -74,9 +77,9 @@ def _saved_config(path: Path) -> dict[str, Any]:
     try:
         saved = parse_yaml(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: not a run's config ({' '.join(str(e).split())})") from None
+        raise UserError(f"{path}: not a run's config ({' '.join(str(e).split())})") from None
     if not isinstance(saved, dict):
-        raise ValueError(f"{path}: not a run's config (not a mapping of keys to values)")
+        raise UserError(f"{path}: not a run's config (not a mapping of keys to values)")
     return saved
 
 
@@ -86,9 +89,9 @@ def check_seed_folder(run: Path, summary_seed: int, saved: dict[str, Any] | None
     seeds = {summary_seed} | ({saved.get("seed")} if saved is not None else set())
     if not named.isdigit() or seeds != {int(named)}:
         said = f"its summary says seed {summary_seed}" + (
-            f", its config.yaml seed {saved.get('seed')!r}" if saved else ""
+            f", its {RunFolder.CONFIG} seed {saved.get('seed')!r}" if saved else ""
         )
-        raise ValueError(
+        raise UserError(
             f"{run}: a seed folder named {run.name!r} but {said}; a copied or renamed run would count twice - "
             "move it out of the grid folder"
         )
@@ -107,7 +110,8 @@ def check_like_with_like(root: Path, runs: list[tuple[Path, str, str, int]], per
     first: dict[str, tuple[Path, dict[str, Any], set[str]]] = {}  # per model: a run, its setting, its own keys
     by_method: dict[tuple[str, str], tuple[Path, dict[str, Any]]] = {}
     for run, model, method, seed in runs:
-        saved = _saved_config(run / "config.yaml") if (run / "config.yaml").is_file() else None
+        config = RunFolder(run).config
+        saved = _saved_config(config) if config.is_file() else None
         check_seed_folder(run, seed, saved)
         if saved is None:
             continue
@@ -125,7 +129,7 @@ def check_like_with_like(root: Path, runs: list[tuple[Path, str, str, int]], per
 def _refuse(root: Path, run: Path, here: dict, other: Path, there: dict, keys: list[str]) -> None:
     shown = "; ".join(f"{k}: {there.get(k, 'built-in')!r} vs {here.get(k, 'built-in')!r}" for k in keys[:SHOWN])
     more = f" (and {len(keys) - SHOWN} more)" if len(keys) > SHOWN else ""
-    raise ValueError(
+    raise UserError(
         f"{root}: {other.relative_to(root)} and {run.relative_to(root)} were trained with other settings "
         f"({shown}{more}); a report compares runs that differ only in cell and seed - report them from separate folders"
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .engine.distributed import launch_command
 from .engine.faults import Fault, classify, end_loader_workers
+from .engine.runfolder import RunFolder
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> str:
@@ -28,15 +29,15 @@ def _train(args: argparse.Namespace, argv: list[str]) -> str:
 
 def _resumable(out: Path) -> str:
     resume = f"resume with `{launch_command()} train --resume {out}`"
-    if (out / "checkpoint-last.pt").is_file():
-        return f"its last checkpoint {out / 'checkpoint-last.pt'} is kept; {resume}"
+    if RunFolder(out).last.is_file():
+        return f"its last checkpoint {RunFolder(out).last} is kept; {resume}"
     return f"{out} holds no checkpoint yet; run the same command again"  # it starts the run again (startresume)
 
 
 def _compare(args: argparse.Namespace, argv: list[str]) -> str:
     out = Path(args.out) if args.out else None
     stopped = [] if out is None or not out.is_dir() else sorted(
-        run for run in out.iterdir() if (run / "checkpoint-last.pt").is_file() and not (run / "summary.json").is_file()
+        run for run in out.iterdir() if RunFolder(run).last.is_file() and not RunFolder(run).is_finished()
     )  # fmt: skip
     if not stopped:
         return "the runs that finished are kept" + (f" in {out}" if out else "")

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserError
+
 RELEASE = "https://github.com/roatienza/agmax/releases/download/agmax-0.1.0/"
 
 
@@ -87,7 +89,7 @@ def released_weights(name: str) -> ReleasedWeights:
         return RELEASED[name]
     close = difflib.get_close_matches(str(name), list(RELEASED), n=1, cutoff=0.5)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ValueError(f"unknown released weights {name!r}{hint}; valid: {', '.join(RELEASED)}")
+    raise UserError(f"unknown released weights {name!r}{hint}; valid: {', '.join(RELEASED)}")
 
 
 def fetch_hint(weights: ReleasedWeights, folder: str | Path = ".") -> str:

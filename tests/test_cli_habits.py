@@ -45,9 +45,9 @@ def test_option_prefixes_are_not_taken_for_options(argv, capsys):
 
 def test_train_takes_train_subset_as_grid_does():
     args = build_parser().parse_args(["train", "--train-subset", "64", "--set", "lr=0.2"])
-    from accord.cli import _train_overrides
+    from accord.cli_flags import train_overrides
 
-    assert _train_overrides(args) == {"lr": 0.2, "train_subset": 64}
+    assert train_overrides(args) == {"lr": 0.2, "train_subset": 64}
 
 
 def test_auto_run_folder_is_named_after_the_config_and_never_reused(tmp_path):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from accord.cli import _train_overrides, build_parser, main
+from accord.cli import build_parser, main
+from accord.cli_flags import train_overrides
 from accord.config import load_config
 
 CONFIG = "FashionMNIST-ResNet8-standard"
@@ -14,7 +15,7 @@ CONFIG = "FashionMNIST-ResNet8-standard"
 
 def resolved(*argv: str):
     args = build_parser().parse_args(["train", *argv])
-    return load_config(args.config or CONFIG, _train_overrides(args))
+    return load_config(args.config or CONFIG, train_overrides(args))
 
 
 def test_timm_flags_set_the_keys_that_mean_the_same():

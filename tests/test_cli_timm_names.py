@@ -11,8 +11,8 @@ import timm
 import torch
 
 import accord.models.cifar  # noqa: F401  (registers cifar_resnet8 with timm)
-from accord.cli import _train_overrides, build_parser, main
-from accord.cli_flags import TIMM_HINTS
+from accord.cli import build_parser, main
+from accord.cli_flags import TIMM_HINTS, train_overrides
 from accord.config import load_config
 
 
@@ -42,7 +42,7 @@ def test_resume_of_a_file_says_to_pass_its_folder(tmp_path, capsys):
 def test_a_run_name_says_its_method_and_mixing(imagefolder_dir):
     argv = ["train", "--dataset", "imagefolder", "--data-dir", str(imagefolder_dir), "--set", "model=resnet18"]
     args = build_parser().parse_args([*argv, "--set", "method=agmax", "--mixup", "0.2"])
-    cfg = load_config("FashionMNIST-ResNet8-standard", _train_overrides(args))
+    cfg = load_config("FashionMNIST-ResNet8-standard", train_overrides(args))
     assert cfg.name == "ImageFolder-resnet18-standard-mixup-agmax"
     assert load_config("FashionMNIST-ResNet8-standard", {"method": "tied"}).name == "FashionMNIST-ResNet8-standard-tied"
     assert load_config("FashionMNIST-ResNet8-standard-agmax").name == "FashionMNIST-ResNet8-standard-agmax"

@@ -245,7 +245,7 @@ def test_build_splits_fashion_mnist_missing_test_files(tmp_path: Path) -> None:
 def test_build_splits_small_dataset_rejects_other_image_size(tmp_path: Path) -> None:
     _write_fashion_mnist(tmp_path)
     assert build_splits("fashion_mnist", data_dir=tmp_path, image_size=28).info.image_size == 28
-    with pytest.raises(ValueError, match="image_size=32"):
+    with pytest.raises(ValueError, match="are not resized; got 32"):
         build_splits("fashion_mnist", data_dir=tmp_path, image_size=32)
 
 

@@ -15,7 +15,7 @@ import torch
 from child_hooks import hook_env
 from tiny_runs import CHILD_ENV, PYTHON, REPO, train_args
 
-from accord.cli import build_parser, main
+from accord.cli import COMMANDS, build_parser, main
 from accord.data.loading import data_loader
 from accord.engine import distributed
 from accord.engine.faults import FAULT_KINDS, classify, end_loader_workers
@@ -110,7 +110,7 @@ def test_every_command_ends_a_fault_in_one_line(command, kind, real_faults, monk
         raise real_faults[kind]
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(f"accord.cli.cmd_{command.replace('-', '_')}", faulty)
+    monkeypatch.setitem(COMMANDS, command, (COMMANDS[command][0], faulty))
     code = main(ARGV[command])
     err = capsys.readouterr().err
     assert code == (130 if kind == "interrupted" else 1)
@@ -128,7 +128,7 @@ def test_an_interrupted_evaluation_or_benchmark_says_nothing_was_written(command
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(f"accord.cli.cmd_{command}", interrupted)
+    monkeypatch.setitem(COMMANDS, command, (COMMANDS[command][0], interrupted))
     assert main(ARGV[command]) == 130
     assert capsys.readouterr().err == f"accord: {AFTERMATH[command][0]} interrupted; nothing was written\n"
 

@@ -19,7 +19,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 import accord.engine.trainer as trainer
-from accord.cli import _train_overrides, build_parser
+from accord.cli import build_parser
+from accord.cli_flags import train_overrides
 from accord.config import ConfigError, load_config
 from accord.engine import EpochSetup, NonFiniteLossError, build_run, fit, load_checkpoint, train_one_epoch
 from accord.engine.accumulate import micro_batches, sync_on_last
@@ -108,7 +109,7 @@ def test_lr_scales_from_the_update_batch():
 
 def test_grad_accum_steps_is_timm_s_alias():
     args = build_parser().parse_args(["train", "--grad-accum-steps", "4", "-b", "16", "--lr", "0.2"])
-    cfg = load_config(CONFIG, _train_overrides(args))
+    cfg = load_config(CONFIG, train_overrides(args))
     assert (cfg.optim.accum_steps, cfg.optim.batch_size) == (4, 16)
     assert scaled_lr(cfg.optim) == pytest.approx(0.2)  # timm's --lr is the lr of the whole update, as given
 

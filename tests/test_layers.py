@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "accord"
 #: checkpoints (through ``export``); ``results``, ``report``, ``report_figures`` and ``plot`` read run
 #: folders into tables and figures; the rest serve the command line.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "collectives", "domains"),
+    ("__init__", "collectives", "domains", "errors", "logs"),
     ("data",),
     ("views",),
     ("models",),
@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "timm_loop"),
     ("evaluation", "export", "bench", "grid", "weights"),
     ("results", "report_figures", "report", "report_cells", "plot"),
-    ("cli", "cli_flags", "console", "outputs", "stops", "__main__"),
+    ("cli", "cli_eval", "cli_flags", "cli_runs", "cli_tools", "console", "outputs", "stops", "__main__"),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 

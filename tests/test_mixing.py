@@ -129,7 +129,7 @@ def test_tied_loss_uses_the_mixed_feature_target():
 
 
 def test_jsd_refuses_mixing():
-    with pytest.raises(ConfigError, match="does not support mix"):
+    with pytest.raises(ConfigError, match="refuses MixUp/CutMix"):
         load_config("FashionMNIST-ResNet8-standard-jsd", {"mix": "mixup"})
 
 

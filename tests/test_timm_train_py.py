@@ -362,7 +362,7 @@ def test_a_checkpoint_without_the_loss_state_is_refused(imagefolder_dir, tmp_pat
         (["--aug-splits", "3", "--jsd-loss", "--view-loss", "jsd"], "--view-loss and --jsd-loss both choose the loss"),
         (["--aug-splits", "2", "--view-loss", "agmx"], r"invalid choice: 'agmx' \(choose from 'ce', 'ls', 'agmax'"),
         (["--aug-splits", "3", "--view-loss", "tied"], "--view-loss tied takes 2 views per image: set --aug-splits 2"),
-        (["--aug-splits", "3", "--view-loss", "jsd", "--mixup", "0.8"], "--view-loss jsd refuses MixUp/CutMix"),
+        (["--aug-splits", "3", "--view-loss", "jsd", "--mixup", "0.8"], r"method 'jsd' refuses MixUp/CutMix \(drop"),
         (["--aug-splits", "2", "--view-loss", "agmax", "--view-option", "dl_wieght=2"], "did you mean 'dl_weight'"),
         (["--view-bn", "split"], "--view-bn, --view-pipelines and --view-option need --view-loss"),
     ],

@@ -28,7 +28,8 @@ from torch import Tensor
 
 from ..config import Config, load_config
 from ..data.idx import DEBIAN_FASHION_MNIST
-from ..engine.loop import EpochSetup, train_one_epoch
+from ..engine.epochsetup import EpochSetup
+from ..engine.loop import train_one_epoch
 from ..engine.optim import create_optimizer
 from ..engine.run import Run, build_run, train_loader
 from ..losses import METHODS, method_spec

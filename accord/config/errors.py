@@ -1,5 +1,7 @@
 """The one error a config raises."""
 
+from ..errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A config that cannot run; the message is one line meant for the user."""

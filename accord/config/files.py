@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ..views.tokens import is_cutout
 from .errors import ConfigError
 from .resolve import resolve
 from .schema import DEFAULTS, KEYS, Config, check_keys
@@ -210,8 +211,6 @@ def add_tokens(spec: str, tokens: str) -> str:
     """``spec`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
     ``crop-flip-jitter-cutout``); a model fragment's ``policy_add`` adds its data set's own operations
     (the AgMax ImageNet colour jitter and lighting) to every augmentation row."""
-    from ..views.tokens import is_cutout  # deferred: the views import torch
-
     parts = spec.split("-")
     at = next((i for i, t in enumerate(parts) if is_cutout(t)), len(parts))
     return "-".join([*parts[:at], tokens, *parts[at:]])

@@ -18,8 +18,14 @@ from dataclasses import fields
 from typing import Any, Literal, Union
 
 from ..data.bounds import EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
+from ..data.checks import check_image_size, check_val_source
 from ..data.datasets import DATASET_FACTS
+from ..errors import UserError
+from ..losses import method_spec
+from ..losses.mixing_rule import check_mixing
+from ..views.tokens import clip_cutouts
 from .errors import ConfigError
+from .optimizers import optimizer_class, optimizer_names
 from .schema import DEFAULTS, DOMAINS, SECTIONS, Config, check_keys, describe
 
 PRETRAINED_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".pth.tar")  # .pth.tar: timm's train.py checkpoints
@@ -113,11 +119,10 @@ def _check_ranges(v: dict[str, Any]) -> None:
                 except ValueError as e:
                     raise ConfigError(str(e)) from None
     facts = DATASET_FACTS[v["dataset"]]
-    if facts.fixed_size and v["image_size"] not in (None, facts.image_size):
-        raise ConfigError(
-            f"config key 'image_size': {v['dataset']} images are {facts.image_size} px and are not resized; "
-            f"got {v['image_size']} (drop image_size or set it to {facts.image_size})"
-        )
+    try:
+        check_image_size(v["dataset"], v["image_size"])
+    except UserError as e:
+        raise ConfigError(f"config key 'image_size': {e}") from None
     if v["crop_pct"] is None:
         v["crop_pct"] = facts.crop_pct
     if v["train_subset"] is not None and v["train_subset_per_class"] is not None:
@@ -142,8 +147,6 @@ def _check_bounds(v: dict[str, Any]) -> None:
 
 def _check_training_options(v: dict[str, Any]) -> None:
     """The options taken from timm: optimizer name, EMA decay, gradient clipping, drop-path."""
-    from .optimizers import optimizer_class, optimizer_names  # deferred: timm imports torch
-
     names = optimizer_names()
     if v["optimizer"] not in names:
         raise ConfigError(f"config key 'optimizer': {v['optimizer']!r} is not one of {', '.join(names)}")
@@ -167,8 +170,6 @@ def _check_training_options(v: dict[str, Any]) -> None:
 
 def _resolve_method_and_views(v: dict[str, Any]) -> None:
     """Fill ``views`` and ``num_views``; check the method's views and loss options."""
-    from ..losses import method_spec  # deferred: the losses import torch
-
     try:
         spec = method_spec(v["method"])
     except ValueError as e:
@@ -215,23 +216,23 @@ def _checked_options(spec: Any, options: dict[str, Any]) -> dict[str, Any]:
 
 def _clipped(spec: str) -> str:
     """``spec`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
-    from ..views.tokens import clip_cutouts  # deferred: the views import torch
-
     return clip_cutouts(spec)
 
 
 def _check_combinations(v: dict[str, Any]) -> None:
-    from ..data.registry import dataset_spec
-    from ..losses import method_spec
-
     if v["bn"] == "split" and v["num_views"] < 2:
         raise ConfigError("bn: split needs at least 2 views")
-    if v["val_source"] == "folder" and not dataset_spec(v["dataset"]).val_folder:
-        raise ConfigError(f"val_source: folder selects on an image folder's val/; {v['dataset']} has none (use split)")
+    try:
+        check_val_source(v["dataset"], v["val_source"])
+    except UserError as e:
+        raise ConfigError(str(e)) from None
     if v["bn"] == "split" and v["sync_bn"]:
         raise ConfigError("sync_bn does not combine with bn: split (timm's split BatchNorm has no synchronised form)")
-    if v["mix"] != "none" and method_spec(v["method"]).mixing is None:
-        raise ConfigError(f"method {v['method']!r} does not support mix: {v['mix']} (as in timm's AugMix-JSD)")
+    if v["mix"] != "none":
+        try:
+            check_mixing(v["method"], f"use mix: none, not mix: {v['mix']}")
+        except UserError as e:
+            raise ConfigError(str(e)) from None
     if v["augment_on"] == "device":
         try:
             from ..views.batched import check_batched_spec

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .datasets import cifar, fashion_mnist, image_folder
+import numpy as np
+import torch
+from torchvision.datasets import CIFAR10, CIFAR100
+
+from ..errors import UserError
+from .datasets import TensorImageDataset, image_folder
 from .hf_disk import hf_class_names, load_hf_disk
 from .identity import FASHION_MNIST_CLASSES
-from .registry import DatasetFacts, DatasetSpec, register
+from .idx import DEBIAN_FASHION_MNIST, check_labels, idx_files, load_idx_split
+from .registry import DatasetFacts, DatasetSpec, Loaded, register
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -21,6 +27,45 @@ SMALL_IMAGES = {"fixed_size": True, "train_crop": "pad", "autoaugment": "cifar10
 #: MixUp alpha 0.2, timm's evaluation crop 0.875.
 LARGE_IMAGES = {"fixed_size": False, "train_crop": "resized", "autoaugment": "imagenet", "crop_pct": 0.875,
                 "mixup_alpha": 0.2, "cutmix_prob": 1.0}  # fmt: skip
+
+
+def fashion_mnist(data_dir: Path | None, image_size: int | None = None) -> Loaded:
+    """Fashion-MNIST's idx files in ``data_dir`` (default: Debian's ``dataset-fashion-mnist``)."""
+    root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
+    try:
+        train, test = (
+            TensorImageDataset(*load_idx_split(root, s, 10), FASHION_MNIST_CLASSES, idx_files(root, s))
+            for s in ("train", "test")
+        )
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found ({e}). Run `bash scripts/setup.sh` (as root it installs Debian's "
+            "dataset-fashion-mnist), or on Debian/Ubuntu `apt-get install dataset-fashion-mnist`; "
+            "or pass --data-dir pointing at a folder with the four idx files "
+            "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
+        ) from None
+    return Loaded(train, test, 10, 1)
+
+
+def cifar(name: str, data_dir: Path | None) -> Loaded:
+    """CIFAR-10 or CIFAR-100 (``name``) from torchvision's ``cifar-*-python`` files in ``data_dir``."""
+    if data_dir is None:
+        raise UserError(f"{name} needs --data-dir: the folder that holds torchvision's cifar-*-python files")
+    cls, classes = (CIFAR10, 10) if name == "cifar10" else (CIFAR100, 100)
+    try:
+        splits = [cls(str(data_dir), train=t, download=False) for t in (True, False)]
+    except RuntimeError as e:
+        raise FileNotFoundError(f"{name} not found under {data_dir} ({e})") from None
+    for split, s in zip(("train", "test"), splits, strict=True):
+        check_labels(np.asarray(s.targets), classes, f"{data_dir} ({name} {split} split)")
+    train, test = (
+        TensorImageDataset(
+            torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets), s.classes,
+            [data_dir / s.base_folder / file for file, _ in (s.train_list if s.train else s.test_list)],
+        )
+        for s in splits
+    )  # fmt: skip
+    return Loaded(train, test, classes, 3, splits[0].classes)
 
 
 def _train_folders(data_dir: Path | None) -> list[str] | None:

@@ -8,33 +8,33 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 import warnings
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
-from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
+from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from ..errors import UserError
+from ..logs import logger
 from .bounds import eval_resize_side, pixel_excess
-from .checks import check_sources
+from .checks import ValSource, check_image_size, check_sources, check_val_source
 from .files import directory_keys, escape_path, regular_files
-from .identity import FASHION_MNIST_CLASSES, class_difference, data_identity
-from .idx import DEBIAN_FASHION_MNIST, check_labels, idx_files, load_idx_split
+from .identity import class_difference, data_identity
 from .registry import DATASET_FACTS, DatasetFacts, Loaded, dataset_spec
 from .subsets import training_subset
 
+log = logger(__name__)
+
 __all__ = ["DATASETS", "DATASET_FACTS", "DataInfo", "DatasetFacts", "Loaded", "Splits", "ValSource", "build_splits"]
 
-#: What selects the model: a held-out ``split`` of the training set, or an image folder's ``val/`` folder.
-ValSource = Literal["split", "folder"]
 #: The built-in data sets (:mod:`.builtin`); :func:`~.registry.dataset_names` lists every registered one.
 DATASETS: tuple[str, ...] = ("fashion_mnist", "cifar10", "cifar100", "imagefolder", "hf_disk")
 
@@ -91,43 +91,6 @@ class Splits:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable images dropped up front
     identity: dict[str, Any] = field(default_factory=dict)  # what a run records of its data (.identity)
     class_names: list[str] | None = None  # label order, where the loader's files name the classes
-
-
-def fashion_mnist(data_dir: Path | None, image_size: int | None = None) -> Loaded:
-    root = Path(data_dir) if data_dir else DEBIAN_FASHION_MNIST
-    try:
-        train, test = (
-            TensorImageDataset(*load_idx_split(root, s, 10), FASHION_MNIST_CLASSES, idx_files(root, s))
-            for s in ("train", "test")
-        )
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"Fashion-MNIST not found ({e}). Run `bash scripts/setup.sh` (as root it installs Debian's "
-            "dataset-fashion-mnist), or on Debian/Ubuntu `apt-get install dataset-fashion-mnist`; "
-            "or pass --data-dir pointing at a folder with the four idx files "
-            "(torchvision.datasets.FashionMNIST(root, download=True) fetches them where a network exists)."
-        ) from None
-    return Loaded(train, test, 10, 1)
-
-
-def cifar(name: str, data_dir: Path | None) -> Loaded:
-    if data_dir is None:
-        raise ValueError(f"{name} needs --data-dir: the folder that holds torchvision's cifar-*-python files")
-    cls, classes = (CIFAR10, 10) if name == "cifar10" else (CIFAR100, 100)
-    try:
-        splits = [cls(str(data_dir), train=t, download=False) for t in (True, False)]
-    except RuntimeError as e:
-        raise FileNotFoundError(f"{name} not found under {data_dir} ({e})") from None
-    for split, s in zip(("train", "test"), splits, strict=True):
-        check_labels(np.asarray(s.targets), classes, f"{data_dir} ({name} {split} split)")
-    train, test = (
-        TensorImageDataset(
-            torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets), s.classes,
-            [data_dir / s.base_folder / file for file, _ in (s.train_list if s.train else s.test_list)],
-        )
-        for s in splits
-    )  # fmt: skip
-    return Loaded(train, test, classes, 3, splits[0].classes)
 
 
 class UnreadableImageError(OSError):
@@ -264,7 +227,7 @@ class CheckedImageFolder(ImageFolder):
         if error.path in self._seen:
             return
         self._seen.add(error.path)
-        print(f"accord: warning: skipping {error}", file=sys.stderr, flush=True)
+        log.warning("skipping %s", error)
         if self.report is None:
             return
         line = f"{escape_path(error.path)}\t{escape_path(error.reason)}\n".encode()
@@ -321,7 +284,7 @@ def _explain_no_files(path: Path) -> str:
 
 def image_folder(data_dir: Path | None, image_size: int | None = None) -> Loaded:
     if data_dir is None:
-        raise ValueError("imagefolder needs --data-dir: a folder with train/ and val/ class-per-folder trees")
+        raise UserError("imagefolder needs --data-dir: a folder with train/ and val/ class-per-folder trees")
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (--data-dir of an image folder: train/ and val/ inside)")
@@ -332,7 +295,7 @@ def image_folder(data_dir: Path | None, image_size: int | None = None) -> Loaded
     train, test = (_open_split(root / s, side) for s in ("train", "val"))
     if train.classes != test.classes:
         diff = class_difference(train.classes, test.classes, ("only in train/:", "only in val/:"))
-        raise ValueError(f"{root}: train/ and val/ have different class folders: {diff}")
+        raise UserError(f"{root}: train/ and val/ have different class folders: {diff}")
     return Loaded(train, test, len(train.classes), 3, train.classes)
 
 
@@ -349,7 +312,7 @@ def image_folders(dataset: Dataset) -> list[CheckedImageFolder]:
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded split of ``range(n)`` into (train, val) index lists."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = int(round(n * val_fraction))
     return sorted(order[n_val:]), sorted(order[:n_val])
@@ -376,8 +339,8 @@ def build_splits(
     data_dir = Path(data_dir) if data_dir else None
     spec = dataset_spec(name)
     facts = spec.facts
-    if image_size and facts.fixed_size and image_size != facts.image_size:
-        raise ValueError(f"{name} images are {facts.image_size} px; image_size={image_size} is not supported")
+    check_image_size(name, image_size)
+    check_val_source(name, val_source)
     train, test, num_classes, in_chans, class_names = spec.loader(data_dir, image_size)
     if class_names is None:  # the loader's files name no classes: the spec's names, else class_<i>
         known = spec.class_names(data_dir) if spec.class_names is not None else None
@@ -387,10 +350,6 @@ def build_splits(
         facts.crop_pct, train_crop=facts.train_crop, autoaugment=facts.autoaugment,
     )  # fmt: skip
     check_sources(name, data_dir, train, test, info.image_size if info.fixed_size else None, class_names)
-    if val_source not in ("split", "folder"):
-        raise ValueError(f"unknown val_source {val_source!r}; valid: split, folder")
-    if val_source == "folder" and not spec.val_folder:
-        raise ValueError(f"val_source=folder selects on an image folder's val/; {name} has none (use split)")
     n_train = len(cast(Sized, train))  # every built-in data set has a length; torch's Dataset does not declare it
     train_idx, val_idx = split_indices(n_train, 0.0 if val_source == "folder" else val_fraction, seed)
     train_idx = training_subset(train, train_idx, len(val_idx), seed + 1, train_subset, train_subset_per_class)

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from ..errors import UserError
 from .datasets import _to_rgb
 from .registry import Loaded
 
@@ -62,7 +63,7 @@ class Split(NamedTuple):
 def open_splits(data_dir: Path | None) -> dict[str, Split]:
     """The splits of a saved ``DatasetDict`` or of split-named parquet files under ``data_dir``."""
     if data_dir is None:
-        raise ValueError("hf_disk needs --data-dir: a folder written by DatasetDict.save_to_disk, or parquet files")
+        raise UserError("hf_disk needs --data-dir: a folder written by DatasetDict.save_to_disk, or parquet files")
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (--data-dir of a Hugging Face data set saved on disk)")
@@ -71,7 +72,7 @@ def open_splits(data_dir: Path | None) -> dict[str, Split]:
         saved = datasets.load_from_disk(str(root))
         return {name: Split(data, [c["filename"] for c in data.cache_files]) for name, data in saved.items()}
     if (root / "state.json").is_file():
-        raise ValueError(f"{root}: one saved split; save a DatasetDict with train and test splits (save_to_disk)")
+        raise UserError(f"{root}: one saved split; save a DatasetDict with train and test splits (save_to_disk)")
     splits: dict[str, Split] = {}
     for split in ("train", *TEST_SPLITS):
         files = sorted(
@@ -92,7 +93,7 @@ def columns(data: Any, where: str) -> tuple[str, str, list[str]]:
     labels = [k for k, f in data.features.items() if isinstance(f, datasets.ClassLabel)]
     if not images or not labels:
         found = ", ".join(f"{k} ({type(f).__name__})" for k, f in data.features.items())
-        raise ValueError(f"{where}: needs an Image feature and a ClassLabel feature; has {found}")
+        raise UserError(f"{where}: needs an Image feature and a ClassLabel feature; has {found}")
     return images[0], labels[0], list(data.features[labels[0]].names)
 
 
@@ -101,10 +102,10 @@ def load_hf_disk(data_dir: Path | None, image_size: int | None = None) -> Loaded
     splits = open_splits(data_dir)
     test_name = next((s for s in TEST_SPLITS if s in splits), None)
     if "train" not in splits or test_name is None:
-        raise ValueError(f"{data_dir}: needs a train and a test (or validation) split; has {', '.join(splits)}")
+        raise UserError(f"{data_dir}: needs a train and a test (or validation) split; has {', '.join(splits)}")
     image, label, names = columns(splits["train"].data, f"{data_dir} (train)")
     if columns(splits[test_name].data, f"{data_dir} ({test_name})")[2] != names:
-        raise ValueError(f"{data_dir}: the train and {test_name} splits name different classes")
+        raise UserError(f"{data_dir}: the train and {test_name} splits name different classes")
     train, test = (HFImageDataset(splits[s], image, label, names) for s in ("train", test_name))
     return Loaded(train, test, len(names), 3, names)
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import UserError
+from ..logs import logger
 from .subsets import dataset_targets
 
 #: The key of the record in a checkpoint and in ``summary.json``.
+log = logger(__name__)
 DATA_KEY = "data"
 
 #: Fashion-MNIST's class names, in label order (Xiao et al., 2017; torchvision's ``FashionMNIST.classes``).
@@ -37,7 +39,7 @@ FASHION_MNIST_CLASSES = (
 )  # fmt: skip
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(UserError):
     """The data at hand is not the data a run recorded: other classes, or classes in another order."""
 
 
@@ -162,10 +164,10 @@ def check_data(recorded: Any, current: dict[str, Any], where: str, splits: Seque
         if source.get("fingerprint") != mine["fingerprint"]:
             changed.append(f"{split} ({source.get('images')} images then, {mine['images']} now)")
     if changed:
-        print(
-            f"accord: warning: {where}: the same classes, but other files than the run's in {', '.join(changed)}; "
-            "its numbers are not comparable with the run's",
-            file=sys.stderr,
+        log.warning(
+            "%s: the same classes, but other files than the run's in %s; its numbers are not comparable with the run's",
+            where,
+            ", ".join(changed),
         )
 
 

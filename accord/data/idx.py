@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import UserError
+
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _PREFIX = {"train": "train", "test": "t10k"}
 
@@ -25,14 +27,14 @@ def read_idx(path: Path) -> np.ndarray:
             data = f.read()
     except (EOFError, OSError, zlib.error) as e:  # truncated or corrupt gzip (BadGzipFile is an OSError)
         reason = str(e).strip() or type(e).__name__
-        raise ValueError(f"{path}: cannot read ({reason}); the file is truncated or corrupt") from None
+        raise UserError(f"{path}: cannot read ({reason}); the file is truncated or corrupt") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+        raise UserError(f"{path}: not an unsigned-byte IDX file")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: truncated IDX file ({array.size} bytes for shape {shape})")
+        raise UserError(f"{path}: truncated IDX file ({array.size} bytes for shape {shape})")
     return array.reshape(shape)
 
 
@@ -57,7 +59,7 @@ def load_idx_split(data_dir: Path, split: str, num_classes: int | None = None) -
     labels_path = find_idx(data_dir, split, "labels")
     labels = read_idx(labels_path)
     if len(images) != len(labels):
-        raise ValueError(f"{data_dir}: {len(images)} {split} images but {len(labels)} labels")
+        raise UserError(f"{data_dir}: {len(images)} {split} images but {len(labels)} labels")
     if num_classes is not None:
         check_labels(labels, num_classes, str(labels_path))
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
@@ -69,7 +71,7 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
     if len(bad):
         i = int(bad[0])
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise ValueError(
+        raise UserError(
             f"{source}: label {int(labels[i])} at index {i}{more} is outside the {num_classes} classes "
             f"(0-{num_classes - 1})"
         )

@@ -18,6 +18,8 @@ from typing import Literal, NamedTuple
 
 from torch.utils.data import Dataset
 
+from ..errors import UserError
+
 TrainCrop = Literal["pad", "resized"]  # pad-4 RandomCrop of fixed-size images, or RandomResizedCrop
 AutoAugmentPolicy = Literal["cifar10", "imagenet", "svhn"]  # torchvision's AutoAugment policies
 
@@ -101,7 +103,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name not in REGISTRY:
         close = difflib.get_close_matches(str(name), list(REGISTRY), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown dataset {name!r}{hint}; valid: {', '.join(REGISTRY)}")
+        raise UserError(f"unknown dataset {name!r}{hint}; valid: {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 

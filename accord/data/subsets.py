@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset, Subset
 
+from ..errors import UserError
+
 
 def training_subset(
     train: Dataset, train_idx: list[int], held_out: int, seed: int, size: int | None, per_class: int | None
@@ -23,7 +25,7 @@ def training_subset(
     both are None. A ``size`` larger than the split is refused (it would silently be the whole split)."""
     if size is not None:
         if size < 1:
-            raise ValueError(f"train_subset must be positive, got {size}")
+            raise UserError(f"train_subset must be positive, got {size}")
         check_subset_size(size, len(train_idx), held_out)
         keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:size]
         train_idx = sorted(train_idx[i] for i in keep.tolist())
@@ -37,7 +39,7 @@ def check_subset_size(train_subset: int, available: int, held_out: int) -> None:
     """Refuse a ``train_subset`` larger than the ``available`` training images (``held_out`` went to val)."""
     if train_subset > available:
         after = f" after the {held_out} held out for validation" if held_out else ""
-        raise ValueError(
+        raise UserError(
             f"train_subset {train_subset} is more than the {available} training images{after}; "
             f"set at most {available}, or drop it to train on all of them"
         )
@@ -75,17 +77,17 @@ def class_balanced_indices(
         ValueError: ``per_class`` is not positive, or is larger than the smallest class, which it names.
     """
     if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"train_subset_per_class must be a positive integer, got {per_class!r}")
+        raise UserError(f"train_subset_per_class must be a positive integer, got {per_class!r}")
     candidates = range(len(targets)) if among is None else among
     by_class: dict[int, list[int]] = {}
     for index in candidates:
         by_class.setdefault(int(targets[index]), []).append(index)
     if not by_class:
-        raise ValueError("no training images to draw a class-balanced subset from")
+        raise UserError("no training images to draw a class-balanced subset from")
     smallest = min(sorted(by_class), key=lambda c: len(by_class[c]))
     if per_class > len(by_class[smallest]):
         name = class_names[smallest] if class_names is not None else smallest
-        raise ValueError(
+        raise UserError(
             f"train_subset_per_class {per_class} is larger than class {name!r}, which has "
             f"{len(by_class[smallest])} training images (the smallest class)"
         )

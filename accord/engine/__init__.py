@@ -1,11 +1,15 @@
 """Engine: the training loop, evaluation, optimizer and schedules, checkpoints and run folders."""
 
+from ..step import NonFiniteLossError
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .distributed import Distributed, process_group
-from .loop import EpochSetup, NonFiniteLossError, evaluate, train_one_epoch
+from .epochsetup import EpochSetup
+from .evalpass import evaluate
+from .loop import train_one_epoch
 from .restore import evaluate_checkpoint, load_eval_model
+from .run import build_run
 from .runfiles import RunFolderError, summarize
-from .trainer import build_run, fit
+from .trainer import fit
 
 __all__ = [
     "CheckpointError",

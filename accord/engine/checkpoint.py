@@ -25,6 +25,8 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from ..errors import UserError
+from .runfolder import RunFolder
 from .timm_checkpoint import from_timm, is_timm_checkpoint
 
 
@@ -150,7 +152,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+        raise UserError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
 
 
 def append_line_atomic(line: str, path: str | Path) -> None:
@@ -255,7 +257,7 @@ def repair_best_checkpoint(folder: str | Path, last: dict[str, Any]) -> bool:
     best_epoch, epoch = last.get("best_epoch"), last.get("epoch")
     if last.get("partial") is not None or epoch is None or epoch < 0 or best_epoch != epoch:
         return False
-    path = Path(folder) / "checkpoint-best.pt"
+    path = RunFolder(folder).best
     try:
         best = load_checkpoint(path) if path.is_file() else None
     except CheckpointError:

@@ -9,10 +9,11 @@ with the rest of the run, and a folder holding them without accord's marker is r
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-HISTORY = re.compile(r"checkpoint-epoch(\d+)\.pt")
+from .runfolder import RunFolder
+
+HISTORY = RunFolder.HISTORY
 
 
 def history_files(out: Path) -> list[Path]:
@@ -28,10 +29,10 @@ def keep_history(out: Path, epoch: int, keep: int) -> None:
     delete all but the newest ``keep`` of them; ``keep`` 0 does nothing."""
     if keep <= 0:
         return
-    target = out / f"checkpoint-epoch{epoch}.pt"
+    target = RunFolder(out).epoch_checkpoint(epoch)
     temporary = out / f".{target.name}.{os.getpid()}.tmp"
     temporary.unlink(missing_ok=True)
-    os.link(out / "checkpoint-last.pt", temporary)
+    os.link(RunFolder(out).last, temporary)
     os.replace(temporary, target)
     for old in history_files(out)[:-keep]:
         old.unlink()

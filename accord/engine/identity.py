@@ -17,6 +17,7 @@ from typing import Any
 from ..config import ConfigError, config_from_saved
 from .checkpoint import CheckpointError, write_text_atomic
 from .runfiles import RUN_MARKER, RunFolderError
+from .runfolder import RunFolder
 
 
 def new_run_id() -> str:
@@ -87,6 +88,6 @@ def check_identity(path: Path, ckpt: dict[str, Any], run_id: str | None, config:
     if keys:
         shown = ", ".join(f"{k} ({saved.get(k)!r} in the checkpoint, {config.get(k)!r} there)" for k in keys[:4])
         raise CheckpointError(
-            f"{path.parent / 'config.yaml'}: differs from the config its checkpoint trained with: {shown}"
+            f"{RunFolder(path.parent).config}: differs from the config its checkpoint trained with: {shown}"
             f"{' and more' if len(keys) > 4 else ''}; the checkpoint's config is the run's - undo the edit"
         )

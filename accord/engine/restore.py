@@ -13,7 +13,7 @@ from ..data.identity import DATA_KEY, check_data
 from ..models import MultiViewModel
 from ..views import ViewDataset, build_eval_transform
 from .checkpoint import CheckpointError, load_checkpoint
-from .loop import evaluate
+from .evalpass import evaluate
 from .run import build_model, data_info, eval_loader
 
 

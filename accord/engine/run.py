@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,7 +19,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ..config import Config, ConfigError, resolved
 from ..data import DataInfo, build_splits
 from ..data.loading import data_loader
-from ..losses import create_loss, method_spec
+from ..logs import logger
+from ..losses import create_loss
+from ..losses.mixing_rule import check_mixing
 from ..models import MultiViewModel, create_model
 from ..models.init import init_weights
 from ..models.sync_batchnorm import convert_sync_batchnorm
@@ -96,31 +97,8 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
     criterion.to(device)
     if cfg.run.channels_last:
         model.to(memory_format=torch.channels_last)
-    mixer = None
-    if cfg.views.mix != "none":
-        spec = method_spec(cfg.method.method)
-        if spec.mixing is None:  # resolution refuses this; checked here too for a config built by hand
-            raise ConfigError(f"method {spec.name!r} takes no MixUp/CutMix; use mix: none")
-        mixer = ViewMixer(
-            info.num_classes,
-            resolved(cfg.views.num_views, "num_views"),
-            cfg.views.mix,
-            spec.mixing,
-            resolved(cfg.views.mixup_alpha, "mixup_alpha"),
-            cfg.views.cutmix_alpha,
-            resolved(cfg.views.mix_prob, "mix_prob"),
-            cfg.views.switch_prob,
-        )
-    device_views = None
-    policies = resolved(cfg.views.views, "views")
-    views: Callable
-    if cfg.views.augment_on == "device":
-        from ..views.batched import BatchedViews, loader_transform
-
-        device_views = BatchedViews(policies, info, cfg.views.same_crop).to(device)
-        views = loader_transform(policies, info, cfg.views.same_crop)
-    else:
-        views = build_multiview_transform(policies, info, cfg.views.same_crop)
+    mixer = _mixer(cfg, info)
+    views, device_views = _train_views(cfg, info, device)
     evaluation = build_eval_transform(info)
     return Run(
         cfg=cfg,
@@ -139,6 +117,34 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
     )
 
 
+def _mixer(cfg: Config, info: DataInfo) -> ViewMixer | None:
+    """The run's MixUp/CutMix (None for ``mix: none``)."""
+    if cfg.views.mix == "none":
+        return None
+    mixing = check_mixing(cfg.method.method, "use mix: none")  # a config built by hand is not resolved
+    return ViewMixer(
+        info.num_classes,
+        resolved(cfg.views.num_views, "num_views"),
+        cfg.views.mix,
+        mixing,
+        resolved(cfg.views.mixup_alpha, "mixup_alpha"),
+        cfg.views.cutmix_alpha,
+        resolved(cfg.views.mix_prob, "mix_prob"),
+        cfg.views.switch_prob,
+    )
+
+
+def _train_views(cfg: Config, info: DataInfo, device: torch.device) -> tuple[Callable, nn.Module | None]:
+    """The training set's transform and, for ``augment_on: device``, the module making the views on the device."""
+    policies = resolved(cfg.views.views, "views")
+    if cfg.views.augment_on != "device":
+        return build_multiview_transform(policies, info, cfg.views.same_crop), None
+    from ..views.batched import BatchedViews, loader_transform
+
+    device_views = BatchedViews(policies, info, cfg.views.same_crop).to(device)
+    return loader_transform(policies, info, cfg.views.same_crop), device_views
+
+
 def check_processes(cfg: Config, dist: Distributed) -> None:
     """What a config must allow to run on ``dist.world_size`` processes."""
     if not dist.enabled:
@@ -152,18 +158,19 @@ def check_processes(cfg: Config, dist: Distributed) -> None:
         raise ConfigError("nonfinite: skip runs in one process only (every process would have to skip the step)")
 
 
+log = logger(__name__)
 _warned_workers: set[int] = set()
 
 
 def loader_workers(workers: int) -> int:
     """``workers`` bounded by the CPUs this process may use (more loader processes only contend and can
-    exhaust memory); says so once on stderr when it bounds."""
+    exhaust memory); says so once in the log when it bounds."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if workers <= cpus:
         return workers
     if workers not in _warned_workers:
         _warned_workers.add(workers)
-        print(f"accord: warning: workers: {workers} is more than the {cpus} CPUs here; using {cpus}", file=sys.stderr)
+        log.warning("workers: %d is more than the %d CPUs here; using %d", workers, cpus, cpus)
     return cpus
 
 

@@ -1,9 +1,6 @@
 """The files of a run folder: preparing it, the metrics lines, the skipped-images list and the summary.
 
-A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch; the same
-as a table in ``summary.csv``),
-``checkpoint-last.pt`` and ``checkpoint-best.pt`` (best validation top-1), ``skipped-images.txt`` when
-some images could not be read and, once finished, ``summary.json``. Every file is written atomically
+The folder's files are named by :class:`~.runfolder.RunFolder`. Every file is written atomically
 (see :mod:`.checkpoint`).
 """
 
@@ -22,24 +19,17 @@ from torch.utils.data import Dataset
 from ..config import Config, load_saved_config
 from ..data.datasets import image_folders
 from ..data.files import escape_path, unescape_path
+from ..errors import UserError
 from .checkpoint import node_kind, remove_stale_temps, write_text_atomic
-from .history import HISTORY, history_files
-from .tensorboard import STEPS_DIR, TENSORBOARD_DIR
+from .history import history_files
+from .runfolder import RunFolder
 
-SKIP_REPORT = "skipped-images.txt"  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
-SUMMARY_CSV = "summary.csv"  # the epochs of metrics.jsonl as a table (.summarycsv)
-
-RUN_FILES = (
-    "config.yaml",
-    "metrics.jsonl",
-    "checkpoint-last.pt",
-    "checkpoint-best.pt",
-    "summary.json",
-    SKIP_REPORT,
-    SUMMARY_CSV,
-)
-RUN_MARKER = ".accord-run.json"  # the run's id, written first: proof that the folder's run files are accord's
-LOCK_FILE = ".accord.lock"  # held (flock) by the process training in the folder; see .lock
+SKIP_REPORT = RunFolder.SKIPPED  # one "path<TAB>reason" line per unreadable image (escape_path: any name)
+SUMMARY_CSV = RunFolder.SUMMARY_CSV
+RUN_FILES = RunFolder.FILES
+RUN_MARKER = RunFolder.MARKER
+LOCK_FILE = RunFolder.LOCK
+TENSORBOARD_DIR, STEPS_DIR = RunFolder.TENSORBOARD, RunFolder.STEPS
 MAX_LISTED_PATHS = 100  # summary.json lists at most this many skipped image paths (the count is exact)
 #: The keys of a metrics.jsonl record that are timings (they differ between identical runs).
 TIMING_KEYS = ("seconds", "images_per_s", "views_per_s", "eval_seconds")
@@ -58,7 +48,7 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, write: bool = True)
     check_folder_path(out)
     check_run_paths(out)
     if resume:
-        if not (out / "checkpoint-last.pt").is_file():
+        if not RunFolder(out).last.is_file():
             raise RunFolderError(nothing_to_resume(out))
         if write:
             remove_stale_temps(out, RUN_FILES)
@@ -127,7 +117,8 @@ def extension(out: Path, cfg: Config, log: Callable[[str], None]) -> Callable[[]
     what makes the run one of ``cfg.optim.epochs``: its config says so and its summary, of the shorter run,
     goes. It runs just before the extension's first checkpoint: a resume stopped before that leaves the run
     exactly as it was."""
-    epochs = load_saved_config(out / "config.yaml").optim.epochs
+    folder = RunFolder(out)
+    epochs = load_saved_config(folder.config).optim.epochs
     if cfg.optim.epochs == epochs:
         return None
     log(
@@ -136,8 +127,8 @@ def extension(out: Path, cfg: Config, log: Callable[[str], None]) -> Callable[[]
     )
 
     def extend() -> None:
-        (out / "summary.json").unlink(missing_ok=True)
-        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), out / "config.yaml")
+        folder.summary.unlink(missing_ok=True)
+        write_text_atomic(yaml.safe_dump(cfg.as_flat(), sort_keys=False), folder.config)
 
     return extend
 
@@ -149,18 +140,19 @@ def run_files_in(out: Path) -> list[str]:
 
 def is_run_file_name(name: str) -> bool:
     """Whether a file called ``name`` is one of a run's files."""
-    return name in RUN_FILES or HISTORY.fullmatch(name) is not None
+    return name in RUN_FILES or RunFolder.HISTORY.fullmatch(name) is not None
 
 
 def nothing_to_resume(out: Path) -> str:
     """Why ``out`` cannot be resumed: it has no ``checkpoint-last.pt``."""
-    if (out / "checkpoint-best.pt").is_file():
+    last, best = RunFolder.LAST, RunFolder.BEST
+    if RunFolder(out).best.is_file():
         return (
-            f"{out}: nothing to resume (no checkpoint-last.pt; checkpoint-best.pt alone cannot continue training, "
+            f"{out}: nothing to resume (no {last}; {best} alone cannot continue training, "
             "but `accord eval` and `accord export` take it); --overwrite would delete it, so use another --out"
         )
     return (
-        f"{out}: nothing to resume (no checkpoint-last.pt: the run stopped before its first checkpoint); "
+        f"{out}: nothing to resume (no {last}: the run stopped before its first checkpoint); "
         "start it again with --overwrite"
     )
 
@@ -284,12 +276,12 @@ def check_metrics_cover(out: Path, last_epoch: int) -> None:
     done = last_epoch + 1
     if done <= 0:
         return
-    path = Path(out) / "metrics.jsonl"
+    path = RunFolder(out).metrics
     epochs = [record["epoch"] for record in read_metrics(out)]
     if epochs != list(range(1, done + 1)):
         have = "no epoch recorded" if not epochs else f"records epochs {_span(epochs)}"
-        raise ValueError(
-            f"{path}: {have}, but checkpoint-last.pt has trained epochs 1-{done}; the run's summary would be "
+        raise UserError(
+            f"{path}: {have}, but {RunFolder.LAST} has trained epochs 1-{done}; the run's summary would be "
             "wrong without them: restore the file from a copy"
         )
 
@@ -312,7 +304,7 @@ RECORD_KEYS: dict[str, type | tuple[type, ...]] = {
 def check_record(record: Any, path: Path, line: int) -> None:
     """Raise a ValueError naming the file and line when ``record`` is not an epoch record."""
     if not isinstance(record, dict) or not all(isinstance(record.get(k), t) for k, t in RECORD_KEYS.items()):
-        raise ValueError(
+        raise UserError(
             f"{path}, line {line}: not an epoch record (each line needs {', '.join(RECORD_KEYS)}); "
             "was the file edited? remove that line"
         )
@@ -320,9 +312,9 @@ def check_record(record: Any, path: Path, line: int) -> None:
 
 def read_metrics(out: Path) -> list[dict[str, Any]]:
     """The epoch records of ``out/metrics.jsonl``; a line that is not one is a ValueError naming it."""
-    path = Path(out) / "metrics.jsonl"
+    path = RunFolder(out).metrics
     if not path.is_file():  # missing, or a FIFO that would block the read
-        raise ValueError(f"{path}: missing or not a regular file, so the run's epochs cannot be read")
+        raise UserError(f"{path}: missing or not a regular file, so the run's epochs cannot be read")
     records = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -330,7 +322,7 @@ def read_metrics(out: Path) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+            raise UserError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
         check_record(record, path, number)
         records.append(record)
     return records
@@ -348,10 +340,10 @@ def summarize(
     best test top-1 (what the AgMax authors report) is written too, as ``test_selected_epoch`` and
     ``test_selected_top1``: selected on the test set, so optimistic. Epochs that ``eval_every`` skipped (NaN
     numbers) are never selected; the last epoch is always evaluated."""
-    cfg = load_saved_config(Path(out) / "config.yaml")
+    cfg = load_saved_config(RunFolder(out).config)
     records = read_metrics(out)
     if not records:
-        raise ValueError(f"{Path(out) / 'metrics.jsonl'}: no epoch recorded, so there is nothing to summarize")
+        raise UserError(f"{RunFolder(out).metrics}: no epoch recorded, so there is nothing to summarize")
     skipped = read_skipped(out)
     with_val = [r for r in records if not math.isnan(r["val_top1"])]  # NaN: no val split, or not evaluated
     best = max(with_val, key=lambda r: r["val_top1"]) if with_val else records[-1]

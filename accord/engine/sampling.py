@@ -20,6 +20,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import UserError
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of an epoch's data order (and of its torch and worker streams)."""
@@ -44,7 +46,7 @@ def check_last_batch(n: int, batch_size: int, drop_last: bool, world_size: int) 
     """ValueError when a kept last batch has fewer images than there are processes to share it."""
     rest = n % batch_size
     if not drop_last and world_size > 1 and 0 < rest < world_size:
-        raise ValueError(
+        raise UserError(
             f"drop_last: false keeps a last batch of {rest} images, fewer than the {world_size} processes; "
             "set drop_last: true, or a batch_size that leaves none or at least one image per process"
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .distributed import launch_command
 from .faults import is_lost_process
+from .runfolder import RunFolder
 
 if TYPE_CHECKING:
     from .distributed import Distributed
@@ -33,7 +34,7 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, signum: int, out: Path, where: str | None) -> None:
         name = signal.Signals(signum).name
-        saved = f"stopped at {where}; saved {out / 'checkpoint-last.pt'}" if where else "stopped without saving"
+        saved = f"stopped at {where}; saved {RunFolder(out).last}" if where else "stopped without saving"
         super().__init__(f"{name}: {saved}; resume with `{launch_command()} train --resume {out}`")
         self.signum, self.out, self.saved = signum, out, where is not None
         self.exit_code = 128 + signum

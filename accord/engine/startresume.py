@@ -24,6 +24,7 @@ from ..config import Config, ConfigError, load_saved_config
 from .distributed import Distributed
 from .identity import config_differences
 from .runfiles import RUN_MARKER, RunFolderError, run_files_in
+from .runfolder import RunFolder
 
 Mode = Literal["start", "resume", "restart"]
 
@@ -40,16 +41,16 @@ def folder_mode(cfg: Config, out: Path) -> Mode:
             f"{out}: holds {', '.join(existing)} but no {RUN_MARKER}, so accord cannot tell that a run of its own "
             "wrote them; use another --out, or move them away"
         )
-    if not (out / "config.yaml").is_file():  # killed between its marker and its config: nothing trained
+    if not RunFolder(out).config.is_file():  # killed between its marker and its config: nothing trained
         return "restart"
     try:
-        saved = load_saved_config(out / "config.yaml").as_flat()
+        saved = load_saved_config(RunFolder(out).config).as_flat()
     except ConfigError as e:
         raise RunFolderError(f"{out} holds a run whose config cannot be read ({e}); use another --out") from None
     differ = config_differences(saved, cfg.as_flat())
     if differ:
         raise RunFolderError(another_run(out, differ, saved, cfg.as_flat()))
-    return "resume" if (out / "checkpoint-last.pt").is_file() else "restart"
+    return "resume" if RunFolder(out).last.is_file() else "restart"
 
 
 def another_run(out: Path, keys: list[str], saved: dict[str, Any], new: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import write_text_atomic
-from .runfiles import SUMMARY_CSV, read_metrics
+from .runfiles import read_metrics
+from .runfolder import RunFolder
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -35,4 +36,4 @@ def write_summary_csv(out: Path) -> None:
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_text_atomic(text.getvalue(), out / SUMMARY_CSV)
+    write_text_atomic(text.getvalue(), RunFolder(out).summary_csv)

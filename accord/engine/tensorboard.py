@@ -15,8 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-TENSORBOARD_DIR = "tensorboard"
-STEPS_DIR = "steps"  # <run>/tensorboard/steps: the scalars of every log_interval updates, by global step
+from .runfolder import RunFolder
+
+TENSORBOARD_DIR = RunFolder.TENSORBOARD
+STEPS_DIR = RunFolder.STEPS  # <run>/tensorboard/steps: the scalars of every log_interval updates, by global step
 
 MISSING_MESSAGE = (
     "TensorBoard logging needs the tensorboard package: pip install tensorboard (or pip install accord[tensorboard])"

@@ -29,6 +29,7 @@ from typing import IO
 
 from .checkpoint import OutputInTheWay, node_kind, replace_atomic
 from .runfiles import LOCK_FILE, RUN_FILES, RUN_MARKER, RunFolderError, is_run_file_name, nearest_existing_parent
+from .runfolder import RunFolder
 from .tensorboard import TENSORBOARD_DIR
 
 OUTPUTS_RECORD = ".accord-outputs.json"  # in each folder accord wrote outputs to: name -> SHA-256 of its bytes
@@ -43,7 +44,7 @@ class OutputExistsError(RunFolderError):
 
 def is_run_folder(folder: Path) -> bool:
     """A folder that an ``accord train`` run writes into (its marker, config or a checkpoint is there)."""
-    names = (RUN_MARKER, "config.yaml", "checkpoint-last.pt", "checkpoint-best.pt")
+    names = (RUN_MARKER, RunFolder.CONFIG, RunFolder.LAST, RunFolder.BEST)
     return any(os.path.lexists(folder / name) for name in names)
 
 

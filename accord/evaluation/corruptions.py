@@ -14,6 +14,8 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from ..errors import UserError
+
 SEVERITIES = (1, 2, 3, 4, 5)
 #: Per corruption, its parameter at severities 1..5: Hendrycks & Dietterich's CIFAR-10-C values
 #: (``make_cifar_c.py``): noise std, blur sigma (px), contrast factor, JPEG quality.
@@ -144,10 +146,10 @@ def check_names(corruptions: Sequence[str], severities: Sequence[int]) -> None:
     """Unknown corruptions or severities fail before any work."""
     unknown = [c for c in corruptions if c not in CORRUPTIONS]
     if unknown:
-        raise ValueError(f"unknown corruption {', '.join(unknown)}; valid: {', '.join(CORRUPTION_NAMES)}")
+        raise UserError(f"unknown corruption {', '.join(unknown)}; valid: {', '.join(CORRUPTION_NAMES)}")
     bad = [s for s in severities if s not in SEVERITIES]
     if bad:
-        raise ValueError(f"severities must be in {SEVERITIES}, got {bad}")
+        raise UserError(f"severities must be in {SEVERITIES}, got {bad}")
 
 
 def parse_corruptions(text: str) -> list[str]:
@@ -157,5 +159,5 @@ def parse_corruptions(text: str) -> list[str]:
         return list(CORRUPTION_NAMES)
     unknown = [n for n in names if n not in CORRUPTIONS]
     if unknown or not names:
-        raise ValueError(f"unknown corruption {', '.join(unknown) or repr(text)}; valid: {','.join(CORRUPTION_NAMES)}")
+        raise UserError(f"unknown corruption {', '.join(unknown) or repr(text)}; valid: {','.join(CORRUPTION_NAMES)}")
     return list(dict.fromkeys(names))

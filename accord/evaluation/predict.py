@@ -23,6 +23,7 @@ from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from ..data.datasets import DATASET_FACTS, DataInfo, UnreadableImageError, decode_rgb
 from ..data.files import directory_keys, regular_files
+from ..errors import UserError
 from ..views import build_eval_transform
 
 
@@ -121,7 +122,7 @@ def predict(predictor: Predictor, paths: list[str], top_k: int = 5, batch_size: 
     """The ``top_k`` (at most every class) names and probabilities of each readable image, in ``paths``' order;
     an unreadable image is skipped with one line on stderr."""
     if top_k < 1:
-        raise ValueError(f"--top-k must be positive, got {top_k}")
+        raise UserError(f"--top-k must be positive, got {top_k}")
     k = min(top_k, len(predictor.class_names))
     readable: list[tuple[str, Tensor]] = []
     for path in paths:
@@ -171,7 +172,7 @@ def run_predict(
     from ..engine.writer import write_text_output
 
     if batch_size < 1:
-        raise ValueError(f"--batch-size must be positive, got {batch_size}")
+        raise UserError(f"--batch-size must be positive, got {batch_size}")
     paths = image_paths(inputs)
     predictions = predict(load_predictor(source), paths, top_k, batch_size)
     if out is None:

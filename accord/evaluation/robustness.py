@@ -22,6 +22,7 @@ from torchvision.transforms import v2
 from ..data import DataInfo
 from ..data.loading import DEFAULT_LOADER_TIMEOUT, data_loader
 from ..engine.progress import eval_progress
+from ..errors import UserError
 from .calibration import N_BINS, calibration_error_from_confidences
 from .corruptions import CORRUPTION_NAMES, SEVERITIES, SEVERITY_PARAMS, check_names, corrupt
 from .per_class import per_class_accuracy
@@ -117,12 +118,12 @@ def evaluate_robustness(
     the same numbers. ``mean_corruption_top1`` is the mean over every corruption and severity (Hendrycks &
     Dietterich's unnormalised mean corruption accuracy, mCA).
     """
-    from ..engine.loop import autocast
+    from ..step import autocast
 
     check_names(corruptions, severities)
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"limit must be positive, got {limit}")
+            raise UserError(f"limit must be positive, got {limit}")
         dataset = Subset(dataset, range(min(limit, len(dataset))))  # type: ignore[arg-type]
     geometry, finish = split_eval_transform(info)
     loader = data_loader(_Transformed(dataset, geometry), workers=workers, timeout=timeout, batch_size=batch_size)

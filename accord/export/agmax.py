@@ -57,12 +57,13 @@ def agmax_to_timm(data: Mapping[str, Any]) -> dict[str, Tensor]:
     bad = sorted(str(k) for k, v in data.items() if not isinstance(v, Tensor))
     if bad:
         raise ExportError(f"not a state dict: non-tensor entries {preview_keys(bad)}")
+    parallel, agmax_net, trunk = AGMAX_PREFIXES
     out: dict[str, Tensor] = {}
     for key, value in data.items():
-        key = _strip(key, "module.")
+        key = _strip(key, parallel)
         if key.startswith("qnet."):
             continue
-        key = _strip(_strip(key, "backbone."), "feature_extractor.")
+        key = _strip(_strip(key, agmax_net), trunk)
         if key.startswith("classifier."):
             key = "fc." + key[len("classifier.") :]
         out[key] = value

@@ -15,6 +15,7 @@ from typing import Any
 from torch import Tensor
 
 from ..data.identity import DATA_KEY
+from ..engine.runfolder import RunFolder
 from ..models.cifar import CIFAR_MODELS
 from .timm_format import eval_state_dict, infer_head, input_metadata, save_timm_safetensors
 
@@ -30,16 +31,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         return path
-    if (path / "checkpoint-best.pt").is_file():
-        return path / "checkpoint-best.pt"
-    if (path / "checkpoint-last.pt").is_file():
+    folder = RunFolder(path)
+    if folder.best.is_file():
+        return folder.best
+    if folder.last.is_file():
         print(
-            f"accord: note: {path} has no checkpoint-best.pt (no epoch was evaluated on a validation split yet); "
-            "using checkpoint-last.pt, the latest weights",
+            f"accord: note: {path} has no {folder.BEST} (no epoch was evaluated on a validation split yet); "
+            f"using {folder.LAST}, the latest weights",
             file=sys.stderr,
         )
-        return path / "checkpoint-last.pt"
-    raise FileNotFoundError(f"{path}: no checkpoint-best.pt or checkpoint-last.pt (not a run folder?)")
+        return folder.last
+    raise FileNotFoundError(f"{path}: no {folder.BEST} or {folder.LAST} (not a run folder?)")
 
 
 @dataclass

@@ -55,21 +55,10 @@ class QHead(nn.Sequential):
         super().__init__(nn.Linear(2 * num_classes, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
-def negative_marginal_entropy(probs: Tensor, eps: float = MARGINAL_EPS, global_batch: bool = True) -> Tensor:
-    """``sum_c pbar_c log pbar_c`` of the batch-marginal ``pbar = sum_b probs / sum probs``.
-
-    With ``global_batch`` and a process group of several processes, ``sum_b`` covers every process's rows.
-    """
-    marginal = probs.sum(dim=0)
-    if global_batch:
-        marginal = sum_over_processes(marginal)
-    marginal = (marginal / marginal.sum()).clamp_min(eps)
-    return (marginal * marginal.log()).sum()
-
-
 def mean_negative_marginal_entropy(probs: Tensor, eps: float = MARGINAL_EPS, global_batch: bool = True) -> Tensor:
-    """The mean over ``K`` of :func:`negative_marginal_entropy` of ``probs[k]`` for ``probs`` of shape ``(K, B, C)``,
-    in one pass (and one all-reduce of the ``(K, C)`` sums under torch.distributed)."""
+    """The mean over ``K`` of ``sum_c pbar_c log pbar_c``, the batch-marginal ``pbar = sum_b probs[k] / sum probs[k]``,
+    for ``probs`` of shape ``(K, B, C)``, in one pass (with ``global_batch``, one all-reduce of the ``(K, C)`` sums
+    under torch.distributed, so that ``sum_b`` covers every process's rows)."""
     marginal = probs.sum(dim=1)
     if global_batch:
         marginal = sum_over_processes(marginal)

@@ -8,6 +8,7 @@ from typing import Any
 import timm
 from torch import nn
 
+from ..errors import UserError
 from .cifar import CIFAR_MODELS
 
 
@@ -22,7 +23,7 @@ def resolve_model_name(name: str) -> str:
     choices = list(CIFAR_MODELS) + timm.list_models()
     close = difflib.get_close_matches(name, choices, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(
+    raise UserError(
         f"unknown model {name!r}{hint} Valid: {', '.join(CIFAR_MODELS)} or any name in timm.list_models() "
         f"({len(choices) - len(CIFAR_MODELS)} models)"
     )
@@ -45,7 +46,7 @@ def create_model(
         )
     except TypeError as e:
         if extra and "drop_path_rate" in str(e):
-            raise ValueError(f"model {name!r} has no stochastic depth: drop_path_rate must be 0") from None
+            raise UserError(f"model {name!r} has no stochastic depth: drop_path_rate must be 0") from None
         raise
     if pretrained_file is not None:
         from .pretrained import load_pretrained_file

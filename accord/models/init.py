@@ -30,7 +30,6 @@ import re
 
 from torch import nn
 
-SCHEMES = ("default", "pytorch", "agmax", "normal_<std>")
 AGMAX_STD = 0.2  # roatienza/agmax configs/constant.py agmax_weights_std
 _NORMAL = re.compile(r"normal_(\d+(?:\.\d*)?(?:e-?\d+)?)")
 _LAYERS = (nn.Conv2d, nn.Linear)

@@ -24,12 +24,13 @@ import torch
 from timm.models import clean_state_dict, load_state_dict
 from torch import nn
 
+from ..errors import UserError
 from .interface import timm_interface
 
 SHOWN = 5  # mismatched keys named in the error
 
 
-class PretrainedError(ValueError):
+class PretrainedError(UserError):
     """The pretrained file cannot start this model; the message names the file and the keys."""
 
 

@@ -1,7 +1,16 @@
 """One training step for every path (``accord train``, timm's loop, ``accord bench``): model + loss, the compile
 rule, DistributedDataParallel, the non-finite stop, the update in two parts and the loss terms it reports."""
 
-from .finite import Agreement, NonFiniteGuard, NonFiniteLossError, TorchAgreement
+from .finite import (
+    Agreement,
+    NonFiniteGuard,
+    NonFiniteLossError,
+    NonFiniteStateError,
+    TorchAgreement,
+    check_finite_means,
+    check_finite_state,
+    skip_if_nonfinite,
+)
 from .module import AMP_DTYPES, ViewStep, autocast, build_step, distribute, find_step
 from .terms import TermMeans
 from .update import apply_update, backward
@@ -11,6 +20,7 @@ __all__ = [
     "Agreement",
     "NonFiniteGuard",
     "NonFiniteLossError",
+    "NonFiniteStateError",
     "TermMeans",
     "TorchAgreement",
     "ViewStep",
@@ -18,6 +28,9 @@ __all__ = [
     "autocast",
     "backward",
     "build_step",
+    "check_finite_means",
+    "check_finite_state",
     "distribute",
     "find_step",
+    "skip_if_nonfinite",
 ]

@@ -1,16 +1,34 @@
-"""The non-finite stop of every training path: the first step whose loss terms are NaN or infinite, agreed on by
-every process, as one error naming the step and the terms."""
+"""Every non-finite check of training, in one module: the first step whose loss terms are NaN or infinite
+(:class:`NonFiniteGuard`), a step skipped under ``nonfinite: skip`` (:func:`skip_if_nonfinite`), the epoch's
+means (:func:`check_finite_means`) and the weights and buffers before a checkpoint is written
+(:func:`check_finite_state`); under several processes every process stops together, with one error.
+
+A finite loss does not mean finite weights: an enormous learning rate can turn BatchNorm's ``running_var``
+infinite in a forward pass whose loss is still a number, and that state would be saved as the "last good"
+checkpoint. :func:`check_finite_state` reads every floating-point parameter and buffer of the given modules as one
+infinity norm each (``torch.linalg.vector_norm``, which propagates NaN and Inf; measured as fast as the private
+fused ``_foreach_norm`` on ResNet-50's tensors on the CPU), then one ``isfinite`` over the stacked norms (one host
+sync), and names the bad tensors only when there are some.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+MAX_NAMED = 5  # a state error names at most this many tensors (and counts the rest)
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the terms."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """A weight or buffer became NaN or infinite; no checkpoint was written from that state."""
 
 
 class Agreement(Protocol):
@@ -76,6 +94,64 @@ class NonFiniteGuard:
         detail = ", ".join(f"{n}={v}" for n, s, v in zip(self.names, first, values, strict=True) if s == step)
         where = f" (epoch {epoch + 1})" if epoch is not None else ""
         return f"non-finite loss by step {step}{where}: {detail} first went non-finite there"
+
+
+def skip_if_nonfinite(
+    terms: dict[str, Tensor], model: nn.Module, buffers: list[Tensor], step: int, log: Callable[[str], None]
+) -> bool:
+    """``nonfinite: skip``: if a term is NaN/Inf, restore the BatchNorm buffers and report the step."""
+    values, bad = NonFiniteGuard.bad_terms(terms)
+    if not bool(bad.any()):
+        return False
+    with torch.no_grad():
+        for b, saved in zip(model.buffers(), buffers, strict=True):
+            b.copy_(saved)
+    names = [f"{n}={v}" for n, v, b in zip(terms, values.tolist(), bad.tolist(), strict=True) if b]
+    log(f"step {step}: non-finite loss ({', '.join(names)}); step skipped")
+    return True
+
+
+def check_finite_means(terms: dict[str, float], step: int) -> None:
+    """Raise :class:`NonFiniteLossError` if an epoch's mean loss term is not finite."""
+    bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+    if bad:
+        detail = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise NonFiniteLossError(f"non-finite loss by step {step}: {detail}")
+
+
+def _float_tensors(modules: Mapping[str, nn.Module]) -> dict[str, Tensor]:
+    tensors = {}
+    for prefix, module in modules.items():
+        for name, value in module.state_dict(keep_vars=True).items():
+            if isinstance(value, Tensor) and value.is_floating_point() and value.numel():
+                tensors[f"{prefix}{name}"] = value.detach()
+    return tensors
+
+
+def nonfinite_tensors(modules: Mapping[str, nn.Module]) -> list[str]:
+    """Names (``prefix + state-dict key``) of the tensors of ``modules`` that hold a NaN or an Inf."""
+    tensors = _float_tensors(modules)
+    if not tensors:
+        return []
+    norms = [torch.linalg.vector_norm(t, float("inf")).float() for t in tensors.values()]
+    finite = torch.isfinite(torch.stack(norms))
+    if bool(finite.all()):
+        return []
+    return [name for name, ok in zip(tensors, finite.tolist(), strict=True) if not ok]
+
+
+def check_finite_state(modules: Mapping[str, nn.Module], where: str, dist: Agreement | None = None) -> None:
+    """Raise :class:`NonFiniteStateError` if a weight or buffer of ``modules`` is not finite; under ``dist``
+    on every process when any one found one, so that all stop together."""
+    bad = nonfinite_tensors(modules)
+    if dist is not None and dist.enabled and dist.max(int(bool(bad))) and not bad:
+        bad = ["(on another process)"]
+    if bad:
+        named = ", ".join(bad[:MAX_NAMED]) + (f" and {len(bad) - MAX_NAMED} more" if len(bad) > MAX_NAMED else "")
+        total = len(_float_tensors(modules))
+        raise NonFiniteStateError(
+            f"non-finite weights or buffers {where} ({len(bad)} of {total} tensors: {named}); not saved"
+        )
 
 
 class TorchAgreement:

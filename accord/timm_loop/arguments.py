@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..losses import METHODS, method_spec
+from ..losses.mixing_rule import check_mixing
 from ..models.multiview import BN_MODES
 from .dataset import VIEW_PIPELINES, pipelines_problem
 
@@ -73,9 +74,9 @@ def view_problem(args: argparse.Namespace) -> str | None:
     if (problem := pipelines_problem(getattr(args, "view_pipelines", "same"), method, spec.clean_first)) is not None:
         return problem
     mixing = getattr(args, "mixup", 0) > 0 or getattr(args, "cutmix", 0) > 0
-    if spec.mixing is None and mixing:
-        return f"--view-loss {method} refuses MixUp/CutMix: drop --mixup/--cutmix"
     try:
+        if mixing:
+            check_mixing(method, "drop --mixup/--cutmix")
         spec.check_options(loss_options(args.view_option))
     except ValueError as e:
         return str(e)

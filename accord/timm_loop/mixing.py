@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..losses.mixing_rule import check_mixing
 from ..views.mixing import ViewMixer
 from .batch import check_view_batch, view_major
 from .tasks import ViewTask
@@ -62,8 +63,7 @@ class LoopMixer:
         seed: int | None = None,
     ) -> None:
         spec = task.spec
-        if spec.mixing is None:
-            raise ValueError(f"method {spec.name!r} refuses MixUp/CutMix (drop --mixup/--cutmix)")
+        mixing = check_mixing(spec.name, "drop --mixup/--cutmix")
         if cutmix_minmax is not None or mode != "batch" or not correct_lam:
             raise ValueError("LoopMixer supports timm's default cutmix_minmax=None, mode='batch', correct_lam=True")
         if num_classes is not None and num_classes != task.num_classes:
@@ -79,7 +79,7 @@ class LoopMixer:
             task.num_classes,
             task.num_views,
             _kind(mixup_alpha, cutmix_alpha),
-            spec.mixing,
+            mixing,
             mixup_alpha=mixup_alpha if mixup_alpha > 0 else 1.0,
             cutmix_alpha=cutmix_alpha if cutmix_alpha > 0 else 1.0,
             prob=prob,
