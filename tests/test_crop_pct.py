@@ -18,10 +18,11 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from accord.config import ConfigError, load_config
 from accord.config.files import _fragments
 from accord.data import DataInfo
+from accord.data.bounds import eval_resize_side
 from accord.data.datasets import DATASET_FACTS
 from accord.engine.run import build_run
 from accord.views import build_eval_transform
-from accord.views.eval_crop import INTERPOLATIONS, eval_geometry, eval_resize_size
+from accord.views.eval_crop import INTERPOLATIONS, eval_geometry
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TINY = {"batch_size": 8, "lr_batch": 8, "eval_batch_size": 50, "workers": 0, "epochs": 1}
@@ -43,7 +44,7 @@ def test_resize_side_is_timms(size, crop_pct, interpolation):
         input_size=(3, size, size), crop_pct=crop_pct, interpolation=interpolation, mean=MEAN, std=STD
     )
     resize = next(t for t in timm_tf.transforms if type(t).__name__ == "Resize")
-    assert eval_resize_size(size, crop_pct) == resize.size == math.floor(size / crop_pct)
+    assert eval_resize_side(size, crop_pct) == resize.size == math.floor(size / crop_pct)
     ours = eval_geometry(folder_info(size, crop_pct, interpolation))
     assert getattr(ours[0], "size", None) in (resize.size, [resize.size])
     assert isinstance(ours[1], v2.CenterCrop) and tuple(ours[1].size) == (size, size)

@@ -17,7 +17,7 @@ import typing
 from dataclasses import fields
 from typing import Any, Literal, Union
 
-from ..data.bounds import EVAL_RESIZE_MARGIN, MAX_IMAGE_SIZE, MAX_PIXELS
+from ..data.bounds import MAX_PIXELS, MAX_RESIZE_SIDE, eval_resize_side
 from ..data.checks import check_image_size, check_val_source
 from ..data.datasets import DATASET_FACTS
 from ..errors import UserError
@@ -138,10 +138,12 @@ def _check_ranges(v: dict[str, Any]) -> None:
 def _check_bounds(v: dict[str, Any]) -> None:
     """What bounds the images the pipelines make: an ``image_size`` whose evaluation resize of a square image
     would pass the pixel bound makes every image unusable (the wait for a loader's batch has its domain)."""
-    if v["image_size"] is not None and v["image_size"] > MAX_IMAGE_SIZE:
+    size = v["image_size"] or DATASET_FACTS[v["dataset"]].image_size
+    if (side := eval_resize_side(size, v["crop_pct"])) > MAX_RESIZE_SIDE:
         raise ConfigError(
-            f"config key 'image_size' must be at most {MAX_IMAGE_SIZE} (its evaluation resize, {EVAL_RESIZE_MARGIN} px "
-            f"more, makes at most {MAX_PIXELS / 1e6:.0f} megapixels), got {v['image_size']}"
+            f"config keys 'image_size' and 'crop_pct': the evaluation resize, floor({size} / "
+            f"{v['crop_pct']}) = {side} px a side, must be at most {MAX_RESIZE_SIDE} (a square image then makes at "
+            f"most {MAX_PIXELS / 1e6:.0f} megapixels); lower image_size or raise crop_pct"
         )
 
 

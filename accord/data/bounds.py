@@ -2,8 +2,9 @@
 
 An image folder's file is refused (skipped and named like an unreadable one) when it has more than
 :data:`MAX_PIXELS` pixels, or when the largest image a pipeline makes of it would: the evaluation resize, which
-gives the short side ``image_size + 32`` before the centre crop (a view without a crop token, and the loader's
-crops of device views, start with it too; a random resized crop makes ``image_size`` squared). A 1x300000 strip
+gives the short side ``floor(image_size / crop_pct)`` before the centre crop, as timm's (a view without a crop
+token, and the loader's crops of device views, start with it too; a random resized crop makes ``image_size``
+squared). A 1x300000 strip
 is 300 kilopixels and a few hundred bytes, and 256 x 76.8 million pixels resized.
 """
 
@@ -15,17 +16,20 @@ import math
 #: that a pipeline would make into more; about 67 megapixels, more than any photo in a classification data set.
 MAX_PIXELS = 64 * 2**20
 
-#: The evaluation resize makes an image's short side this many pixels more than ``image_size``, then centre
-#: crops ``image_size`` (:func:`accord.views.policies.eval_geometry`).
-EVAL_RESIZE_MARGIN = 32
+#: timm's ``DEFAULT_CROP_PCT``: the evaluation crop of image folders unless a config sets ``crop_pct``.
+DEFAULT_CROP_PCT = 0.875
 
-#: The largest ``image_size`` whose evaluation resize of a square image stays within :data:`MAX_PIXELS` (8160).
-MAX_IMAGE_SIZE = math.isqrt(MAX_PIXELS) - EVAL_RESIZE_MARGIN
+#: The largest evaluation resize (short side) of a square image that stays within :data:`MAX_PIXELS` (8192): the
+#: bound of ``floor(image_size / crop_pct)``, so of ``image_size`` at ``crop_pct`` 1.0.
+MAX_RESIZE_SIDE = math.isqrt(MAX_PIXELS)
 
 
-def eval_resize_side(image_size: int) -> int:
-    """The short side the evaluation resize gives every image of an ``image_size`` pipeline."""
-    return image_size + EVAL_RESIZE_MARGIN
+def eval_resize_side(image_size: int, crop_pct: float = DEFAULT_CROP_PCT) -> int:
+    """The short side the evaluation resize gives every image: ``floor(image_size / crop_pct)``, rounded down as
+    timm does (:func:`accord.views.eval_crop.eval_geometry`)."""
+    if not 0.0 < crop_pct <= 1.0:
+        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    return math.floor(image_size / crop_pct)
 
 
 def pixel_excess(width: int, height: int, resize_side: int | None = None) -> str | None:

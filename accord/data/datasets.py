@@ -327,6 +327,7 @@ def build_splits(
     image_size: int | None = None,
     train_subset_per_class: int | None = None,
     val_source: ValSource = "split",
+    crop_pct: float | None = None,
 ) -> Splits:
     """Load ``name`` and hold out a seeded validation split from its training set.
 
@@ -335,6 +336,7 @@ def build_splits(
     as timm's ``train.py`` does, and is the reported test set too, so that number is no longer held out.
     ``train_subset`` keeps that many training images (seeded), for small-budget runs;
     ``train_subset_per_class`` that many of every class (:func:`~.subsets.class_balanced_indices`).
+    ``crop_pct``: the evaluation crop (``None``: the data set's), which bounds the images an image folder decodes.
     """
     data_dir = Path(data_dir) if data_dir else None
     spec = dataset_spec(name)
@@ -355,6 +357,7 @@ def build_splits(
     train_idx = training_subset(train, train_idx, len(val_idx), seed + 1, train_subset, train_subset_per_class)
     skipped = []
     if isinstance(train, CheckedImageFolder) and isinstance(test, CheckedImageFolder):
+        train.resize_side = test.resize_side = eval_resize_side(info.image_size, crop_pct or facts.crop_pct)
         train.link_splits([train_idx, val_idx])
         skipped = train.skipped + test.skipped
     val = test if val_source == "folder" else Subset(train, val_idx)

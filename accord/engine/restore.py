@@ -31,7 +31,7 @@ def load_eval_model(
         saved["data_dir"] = data_dir
     cfg = config_from_saved(saved, f"{path}: config")
     data = cfg.data
-    splits = build_splits(data.dataset, data.data_dir, 0.0, None, cfg.run.seed, data.image_size)
+    splits = build_splits(data.dataset, data.data_dir, 0.0, None, cfg.run.seed, data.image_size, crop_pct=data.crop_pct)
     check_data(ckpt.get(DATA_KEY), splits.identity, str(path), ("test",))  # before the weights: name the classes
     splits.info = data_info(cfg, splits.info)  # the run's own normalisation, when its config sets one
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")

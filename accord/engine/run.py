@@ -79,7 +79,7 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
     data = cfg.data
     splits = build_splits(
         data.dataset, data.data_dir, data.val_fraction, data.train_subset, cfg.run.seed, data.image_size,
-        data.train_subset_per_class, data.val_source,
+        data.train_subset_per_class, data.val_source, data.crop_pct,
     )  # fmt: skip
     info = data_info(cfg, splits.info)
     model = build_model(cfg, info)

@@ -11,7 +11,6 @@ evaluate them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Literal, get_args
 
@@ -19,13 +18,12 @@ from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from ..data.bounds import DEFAULT_CROP_PCT, eval_resize_side
 from ..data.datasets import DataInfo
 
 #: Resize interpolation at evaluation, as timm names it in a model's ``pretrained_cfg``.
 Interpolation = Literal["bilinear", "bicubic", "nearest"]
 INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
-#: timm's ``DEFAULT_CROP_PCT``: the crop of image folders unless a config sets ``crop_pct``.
-DEFAULT_CROP_PCT = 0.875
 
 
 class PilResize:
@@ -43,13 +41,6 @@ class PilResize:
         return f"{type(self).__name__}(size={self.size}, interpolation={self.interpolation})"
 
 
-def eval_resize_size(image_size: int, crop_pct: float) -> int:
-    """The short side images are resized to before the centre crop, rounded down as timm does."""
-    if not 0.0 < crop_pct <= 1.0:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
-    return math.floor(image_size / crop_pct)
-
-
 def crop_pct_of(info: DataInfo) -> float:
     """``info``'s evaluation crop: its own, else 1.0 for fixed-size small images and timm's default otherwise."""
     if info.crop_pct is not None:
@@ -60,7 +51,7 @@ def crop_pct_of(info: DataInfo) -> float:
 def eval_geometry(info: DataInfo) -> list[Callable]:
     """Resize the short side to ``floor(image_size / crop_pct)`` and centre-crop ``image_size``; nothing for
     fixed-size images that this would leave as they are (28-32 px data sets at ``crop_pct`` 1.0)."""
-    resize = eval_resize_size(info.image_size, crop_pct_of(info))
+    resize = eval_resize_side(info.image_size, crop_pct_of(info))
     if info.fixed_size and resize == info.image_size:
         return []
     if info.interpolation not in INTERPOLATIONS:
