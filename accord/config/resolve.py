@@ -260,23 +260,19 @@ def _resolve_mixing(v: dict[str, Any]) -> None:
 
 def _check_model_and_policies(v: dict[str, Any]) -> None:
     from ..models.factory import resolve_model_name
-    from ..views.tokens import TFRandAugment, parse_policy
+    from ..views.tokens import parse_policy
 
     try:
         resolve_model_name(v["model"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    size = v["image_size"] or DATASET_FACTS[v["dataset"]].image_size
+    facts = DATASET_FACTS[v["dataset"]]
+    size, channels = v["image_size"] or facts.image_size, len(facts.mean)
     for spec in {v["policy"], *v["views"]}:
-        try:
-            policy = parse_policy(spec, size)
+        try:  # the grammar, the sizes and the colour-only augmentations (on images without 3 channels)
+            parse_policy(spec, size, channels)
         except ValueError as e:
             raise ConfigError(f"config key {'policy' if spec == v['policy'] else 'views'!r}: {e}") from None
-        grey = len(DATASET_FACTS[v["dataset"]].mean) != 3
-        if policy.lighting is not None and grey:
-            raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")
-        if grey and any(isinstance(op, TFRandAugment) for op in policy.operations):
-            raise ConfigError(f"policy {spec!r}: tfrandaug needs colour (3-channel) images; {v['dataset']} has 1")
 
 
 def _resolve_recipe_keys(v: dict[str, Any]) -> None:
