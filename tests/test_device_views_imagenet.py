@@ -206,7 +206,7 @@ def train_stop_and_resume(jpeg_folder: Path, tmp_path: Path, monkeypatch: pytest
     overrides = {"model": "ResNet8", "image_size": 64, "batch_size": 4, "lr_batch": 4, "epochs": 2, "workers": 0}
     overrides |= {"eval_batch_size": 6, "log_interval": 1, "augment_on": "device", "data_dir": str(jpeg_folder)}
     cfg = load_config("ResNet50-auto_augment-cutout-agmax", overrides)
-    assert cfg.views.augment_on == "device" and all("jitter-lighting" in v for v in cfg.views.views)
+    assert cfg.views.augment_on == "device" and all("jitter-lighting" in v for v in cfg.views.view_policies)
     fit(cfg, tmp_path / "whole", log=lambda _: None)
     with monkeypatch.context() as patch:
         plant(patch, at_call=2, action=send(signal.SIGTERM))  # inside the first epoch's second step

@@ -3,7 +3,7 @@
 Checks: each key's type (floats must be finite; YAML's ``5e-4`` is a float), ranges, the method's
 number of views and loss options (:mod:`accord.losses.registry`), the model name (timm's or accord's),
 every view's policy tokens, and the combinations that cannot run. Derived values come from the data
-set's facts (:data:`accord.data.datasets.DATASET_FACTS`): ``views`` from ``policy`` x ``num_views``
+set's facts (:data:`accord.data.datasets.DATASET_FACTS`): ``view_policies`` from ``policy`` x ``num_views``
 (or the method's views), and MixUp's alpha and the mixing probability for 28-32 px images (the AgMax
 paper's defaults). Nothing here reads files, loads data or creates folders.
 """
@@ -166,7 +166,7 @@ def _check_training_options(v: dict[str, Any]) -> None:
 
 
 def _resolve_method_and_views(v: dict[str, Any]) -> None:
-    """Fill ``views`` and ``num_views``; check the method's views and loss options."""
+    """Fill ``view_policies`` and ``num_views``; check the method's views and loss options."""
     from ..losses import method_spec  # deferred: the losses import torch
 
     try:
@@ -174,17 +174,17 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     asked = v["num_views"]
-    if v["views"] is None and spec.views is not None and asked is not None and asked != spec.views:
+    if v["view_policies"] is None and spec.views is not None and asked is not None and asked != spec.views:
         raise ConfigError(f"method {v['method']!r} needs {spec.views} views; num_views is {asked}")
-    if v["views"] is None:
-        v["views"] = (v["policy"],) * (spec.views or asked or 1)
-    v["views"] = tuple(view.replace("{policy}", v["policy"]) for view in v["views"])
+    if v["view_policies"] is None:
+        v["view_policies"] = (v["policy"],) * (spec.views or asked or 1)
+    v["view_policies"] = tuple(view.replace("{policy}", v["policy"]) for view in v["view_policies"])
     if v["cutout_clip"]:
-        v["policy"], *views = (_clipped(spec) for spec in (v["policy"], *v["views"]))
-        v["views"] = tuple(views)
-    v["num_views"] = len(v["views"])
+        v["policy"], *policies = (_clipped(spec) for spec in (v["policy"], *v["view_policies"]))
+        v["view_policies"] = tuple(policies)
+    v["num_views"] = len(v["view_policies"])
     if spec.views is not None and v["num_views"] != spec.views:
-        raise ConfigError(f"method {v['method']!r} needs {spec.views} views; the config has {list(v['views'])}")
+        raise ConfigError(f"method {v['method']!r} needs {spec.views} views; the config has {list(v['view_policies'])}")
     try:
         spec.check_options(v["loss"])
     except ValueError as e:
@@ -239,7 +239,7 @@ def _check_combinations(v: dict[str, Any]) -> None:
             raise ConfigError(
                 "augment_on: device needs kornia (its crop, flip and erasing): pip install kornia (or accord[batched])"
             ) from None
-        for spec in v["views"]:
+        for spec in v["view_policies"]:
             try:
                 check_batched_spec(spec, v["image_size"] or DATASET_FACTS[v["dataset"]].image_size)
             except ValueError as e:
@@ -264,11 +264,11 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     size = v["image_size"] or DATASET_FACTS[v["dataset"]].image_size
-    for spec in {v["policy"], *v["views"]}:
+    for spec in {v["policy"], *v["view_policies"]}:
         try:
             policy = parse_policy(spec, size)
         except ValueError as e:
-            raise ConfigError(f"config key {'policy' if spec == v['policy'] else 'views'!r}: {e}") from None
+            raise ConfigError(f"config key {'policy' if spec == v['policy'] else 'view_policies'!r}: {e}") from None
         grey = len(DATASET_FACTS[v["dataset"]].mean) != 3
         if policy.lighting is not None and grey:
             raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")

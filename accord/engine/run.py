@@ -112,7 +112,7 @@ def build_run(cfg: Config, device: torch.device | None = None, dist: Distributed
             cfg.views.switch_prob,
         )
     device_views = None
-    policies = resolved(cfg.views.views, "views")
+    policies = resolved(cfg.views.view_policies, "view_policies")
     views: Callable
     if cfg.views.augment_on == "device":
         from ..views.batched import BatchedViews, loader_transform

@@ -305,7 +305,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
     log(
         f"{cfg.name}: {cfg.model.model} ({n_params:.2f}M params) on {run.info.name} "
         f"({len(run.train_set)} train / {len(run.val_set)} val / {len(run.test_set)} test), "
-        f"method {cfg.method.method}, views {list(resolved(cfg.views.views, 'views'))}, "
+        f"method {cfg.method.method}, views {list(resolved(cfg.views.view_policies, 'view_policies'))}, "
         f"{cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{device}{processes}"
     )
