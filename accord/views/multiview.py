@@ -22,21 +22,22 @@ from .tokens import parse_policy
 
 
 class MultiViewTransform:
-    """Apply ``shared`` once (e.g. one crop and flip for all views), then each view's own pipeline."""
+    """Apply ``shared`` once (e.g. one crop and flip for all views), then each view's own pipeline: view ``j`` is
+    ``transforms[j]`` (a list of transforms, as torchvision's ``Compose.transforms``)."""
 
-    def __init__(self, views: Sequence[Callable], shared: Callable | None = None) -> None:
-        if not views:
+    def __init__(self, transforms: Sequence[Callable], shared: Callable | None = None) -> None:
+        if not transforms:
             raise ValueError("at least one view transform is needed")
-        self.views = list(views)
+        self.transforms = list(transforms)
         self.shared = shared
 
     def __call__(self, image: Tensor) -> tuple[Tensor, ...]:
         if self.shared is not None:
             image = self.shared(image)
-        return tuple(view(image) for view in self.views)
+        return tuple(transform(image) for transform in self.transforms)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(shared={self.shared!r}, views={self.views!r})"
+        return f"{type(self).__name__}(shared={self.shared!r}, transforms={self.transforms!r})"
 
 
 def build_multiview_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
