@@ -73,7 +73,7 @@ def test_batched_views_refuse_the_tokens_they_do_not_make(overrides, token):
 
 def test_batched_views_make_jitter_lighting_and_clipped_cutout():
     cfg = load_config("FashionMNIST-ResNet8-cutout", {"augment_on": "device", "cutout_clip": True})
-    assert any("ccutout" in spec for spec in cfg.views.view_policies)
+    assert any("ccutout" in policy for policy in cfg.views.view_policies)
     cfg = load_config("ResNet50-standard", {"augment_on": "device"})  # jitter, lighting, clipped CutOut, 224 px
     assert cfg.views.augment_on == "device" and "jitter" in cfg.views.view_policies[0]
 

@@ -196,23 +196,23 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
     return flat
 
 
-def swap_tokens(spec: str, swap: dict[str, str]) -> str:
-    """``spec`` with each run of whole tokens found in ``swap`` replaced by its value (removed when the value is
+def swap_tokens(policy: str, swap: dict[str, str]) -> str:
+    """``policy`` with each run of whole tokens found in ``swap`` replaced by its value (removed when the value is
     ``""``): ``crop-flip-autoaug`` with ``{autoaug: autoaug_agmax}`` is ``crop-flip-autoaug_agmax``, and
     ``{randaug_2_14_bilinear-cutout: tfrandaug_2_14}`` replaces the two tokens together, leaving other CutOuts."""
-    padded = f"-{spec}-"
+    padded = f"-{policy}-"
     for tokens, replacement in swap.items():
         padded = padded.replace(f"-{tokens}-", f"-{replacement}-" if replacement else "-")
     return padded.strip("-")
 
 
-def add_tokens(spec: str, tokens: str) -> str:
-    """``spec`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
+def add_tokens(policy: str, tokens: str) -> str:
+    """``policy`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
     ``crop-flip-jitter-cutout``); a model fragment's ``policy_add`` adds its data set's own operations
     (the AgMax ImageNet colour jitter and lighting) to every augmentation row."""
     from ..views.tokens import is_cutout  # deferred: the views import torch
 
-    parts = spec.split("-")
+    parts = policy.split("-")
     at = next((i for i, t in enumerate(parts) if is_cutout(t)), len(parts))
     return "-".join([*parts[:at], tokens, *parts[at:]])
 

@@ -180,7 +180,7 @@ def _resolve_method_and_views(v: dict[str, Any]) -> None:
         v["view_policies"] = (v["policy"],) * (spec.views or asked or 1)
     v["view_policies"] = tuple(view.replace("{policy}", v["policy"]) for view in v["view_policies"])
     if v["cutout_clip"]:
-        v["policy"], *policies = (_clipped(spec) for spec in (v["policy"], *v["view_policies"]))
+        v["policy"], *policies = (_clipped(policy) for policy in (v["policy"], *v["view_policies"]))
         v["view_policies"] = tuple(policies)
     v["num_views"] = len(v["view_policies"])
     if spec.views is not None and v["num_views"] != spec.views:
@@ -213,11 +213,11 @@ def _checked_options(spec: Any, options: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _clipped(spec: str) -> str:
-    """``spec`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
+def _clipped(policy: str) -> str:
+    """``policy`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
     from ..views.tokens import clip_cutouts  # deferred: the views import torch
 
-    return clip_cutouts(spec)
+    return clip_cutouts(policy)
 
 
 def _check_combinations(v: dict[str, Any]) -> None:
@@ -234,14 +234,14 @@ def _check_combinations(v: dict[str, Any]) -> None:
         raise ConfigError(f"method {v['method']!r} does not support mix: {v['mix']} (as in timm's AugMix-JSD)")
     if v["augment_on"] == "device":
         try:
-            from ..views.batched import check_batched_spec
+            from ..views.batched import check_batched_policy
         except ImportError:
             raise ConfigError(
                 "augment_on: device needs kornia (its crop, flip and erasing): pip install kornia (or accord[batched])"
             ) from None
-        for spec in v["view_policies"]:
+        for policy in v["view_policies"]:
             try:
-                check_batched_spec(spec, v["image_size"] or DATASET_FACTS[v["dataset"]].image_size)
+                check_batched_policy(policy, v["image_size"] or DATASET_FACTS[v["dataset"]].image_size)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
 
@@ -264,16 +264,16 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     size = v["image_size"] or DATASET_FACTS[v["dataset"]].image_size
-    for spec in {v["policy"], *v["view_policies"]}:
+    for policy in {v["policy"], *v["view_policies"]}:
         try:
-            policy = parse_policy(spec, size)
+            parsed = parse_policy(policy, size)
         except ValueError as e:
-            raise ConfigError(f"config key {'policy' if spec == v['policy'] else 'view_policies'!r}: {e}") from None
+            raise ConfigError(f"config key {'policy' if policy == v['policy'] else 'view_policies'!r}: {e}") from None
         grey = len(DATASET_FACTS[v["dataset"]].mean) != 3
-        if policy.lighting is not None and grey:
-            raise ConfigError(f"policy {spec!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")
-        if grey and any(isinstance(op, TFRandAugment) for op in policy.operations):
-            raise ConfigError(f"policy {spec!r}: tfrandaug needs colour (3-channel) images; {v['dataset']} has 1")
+        if parsed.lighting is not None and grey:
+            raise ConfigError(f"policy {policy!r}: lighting needs colour (3-channel) images; {v['dataset']} has 1")
+        if grey and any(isinstance(op, TFRandAugment) for op in parsed.operations):
+            raise ConfigError(f"policy {policy!r}: tfrandaug needs colour (3-channel) images; {v['dataset']} has 1")
 
 
 def _resolve_recipe_keys(v: dict[str, Any]) -> None:
