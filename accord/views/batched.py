@@ -133,9 +133,7 @@ class BatchedViews(nn.Module):
         distinct = list(dict.fromkeys(parsed))
         self.groups = [[j for j, p in enumerate(parsed) if p == one] for one in distinct]
         on_device = not (same_crop or self.cropped_in_loader)
-        self.shared_geometry = (
-            self._stage(parsed[0].at("geometry")) if same_crop and info.fixed_size else nn.Identity()
-        )
+        self.shared_geometry = self._stage(parsed[0].at("geometry")) if same_crop and info.fixed_size else nn.Identity()
         self.geometry = nn.ModuleList(self._stage(p.at("geometry")) if on_device else nn.Identity() for p in distinct)
         self.operations: list[list[Callable[[Tensor], Tensor]]] = [
             [op.device(info) for op in p.at("uint8")] for p in distinct
