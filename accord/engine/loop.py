@@ -337,7 +337,7 @@ def _all_processes(progress: EpochProgress, dist: Distributed) -> EpochProgress:
 
 
 def _skip_if_nonfinite(
-    terms: dict[str, Tensor], model: nn.Module, buffers: list[Tensor], step: int, log: Callable[[str], None]
+    terms: dict[str, Tensor], model: nn.Module, buffers: list[Tensor], global_step: int, log: Callable[[str], None]
 ) -> bool:
     """``nonfinite: skip``: if a term is NaN/Inf, restore the BatchNorm buffers and report the step."""
     values, bad = NonFiniteGuard.bad_terms(terms)
@@ -347,15 +347,15 @@ def _skip_if_nonfinite(
         for b, saved in zip(model.buffers(), buffers, strict=True):
             b.copy_(saved)
     names = [f"{n}={v}" for n, v, b in zip(terms, values.tolist(), bad.tolist(), strict=True) if b]
-    log(f"step {step}: non-finite loss ({', '.join(names)}); step skipped")
+    log(f"step {global_step}: non-finite loss ({', '.join(names)}); step skipped")
     return True
 
 
-def _check_finite(terms: dict[str, float], step: int) -> None:
+def _check_finite(terms: dict[str, float], global_step: int) -> None:
     bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
     if bad:
         detail = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise NonFiniteLossError(f"non-finite loss by step {step}: {detail}")
+        raise NonFiniteLossError(f"non-finite loss by step {global_step}: {detail}")
 
 
 EVAL_LINE_S = 10.0  # off a terminal, an evaluation says how far it is at most this often

@@ -149,11 +149,11 @@ class Checkpointer:
             "partial": partial,
         }
 
-    def due(self, step: int) -> bool:
-        """After update ``step``: a stop is agreed on, or a periodic checkpoint falls before the epoch's end."""
-        if self.stop.due(step):
+    def due(self, global_step: int) -> bool:
+        """After update ``global_step``: a stop is agreed on, or a periodic checkpoint falls before the epoch's end."""
+        if self.stop.due(global_step):
             return True
-        return self.every > 0 and step % self.every == 0 and step != self.epoch_end_step
+        return self.every > 0 and global_step % self.every == 0 and global_step != self.epoch_end_step
 
     def check_state(self, where: str) -> None:
         """Raise :class:`~.finite.NonFiniteStateError` (on every process) if a weight or buffer of the model
@@ -165,9 +165,9 @@ class Checkpointer:
         if bad:
             raise NonFiniteStateError(nonfinite_message(bad, count_float_tensors(modules), where))
 
-    def save_mid_epoch(self, step: int, progress: EpochProgress) -> None:
+    def save_mid_epoch(self, global_step: int, progress: EpochProgress) -> None:
         """Checkpoint inside an epoch; raise :class:`TrainingInterrupted` if a signal asked to stop."""
-        self.check_state(f"after step {step} (epoch {self.epoch + 1})")
+        self.check_state(f"after step {global_step} (epoch {self.epoch + 1})")
         mixer_rng = self.run.mixer.rng if self.run.mixer is not None else None
         mine = {"progress": progress.state_dict(), "rng": capture_rng(mixer_rng, self.run.device)}
         ranks = self.run.dist.gather(mine)
@@ -175,11 +175,13 @@ class Checkpointer:
 
         def save() -> None:
             self._commit()
-            save_atomic(self.payload(partial, global_step=step), self.out / "checkpoint-last.pt")
+            save_atomic(self.payload(partial, global_step=global_step), self.out / "checkpoint-last.pt")
 
         self.run.dist.on_main(save, rank0_stopped)
-        self.log(f"saved {self.out / 'checkpoint-last.pt'} at step {step} (epoch {self.epoch + 1})")
-        self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
+        self.log(f"saved {self.out / 'checkpoint-last.pt'} at step {global_step} (epoch {self.epoch + 1})")
+        self.stop.raise_if_stopped(
+            f"step {global_step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True
+        )
 
     def save_epoch_end(self, improved: bool) -> None:
         """Rank 0 writes; a failed write there stops every process (``on_main``), none is left waiting."""
@@ -278,9 +280,9 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
 
     spec = method_spec(cfg.method.method)
 
-    def schedule(step: int) -> None:
-        scheduler.step_update(step)
-        spec.set_progress(criterion, step / total_steps)
+    def schedule(global_step: int) -> None:
+        scheduler.step_update(global_step)
+        spec.set_progress(criterion, global_step / total_steps)
 
     train_step = _train_step(run)
     scalars = RunLogs(cfg, out, dist.is_main, state["epoch"] + 1, state["global_step"], optimizer, run_id)
@@ -289,7 +291,7 @@ def _train(run: Run, out: Path, resume: bool, stop: StopSignals, log: Callable[[
         device, run.mixer, run.views, scaler, dist, cfg.run.channels_last, cfg.run.log_interval, cfg.run.nonfinite,
         schedule,
         clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
-        after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
+        after_update=(lambda global_step: ema.update(model.model, global_step)) if ema is not None else None,
         total_steps=total_steps, on_log=scalars.write_step if scalars.wanted else None,
         micro_batch=cfg.optim.batch_size // dist.world_size if cfg.optim.accum_steps > 1 else None,
     )  # fmt: skip
