@@ -89,3 +89,15 @@ def test_a_report_compares_a_run_saved_with_old_names_with_one_saved_today(tiny_
         (run / "config.yaml").write_text(yaml.safe_dump({**flat, "seed": seed}))
         runs.append((run, "ResNet8", "standard", seed))
     check_like_with_like(tmp_path, runs, {})  # refuses runs whose settings differ
+
+
+COMMITTED = sorted((Path(__file__).parent.parent / "docs" / "results").rglob("config.yaml"))
+
+
+def test_every_committed_run_config_retrains_as_a_config_file() -> None:
+    """The committed runs' config.yaml (docs/results) are read by ``accord train --config`` to retrain a cell: they
+    spell every key as today, and as a config file resolve to what they hold as a saved config."""
+    assert COMMITTED
+    for path in COMMITTED:
+        as_file, as_saved = load_config(path).as_flat(), load_saved_config(path).as_flat()
+        assert {**as_file, "name": None} == {**as_saved, "name": None}, path
