@@ -72,7 +72,7 @@ def _built_in(config: str, epochs: int | None) -> dict[str, Any]:
 
 
 def _saved_config(path: Path) -> dict[str, Any]:
-    from .config import parse_yaml
+    from .config import current_keys, parse_yaml
 
     try:
         saved = parse_yaml(path.read_text())
@@ -80,7 +80,7 @@ def _saved_config(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a run's config ({' '.join(str(e).split())})") from None
     if not isinstance(saved, dict):
         raise UserError(f"{path}: not a run's config (not a mapping of keys to values)")
-    return saved
+    return current_keys(saved)  # a run saved before a key was renamed compares as one saved now
 
 
 def check_seed_folder(run: Path, summary_seed: int, saved: dict[str, Any] | None) -> None:

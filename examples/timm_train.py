@@ -27,7 +27,7 @@ from accord.losses import METHODS
 from accord.timm_loop import LoopMixer, MultiViewDataset, create_task, policy_views
 from accord.views import ViewDataset, build_eval_transform, collate_views
 
-# The views of a method (accord's policy specs): two crop-flip views, except for these two.
+# The views of a method (accord's policies, one per view): two crop-flip views, except for these two.
 # JSD: a clean view and two AugMix views sharing one crop; Tied-Augment: a light and a RandAugment view.
 VIEWS = {
     "tied": ["crop-flip", "crop-flip-randaug_2_14-cutout"],
@@ -63,8 +63,8 @@ def main() -> None:
 
     splits = build_splits("fashion_mnist", args.data_dir, val_fraction=0.0)
     info = splits.info
-    specs = VIEWS.get(args.method, ["crop-flip", "crop-flip"])
-    views = policy_views(specs, info, same_crop=args.method == "jsd")
+    policies = VIEWS.get(args.method, ["crop-flip", "crop-flip"])
+    views = policy_views(policies, info, same_crop=args.method == "jsd")
     loader = DataLoader(
         MultiViewDataset(splits.train, views), args.batch_size, shuffle=True, drop_last=True, collate_fn=collate_views
     )
@@ -73,7 +73,7 @@ def main() -> None:
     model = timm.create_model(args.model, num_classes=info.num_classes, in_chans=info.in_chans)
     # Tied-Augment: one forward pass per view, the authors' step (the task's default is one pass over both views)
     options = {"bn_mode": "separate"} if args.method == "tied" else {}
-    task = create_task(args.method, model, num_views=len(specs), smoothing=args.smoothing, **options)
+    task = create_task(args.method, model, num_views=len(policies), smoothing=args.smoothing, **options)
     mixer = None
     if args.mix != "none":
         mixup_alpha, cutmix_alpha = MIX[args.mix]

@@ -77,7 +77,7 @@ def test_the_token_parses_and_a_config_accepts_it(grey: ModuleType) -> None:
             parse_policy(f"crop-{bad}", 32)
     for augment_on in ("loader", "device"):
         cfg = load_config("FashionMNIST-ResNet8-standard", {"policy": "crop-flip-grey_0.5", "augment_on": augment_on})
-        assert cfg.views.views == ("crop-flip-grey_0.5",)
+        assert cfg.views.view_policies == ("crop-flip-grey_0.5",)
     with pytest.raises(ConfigError, match="grey_9"):
         load_config("FashionMNIST-ResNet8-standard", {"policy": "crop-flip-grey_9"})
 

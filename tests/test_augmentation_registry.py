@@ -22,7 +22,7 @@ from accord.results import AUG_ORDER
 from accord.views import REGISTRY, Augmentation, build_policy, parse_policy, register, unregister
 from accord.views.augmentation import STAGES
 from accord.views.augmentation_spaces import AUTOAUGMENT_POLICIES
-from accord.views.batched import BatchedViews, check_batched_spec
+from accord.views.batched import BatchedViews, check_batched_policy
 from accord.views.tokens import parse_operation, valid_tokens
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -85,7 +85,7 @@ def test_every_token_runs_on_the_device_or_is_refused_in_one_line(name: str) -> 
     augmentation = parse_policy(name, 32).augmentations[0]
     if augmentation.device_refusal():
         with pytest.raises(ValueError, match=f"token '{name}'.*augment_on: loader"):
-            check_batched_spec(name, 32)
+            check_batched_policy(name, 32)
         return
     images = _images(4, torch.uint8)
     torch.manual_seed(0)

@@ -318,8 +318,8 @@ def test_tokens_build_the_loaders_defaults_and_bad_input_is_refused() -> None:
 
 @pytest.mark.parametrize("info", [RGB, GRAY], ids=["rgb32", "gray28"])
 def test_batched_views_accept_every_loader_token(info: DataInfo) -> None:
-    specs = ["crop-flip-randaug_2_14-cutout", "autoaug", "autoaug_svhn-trivialaug", "standard-augmix_2", "none"]
-    views = BatchedViews(specs, info)
+    policies = ["crop-flip-randaug_2_14-cutout", "autoaug", "autoaug_svhn-trivialaug", "standard-augmix_2", "none"]
+    views = BatchedViews(policies, info)
     images = _images(6, info.in_chans, info.image_size)
     out = views(images)
     assert out.shape == (30, info.in_chans, info.image_size, info.image_size) and out.dtype == torch.float32

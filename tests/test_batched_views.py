@@ -107,12 +107,12 @@ def test_crop_offsets_cover_the_whole_padding_range() -> None:
     assert set(rows.tolist()) == set(range(8, 17)) and set(cols.tolist()) == set(range(8, 17))
 
 
-@pytest.mark.parametrize(("info", "spec"), [(RGB, "cutout"), (GRAY, "crop-flip-cutout"), (RGB, "cutout_8")])
-def test_cutout_erases_one_square_of_the_policies_side(info: DataInfo, spec: str) -> None:
+@pytest.mark.parametrize(("info", "policy"), [(RGB, "cutout"), (GRAY, "crop-flip-cutout"), (RGB, "cutout_8")])
+def test_cutout_erases_one_square_of_the_policies_side(info: DataInfo, policy: str) -> None:
     torch.manual_seed(0)
     white = torch.full((32, info.in_chans, info.image_size, info.image_size), 255, dtype=torch.uint8)
-    views = BatchedViews([spec], info)(white)
-    side = parse_policy(spec, info.image_size).cutout
+    views = BatchedViews([policy], info)(white)
+    side = parse_policy(policy, info.image_size).cutout
     erased = (views == 0).all(dim=1)  # (B, H, W): zero on the normalised image, in every channel
     corners = set()
     for mask in erased:
@@ -160,13 +160,14 @@ def test_global_seed_and_saved_rng_state_repeat_the_views() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["crop-blur", "crop_3", "crop-flip-jitter_1", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting_x"]
+    "policy",
+    ["crop-blur", "crop_3", "crop-flip-jitter_1", "randaugment", "randaug_2_14_p50", "randaug_2", "lighting_x"],
 )
-def test_malformed_tokens_are_refused_naming_them(spec: str) -> None:
+def test_malformed_tokens_are_refused_naming_them(policy: str) -> None:
     """The grammar's own one-line error, as the loader gives it."""
-    token = spec.split("-")[-1]
+    token = policy.split("-")[-1]
     with pytest.raises(ValueError, match=re.escape(repr(token))):
-        BatchedViews(["crop-flip", spec], RGB)
+        BatchedViews(["crop-flip", policy], RGB)
 
 
 @pytest.mark.parametrize("policy", ["crop-flip-randaug_2_14_p0.5", "crop-flip-randaug_2_14_bilinear"])
@@ -180,10 +181,10 @@ def test_config_refuses_a_token_not_made_on_the_device_in_one_line(policy: str) 
     assert "\n" not in message and f"token '{policy.split('-')[-1]}'" in message and "augment_on: loader" in message
 
 
-@pytest.mark.parametrize("spec", ["crop-flip-randaug_2_14", "trivialaug", "augmix_2", "autoaug_svhn", "randaug"])
-def test_image_operations_are_drawn_per_image_on_the_device(spec: str) -> None:
+@pytest.mark.parametrize("policy", ["crop-flip-randaug_2_14", "trivialaug", "augmix_2", "autoaug_svhn", "randaug"])
+def test_image_operations_are_drawn_per_image_on_the_device(policy: str) -> None:
     torch.manual_seed(0)
-    views = BatchedViews([spec], RGB)(_same_image(RGB, 32))
+    views = BatchedViews([policy], RGB)(_same_image(RGB, 32))
     assert len({tuple(v.flatten().tolist()) for v in views}) > 10
 
 

@@ -33,7 +33,7 @@ def test_folder_config_is_the_resnet50_recipe_at_the_folders_size(tmp_path):
         "bf16",
         "device",
     )
-    assert cfg.views.views == ("crop-flip", "crop-flip")  # the policy named, as on Fashion-MNIST
+    assert cfg.views.view_policies == ("crop-flip", "crop-flip")  # the policy named, as on Fashion-MNIST
 
 
 def test_end_to_end_on_an_image_folder_times_both_places(tmp_path):

@@ -41,10 +41,10 @@ def test_resolved_config_layers():
     cfg = load_config("ResNet50-cutout-agmax")
     assert cfg.model.model == "resnet50" and cfg.optim.epochs == 90 and cfg.optim.milestones == (30, 60, 80)
     assert cfg.optim.weight_decay == 1e-4 and cfg.method.method == "agmax" and cfg.method.loss["dl_weight"] == 4.0
-    assert cfg.views.views == ("crop-flip-jitter-lighting-ccutout",) * 2 and cfg.views.num_views == 2
-    assert load_config("FashionMNIST-ResNet8-standard").views.views == ("crop-flip",)
+    assert cfg.views.view_policies == ("crop-flip-jitter-lighting-ccutout",) * 2 and cfg.views.num_views == 2
+    assert load_config("FashionMNIST-ResNet8-standard").views.view_policies == ("crop-flip",)
     jsd = load_config("FashionMNIST-ResNet8-auto_augment-jsd")
-    assert jsd.views.views == ("crop-flip-autoaug", "crop-flip-autoaug-augmix", "crop-flip-autoaug-augmix")
+    assert jsd.views.view_policies == ("crop-flip-autoaug", "crop-flip-autoaug-augmix", "crop-flip-autoaug-augmix")
 
 
 def test_overrides_and_nested_loss_options():
@@ -64,7 +64,7 @@ def test_overrides_and_nested_loss_options():
         ({"epochs": 1.5}, "expected int"),
         ({"schedule": "poly"}, "not one of cosine, multistep"),
         ({"method": "agmaxx"}, "valid: ce, ls, agmax"),
-        ({"method": "agmax", "views": ["crop-flip"]}, "needs 2 views"),
+        ({"method": "agmax", "view_policies": ["crop-flip"]}, "needs 2 views"),
         ({"bn": "split"}, "split needs at least 2 views"),
     ],
 )

@@ -23,14 +23,14 @@ def test_every_view_of_a_model_that_adds_tokens_holds_them_once(model):
     assert names
     for name in names:
         cfg = load_config(name)
-        for view in (cfg.views.policy, *(cfg.views.views or ())):
+        for view in (cfg.views.policy, *(cfg.views.view_policies or ())):
             assert not repeated_tokens(view), f"{name}: {view}"
 
 
 def test_a_placeholder_view_gets_the_added_tokens_after_its_own():
     """``{policy}-augmix`` on ResNet-50: AugMix before the colour jitter and lighting, as every other operation."""
     cfg = load_config("ResNet50-standard-jsd")
-    assert cfg.views.views == (
+    assert cfg.views.view_policies == (
         "crop-flip-jitter-lighting",
         "crop-flip-augmix-jitter-lighting",
         "crop-flip-augmix-jitter-lighting",

@@ -90,7 +90,7 @@ def test_non_finite_and_out_of_range_numbers(item: str, message: str):
     [
         ({"model": "resnet5O"}, "unknown model 'resnet5O'.*Valid: ResNet8"),
         ({"policy": "crop-flipp"}, "unknown token 'flipp'"),
-        ({"views": ["crop-flip", "crop-randaugg"]}, "unknown token 'randaugg'"),
+        ({"view_policies": ["crop-flip", "crop-randaugg"]}, "unknown token 'randaugg'"),
         ({"dataset": "mnist"}, "'dataset': 'mnist' is not one of fashion_mnist, cifar10, cifar100, imagefolder"),
     ],
 )

@@ -131,24 +131,24 @@ def test_batched_views_of_every_token_on_cuda_follow_the_cpu_statistics(token):
         assert ((stat(gpu) - stat(cpu)).abs() <= 5 * per_image + 0.02).all(), token
 
 
-@pytest.mark.parametrize("spec", ["crop-flip-autoaug_agmax-jitter-lighting-ccutout", "crop-flip-randaug_2_14-cutout"])
-def test_image_folder_views_on_cuda_follow_the_cpu_ones_at_224_px(spec):
+@pytest.mark.parametrize("policy", ["crop-flip-autoaug_agmax-jitter-lighting-ccutout", "crop-flip-randaug_2_14-cutout"])
+def test_image_folder_views_on_cuda_follow_the_cpu_ones_at_224_px(policy):
     """ImageNet size: the loader's crops, the rest on the GPU; each channel's mean over a view follows the CPU's."""
     from scipy import stats
     from test_device_views_imagenet import IMAGENET, _photo
 
     from accord.views.batched import loader_transform
 
-    crops, image = loader_transform([spec], IMAGENET), _photo()
+    crops, image = loader_transform([policy], IMAGENET), _photo()
     torch.manual_seed(0)
     batch = torch.cat([crops(image) for _ in range(256)])
-    cpu = BatchedViews([spec], IMAGENET)(batch)
-    gpu = BatchedViews([spec], IMAGENET).to("cuda")(batch.cuda()).cpu()
+    cpu = BatchedViews([policy], IMAGENET)(batch)
+    gpu = BatchedViews([policy], IMAGENET).to("cuda")(batch.cuda()).cpu()
     assert gpu.shape == cpu.shape and torch.isfinite(gpu).all()
     for c in range(3):
         assert (
             stats.ks_2samp(gpu.mean(dim=(2, 3))[:, c].numpy(), cpu.mean(dim=(2, 3))[:, c].numpy()).pvalue > 1e-4
-        )  # 3 channels x 2 specs
+        )  # 3 channels x 2 policies
 
 
 def test_image_folder_run_with_device_views_resumes_exactly_on_cuda(tmp_path, monkeypatch):

@@ -145,20 +145,22 @@ def test_view_crops_are_the_loader_pipelines_geometry():
     assert torch.equal(shared[0], shared[1])
 
 
-@pytest.mark.parametrize("spec", [*RECIPE_VIEWS, "crop-flip-randaug_2_14", "crop-flip-trivialaug", "crop-flip-augmix"])
-def test_device_views_follow_the_loader_views_at_224_px(spec):
+@pytest.mark.parametrize(
+    "policy", [*RECIPE_VIEWS, "crop-flip-randaug_2_14", "crop-flip-trivialaug", "crop-flip-augmix"]
+)
+def test_device_views_follow_the_loader_views_at_224_px(policy):
     """The same image, many draws: each channel's mean and spread over a view follow the same distributions on both
     paths (two-sample Kolmogorov-Smirnov), and CutOut erases as much."""
     image, n = _photo(), 160
-    loader = build_multiview_transform([spec], IMAGENET)
+    loader = build_multiview_transform([policy], IMAGENET)
     torch.manual_seed(0)
     reference = torch.stack([loader(image)[0] for _ in range(n)])
-    crops, module = loader_transform([spec], IMAGENET), BatchedViews([spec], IMAGENET)
+    crops, module = loader_transform([policy], IMAGENET), BatchedViews([policy], IMAGENET)
     device = module(torch.stack([crops(image)[0] for _ in range(n)]))
     for stat in (lambda v: v.mean(dim=(2, 3)), lambda v: v.std(dim=(2, 3))):
         for c in range(3):
             p = _two_sample(stat(device)[:, c], stat(reference)[:, c])
-            assert p > P_MIN, f"{spec}: channel {c}, p = {p:.2g}"
+            assert p > P_MIN, f"{policy}: channel {c}, p = {p:.2g}"
     zeros = [(v == 0).all(dim=1).flatten(1).sum(1) for v in (device, reference)]
     assert _two_sample(zeros[0], zeros[1]) > P_MIN
 
@@ -206,7 +208,7 @@ def train_stop_and_resume(jpeg_folder: Path, tmp_path: Path, monkeypatch: pytest
     overrides = {"model": "ResNet8", "image_size": 64, "batch_size": 4, "lr_batch": 4, "epochs": 2, "workers": 0}
     overrides |= {"eval_batch_size": 6, "log_interval": 1, "augment_on": "device", "data_dir": str(jpeg_folder)}
     cfg = load_config("ResNet50-auto_augment-cutout-agmax", overrides)
-    assert cfg.views.augment_on == "device" and all("jitter-lighting" in v for v in cfg.views.views)
+    assert cfg.views.augment_on == "device" and all("jitter-lighting" in v for v in cfg.views.view_policies)
     fit(cfg, tmp_path / "whole", log=lambda _: None)
     with monkeypatch.context() as patch:
         plant(patch, at_call=2, action=send(signal.SIGTERM))  # inside the first epoch's second step

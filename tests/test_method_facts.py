@@ -141,7 +141,7 @@ def test_a_clean_first_fragment_keeps_view_one_clean(fragment: Path) -> None:
     data = yaml.safe_load(fragment.read_text())
     if not METHODS[data.get("method", fragment.stem)].clean_first:
         return
-    first, *others = data["views"]
+    first, *others = data["view_policies"]
     assert first == "{policy}" and all(v.startswith("{policy}-") for v in others) and data["same_crop"] is True
 
 

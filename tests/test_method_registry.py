@@ -33,7 +33,7 @@ def cosine_method() -> Iterator[MethodSpec]:
 def test_registered_method_is_known_to_config_and_factory(cosine_method):
     name = cosine_method.name
     cfg = load_config("FashionMNIST-ResNet8-standard", {"method": name, "loss": {"weight": 0.5}})
-    assert cfg.views.num_views == 2 and cfg.views.views == ("crop-flip", "crop-flip")
+    assert cfg.views.num_views == 2 and cfg.views.view_policies == ("crop-flip", "crop-flip")
     assert isinstance(create_loss(name, 10, 2, weight=0.5), cosine_method.loss)
     with pytest.raises(ConfigError, match="no loss option 'wieght' \\(did you mean 'weight'\\?\\); valid: weight"):
         load_config("FashionMNIST-ResNet8-standard", {"method": name, "loss": {"wieght": 0.5}})

@@ -110,7 +110,7 @@ def test_train_keeps_the_users_temp_files_and_validates_first(fmnist_dir, tmp_pa
     ("extra", "message"),
     [
         (["--set", "model=NoSuchNet"], "unknown model 'NoSuchNet'"),
-        (["--set", "views=[nosuch, crop-flip]"], "unknown token 'nosuch'"),
+        (["--set", "view_policies=[nosuch, crop-flip]"], "unknown token 'nosuch'"),
         (["--dataset", "nosuch"], "'dataset': 'nosuch' is not one of fashion_mnist"),
     ],
 )

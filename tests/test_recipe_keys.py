@@ -73,9 +73,9 @@ def test_batched_views_refuse_the_tokens_they_do_not_make(overrides, token):
 
 def test_batched_views_make_jitter_lighting_and_clipped_cutout():
     cfg = load_config("FashionMNIST-ResNet8-cutout", {"augment_on": "device", "cutout_clip": True})
-    assert any("ccutout" in spec for spec in cfg.views.views)
+    assert any("ccutout" in policy for policy in cfg.views.view_policies)
     cfg = load_config("ResNet50-standard", {"augment_on": "device"})  # jitter, lighting, clipped CutOut, 224 px
-    assert cfg.views.augment_on == "device" and "jitter" in cfg.views.views[0]
+    assert cfg.views.augment_on == "device" and "jitter" in cfg.views.view_policies[0]
 
 
 def test_milestone_fractions_and_the_agmax_table_fill_milestones():
@@ -88,7 +88,7 @@ def test_milestone_fractions_and_the_agmax_table_fill_milestones():
 
 def test_cutout_clip_makes_every_cutout_token_the_clipped_one():
     cfg = load_config("FashionMNIST-ResNet8-cutout-tied", {"cutout_clip": True})
-    assert cfg.views.policy == "crop-flip-ccutout" and cfg.views.views == ("crop-flip-ccutout",) * 2
+    assert cfg.views.policy == "crop-flip-ccutout" and cfg.views.view_policies == ("crop-flip-ccutout",) * 2
     assert (
         load_config("FashionMNIST-ResNet8-cutout").views.policy == "crop-flip-cutout"
     )  # committed results keep theirs

@@ -63,12 +63,12 @@ def test_every_agmax_imagenet_row_has_jitter_lighting_and_the_authors_init():
         for method, init in (("", "default"), ("-ls", "default"), ("-agmax", "agmax")):
             cfg = load_config(f"ResNet50-{aug}{method}")
             assert cfg.data.val_fraction == 0 and cfg.model.init == init
-            assert all("jitter-lighting" in view for view in cfg.views.views)
+            assert all("jitter-lighting" in view for view in cfg.views.view_policies)
 
 
 def test_tied_views_are_asymmetric():
     cfg = load_config("WRN28-10-TiedCIFAR10-randaug-vs-standard-tied")
-    assert cfg.views.views[0] != cfg.views.views[1] and cfg.model.bn == "separate"
+    assert cfg.views.view_policies[0] != cfg.views.view_policies[1] and cfg.model.bn == "separate"
 
 
 def test_the_tied_view_pairs_compose_with_the_small_family():
@@ -84,19 +84,20 @@ def test_the_tied_view_pairs_compose_with_the_small_family():
 def test_paper_configs_use_the_authors_own_augmentations():
     # AgMax: their AutoAugment (roatienza/agmax dataset/auto_augment.py), on ImageNet and CIFAR, every AA row
     for name in ("ResNet50-auto_augment-agmax", "ResNet101-auto_augment-cutmix", "WRN28-10-CIFAR100-auto_augment"):
-        assert all("-autoaug_agmax-" in view + "-" for view in load_config(name).views.views), name
+        assert all("-autoaug_agmax-" in view + "-" for view in load_config(name).views.view_policies), name
     # Tied-Augment ImageNet: flip + TF RandAugment(2, 14), no CutOut (flax/supervised/input_pipeline.py#L194-L224)
     cfg = load_config("ResNet50-Tied-randaug-vs-standard-tied")
-    assert cfg.views.views == ("crop-flip-tfrandaug_2_14", "crop-flip")
-    assert not any("cutout" in view for view in load_config("ResNet50-Tied-randaug-mixup-tied").views.views)
+    assert cfg.views.view_policies == ("crop-flip-tfrandaug_2_14", "crop-flip")
+    assert not any("cutout" in view for view in load_config("ResNet50-Tied-randaug-mixup-tied").views.view_policies)
     # their PyTorch CIFAR code uses torchvision's RandAugment, so the CIFAR Tied rows keep it
-    assert load_config("WRN28-10-TiedCIFAR10-randaug-tied").views.views[0] == "crop-flip-randaug_2_14_bilinear-ccutout"
+    first = load_config("WRN28-10-TiedCIFAR10-randaug-tied").views.view_policies[0]
+    assert first == "crop-flip-randaug_2_14_bilinear-ccutout"
 
 
 def test_torchvisions_versions_stay_available_by_name():
     cfg = load_config("ResNet50-auto_augment-agmax", {"policy": "crop-flip-autoaug-jitter-lighting"})
-    assert cfg.views.views[0] == "crop-flip-autoaug-jitter-lighting"
-    assert load_config("FashionMNIST-ResNet8-auto_augment").views.views[0] == "crop-flip-autoaug"
+    assert cfg.views.view_policies[0] == "crop-flip-autoaug-jitter-lighting"
+    assert load_config("FashionMNIST-ResNet8-auto_augment").views.view_policies[0] == "crop-flip-autoaug"
 
 
 def test_the_imagenet_q_head_is_the_authors_rule_and_resnet101_runs_270_epochs():
@@ -125,4 +126,4 @@ def test_policy_swap_replaces_whole_token_runs_only():
     assert swap_tokens("crop-flip-cutout", swap) == "crop-flip-cutout"  # a CutOut row keeps its CutOut
     assert swap_tokens("crop-flip-autoaug_cifar10", swap) == "crop-flip-autoaug_cifar10"  # whole tokens only
     assert swap_tokens("crop-flip-autoaug-cutout", swap) == "crop-flip-autoaug_agmax-cutout"
-    assert load_config("ResNet50-Tied-cutout-tied").views.views[0].endswith("ccutout")
+    assert load_config("ResNet50-Tied-cutout-tied").views.view_policies[0].endswith("ccutout")

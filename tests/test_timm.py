@@ -31,8 +31,8 @@ def tiny_model() -> torch.nn.Module:
 
 def view_batch(num_views: int = 2, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     data = FakeData(batch, (1, 28, 28), 10, random_offset=3)  # PIL images
-    specs = ["crop-flip"] * num_views
-    return collate_views(list(MultiViewDataset(data, policy_views(specs, INFO))))
+    policies = ["crop-flip"] * num_views
+    return collate_views(list(MultiViewDataset(data, policy_views(policies, INFO))))
 
 
 def clone_params(module: torch.nn.Module) -> list[torch.Tensor]:

@@ -202,7 +202,7 @@ def test_a_clean_first_method_gets_augmix_layout(imagefolder_dir):
         persistent_workers=False,
     )
     views = data.transform
-    assert views.shared is not None and len(views.views) == 3 and views.views[1] is views.views[2]
+    assert views.shared is not None and len(views.transforms) == 3 and views.transforms[1] is views.transforms[2]
     images, target = next(iter(loader))
     assert images.shape == (4, 3, 3, 32, 32) and target.shape == (4,)  # torch's default collate: (B, V, C, H, W)
 
@@ -432,7 +432,7 @@ def test_weak_first_views_take_timms_crop_alone_then_its_whole_pipeline(imagefol
                             pipelines="weak-first")  # fmt: skip
     loader = create_loader(data, (3, 32, 32), 4, is_training=True, num_aug_splits=2, auto_augment="rand-m9-n2",
                            use_prefetcher=False, num_workers=0, persistent_workers=False)  # fmt: skip
-    weak, strong = data.transform.views
+    weak, strong = data.transform.transforms
     assert len(weak.transforms) == 2 and len(strong.transforms) == 3  # timm's primary and final; all three
     assert weak.transforms[0] is strong.transforms[0] and weak.transforms[1] is strong.transforms[2]
     assert "RandAugment" in repr(strong.transforms[1]) and "RandAugment" not in repr(weak)
@@ -441,7 +441,7 @@ def test_weak_first_views_take_timms_crop_alone_then_its_whole_pipeline(imagefol
     same = MultiViewDataset(create_dataset("", root=str(imagefolder_dir / "train")), 2, method="tied")
     create_loader(same, (3, 32, 32), 4, is_training=True, num_aug_splits=2, auto_augment="rand-m9-n2",
                   use_prefetcher=False, num_workers=0, persistent_workers=False)  # fmt: skip
-    assert all("RandAugment" in repr(view) for view in same.transform.views)
+    assert all("RandAugment" in repr(view) for view in same.transform.transforms)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def test_a_pil_image_is_a_clear_error_naming_the_fix(name):
 
 def test_policy_views_take_the_pil_image_and_match_its_tensor():
     tensor_items = [(torch.from_numpy(np.array(PIL_ITEMS[0][0])).unsqueeze(0), 1)]
-    specs = ["crop-flip", "crop-flip-randaug_2_14"]
-    from_pil = ViewDataset(PIL_ITEMS, policy_views(specs, GREY), seed=3)[0][0]
-    from_tensor = ViewDataset(tensor_items, build_multiview_transform(specs, GREY), seed=3)[0][0]
+    policies = ["crop-flip", "crop-flip-randaug_2_14"]
+    from_pil = ViewDataset(PIL_ITEMS, policy_views(policies, GREY), seed=3)[0][0]
+    from_tensor = ViewDataset(tensor_items, build_multiview_transform(policies, GREY), seed=3)[0][0]
     assert all(torch.equal(a, b) for a, b in zip(from_pil, from_tensor, strict=True))

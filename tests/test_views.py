@@ -1,4 +1,4 @@
-"""Tests for accord.views: policy specs, the multi-view transform, per-sample seeding and the collate."""
+"""Tests for accord.views: policies, the multi-view transform, per-sample seeding and the collate."""
 
 from __future__ import annotations
 
@@ -257,9 +257,9 @@ def test_same_crop_needs_same_geometry() -> None:
     build_multiview_transform(["standard", "crop-flip-augmix"], RGB, same_crop=True)
 
 
-# ---------------------------------------------------------------------------------------- policy specs
+# -------------------------------------------------------------------------------------------- policies
 
-SPECS = [
+POLICIES = [
     "crop-flip",
     "standard",
     "none",
@@ -279,11 +279,11 @@ SPECS = [
 
 
 @pytest.mark.parametrize("info", [GRAY, RGB], ids=["gray28", "rgb32"])
-@pytest.mark.parametrize("spec", SPECS)
-def test_every_policy_runs(spec: str, info: DataInfo) -> None:
-    policy = build_policy(spec, info)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_runs(policy: str, info: DataInfo) -> None:
+    pipeline = build_policy(policy, info)
     torch.manual_seed(0)
-    out = policy(_image(info))
+    out = pipeline(_image(info))
     assert out.dtype == torch.float32
     assert out.shape == (info.in_chans, info.image_size, info.image_size)
     assert torch.isfinite(out).all()
@@ -345,10 +345,10 @@ def test_cutout_zeroes_half_side_square(info: DataInfo) -> None:
     image = torch.full((info.in_chans, info.image_size, info.image_size), 200, dtype=torch.uint8)
     assert (_normalize(info, image) != 0).all()  # the constant image is non-zero after normalising
     side = info.image_size // 2
-    policy = build_policy("cutout", info)
+    pipeline = build_policy("cutout", info)
     for seed in range(5):
         torch.manual_seed(seed)
-        out = policy(image)
+        out = pipeline(image)
         zero = out == 0.0
         assert int(zero.sum()) == side * side * info.in_chans
         # the zeros form one square, the same in every channel
@@ -366,10 +366,10 @@ def test_cutout_explicit_side() -> None:
     assert int((out == 0.0).sum()) == 8 * 8 * 3
 
 
-@pytest.mark.parametrize("spec", ["cutout_32", "cutout_0", "cutout_x", "cutout_4_4"])
-def test_cutout_side_must_fit_inside_the_image(spec: str) -> None:
+@pytest.mark.parametrize("policy", ["cutout_32", "cutout_0", "cutout_x", "cutout_4_4"])
+def test_cutout_side_must_fit_inside_the_image(policy: str) -> None:
     with pytest.raises(ValueError, match="cutout"):
-        build_policy(spec, RGB)
+        build_policy(policy, RGB)
 
 
 def test_unknown_token_lists_valid_tokens() -> None:
@@ -382,7 +382,7 @@ def test_unknown_token_lists_valid_tokens() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec",
+    "policy",
     [
         "randaug_x",
         "crop-randaug_2",
@@ -398,9 +398,9 @@ def test_unknown_token_lists_valid_tokens() -> None:
         "cropflip",
     ],
 )
-def test_bad_policy_args(spec: str) -> None:
+def test_bad_policy_args(policy: str) -> None:
     with pytest.raises(ValueError):
-        build_policy(spec, RGB)
+        build_policy(policy, RGB)
 
 
 def test_cutout_non_integer_side_raises_value_error() -> None:
@@ -432,9 +432,9 @@ def test_eval_transform_small_images_only_normalises() -> None:
 def test_large_image_policies_output_image_size() -> None:
     g = torch.Generator().manual_seed(0)
     image = torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8, generator=g)
-    for spec in ("crop-flip", "none", "flip", "crop-flip-randaug_2_14-cutout"):
+    for policy in ("crop-flip", "none", "flip", "crop-flip-randaug_2_14-cutout"):
         torch.manual_seed(0)
-        assert build_policy(spec, LARGE)(image).shape == (3, 32, 32), spec
+        assert build_policy(policy, LARGE)(image).shape == (3, 32, 32), policy
     # "none" on a large image is the evaluation transform
     assert torch.allclose(build_policy("none", LARGE)(image), build_eval_transform(LARGE)(image))
 

@@ -80,7 +80,7 @@ def e2e_config(
         "model": model,
         "method": e2e_method(),
         "policy": policy,
-        "views": None,
+        "view_policies": None,
         "augment_on": augment_on,
         "batch_size": batch,
         "train_subset": (steps + 1) * batch,

@@ -1,6 +1,6 @@
 """A run's config: typed sections (:mod:`.schema`), resolution (:mod:`.resolve`) and files (:mod:`.files`).
 
-Readers take a :class:`Config` (``cfg.optim.lr``, ``cfg.views.views``, ``cfg.method.loss``); the flat
+Readers take a :class:`Config` (``cfg.optim.lr``, ``cfg.views.view_policies``, ``cfg.method.loss``); the flat
 form (``cfg.as_flat()``) is what YAML files, ``--set`` and a saved ``config.yaml`` hold.
 """
 
@@ -30,6 +30,7 @@ from .schema import (
     RunConfig,
     ViewsConfig,
     check_keys,
+    current_keys,
     format_keys,
     key_help,
     resolved,
@@ -52,6 +53,7 @@ __all__ = [
     "check_keys",
     "config_from_saved",
     "config_name",
+    "current_keys",
     "format_keys",
     "key_help",
     "list_configs",

@@ -27,7 +27,7 @@ import yaml
 from ..views.tokens import is_cutout
 from .errors import ConfigError
 from .resolve import resolve
-from .schema import DEFAULTS, KEYS, Config, check_keys
+from .schema import DEFAULTS, KEYS, Config, check_keys, current_keys
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 
@@ -183,35 +183,35 @@ def _layers(name_or_path: str | Path, chain: tuple[str, ...] = ()) -> dict[str, 
     ):
         _merge(flat, _load_yaml(fragment), str(fragment))
     _merge(flat, by_method.get(method or DEFAULTS["method"], {}), f"{model_path}: by_method")
-    if (policy_add or policy_swap) and flat["views"] is not None:
+    if (policy_add or policy_swap) and flat["view_policies"] is not None:
         # each view gets the model's tokens once: "{policy}" stands for the policy before they are added
-        flat["views"] = [view.replace("{policy}", flat["policy"]) for view in flat["views"]]
+        flat["view_policies"] = [view.replace("{policy}", flat["policy"]) for view in flat["view_policies"]]
     if policy_add:
         flat["policy"] = add_tokens(flat["policy"], policy_add)
-        if flat["views"] is not None:
-            flat["views"] = [add_tokens(view, policy_add) for view in flat["views"]]
+        if flat["view_policies"] is not None:
+            flat["view_policies"] = [add_tokens(view, policy_add) for view in flat["view_policies"]]
     if policy_swap:
         flat["policy"] = swap_tokens(flat["policy"], policy_swap)
-        if flat["views"] is not None:
-            flat["views"] = [swap_tokens(view, policy_swap) for view in flat["views"]]
+        if flat["view_policies"] is not None:
+            flat["view_policies"] = [swap_tokens(view, policy_swap) for view in flat["view_policies"]]
     return flat
 
 
-def swap_tokens(spec: str, swap: dict[str, str]) -> str:
-    """``spec`` with each run of whole tokens found in ``swap`` replaced by its value (removed when the value is
+def swap_tokens(policy: str, swap: dict[str, str]) -> str:
+    """``policy`` with each run of whole tokens found in ``swap`` replaced by its value (removed when the value is
     ``""``): ``crop-flip-autoaug`` with ``{autoaug: autoaug_agmax}`` is ``crop-flip-autoaug_agmax``, and
     ``{randaug_2_14_bilinear-cutout: tfrandaug_2_14}`` replaces the two tokens together, leaving other CutOuts."""
-    padded = f"-{spec}-"
+    padded = f"-{policy}-"
     for tokens, replacement in swap.items():
         padded = padded.replace(f"-{tokens}-", f"-{replacement}-" if replacement else "-")
     return padded.strip("-")
 
 
-def add_tokens(spec: str, tokens: str) -> str:
-    """``spec`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
+def add_tokens(policy: str, tokens: str) -> str:
+    """``policy`` with ``tokens`` inserted before its CutOut (``crop-flip-cutout`` + ``jitter`` ->
     ``crop-flip-jitter-cutout``); a model fragment's ``policy_add`` adds its data set's own operations
     (the AgMax ImageNet colour jitter and lighting) to every augmentation row."""
-    parts = spec.split("-")
+    parts = policy.split("-")
     at = next((i for i, t in enumerate(parts) if is_cutout(t)), len(parts))
     return "-".join([*parts[:at], tokens, *parts[at:]])
 
@@ -283,7 +283,9 @@ def renamed(name: str, old_model: str, new_model: str) -> str:
 
 def config_from_saved(saved: dict[str, Any], source: str = "saved config") -> Config:
     """A config saved by a run (``config.yaml``, or a checkpoint's ``config``), resolved. Keys added to
-    accord since that run take their defaults, which keep the behaviour of the version that wrote it."""
+    accord since that run take their defaults, which keep the behaviour of the version that wrote it; keys renamed
+    since are read under their names now."""
+    saved = current_keys(saved)
     check_keys(saved, source)
     return resolve({"name": source, **DEFAULTS, **saved})
 

@@ -3,7 +3,7 @@
 Checks: each key's type (floats must be finite; YAML's ``5e-4`` is a float), ranges, the method's
 number of views and loss options (:mod:`accord.losses.registry`), the model name (timm's or accord's),
 every view's policy tokens, and the combinations that cannot run. Derived values come from the data
-set's facts (:data:`accord.data.datasets.DATASET_FACTS`): ``views`` from ``policy`` x ``num_views``
+set's facts (:data:`accord.data.datasets.DATASET_FACTS`): ``view_policies`` from ``policy`` x ``num_views``
 (or the method's views), and MixUp's alpha and the mixing probability for 28-32 px images (the AgMax
 paper's defaults). Nothing here reads files, loads data or creates folders.
 """
@@ -171,23 +171,23 @@ def _check_training_options(v: dict[str, Any]) -> None:
 
 
 def _resolve_method_and_views(v: dict[str, Any]) -> None:
-    """Fill ``views`` and ``num_views``; check the method's views and loss options."""
+    """Fill ``view_policies`` and ``num_views``; check the method's views and loss options."""
     try:
         spec = method_spec(v["method"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
     asked = v["num_views"]
-    if v["views"] is None and spec.views is not None and asked is not None and asked != spec.views:
+    if v["view_policies"] is None and spec.views is not None and asked is not None and asked != spec.views:
         raise ConfigError(f"method {v['method']!r} needs {spec.views} views; num_views is {asked}")
-    if v["views"] is None:
-        v["views"] = (v["policy"],) * (spec.views or asked or 1)
-    v["views"] = tuple(view.replace("{policy}", v["policy"]) for view in v["views"])
+    if v["view_policies"] is None:
+        v["view_policies"] = (v["policy"],) * (spec.views or asked or 1)
+    v["view_policies"] = tuple(view.replace("{policy}", v["policy"]) for view in v["view_policies"])
     if v["cutout_clip"]:
-        v["policy"], *views = (_clipped(spec) for spec in (v["policy"], *v["views"]))
-        v["views"] = tuple(views)
-    v["num_views"] = len(v["views"])
+        v["policy"], *policies = (_clipped(policy) for policy in (v["policy"], *v["view_policies"]))
+        v["view_policies"] = tuple(policies)
+    v["num_views"] = len(v["view_policies"])
     if spec.views is not None and v["num_views"] != spec.views:
-        raise ConfigError(f"method {v['method']!r} needs {spec.views} views; the config has {list(v['views'])}")
+        raise ConfigError(f"method {v['method']!r} needs {spec.views} views; the config has {list(v['view_policies'])}")
     try:
         spec.check_options(v["loss"])
     except ValueError as e:
@@ -216,9 +216,9 @@ def _checked_options(spec: Any, options: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _clipped(spec: str) -> str:
-    """``spec`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
-    return clip_cutouts(spec)
+def _clipped(policy: str) -> str:
+    """``policy`` with every ``cutout[_L]`` token made the clipped ``ccutout[_L]``."""
+    return clip_cutouts(policy)
 
 
 def _check_combinations(v: dict[str, Any]) -> None:
@@ -237,14 +237,14 @@ def _check_combinations(v: dict[str, Any]) -> None:
             raise ConfigError(str(e)) from None
     if v["augment_on"] == "device":
         try:
-            from ..views.batched import check_batched_spec
+            from ..views.batched import check_batched_policy
         except ImportError:
             raise ConfigError(
                 "augment_on: device needs kornia (its crop, flip and erasing): pip install kornia (or accord[batched])"
             ) from None
-        for spec in v["views"]:
+        for policy in v["view_policies"]:
             try:
-                check_batched_spec(spec, v["image_size"] or DATASET_FACTS[v["dataset"]].image_size)
+                check_batched_policy(policy, v["image_size"] or DATASET_FACTS[v["dataset"]].image_size)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
 
@@ -268,11 +268,11 @@ def _check_model_and_policies(v: dict[str, Any]) -> None:
         raise ConfigError(str(e)) from None
     facts = DATASET_FACTS[v["dataset"]]
     size, channels = v["image_size"] or facts.image_size, len(facts.mean)
-    for spec in {v["policy"], *v["views"]}:
+    for policy in {v["policy"], *v["view_policies"]}:
         try:  # the grammar, the sizes and the colour-only augmentations (on images without 3 channels)
-            parse_policy(spec, size, channels)
+            parse_policy(policy, size, channels)
         except ValueError as e:
-            raise ConfigError(f"config key {'policy' if spec == v['policy'] else 'views'!r}: {e}") from None
+            raise ConfigError(f"config key {'policy' if policy == v['policy'] else 'view_policies'!r}: {e}") from None
 
 
 def _resolve_recipe_keys(v: dict[str, Any]) -> None:

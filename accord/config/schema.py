@@ -119,9 +119,11 @@ class DataConfig:
 class ViewsConfig:
     policy: str = key("crop-flip", "training policy of every view (accord.views.policies)")
     num_views: int | None = key(
-        None, "views per image (filled from views, or from the method; 1 for one-view methods)", whole(1, 64)
+        None, "views per image (filled from view_policies, or from the method; 1 for one-view methods)", whole(1, 64)
     )
-    views: tuple[str, ...] | None = key(None, "one policy per view ('{policy}' stands for policy); overrides num_views")
+    view_policies: tuple[str, ...] | None = key(
+        None, "one policy per view ('{policy}' stands for policy); overrides num_views"
+    )
     same_crop: bool = key(False, "every view shares view 1's crop and flip")
     cutout_clip: bool = key(False, "every cutout token is the authors' CutOut, clipped at the border (ccutout)")
     augment_on: AugmentOn = key("loader", "loader: per image in workers; device: batch-wise (folders: crops in loader)")
@@ -293,9 +295,24 @@ def key_help() -> list[tuple[str, str, str, Any, str]]:
     ]
 
 
+#: Keys an earlier accord spelled otherwise: old name -> the key's name now. A run's saved config that holds an
+#: old name is read under the new one (:func:`current_keys`); a config file or ``--set`` naming it is refused.
+RENAMED_KEYS: dict[str, str] = {"views": "view_policies"}
+
+
+def current_keys(saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` (a run's ``config.yaml`` or a checkpoint's ``config``) with every key an earlier accord wrote
+    under another name (:data:`RENAMED_KEYS`) under its name now; a key whose new name is also present stays
+    as it is (and is refused as unknown)."""
+    now = {old: new for old, new in RENAMED_KEYS.items() if old in saved and new not in saved}
+    return {now.get(k, k): v for k, v in saved.items()}
+
+
 def check_keys(layer: dict[str, Any], source: str) -> None:
-    """Refuse a key that is not a config key, with the closest one as a hint."""
+    """Refuse a key that is not a config key, with its new name if it was renamed or the closest one as a hint."""
     for name in layer:
+        if name in RENAMED_KEYS and name not in KEYS:
+            raise ConfigError(f"{source}: config key {name!r} is now {RENAMED_KEYS[name]!r}")
         if name not in KEYS and name != "name":
             close = difflib.get_close_matches(str(name), list(KEYS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -78,20 +78,20 @@ class Checkpointer:
             "partial": partial,
         }
 
-    def due(self, step: int) -> bool:
-        """After update ``step``: a stop is agreed on, or a periodic checkpoint falls before the epoch's end."""
-        if self.stop.due(step):
+    def due(self, global_step: int) -> bool:
+        """After update ``global_step``: a stop is agreed on, or a periodic checkpoint falls before the epoch's end."""
+        if self.stop.due(global_step):
             return True
-        return self.every > 0 and step % self.every == 0 and step != self.epoch_end_step
+        return self.every > 0 and global_step % self.every == 0 and global_step != self.epoch_end_step
 
     def check_state(self, where: str) -> None:
         """Raise :class:`~accord.step.NonFiniteStateError` (on every process) if a weight or buffer of the model
         or the loss is NaN/Inf: no checkpoint is ever written from such a state."""
         check_finite_state({"": self.run.model.model, "loss.": self.run.criterion}, where, self.run.dist)
 
-    def save_mid_epoch(self, step: int, progress: EpochProgress) -> None:
+    def save_mid_epoch(self, global_step: int, progress: EpochProgress) -> None:
         """Checkpoint inside an epoch; raise :class:`TrainingInterrupted` if a signal asked to stop."""
-        self.check_state(f"after step {step} (epoch {self.epoch + 1})")
+        self.check_state(f"after step {global_step} (epoch {self.epoch + 1})")
         mixer_rng = self.run.mixer.rng if self.run.mixer is not None else None
         mine = {"progress": progress.state_dict(), "rng": capture_rng(mixer_rng, self.run.device)}
         ranks = self.run.dist.gather(mine)

@@ -136,7 +136,7 @@ def _mixer(cfg: Config, info: DataInfo) -> ViewMixer | None:
 
 def _train_views(cfg: Config, info: DataInfo, device: torch.device) -> tuple[Callable, nn.Module | None]:
     """The training set's transform and, for ``augment_on: device``, the module making the views on the device."""
-    policies = resolved(cfg.views.views, "views")
+    policies = resolved(cfg.views.view_policies, "view_policies")
     if cfg.views.augment_on != "device":
         return build_multiview_transform(policies, info, cfg.views.same_crop), None
     from ..views.batched import BatchedViews, loader_transform

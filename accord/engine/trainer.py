@@ -215,16 +215,16 @@ def _epoch_setup(run: Run, training: _Training, scalars: RunLogs) -> EpochSetup:
     cfg, dist, ema, model = run.cfg, run.dist, training.ema, run.model
     spec = method_spec(cfg.method.method)
 
-    def schedule(step: int) -> None:
-        training.scheduler.step_update(step)
-        spec.set_progress(run.criterion, step / training.total_steps)
+    def schedule(global_step: int) -> None:
+        training.scheduler.step_update(global_step)
+        spec.set_progress(run.criterion, global_step / training.total_steps)
 
     params = [*model.parameters(), *run.criterion.parameters()]
     return EpochSetup(
         run.device, run.mixer, run.views, training.scaler, dist, cfg.run.channels_last, cfg.run.log_interval,
         cfg.run.nonfinite, schedule,
         clip=(lambda: clip_gradients(params, cfg.optim)) if cfg.optim.clip_grad is not None else None,
-        after_update=(lambda step: ema.update(model.model, step)) if ema is not None else None,
+        after_update=(lambda global_step: ema.update(model.model, global_step)) if ema is not None else None,
         total_steps=training.total_steps, on_log=scalars.write_step if scalars.wanted else None,
         micro_batch=cfg.optim.batch_size // dist.world_size if cfg.optim.accum_steps > 1 else None,
     )  # fmt: skip
@@ -238,7 +238,7 @@ def _describe(run: Run, steps_per_epoch: int) -> str:
     return (
         f"{cfg.name}: {cfg.model.model} ({n_params:.2f}M params) on {run.info.name} "
         f"({len(run.train_set)} train / {len(run.val_set)} val / {len(run.test_set)} test), "
-        f"method {cfg.method.method}, views {list(resolved(cfg.views.views, 'views'))}, "
+        f"method {cfg.method.method}, views {list(resolved(cfg.views.view_policies, 'view_policies'))}, "
         f"{cfg.optim.epochs} epochs x {steps_per_epoch} steps, "
         f"{run.device}{processes}"
     )

@@ -66,7 +66,7 @@ class MultiViewDataset(ViewDataset):
             num_views, views = views, None
         if views is not None and not isinstance(views, MultiViewTransform):
             views = MultiViewTransform(list(views))
-        self.num_views = len(views.views) if views is not None else num_views
+        self.num_views = len(views.transforms) if views is not None else num_views
         spec = method_spec(method) if method is not None else None
         if spec is not None and spec.views is not None and spec.views != self.num_views:
             raise ValueError(
@@ -138,13 +138,13 @@ def _stacked(views: tuple) -> tuple | Tensor:
     return views
 
 
-def policy_views(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
+def policy_views(policies: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
     """accord's augmentation policies (``accord.views.policies``), one per view, taking PIL images or tensors.
 
     The policies work on uint8 tensors; a leading ``PILToTensor`` converts PIL images (tensors pass through).
     With ``same_crop`` the views share one crop and flip (AugMix's clean and augmented splits do).
     """
-    views = build_multiview_transform(specs, info, same_crop=same_crop)
+    views = build_multiview_transform(policies, info, same_crop=same_crop)
     to_tensor = v2.PILToTensor()
     shared = v2.Compose([to_tensor, views.shared]) if views.shared is not None else to_tensor
-    return MultiViewTransform(views.views, shared=shared)
+    return MultiViewTransform(views.transforms, shared=shared)

@@ -1,6 +1,6 @@
 """What a policy token is: one :class:`Augmentation` subclass, registered under its token's head.
 
-A policy spec (``crop-flip-randaug_2_14-cutout``) is a ``-``-separated list of tokens; a token's head (the text
+A policy (``crop-flip-randaug_2_14-cutout``) is a ``-``-separated list of tokens; a token's head (the text
 before its first ``_``) names a registered class, whose :meth:`~Augmentation.parse` reads the rest into a frozen
 dataclass of its options (``randaug_2_14`` -> ``RandAugment(num_ops=2, magnitude=14)``). The class gives both forms
 of itself: :meth:`~Augmentation.loader`, a per-image transform for the loader's pipeline (:mod:`.policies`), and

@@ -50,17 +50,17 @@ from torchvision.transforms import v2
 from ..data.datasets import DataInfo, TensorImageDataset
 from .augmentation import Augmentation
 from .loader_crops import ViewCrops
-from .tokens import parse_policy, parse_token, spec_tokens
+from .tokens import parse_policy, parse_token, policy_tokens
 
 
-def check_batched_spec(spec: str, image_size: int) -> None:
-    """Refuse, in one line naming it, a token of ``spec`` that :class:`BatchedViews` does not make per image
+def check_batched_policy(policy: str, image_size: int) -> None:
+    """Refuse, in one line naming it, a token of ``policy`` that :class:`BatchedViews` does not make per image
     (every registered augmentation is made on the device but those whose ``device_refusal`` says why not)."""
-    parse_policy(spec, image_size)  # a malformed or unknown token: the grammar's own one-line error
-    for token in spec_tokens(spec):
+    parse_policy(policy, image_size)  # a malformed or unknown token: the grammar's own one-line error
+    for token in policy_tokens(policy):
         if why := parse_token(token, image_size).device_refusal():
             raise ValueError(
-                f"augment_on: device does not support the token {token!r} of view {spec!r} ({why}); "
+                f"augment_on: device does not support the token {token!r} of view {policy!r} ({why}); "
                 "use augment_on: loader"
             )
 
@@ -92,17 +92,17 @@ class Uint8Images:
         return list(zip(images.unbind(0), dataset.targets[index].tolist(), strict=True))
 
 
-def loader_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
+def loader_transform(policies: Sequence[str], info: DataInfo, same_crop: bool = False) -> Uint8Images | ViewCrops:
     """The loader's transform of ``augment_on: device``: each image as it is, a uint8 tensor (28-32 px datasets),
     or each view's crop and flip as uint8 (ImageNet-size image folders, :mod:`~accord.views.loader_crops`)."""
-    return Uint8Images() if info.fixed_size else ViewCrops(specs, info, same_crop)
+    return Uint8Images() if info.fixed_size else ViewCrops(policies, info, same_crop)
 
 
 class BatchedViews(nn.Module):
     """``V`` augmented, normalised views of a batch of un-augmented images, each image drawn on its own.
 
     Args:
-        specs: one policy spec per view, as in the config's ``views`` (e.g. ``["crop-flip", "crop-flip-cutout"]``).
+        policies: one policy per view, as the config's ``view_policies`` (``["crop-flip", "crop-flip-cutout"]``).
         info: the dataset's size, channels, mean and std. Small (28-32 px) datasets: the module crops and flips;
             larger ones: the loader did (:class:`~accord.views.loader_crops.ViewCrops`).
         same_crop: draw one crop and flip per image and share it between the views (every view must then use
@@ -113,16 +113,16 @@ class BatchedViews(nn.Module):
     float32 ``(V*B, C, H, W)``, view-major.
     """
 
-    def __init__(self, specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> None:
+    def __init__(self, policies: Sequence[str], info: DataInfo, same_crop: bool = False) -> None:
         super().__init__()
-        if not specs:
-            raise ValueError("at least one view spec is needed")
-        for spec in specs:
-            check_batched_spec(spec, info.image_size)
-        policies = [parse_policy(spec, info.image_size, info.in_chans) for spec in specs]
-        if same_crop and any(p.geometry != policies[0].geometry for p in policies):
-            raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
-        self.info, self.num_views, self.same_crop = info, len(specs), same_crop
+        if not policies:
+            raise ValueError("at least one view policy is needed")
+        for policy in policies:
+            check_batched_policy(policy, info.image_size)
+        parsed = [parse_policy(policy, info.image_size, info.in_chans) for policy in policies]
+        if same_crop and any(p.geometry != parsed[0].geometry for p in parsed):
+            raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(policies)}")
+        self.info, self.num_views, self.same_crop = info, len(policies), same_crop
         self.cropped_in_loader = not info.fixed_size  # ViewCrops made each view's geometry
         if info.fixed_size and info.train_crop != "pad":
             raise ValueError(f"augment_on: device crops fixed-size images with pad-4 crops; {info.name} asks for "
@@ -130,12 +130,10 @@ class BatchedViews(nn.Module):
         self.register_buffer("mean", torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         # views with the same policy are augmented in one call; groups[k] lists the views of pipelines[k]
-        distinct = list(dict.fromkeys(policies))
-        self.groups = [[j for j, p in enumerate(policies) if p == policy] for policy in distinct]
+        distinct = list(dict.fromkeys(parsed))
+        self.groups = [[j for j, p in enumerate(parsed) if p == one] for one in distinct]
         on_device = not (same_crop or self.cropped_in_loader)
-        self.shared_geometry = (
-            self._stage(policies[0].at("geometry")) if same_crop and info.fixed_size else nn.Identity()
-        )
+        self.shared_geometry = self._stage(parsed[0].at("geometry")) if same_crop and info.fixed_size else nn.Identity()
         self.geometry = nn.ModuleList(self._stage(p.at("geometry")) if on_device else nn.Identity() for p in distinct)
         self.operations: list[list[Callable[[Tensor], Tensor]]] = [
             [op.device(info) for op in p.at("uint8")] for p in distinct

@@ -28,12 +28,12 @@ from .tokens import parse_policy
 class ViewCrops:
     """One uint8 crop per view of an image, stacked ``(V, C, S, S)``; with ``same_crop`` every view shares one."""
 
-    def __init__(self, specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> None:
-        policies = [parse_policy(spec, info.image_size, info.in_chans) for spec in specs]
-        if same_crop and any(p.geometry != policies[0].geometry for p in policies):
-            raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
+    def __init__(self, policies: Sequence[str], info: DataInfo, same_crop: bool = False) -> None:
+        parsed = [parse_policy(policy, info.image_size, info.in_chans) for policy in policies]
+        if same_crop and any(p.geometry != parsed[0].geometry for p in parsed):
+            raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(policies)}")
         self.to_uint8 = v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8, scale=True), v2.ToPureTensor()])
-        self.crops = [v2.Compose(geometry_transforms(p, info)) for p in policies]
+        self.crops = [v2.Compose(geometry_transforms(p, info)) for p in parsed]
         self.same_crop = same_crop
 
     def __call__(self, image: Any) -> Tensor:

@@ -22,32 +22,33 @@ from .tokens import parse_policy
 
 
 class MultiViewTransform:
-    """Apply ``shared`` once (e.g. one crop and flip for all views), then each view's own pipeline."""
+    """Apply ``shared`` once (e.g. one crop and flip for all views), then each view's own pipeline: view ``j`` is
+    ``transforms[j]`` (a list of transforms, as torchvision's ``Compose.transforms``)."""
 
-    def __init__(self, views: Sequence[Callable], shared: Callable | None = None) -> None:
-        if not views:
+    def __init__(self, transforms: Sequence[Callable], shared: Callable | None = None) -> None:
+        if not transforms:
             raise ValueError("at least one view transform is needed")
-        self.views = list(views)
+        self.transforms = list(transforms)
         self.shared = shared
 
     def __call__(self, image: Tensor) -> tuple[Tensor, ...]:
         if self.shared is not None:
             image = self.shared(image)
-        return tuple(view(image) for view in self.views)
+        return tuple(transform(image) for transform in self.transforms)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(shared={self.shared!r}, views={self.views!r})"
+        return f"{type(self).__name__}(shared={self.shared!r}, transforms={self.transforms!r})"
 
 
-def build_multiview_transform(specs: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
-    """One pipeline per policy spec; with ``same_crop`` every view shares view 1's crop and flip."""
+def build_multiview_transform(policies: Sequence[str], info: DataInfo, same_crop: bool = False) -> MultiViewTransform:
+    """One pipeline per policy; with ``same_crop`` every view shares view 1's crop and flip."""
     if not same_crop:
-        return MultiViewTransform([build_policy(spec, info) for spec in specs])
-    policies = [parse_policy(spec, info.image_size) for spec in specs]
-    if any(p.geometry != policies[0].geometry for p in policies):
-        raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(specs)}")
-    shared = v2.Compose(geometry_transforms(policies[0], info))
-    return MultiViewTransform([build_policy(spec, info, geometry=False) for spec in specs], shared=shared)
+        return MultiViewTransform([build_policy(policy, info) for policy in policies])
+    parsed = [parse_policy(policy, info.image_size) for policy in policies]
+    if any(p.geometry != parsed[0].geometry for p in parsed):
+        raise ValueError(f"same_crop needs every view to use the same crop/flip tokens, got {list(policies)}")
+    shared = v2.Compose(geometry_transforms(parsed[0], info))
+    return MultiViewTransform([build_policy(policy, info, geometry=False) for policy in policies], shared=shared)
 
 
 def _image_and_label(item: Any, index: int) -> tuple[Any, Any]:

@@ -136,10 +136,10 @@ class ClippedCutOut(CutOut):
         return BatchedClippedCutout(self.length)
 
 
-def clip_cutouts(spec: str) -> str:
-    """``spec`` with every ``cutout[_L]`` made the authors' clipped ``ccutout[_L]``."""
+def clip_cutouts(policy: str) -> str:
+    """``policy`` with every ``cutout[_L]`` made the authors' clipped ``ccutout[_L]``."""
     heads = {CutOut.name: ClippedCutOut.name}
-    return "-".join(heads.get(head, head) + rest for head, rest in (_split_head(t) for t in spec.split("-")))
+    return "-".join(heads.get(head, head) + rest for head, rest in (_split_head(t) for t in policy.split("-")))
 
 
 def _split_head(token: str) -> tuple[str, str]:

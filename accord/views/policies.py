@@ -1,6 +1,6 @@
-"""Augmentation policies named by short specs, built from torchvision v2 transforms.
+"""Augmentation policies named by short strings, built from torchvision v2 transforms.
 
-A spec is a ``-``-separated list of tokens applied by stage (:mod:`.augmentation`): geometry (``crop``, ``flip``),
+A policy is a ``-``-separated list of tokens applied by stage (:mod:`.augmentation`): geometry (``crop``, ``flip``),
 then one or more image operations, then conversion to float, ``lighting``, normalisation, then ``cutout``. Each
 token is one registered class (:mod:`.image_operations`, :mod:`.pipeline_steps`) whose ``loader`` form this module
 puts in that order::
@@ -43,16 +43,16 @@ from .eval_crop import eval_geometry
 from .tokens import Policy, parse_policy
 
 
-def stage_transforms(policy: Policy, stage: Stage, info: DataInfo) -> list[Callable]:
-    """The loader transforms of ``policy``'s augmentations of ``stage``, in the order written."""
-    return [augmentation.loader(info) for augmentation in policy.at(stage)]
+def stage_transforms(parsed: Policy, stage: Stage, info: DataInfo) -> list[Callable]:
+    """The loader transforms of the parsed policy's augmentations of ``stage``, in the order written."""
+    return [augmentation.loader(info) for augmentation in parsed.at(stage)]
 
 
-def geometry_transforms(policy: Policy, info: DataInfo) -> list[Callable]:
-    """The geometry's loader transforms; images of any size without a sizing one (``crop``) first get the
-    evaluation resize and centre crop."""
-    ops = stage_transforms(policy, "geometry", info)
-    if not info.fixed_size and not any(a.sizes for a in policy.at("geometry")):
+def geometry_transforms(parsed: Policy, info: DataInfo) -> list[Callable]:
+    """The geometry's loader transforms of a parsed policy; images of any size without a sizing one (``crop``)
+    first get the evaluation resize and centre crop."""
+    ops = stage_transforms(parsed, "geometry", info)
+    if not info.fixed_size and not any(a.sizes for a in parsed.at("geometry")):
         ops[:0] = eval_geometry(info)
     return ops
 
@@ -74,19 +74,19 @@ class TensorImagesOnly:
         return f"{type(self).__name__}()"
 
 
-def build_policy(spec: str, info: DataInfo, geometry: bool = True) -> v2.Compose:
-    """The full training pipeline of ``spec`` (without its geometric part when ``geometry`` is off): the geometry,
-    the image operations, conversion to float, the float stage, normalisation, the normalised stage."""
-    policy = parse_policy(spec, info.image_size, info.in_chans)
+def build_policy(policy: str, info: DataInfo, geometry: bool = True) -> v2.Compose:
+    """The full training pipeline of ``policy`` (without its geometric part when ``geometry`` is off): the
+    geometry, the image operations, conversion to float, the float stage, normalisation, the normalised stage."""
+    parsed = parse_policy(policy, info.image_size, info.in_chans)
     return v2.Compose(
         [
             TensorImagesOnly(),
-            *(geometry_transforms(policy, info) if geometry else []),
-            *stage_transforms(policy, "uint8", info),
+            *(geometry_transforms(parsed, info) if geometry else []),
+            *stage_transforms(parsed, "uint8", info),
             v2.ToDtype(torch.float32, scale=True),
-            *stage_transforms(policy, "float", info),
+            *stage_transforms(parsed, "float", info),
             v2.Normalize(info.mean, info.std),
-            *stage_transforms(policy, "normalised", info),
+            *stage_transforms(parsed, "normalised", info),
         ]
     )
 

@@ -1,9 +1,9 @@
-"""The grammar of a view's policy spec, parsed in one place into a typed description.
+"""The grammar of a view's policy, parsed in one place into a typed description.
 
-A spec is a ``-``-separated list of tokens (:mod:`.policies` lists them with examples): the aliases ``standard``
+A policy is a ``-``-separated list of tokens (:mod:`.policies` lists them with examples): the aliases ``standard``
 (``crop-flip``) and ``none`` (nothing), and one token per registered :class:`~.augmentation.Augmentation`, whose
 head (the text before the first ``_``) names its class in :data:`~.augmentation.REGISTRY`. :func:`parse_policy`
-turns a spec into a :class:`Policy` of those typed values with their options and defaults filled in
+turns a policy into a :class:`Policy` of those typed values with their options and defaults filled in
 (:class:`RandAugment`, :class:`AutoAugment`, ...). The loader pipeline (:mod:`.policies`), the device pipeline
 (:mod:`.batched`) and config resolution all read that description; none of them reads token text.
 """
@@ -31,7 +31,7 @@ __all__ = [
     "is_operation",
     "parse_operation",
     "parse_policy",
-    "spec_tokens",
+    "policy_tokens",
     "valid_tokens",
 ]
 
@@ -44,7 +44,7 @@ def valid_tokens() -> str:
 
 @dataclass(frozen=True)
 class Policy:
-    """A parsed spec: its augmentations in the order written; each stage's in :meth:`at`, so that views can share
+    """A parsed policy: its augmentations in the order written; each stage's in :meth:`at`, so that views can share
     their geometry."""
 
     augmentations: tuple[Augmentation, ...]
@@ -74,9 +74,9 @@ class Policy:
         return next((a.std for a in reversed(self.augmentations) if isinstance(a, PCALighting)), None)
 
 
-def spec_tokens(spec: str) -> list[str]:
-    """The tokens of ``spec`` with the aliases written out (``standard-cutout`` -> crop, flip, cutout)."""
-    tokens = [t for t in spec.split("-") if t]
+def policy_tokens(policy: str) -> list[str]:
+    """The tokens of ``policy`` with the aliases written out (``standard-cutout`` -> crop, flip, cutout)."""
+    tokens = [t for t in policy.split("-") if t]
     return [part for t in tokens for part in (ALIASES[t].split("-") if t in ALIASES else [t]) if part]
 
 
@@ -88,27 +88,27 @@ def parse_token(token: str, image_size: int) -> Augmentation:
     return REGISTRY[head].parse(token, args, image_size)
 
 
-def parse_policy(spec: str, image_size: int, channels: int | None = None) -> Policy:
-    """The :class:`Policy` of ``spec`` for images of ``image_size`` px (CutOut's default side is half of it) and,
-    when given, ``channels`` channels; a ValueError naming the spec, the token and its form for anything else,
+def parse_policy(policy: str, image_size: int, channels: int | None = None) -> Policy:
+    """The :class:`Policy` of ``policy`` for images of ``image_size`` px (CutOut's default side is half of it) and,
+    when given, ``channels`` channels; a ValueError naming the policy, the token and its form for anything else,
     and the token for a colour-only one (``colour_only``) on images without 3 channels. Of the tokens of one
     ``slot`` (``lighting``; ``cutout`` and ``ccutout``) the last written counts."""
     augmentations: list[Augmentation] = []
-    for token in spec_tokens(spec):
+    for token in policy_tokens(policy):
         try:
             augmentation = parse_token(token, image_size)
         except ValueError as e:
-            raise ValueError(f"policy {spec!r}: {e}") from None
+            raise ValueError(f"policy {policy!r}: {e}") from None
         if augmentation.slot is not None:  # the last of a slot's tokens counts
             augmentations = [a for a in augmentations if a.slot != augmentation.slot]
         augmentations.append(augmentation)
-    policy = Policy(tuple(augmentations))
-    for augmentation in policy.augmentations:
+    parsed = Policy(tuple(augmentations))
+    for augmentation in parsed.augmentations:
         if augmentation.colour_only and channels not in (None, 3):
             raise ValueError(
-                f"policy {spec!r}: {augmentation.name} needs colour (3-channel) images; these have {channels}"
+                f"policy {policy!r}: {augmentation.name} needs colour (3-channel) images; these have {channels}"
             )
-    return policy
+    return parsed
 
 
 def parse_operation(token: str) -> Augmentation:
