@@ -99,11 +99,13 @@ class Checkpointer:
 
         def save() -> None:
             self._commit()
-            save_atomic(self.payload(partial, global_step=step), self.folder.last)
+            save_atomic(self.payload(partial, global_step=global_step), self.folder.last)
 
         self.run.dist.on_main(save, rank0_stopped)
-        self.log(f"saved {self.folder.last} at step {step} (epoch {self.epoch + 1})")
-        self.stop.raise_if_stopped(f"step {step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True)
+        self.log(f"saved {self.folder.last} at step {global_step} (epoch {self.epoch + 1})")
+        self.stop.raise_if_stopped(
+            f"step {global_step} (epoch {self.epoch + 1}, step {progress.steps} of the epoch)", True
+        )
 
     def save_epoch_end(self, improved: bool) -> None:
         """Rank 0 writes; a failed write there stops every process (``on_main``), none is left waiting."""
