@@ -49,19 +49,24 @@ def die(kind, number=0):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def patch_loop(module):
-    view_step = sys.modules["accord.step.module"].ViewStep  # the one training step, imported by the loop
-    forward, evaluate = view_step.forward, module.evaluate
+def patch_step(module):
+    forward = module.ViewStep.forward  # the one training step of every path
 
     def step(self, *args, **kwargs):
         die("step")
         return forward(self, *args, **kwargs)
 
+    module.ViewStep.forward = step
+
+
+def patch_evaluation(module):
+    evaluate = module.evaluate  # patched where it is defined, before the trainer imports it
+
     def evaluation(*args, **kwargs):
         die("evaluation")
         return evaluate(*args, **kwargs)
 
-    view_step.forward, module.evaluate = step, evaluation
+    module.evaluate = evaluation
 
 
 if at and flag and not Path(flag).exists() and os.environ.get("RANK") == rank:
@@ -84,7 +89,8 @@ if at and flag and not Path(flag).exists() and os.environ.get("RANK") == rank:
         return save(obj, f, *args, **kwargs)
 
     torch.save = half_then_die
-    patch_on_import("accord.engine.loop", patch_loop)
+    patch_on_import("accord.step.module", patch_step)
+    patch_on_import("accord.engine.evalpass", patch_evaluation)
 """
 
 
