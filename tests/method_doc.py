@@ -25,9 +25,10 @@ NAME = re.search(r"^method: (\S+)$", FRAGMENT, re.M).group(1)  # type: ignore[un
 
 
 def doc_loss() -> type[nn.Module]:
-    """The page's loss class, its one relative import taken from accord's public names (as outside accord)."""
+    """The page's loss class, its relative imports taken from accord's public names (as outside accord)."""
     namespace: dict[str, Any] = {}
     source = LOSS_MODULE.replace("from ._views import", "from accord.losses import")
+    source = source.replace("from ..domains import", "from accord.domains import")
     exec(compile(source, "docs/adding-a-method.md", "exec"), namespace)
     return namespace["CosineAgreementLoss"]
 

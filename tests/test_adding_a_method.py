@@ -35,6 +35,8 @@ REGISTRY_TESTS = (
     "tests/test_configs_listing.py",
     "tests/test_config_snapshot.py",
     "tests/test_config_notes.py",
+    "tests/test_config_domains.py",
+    "tests/test_report_saved_methods.py",
 )
 SMALL = "FashionMNIST-ResNet8-"
 
